@@ -1,0 +1,188 @@
+"""The one region type of veil and its geometry.
+
+:class:`Regions` holds N boxes as arrays (supervision-style) rather than a list
+of objects: detectors, trackers and maskers all work on whole arrays, and
+boolean indexing returns a new immutable ``Regions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Class names, indexed by ``Regions.labels``.
+CLASSES: tuple[str, ...] = ("face", "plate")
+FACE = 0
+PLATE = 1
+
+
+def class_id(name: str) -> int:
+    """Map a class name to its id, with an error that names the bad value."""
+    try:
+        return CLASSES.index(name)
+    except ValueError:
+        raise ValueError(f"unknown target {name!r}; expected one of {', '.join(CLASSES)}") from None
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Regions:
+    """N axis-aligned boxes in pixel coordinates (x1, y1, x2, y2), x2/y2 exclusive.
+
+    ``labels`` are class ids (see :data:`CLASSES`); ``track_ids`` is -1 where a
+    region belongs to no track. Arrays are copied and made read-only, so a
+    ``Regions`` can be shared between pipeline stages and threads safely.
+    """
+
+    xyxy: np.ndarray
+    scores: np.ndarray = field(default=None)  # type: ignore[assignment]
+    labels: np.ndarray = field(default=None)  # type: ignore[assignment]
+    track_ids: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        xyxy = np.array(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        n = len(xyxy)
+        scores = np.ones(n, np.float32) if self.scores is None else self.scores
+        labels = np.zeros(n, np.int16) if self.labels is None else self.labels
+        tids = np.full(n, -1, np.int64) if self.track_ids is None else self.track_ids
+        scores = np.array(scores, dtype=np.float32).reshape(-1)
+        labels = np.array(labels, dtype=np.int16).reshape(-1)
+        tids = np.array(tids, dtype=np.int64).reshape(-1)
+        for name, arr in (("scores", scores), ("labels", labels), ("track_ids", tids)):
+            if len(arr) != n:
+                raise ValueError(f"Regions.{name} has {len(arr)} entries for {n} boxes")
+        if n and not np.all(np.isfinite(xyxy)):
+            raise ValueError("Regions.xyxy contains non-finite coordinates")
+        if n and (labels.min() < 0 or labels.max() >= len(CLASSES)):
+            raise ValueError(f"Regions.labels must be in 0..{len(CLASSES) - 1}")
+        object.__setattr__(self, "xyxy", _readonly(xyxy))
+        object.__setattr__(self, "scores", _readonly(scores))
+        object.__setattr__(self, "labels", _readonly(labels))
+        object.__setattr__(self, "track_ids", _readonly(tids))
+
+    # -- construction -----------------------------------------------------
+    @classmethod
+    def empty(cls) -> Regions:
+        return cls(np.zeros((0, 4), np.float32))
+
+    @classmethod
+    def concat(cls, parts: Iterable[Regions]) -> Regions:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.labels for p in parts]),
+            np.concatenate([p.track_ids for p in parts]),
+        )
+
+    # -- container protocol -----------------------------------------------
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: np.ndarray | slice | Sequence[int] | int) -> Regions:
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Regions(
+            self.xyxy[index], self.scores[index], self.labels[index], self.track_ids[index]
+        )
+
+    def __repr__(self) -> str:  # never print coordinates: reprs end up in logs
+        return f"Regions(n={len(self)})"
+
+    # -- derived ----------------------------------------------------------
+    @property
+    def widths(self) -> np.ndarray:
+        return self.xyxy[:, 2] - self.xyxy[:, 0]
+
+    @property
+    def heights(self) -> np.ndarray:
+        return self.xyxy[:, 3] - self.xyxy[:, 1]
+
+    def of_class(self, label: int) -> Regions:
+        return self[self.labels == label]
+
+    def with_track_ids(self, track_ids: np.ndarray) -> Regions:
+        return Regions(self.xyxy, self.scores, self.labels, track_ids)
+
+    # -- geometry ---------------------------------------------------------
+    def expand(self, margin: float | np.ndarray) -> Regions:
+        """Grow each box by ``margin`` times its width/height on every side's total.
+
+        ``margin=0.25`` makes a box 25% wider and 25% taller, around the same centre.
+        ``margin`` may be per-region (one value per box).
+        """
+        m = np.broadcast_to(np.asarray(margin, np.float32), (len(self),))
+        cx = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
+        cy = (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2
+        hw = self.widths * (1 + m) / 2
+        hh = self.heights * (1 + m) / 2
+        xyxy = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1)
+        return Regions(xyxy, self.scores, self.labels, self.track_ids)
+
+    def clip(self, width: int, height: int) -> Regions:
+        """Clip boxes to the image and drop those left with no area."""
+        xyxy = self.xyxy.copy()
+        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, width)
+        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, height)
+        keep = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+        return Regions(xyxy[keep], self.scores[keep], self.labels[keep], self.track_ids[keep])
+
+    def scale(self, sx: float, sy: float | None = None, dx: float = 0.0, dy: float = 0.0) -> Regions:
+        """Map boxes from one pixel grid to another: ``x * sx + dx``, ``y * sy + dy``."""
+        sy = sx if sy is None else sy
+        xyxy = self.xyxy * np.array([sx, sy, sx, sy], np.float32) + np.array(
+            [dx, dy, dx, dy], np.float32
+        )
+        return Regions(xyxy, self.scores, self.labels, self.track_ids)
+
+
+def box_area(xyxy: np.ndarray) -> np.ndarray:
+    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    return (xyxy[:, 2] - xyxy[:, 0]).clip(0) * (xyxy[:, 3] - xyxy[:, 1]).clip(0)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU between two box arrays (N,4) and (M,4) -> (N,M)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(union > 0, inter / union, 0.0)
+    return out
+
+
+def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, best score first."""
+    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        if order.size == 1:
+            break
+        ious = iou_matrix(xyxy[i : i + 1], xyxy[order[1:]])[0]
+        order = order[1:][ious <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def nms_regions(regions: Regions, iou_threshold: float) -> Regions:
+    """Class-wise NMS over a ``Regions``."""
+    parts = []
+    for label in np.unique(regions.labels):
+        sub = regions.of_class(int(label))
+        parts.append(sub[nms(sub.xyxy, sub.scores, iou_threshold)])
+    return Regions.concat(parts)

@@ -1,0 +1,232 @@
+"""Frozen, validated settings.
+
+Each stage has its own small dataclass, checked at construction so a bad value
+fails before any file is touched, with a message that names it. ``Settings``
+groups them; the CLI, the library API, ``veil eval`` and later the web app and
+Dask workers all build the same object (it pickles).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from .errors import ConfigError
+from .regions import CLASSES
+
+Method = Literal["blur", "pixelate", "fill", "texture"]
+Shape = Literal["ellipse", "rect"]
+METHODS: tuple[str, ...] = ("blur", "pixelate", "fill", "texture")
+SHAPES: tuple[str, ...] = ("ellipse", "rect")
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
+
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
+
+
+def _check_range(name: str, value: float, lo: float, hi: float) -> None:
+    if not isinstance(value, (int, float)) or not (lo <= value <= hi):
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value!r}")
+
+
+def _check_targets(targets: tuple[str, ...]) -> None:
+    if not targets:
+        raise ConfigError("targets must name at least one of: " + ", ".join(CLASSES))
+    for t in targets:
+        if t not in CLASSES:
+            raise ConfigError(f"unknown target {t!r}; expected one of {', '.join(CLASSES)}")
+    if len(set(targets)) != len(targets):
+        raise ConfigError(f"targets repeat a class: {','.join(targets)}")
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """``'#rrggbb'`` (or without ``#``) -> (r, g, b)."""
+    m = _HEX.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise ConfigError(f"colour must be hex like '#000000', got {text!r}")
+    v = m.group(1)
+    return (int(v[0:2], 16), int(v[2:4], 16), int(v[4:6], 16))
+
+
+def parse_per_class(text: str, name: str) -> dict[str, float]:
+    """Parse ``'face=0.3,plate=0.25'`` or a bare ``'0.3'`` (all classes)."""
+    out: dict[str, float] = {}
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, val = part.partition("=")
+        keys = [key.strip()] if sep else list(CLASSES)
+        raw = val if sep else key
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: {raw.strip()!r} is not a number") from None
+        for k in keys:
+            if k not in CLASSES:
+                raise ConfigError(f"{name}: unknown class {k!r}; expected one of {CLASSES}")
+            out[k] = number
+    if not out:
+        raise ConfigError(f"{name}: empty value")
+    return out
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """What to look for and how hard.
+
+    Thresholds are recall-first: an extra blur is cheap, a missed face is a leak.
+    ``face_scales`` are the detector input scales relative to the image; more
+    and larger scales find smaller faces at a cost in time.
+    """
+
+    targets: tuple[str, ...] = CLASSES
+    face_threshold: float = 0.3
+    plate_threshold: float = 0.2
+    face_model: Path | None = None
+    plate_model: Path | None = None
+    face_max_side: int = 1920
+    face_tile: bool = True
+    plate_size: int = 640
+    plate_tile: bool = True
+    device: str = "cpu"
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", tuple(self.targets))
+        _check_targets(self.targets)
+        _check_range("face threshold", self.face_threshold, 0.0, 1.0)
+        _check_range("plate threshold", self.plate_threshold, 0.0, 1.0)
+        for name in ("face_model", "plate_model"):
+            p = getattr(self, name)
+            if p is not None:
+                object.__setattr__(self, name, Path(p))
+        _check_range("face_max_side", self.face_max_side, 64, 16384)
+        _check_range("plate_size", self.plate_size, 160, 4096)
+        if self.plate_size % 32:
+            raise ConfigError(f"plate_size must be a multiple of 32, got {self.plate_size}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise ConfigError(f"threads must be a whole number >= 0, got {self.threads!r}")
+
+    def threshold(self, target: str) -> float:
+        return self.face_threshold if target == "face" else self.plate_threshold
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    """How regions are hidden. Defaults are irreversible (see DESIGN.md)."""
+
+    method: str = "fill"
+    color: tuple[int, int, int] = (0, 0, 0)
+    face_shape: str = "ellipse"
+    plate_shape: str = "rect"
+    face_margin: float = 0.3
+    plate_margin: float = 0.15
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if isinstance(self.color, str):
+            object.__setattr__(self, "color", parse_color(self.color))
+        if len(self.color) != 3 or not all(
+            isinstance(c, int) and 0 <= c <= 255 for c in self.color
+        ):
+            raise ConfigError(f"color must be three integers 0-255, got {self.color!r}")
+        for name in ("face_shape", "plate_shape"):
+            if getattr(self, name) not in SHAPES:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(SHAPES)}, got {getattr(self, name)!r}"
+                )
+        _check_range("face margin", self.face_margin, 0.0, 3.0)
+        _check_range("plate margin", self.plate_margin, 0.0, 3.0)
+        _check_range("strength", self.strength, 0.5, 4.0)
+
+    def shape(self, target: str) -> str:
+        return self.face_shape if target == "face" else self.plate_shape
+
+    def margin(self, target: str) -> float:
+        return self.face_margin if target == "face" else self.plate_margin
+
+
+@dataclass(frozen=True)
+class TrackSettings:
+    """Temporal tracking for videos (see :mod:`veil.track`)."""
+
+    enabled: bool = True
+    detect_every: int = 1
+    lookahead: int = 8
+    pre_frames: int = 3
+    post_frames: int = 5
+    max_gap: int = 15
+    min_track_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (
+            ("detect_every", 1, 30),
+            ("lookahead", 0, 120),
+            ("pre_frames", 0, 60),
+            ("post_frames", 0, 60),
+            ("max_gap", 0, 300),
+        ):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
+        _check_range("min_track_score", self.min_track_score, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How outputs are written."""
+
+    jpeg_quality: int = 95
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.jpeg_quality, int) or not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"jpeg quality must be 1-100, got {self.jpeg_quality!r}")
+        if not isinstance(self.crf, int) or not 0 <= self.crf <= 63:
+            raise ConfigError(f"crf must be 0-63, got {self.crf!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_\-]+", self.codec or ""):
+            raise ConfigError(f"codec name is malformed: {self.codec!r}")
+        if not re.fullmatch(r"[a-z]+", self.preset or ""):
+            raise ConfigError(f"preset name is malformed: {self.preset!r}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits that refuse hostile or absurd inputs before decoding them."""
+
+    max_pixels: int = 100_000_000
+    max_file_bytes: int = 20 * 1024**3
+    max_duration_s: float = 6 * 3600.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise ConfigError(f"max_pixels must be a positive integer, got {self.max_pixels!r}")
+        if not isinstance(self.max_file_bytes, int) or self.max_file_bytes < 1:
+            raise ConfigError(
+                f"max_file_bytes must be a positive integer, got {self.max_file_bytes!r}"
+            )
+        if not isinstance(self.max_duration_s, (int, float)) or self.max_duration_s <= 0:
+            raise ConfigError(f"max_duration_s must be positive, got {self.max_duration_s!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run needs; immutable and picklable."""
+
+    detect: DetectSettings = field(default_factory=DetectSettings)
+    mask: MaskSettings = field(default_factory=MaskSettings)
+    track: TrackSettings = field(default_factory=TrackSettings)
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    limits: Limits = field(default_factory=Limits)
+
+    def evolve(self, **changes: object) -> Settings:
+        """Return a copy with whole sections replaced (``evolve(mask=MaskSettings(...))``)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
