@@ -135,7 +135,9 @@ class Regions:
         keep = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
         return Regions(xyxy[keep], self.scores[keep], self.labels[keep], self.track_ids[keep])
 
-    def scale(self, sx: float, sy: float | None = None, dx: float = 0.0, dy: float = 0.0) -> Regions:
+    def scale(
+        self, sx: float, sy: float | None = None, dx: float = 0.0, dy: float = 0.0
+    ) -> Regions:
         """Map boxes from one pixel grid to another: ``x * sx + dx``, ``y * sy + dy``."""
         sy = sx if sy is None else sy
         xyxy = self.xyxy * np.array([sx, sy, sx, sy], np.float32) + np.array(

@@ -119,7 +119,7 @@ class DetectSettings:
 class MaskSettings:
     """How regions are hidden. Defaults are irreversible (see DESIGN.md)."""
 
-    method: str = "fill"
+    method: str = "blur"
     color: tuple[int, int, int] = (0, 0, 0)
     face_shape: str = "ellipse"
     plate_shape: str = "rect"

@@ -1,0 +1,492 @@
+"""Command line: arguments -> Settings -> pipeline. Deliberately thin.
+
+Only counts, timings and one-line errors reach the terminal; regions go only
+to the ``--json`` file the user names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError, OutputError, VeilError
+from .outputs import clean_stale_temporaries, remove_live_temporaries
+from .pipeline import Engine, FileResult, media_kind
+from .regions import CLASSES
+from .settings import (
+    SHAPES,
+    DetectSettings,
+    EncodeSettings,
+    Limits,
+    MaskSettings,
+    Settings,
+    TrackSettings,
+    parse_per_class,
+)
+
+log = logging.getLogger("veil")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+# -- argument parsing ---------------------------------------------------------
+def _add_detect_args(p: argparse.ArgumentParser) -> None:
+    d = DetectSettings()
+    g = p.add_argument_group("detection")
+    g.add_argument(
+        "--targets", default="face,plate", help="what to find: face, plate or face,plate (default)"
+    )
+    g.add_argument(
+        "--threshold",
+        default=f"face={d.face_threshold},plate={d.plate_threshold}",
+        help="score threshold per class, e.g. 'face=0.3,plate=0.25' or one value for all; "
+        "low defaults favour recall (default: %(default)s)",
+    )
+    g.add_argument(
+        "--face-model", type=Path, help="another ONNX face model (CenterFace or YOLO format)"
+    )
+    g.add_argument("--plate-model", type=Path, help="another ONNX plate model (YOLOv8 format)")
+    g.add_argument(
+        "--face-max-side",
+        type=int,
+        default=d.face_max_side,
+        help="longest side the face detector sees; larger finds smaller faces "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--no-tiling",
+        action="store_true",
+        help="skip the tiled pass for tiny faces and plates (faster, lower recall)",
+    )
+    g.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="inference device (cuda needs veil[gpu])",
+    )
+    g.add_argument("--threads", type=int, default=0, help="inference threads (0: automatic)")
+    lim = p.add_argument_group("limits")
+    lim.add_argument(
+        "--max-pixels",
+        type=int,
+        default=Limits().max_pixels,
+        help="refuse images/frames above this many pixels (default: %(default)s)",
+    )
+    lim.add_argument(
+        "--max-duration",
+        type=float,
+        default=Limits().max_duration_s,
+        help="refuse videos longer than this many seconds (default: %(default)s)",
+    )
+    lim.add_argument(
+        "--max-file-size",
+        type=int,
+        default=Limits().max_file_bytes,
+        help="refuse files above this many bytes (default: %(default)s)",
+    )
+
+
+def _add_mask_args(p: argparse.ArgumentParser) -> None:
+    m = MaskSettings()
+    g = p.add_argument_group("masking")
+    g.add_argument(
+        "--method",
+        choices=("blur", "pixelate", "fill", "texture"),
+        default=m.method,
+        help="how regions are hidden (default: %(default)s; all are irreversible "
+        "at default strength)",
+    )
+    g.add_argument(
+        "--color", default="#000000", help="fill/texture colour as hex (default: %(default)s)"
+    )
+    g.add_argument(
+        "--shape",
+        default=f"face={m.face_shape},plate={m.plate_shape}",
+        help="ellipse or rect, per class or for all (default: %(default)s)",
+    )
+    g.add_argument(
+        "--margin",
+        default=f"face={m.face_margin},plate={m.plate_margin}",
+        help="region growth as a fraction of its size, per class or for all (default: %(default)s)",
+    )
+    g.add_argument(
+        "--strength",
+        type=float,
+        default=m.strength,
+        help="blur/pixelate strength, 1 = default (0.5-4)",
+    )
+    t = TrackSettings()
+    v = p.add_argument_group("video")
+    v.add_argument(
+        "--detect-every",
+        type=int,
+        default=t.detect_every,
+        help="run the detector every N-th frame and track in between (default: %(default)s)",
+    )
+    v.add_argument(
+        "--no-track",
+        action="store_true",
+        help="per-frame detection only, no temporal tracking (leaks more)",
+    )
+    e = EncodeSettings()
+    o = p.add_argument_group("output")
+    o.add_argument(
+        "--quality",
+        type=int,
+        default=e.jpeg_quality,
+        help="JPEG/WebP/HEIC quality (default: %(default)s)",
+    )
+    o.add_argument("--codec", default=e.codec, help="video codec (default: %(default)s)")
+    o.add_argument(
+        "--crf", type=int, default=e.crf, help="video constant rate factor (default: %(default)s)"
+    )
+    o.add_argument("--preset", default=e.preset, help="video encoder preset (default: %(default)s)")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log detail (-vv for debug); logs never hold detections",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="veil",
+        description="Find faces and licence plates in photos and videos and mask them "
+        "irreversibly. "
+        "Runs fully offline; the models ship inside the package.",
+    )
+    parser.add_argument("--version", action="version", version=f"veil {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pm = sub.add_parser(
+        "mask",
+        help="mask faces and plates in images, videos or folders",
+        description="Mask faces and plates. A folder INPUT is searched recursively and mirrored "
+        "under OUTPUT; a single file INPUT writes the file OUTPUT. Inputs are never modified.",
+    )
+    pm.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image, video or folder")
+    pm.add_argument(
+        "-o", "--output", type=Path, required=True, help="output file (one file input) or folder"
+    )
+    pm.add_argument("--json", type=Path, help="also write the regions found to this JSON file")
+    _add_detect_args(pm)
+    _add_mask_args(pm)
+    _add_common(pm)
+
+    pd = sub.add_parser(
+        "detect",
+        help="find faces and plates without masking (for review and evaluation)",
+        description="Detection only: writes the regions found to --json in the dataset format.",
+    )
+    pd.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image, video or folder")
+    pd.add_argument("--json", type=Path, required=True, help="where to write the regions")
+    _add_detect_args(pd)
+    _add_common(pd)
+
+    pe = sub.add_parser(
+        "eval",
+        help="measure detection and masking quality and speed on an annotated dataset",
+        description="Precision, recall, F1, IoU, AP/mAP, masked rate, over-masking, latency and "
+        "throughput on DATASET.json (see README for the format).",
+    )
+    pe.add_argument("dataset", type=Path, metavar="DATASET.json")
+    pe.add_argument(
+        "--out", type=Path, default=Path("veil-eval"), help="report folder (default: %(default)s)"
+    )
+    _add_detect_args(pe)
+    _add_mask_args(pe)
+    _add_common(pe)
+    return parser
+
+
+def _per_class_str(text: str, name: str, allowed: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, val = part.strip().partition("=")
+        keys, value = ([key.strip()], val.strip()) if sep else (list(CLASSES), key.strip())
+        if value not in allowed:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        for k in keys:
+            if k not in CLASSES:
+                raise ConfigError(f"{name}: unknown class {k!r}")
+            out[k] = value
+    return out
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Build validated settings; any bad value raises ConfigError naming it."""
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    thr = parse_per_class(args.threshold, "--threshold")
+    base = DetectSettings()
+    detect = DetectSettings(
+        targets=targets,
+        face_threshold=thr.get("face", base.face_threshold),
+        plate_threshold=thr.get("plate", base.plate_threshold),
+        face_model=args.face_model,
+        plate_model=args.plate_model,
+        face_max_side=args.face_max_side,
+        face_tile=not args.no_tiling,
+        plate_tile=not args.no_tiling,
+        device=args.device,
+        threads=args.threads,
+    )
+    limits = Limits(
+        max_pixels=args.max_pixels,
+        max_file_bytes=args.max_file_size,
+        max_duration_s=args.max_duration,
+    )
+    settings = Settings(detect=detect, limits=limits)
+    if hasattr(args, "method"):
+        shapes = _per_class_str(args.shape, "--shape", SHAPES)
+        margins = parse_per_class(args.margin, "--margin")
+        m = MaskSettings()
+        mask = MaskSettings(
+            method=args.method,
+            color=args.color,
+            face_shape=shapes.get("face", m.face_shape),
+            plate_shape=shapes.get("plate", m.plate_shape),
+            face_margin=margins.get("face", m.face_margin),
+            plate_margin=margins.get("plate", m.plate_margin),
+            strength=args.strength,
+        )
+        track = TrackSettings(enabled=not args.no_track, detect_every=args.detect_every)
+        encode = EncodeSettings(
+            jpeg_quality=args.quality, codec=args.codec, crf=args.crf, preset=args.preset
+        )
+        settings = settings.evolve(mask=mask, track=track, encode=encode)
+    return settings
+
+
+# -- input planning -----------------------------------------------------------
+def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, Path | None, str]]:
+    """(source, destination, name relative to its input root) for every media file.
+
+    One file input writes ``output`` itself; otherwise ``output`` is a folder that
+    mirrors each folder input (one folder: directly; several: under each folder's name).
+    """
+    for p in inputs:
+        if not p.exists():
+            raise ConfigError(f"{p}: no such file or folder")
+    single_file = len(inputs) == 1 and inputs[0].is_file()
+    if single_file and output is not None and (output.is_dir() or str(output).endswith(os.sep)):
+        output = output / inputs[0].name  # `veil mask a.jpg -o folder/` writes folder/a.jpg
+    jobs: list[tuple[Path, Path | None, str]] = []
+    many = len(inputs) > 1
+    for root in inputs:
+        if root.is_file():
+            rel = root.name
+            dst = None if output is None else (output if single_file else output / rel)
+            jobs.append((root, dst, rel))
+            continue
+        if output is not None:
+            out_res, root_res = output.resolve(), root.resolve()
+            if out_res == root_res or root_res in out_res.parents:
+                raise ConfigError(
+                    f"{output}: output folder is inside the input folder {root}; choose another"
+                )
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.name.startswith(".") and media_kind(path):
+                rel = path.relative_to(root).as_posix()
+                sub = f"{root.name}/{rel}" if many else rel
+                dst = None if output is None else output / sub
+                jobs.append((path, dst, sub if many else rel))
+    if output is not None:
+        if not single_file and output.exists() and not output.is_dir():
+            raise ConfigError(f"{output}: several inputs need an output folder, not a file")
+        srcs = {p.resolve() for p, _, _ in jobs}
+        seen: set[Path] = set()
+        for _, dst, _ in jobs:
+            assert dst is not None
+            r = dst.resolve()
+            if r in srcs:
+                raise ConfigError(f"{dst}: output would overwrite an input")
+            if r in seen:
+                raise ConfigError(f"{dst}: two inputs map to the same output")
+            seen.add(r)
+    return jobs
+
+
+# -- JSON ---------------------------------------------------------------------
+def _boxes(regions) -> list[dict]:
+    return [
+        {
+            "label": CLASSES[int(lb)],
+            "x1": round(float(b[0]), 1),
+            "y1": round(float(b[1]), 1),
+            "x2": round(float(b[2]), 1),
+            "y2": round(float(b[3]), 1),
+            "score": round(float(s), 4),
+        }
+        for b, s, lb in zip(regions.xyxy, regions.scores, regions.labels, strict=True)
+    ]
+
+
+def results_to_json(results: list[tuple[str, FileResult]]) -> dict:
+    """The dataset format of shared/data (plus ``score``): images and per-frame videos."""
+    images, videos = [], []
+    for rel, r in results:
+        if r.kind == "image" and r.detections:
+            f = r.detections[0]
+            images.append(
+                {"file": rel, "width": f.width, "height": f.height, "boxes": _boxes(f.regions)}
+            )
+        elif r.kind == "video":
+            frames = [{"index": f.index, "boxes": _boxes(f.regions)} for f in r.detections]
+            size = r.detections[0] if r.detections else None
+            entry = {"file": rel, "frames": frames}
+            if size:
+                entry.update(width=size.width, height=size.height)
+            videos.append(entry)
+    out: dict = {"images": images}
+    if videos:
+        out["videos"] = videos
+    return out
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from .outputs import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
+
+
+# -- running ------------------------------------------------------------------
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("veil: %(levelname)s: %(message)s"))
+    root = logging.getLogger("veil")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
+def _progress_bars(quiet: bool):
+    from tqdm import tqdm
+
+    def bar(total: int | None, unit: str, desc: str):
+        return tqdm(
+            total=total,
+            unit=unit,
+            desc=desc,
+            disable=quiet,
+            leave=False,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+
+    return bar
+
+
+def run_files(args: argparse.Namespace, detect_only: bool) -> int:
+    settings = settings_from_args(args)
+    output = None if detect_only else args.output
+    jobs = plan_jobs(args.inputs, output)
+    if not jobs:
+        raise ConfigError("no image or video files found in the inputs")
+    roots = {dst.parent for _, dst, _ in jobs if dst is not None}
+    for folder in roots:
+        clean_stale_temporaries(folder)
+    engine = Engine(settings)
+    bar = _progress_bars(args.quiet)
+    collect = args.json is not None
+    results: list[tuple[str, FileResult]] = []
+    failed = 0
+    files_bar = bar(len(jobs), "file", "files") if len(jobs) > 1 else None
+    try:
+        for src, dst, rel in jobs:
+            frame_bar = bar(None, "frame", "frames") if media_kind(src) == "video" else None
+            try:
+                update = frame_bar.update if frame_bar is not None else None
+                if detect_only:
+                    res = engine.detect_file(src, progress=update)
+                else:
+                    assert dst is not None
+                    res = engine.mask_file(src, dst, progress=update, collect=collect)
+                results.append((rel, res))
+                log.info(
+                    "file %d/%d done: %d frame(s), %s, %.2f s",
+                    len(results) + failed,
+                    len(jobs),
+                    res.frames,
+                    ", ".join(f"{n} {k}" for k, n in sorted(res.counts.items())) or "nothing found",
+                    res.seconds,
+                )
+            except VeilError as exc:
+                failed += 1
+                if files_bar is not None:
+                    files_bar.clear()
+                print(f"veil: error: {exc}", file=sys.stderr)
+            except MemoryError:
+                failed += 1
+                print(f"veil: error: {src}: out of memory", file=sys.stderr)
+            finally:
+                if frame_bar is not None:
+                    frame_bar.close()
+            if files_bar is not None:
+                files_bar.update(1)
+    finally:
+        if files_bar is not None:
+            files_bar.close()
+    if args.json is not None:
+        _write_json(args.json, results_to_json(results))
+    done = len(results)
+    verb = "scanned" if detect_only else "masked"
+    summary = f"veil: {verb} {done} of {len(jobs)} file(s)"
+    if failed:
+        summary += f"; {failed} failed"
+    print(summary, file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from .evaluate.runner import run_evaluation
+
+    settings = settings_from_args(args)
+    table = run_evaluation(args.dataset, args.out, settings, quiet=args.quiet)
+    print(table)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        if args.command == "eval":
+            return run_eval(args)
+        return run_files(args, detect_only=args.command == "detect")
+    except (ConfigError, OutputError) as exc:
+        print(f"veil: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except VeilError as exc:
+        print(f"veil: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        removed = remove_live_temporaries()
+        print(f"veil: interrupted; removed {removed} unfinished output(s)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

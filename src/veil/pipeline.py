@@ -1,0 +1,236 @@
+"""decode -> detect -> track -> mask -> encode, fail-closed.
+
+:class:`Engine` holds the loaded detectors and settings and is reused for
+every file of a run (models are loaded once). The module-level functions are
+the library API; the CLI, ``veil eval`` and later the web app and Dask
+workers call the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .detect import build_detectors
+from .detect.base import Detector
+from .errors import InputError, OutputError, VeilError
+from .mask import apply_masks
+from .media import image as image_io
+from .media import video as video_io
+from .outputs import atomic_output
+from .regions import CLASSES, Regions, class_id
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+def media_kind(path: Path) -> str | None:
+    """'image', 'video' or None, by extension."""
+    ext = path.suffix.lower()
+    if ext in image_io.IMAGE_EXTENSIONS:
+        return "image"
+    if ext in video_io.VIDEO_EXTENSIONS:
+        return "video"
+    return None
+
+
+@dataclass
+class FrameResult:
+    """Regions of one image or video frame; kept only on request (they are personal data)."""
+
+    index: int
+    width: int
+    height: int
+    regions: Regions
+
+
+@dataclass
+class FileResult:
+    """What happened to one file: counts and timings for logs, regions only on request."""
+
+    src: Path
+    dst: Path | None
+    kind: str
+    frames: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    detections: list[FrameResult] = field(default_factory=list)
+
+
+class Engine:
+    """Detectors + settings, loaded once and reused for every frame and file."""
+
+    def __init__(
+        self, settings: Settings | None = None, detectors: Sequence[Detector] | None = None
+    ):
+        self.settings = settings or Settings()
+        self.detectors: list[Detector] = (
+            list(detectors) if detectors is not None else build_detectors(self.settings.detect)
+        )
+        wanted = {class_id(t) for t in self.settings.detect.targets}
+        self.detectors = [d for d in self.detectors if d.label in wanted]
+
+    # -- per frame -----------------------------------------------------------
+    def detect(self, rgb: np.ndarray) -> Regions:
+        """All target regions in one upright RGB frame, raw (not expanded)."""
+        _check_frame(rgb)
+        parts = [
+            d.detect(rgb, self.settings.detect.threshold(CLASSES[d.label])) for d in self.detectors
+        ]
+        return Regions.concat(parts)
+
+    def mask(self, rgb: np.ndarray, regions: Regions) -> tuple[np.ndarray, np.ndarray]:
+        return apply_masks(rgb, regions, self.settings.mask)
+
+    # -- per file -------------------------------------------------------------
+    def mask_file(
+        self,
+        src: str | Path,
+        dst: str | Path,
+        progress: Progress | None = None,
+        collect: bool = False,
+    ) -> FileResult:
+        """Mask ``src`` into ``dst`` (same format). ``dst`` appears only when complete."""
+        src, dst = Path(src), Path(dst)
+        kind = media_kind(src)
+        if kind is None:
+            raise InputError(f"{src}: unsupported file type {src.suffix or '(no extension)'!r}")
+        _refuse_same_file(src, dst)
+        if media_kind(dst) != kind:
+            raise OutputError(f"{dst}: output must be a {kind} file like the input")
+        t0 = time.perf_counter()
+        result = FileResult(src=src, dst=dst, kind=kind)
+        with atomic_output(dst) as tmp:
+            if kind == "image":
+                self._mask_image_file(src, tmp, dst, result, collect)
+                if progress:
+                    progress(1)
+            else:
+                self._mask_video_file(src, tmp, result, progress, collect)
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def detect_file(self, src: str | Path, progress: Progress | None = None) -> FileResult:
+        """Detection only (``veil detect``): regions of every image or video frame."""
+        src = Path(src)
+        kind = media_kind(src)
+        if kind is None:
+            raise InputError(f"{src}: unsupported file type {src.suffix or '(no extension)'!r}")
+        t0 = time.perf_counter()
+        result = FileResult(src=src, dst=None, kind=kind)
+        if kind == "image":
+            loaded = image_io.load_image(src, self.settings.limits)
+            regions = self.detect(loaded.rgb)
+            self._record(result, 0, loaded.rgb, regions, True)
+            if progress:
+                progress(1)
+        else:
+            for index, rgb, _ in video_io.iter_frames(src, self.settings.limits):
+                self._record(result, index, rgb, self.detect(rgb), True)
+                if progress:
+                    progress(1)
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def _record(
+        self, result: FileResult, index: int, rgb: np.ndarray, regions: Regions, collect: bool
+    ) -> None:
+        result.frames += 1
+        for label in np.unique(regions.labels):
+            name = CLASSES[int(label)]
+            result.counts[name] = result.counts.get(name, 0) + int((regions.labels == label).sum())
+        if collect:
+            result.detections.append(FrameResult(index, rgb.shape[1], rgb.shape[0], regions))
+
+    def _mask_image_file(
+        self, src: Path, tmp: Path, dst: Path, result: FileResult, collect: bool
+    ) -> None:
+        loaded = image_io.load_image(src, self.settings.limits)
+        regions = self.detect(loaded.rgb)
+        masked, _ = self.mask(loaded.rgb, regions)
+        fmt = image_io.IMAGE_FORMATS[dst.suffix.lower()]
+        image_io.save_image(masked, loaded, tmp, fmt, self.settings.encode.jpeg_quality)
+        self._record(result, 0, loaded.rgb, regions, collect)
+
+    def _mask_video_file(
+        self,
+        src: Path,
+        tmp: Path,
+        result: FileResult,
+        progress: Progress | None,
+        collect: bool,
+    ) -> None:
+        def process(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+            for index, (rgb, regions) in enumerate(self.video_regions(frames)):
+                masked, _ = self.mask(rgb, regions)
+                self._record(result, index, rgb, regions, collect)
+                yield masked
+
+        video_io.transcode(
+            src, tmp, process, self.settings.encode, self.settings.limits, progress=progress
+        )
+
+    def video_regions(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, Regions]]:
+        """Per video frame, the regions to mask: detection plus temporal tracking."""
+        for rgb in frames:
+            yield rgb, self.detect(rgb)
+
+
+def _check_frame(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError("expected an RGB frame of shape (H, W, 3)")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 frame, got {rgb.dtype}")
+
+
+def _refuse_same_file(src: Path, dst: Path) -> None:
+    same = src.resolve() == dst.resolve()
+    if not same and dst.exists():
+        try:
+            same = src.samefile(dst)
+        except OSError:
+            same = False
+    if same:
+        raise OutputError(f"{dst}: output is the input file; veil never overwrites its inputs")
+
+
+# -- library API --------------------------------------------------------------
+def detect(rgb: np.ndarray, settings: Settings | None = None) -> Regions:
+    """Faces and plates in one upright RGB (H, W, 3) uint8 frame."""
+    return Engine(settings).detect(rgb)
+
+
+def mask_image(rgb: np.ndarray, settings: Settings | None = None) -> np.ndarray:
+    """A masked copy of one upright RGB frame; the input is not modified."""
+    engine = Engine(settings)
+    masked, _ = engine.mask(rgb, engine.detect(rgb))
+    return masked
+
+
+def mask_file(
+    src: str | Path,
+    dst: str | Path,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> FileResult:
+    """Mask one image or video file into ``dst`` (same format, no identifying metadata)."""
+    return Engine(settings).mask_file(src, dst, progress=progress)
+
+
+__all__ = [
+    "Engine",
+    "FileResult",
+    "FrameResult",
+    "VeilError",
+    "detect",
+    "mask_file",
+    "mask_image",
+    "media_kind",
+]
