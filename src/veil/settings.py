@@ -154,15 +154,22 @@ class MaskSettings:
 
 @dataclass(frozen=True)
 class TrackSettings:
-    """Temporal tracking for videos (see :mod:`veil.track`)."""
+    """Temporal tracking for videos (see :mod:`veil.track`).
+
+    Frames are released ``lookahead`` frames late so gaps can be filled from
+    both sides; a gap of up to ``lookahead + post_frames`` frames is covered.
+    """
 
     enabled: bool = True
     detect_every: int = 1
-    lookahead: int = 8
+    lookahead: int = 12
     pre_frames: int = 3
     post_frames: int = 5
     max_gap: int = 15
+    min_track_len: int = 2
     min_track_score: float = 0.0
+    smooth_radius: int = 2
+    motion_margin: float = 1.0
 
     def __post_init__(self) -> None:
         for name, lo, hi in (
@@ -171,11 +178,18 @@ class TrackSettings:
             ("pre_frames", 0, 60),
             ("post_frames", 0, 60),
             ("max_gap", 0, 300),
+            ("min_track_len", 1, 300),
+            ("smooth_radius", 0, 30),
         ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
         _check_range("min_track_score", self.min_track_score, 0.0, 1.0)
+        _check_range("motion_margin", self.motion_margin, 0.0, 10.0)
+        if self.pre_frames > self.lookahead:
+            raise ConfigError(
+                f"pre_frames ({self.pre_frames}) cannot exceed lookahead ({self.lookahead})"
+            )
 
 
 @dataclass(frozen=True)

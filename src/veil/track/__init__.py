@@ -1,0 +1,13 @@
+"""Temporal tracking for videos: detect -> **track** -> mask.
+
+:class:`Tracker` associates per-frame detections online (ByteTrack-like);
+:class:`OfflineTracker` wraps it in a bounded look-ahead window that fills
+gaps, extends tracks before/after, steadies and motion-expands the boxes;
+:class:`SceneCutDetector` tells it where to restart.
+"""
+
+from .offline import FinalFrame, OfflineTracker
+from .scenecut import SceneCutDetector
+from .tracker import TrackConfig, Tracker
+
+__all__ = ["FinalFrame", "OfflineTracker", "SceneCutDetector", "TrackConfig", "Tracker"]
