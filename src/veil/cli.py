@@ -7,7 +7,6 @@ to the ``--json`` file the user names.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -271,6 +270,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 # -- input planning -----------------------------------------------------------
+def _files_under(root: Path) -> list[Path]:
+    """Every file below ``root``, sorted; an unreadable folder is an error, never skipped
+    silently (``Path.rglob`` drops it, and its files would vanish from the output)."""
+
+    def fail(exc: OSError) -> None:
+        raise ConfigError(f"{exc.filename}: cannot read folder ({exc.strerror})")
+
+    found = [Path(d) / f for d, _, files in os.walk(root, onerror=fail) for f in files]
+    return sorted(found)
+
+
 def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, Path | None, str]]:
     """(source, destination, name relative to its input root) for every media file.
 
@@ -280,6 +290,8 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, P
     for p in inputs:
         if not p.exists():
             raise ConfigError(f"{p}: no such file or folder")
+        if not (p.is_file() or p.is_dir()):  # a FIFO or device would block or never end
+            raise ConfigError(f"{p}: not a regular file or folder")
     single_file = len(inputs) == 1 and inputs[0].is_file()
     if single_file and output is not None and (output.is_dir() or str(output).endswith(os.sep)):
         output = output / inputs[0].name  # `veil mask a.jpg -o folder/` writes folder/a.jpg
@@ -297,7 +309,7 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, P
                 raise ConfigError(
                     f"{output}: output folder is inside the input folder {root}; choose another"
                 )
-        for path in sorted(root.rglob("*")):
+        for path in _files_under(root):
             if path.is_file() and not path.name.startswith(".") and media_kind(path):
                 rel = path.relative_to(root).as_posix()
                 sub = f"{root.name}/{rel}" if many else rel
@@ -320,47 +332,25 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, P
 
 
 # -- JSON ---------------------------------------------------------------------
-def _boxes(regions) -> list[dict]:
-    return [
-        {
-            "label": CLASSES[int(lb)],
-            "x1": round(float(b[0]), 1),
-            "y1": round(float(b[1]), 1),
-            "x2": round(float(b[2]), 1),
-            "y2": round(float(b[3]), 1),
-            "score": round(float(s), 4),
-        }
-        for b, s, lb in zip(regions.xyxy, regions.scores, regions.labels, strict=True)
-    ]
+def write_results_json(path: Path, results: list[tuple[str, FileResult]]) -> None:
+    """The dataset format of shared/data plus ``score``; ``file`` relative to its input root."""
+    from .evaluate.dataset import (
+        regions_to_dataset_entry,
+        video_to_dataset_entry,
+        write_detections_json,
+    )
 
-
-def results_to_json(results: list[tuple[str, FileResult]]) -> dict:
-    """The dataset format of shared/data (plus ``score``): images and per-frame videos."""
     images, videos = [], []
     for rel, r in results:
         if r.kind == "image" and r.detections:
             f = r.detections[0]
-            images.append(
-                {"file": rel, "width": f.width, "height": f.height, "boxes": _boxes(f.regions)}
-            )
+            images.append(regions_to_dataset_entry(rel, f.width, f.height, f.regions))
         elif r.kind == "video":
-            frames = [{"index": f.index, "boxes": _boxes(f.regions)} for f in r.detections]
-            size = r.detections[0] if r.detections else None
-            entry = {"file": rel, "frames": frames}
-            if size:
-                entry.update(width=size.width, height=size.height)
-            videos.append(entry)
-    out: dict = {"images": images}
-    if videos:
-        out["videos"] = videos
-    return out
-
-
-def _write_json(path: Path, data: dict) -> None:
-    from .outputs import atomic_output
-
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1))
+            first = r.detections[0] if r.detections else None
+            frames = [(f.index, f.regions) for f in r.detections]
+            w, h = (first.width, first.height) if first else (None, None)
+            videos.append(video_to_dataset_entry(rel, frames, w, h))
+    write_detections_json(path, images=images, videos=videos)
 
 
 # -- running ------------------------------------------------------------------
@@ -401,6 +391,10 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     jobs = plan_jobs(args.inputs, output)
     if not jobs:
         raise ConfigError("no image or video files found in the inputs")
+    if args.json is not None:  # the JSON replaces its path: never an input or an output
+        js = args.json.resolve()
+        if any(js in (src.resolve(), dst and dst.resolve()) for src, dst, _ in jobs):
+            raise ConfigError(f"{args.json}: --json would overwrite an input or output file")
     roots = {dst.parent for _, dst, _ in jobs if dst is not None}
     for folder in roots:
         clean_stale_temporaries(folder)
@@ -437,6 +431,14 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
             except MemoryError:
                 failed += 1
                 print(f"veil: error: {src}: out of memory", file=sys.stderr)
+            except Exception as exc:  # a bug, not bad input: still one line, next file
+                failed += 1
+                log.debug("unexpected failure", exc_info=True)
+                print(
+                    f"veil: error: {src}: internal error ({type(exc).__name__}); "
+                    "no output written; run with -vv for details",
+                    file=sys.stderr,
+                )
             finally:
                 if frame_bar is not None:
                     frame_bar.close()
@@ -446,7 +448,7 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
         if files_bar is not None:
             files_bar.close()
     if args.json is not None:
-        _write_json(args.json, results_to_json(results))
+        write_results_json(args.json, results)
     done = len(results)
     verb = "scanned" if detect_only else "masked"
     summary = f"veil: {verb} {done} of {len(jobs)} file(s)"

@@ -78,13 +78,30 @@ class Engine:
         self.detectors = [d for d in self.detectors if d.label in wanted]
 
     # -- per frame -----------------------------------------------------------
-    def detect(self, rgb: np.ndarray) -> Regions:
-        """All target regions in one upright RGB frame, raw (not expanded)."""
+    def detect(self, rgb: np.ndarray, floor: float | None = None) -> Regions:
+        """All target regions in one upright RGB frame, raw (not expanded).
+
+        ``floor`` lowers every class threshold to at most that score: evaluation
+        needs the whole ranking, and the tracker re-uses weak detections.
+        """
         _check_frame(rgb)
-        parts = [
-            d.detect(rgb, self.settings.detect.threshold(CLASSES[d.label])) for d in self.detectors
-        ]
+        parts = []
+        for d in self.detectors:
+            threshold = self.settings.detect.threshold(CLASSES[d.label])
+            if floor is not None:
+                threshold = min(threshold, floor)
+            parts.append(d.detect(rgb, threshold))
         return Regions.concat(parts)
+
+    def above_threshold(self, regions: Regions) -> Regions:
+        """Keep regions at or above their class's operating threshold."""
+        if not len(regions):
+            return regions
+        limits = np.array(
+            [self.settings.detect.threshold(CLASSES[int(lb)]) for lb in regions.labels],
+            np.float32,
+        )
+        return regions[regions.scores >= limits]
 
     def mask(self, rgb: np.ndarray, regions: Regions) -> tuple[np.ndarray, np.ndarray]:
         return apply_masks(rgb, regions, self.settings.mask)
@@ -132,10 +149,11 @@ class Engine:
             if progress:
                 progress(1)
         else:
-            for index, rgb, _ in video_io.iter_frames(src, self.settings.limits):
-                self._record(result, index, rgb, self.detect(rgb), True)
-                if progress:
-                    progress(1)
+            with video_io.iter_frames(src, self.settings.limits) as frames:
+                for f in frames:
+                    self._record(result, f.index, f.image, self.detect(f.image), True)
+                    if progress:
+                        progress(1)
         result.seconds = time.perf_counter() - t0
         return result
 
@@ -178,9 +196,27 @@ class Engine:
         )
 
     def video_regions(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, Regions]]:
-        """Per video frame, the regions to mask: detection plus temporal tracking."""
-        for rgb in frames:
-            yield rgb, self.detect(rgb)
+        """Per video frame, in order, the regions to mask: detection plus tracking.
+
+        With tracking on, frames come out ``lookahead`` frames late so that gaps
+        between detections of one track are filled from both sides; the
+        detector runs every ``detect_every`` frames and on every scene cut.
+        """
+        track = self.settings.track
+        if not track.enabled:
+            for rgb in frames:
+                yield rgb, self.detect(rgb)
+            return
+        from .track import OfflineTracker, SceneCutDetector, TrackConfig
+
+        tracker = OfflineTracker(TrackConfig.from_settings(track))
+        cuts = SceneCutDetector()
+        for index, rgb in enumerate(frames):
+            cut = cuts.is_cut(rgb)
+            run = cut or index % track.detect_every == 0
+            found = self.detect(rgb) if run else None
+            yield from tracker.push(index, rgb, found, cut=cut)
+        yield from tracker.flush()
 
 
 def _check_frame(rgb: np.ndarray) -> None:

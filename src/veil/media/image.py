@@ -76,7 +76,7 @@ def _open_checked(path: Path, limits: Limits) -> Image.Image:
         raise LimitError(f"{path}: image declares an absurd size (decompression bomb)") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not a supported image (unrecognised or corrupt)") from None
-    except OSError as exc:
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # e.g. "Truncated IHDR chunk"
         raise InputError(f"{path}: cannot open image ({exc})") from None
     w, h = im.size
     if w <= 0 or h <= 0:
@@ -111,7 +111,7 @@ def load_image(path: str | Path, limits: Limits | None = None) -> LoadedImage:
             icc = im.info.get("icc_profile")
             upright = ImageOps.exif_transpose(im)
             mode, alpha, rgb = _to_rgb(upright)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise InputError(f"{path}: corrupt or truncated image ({exc})") from None
     return LoadedImage(rgb=rgb, format=fmt, mode=mode, alpha=alpha, icc_profile=icc)
 

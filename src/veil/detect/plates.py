@@ -1,0 +1,149 @@
+"""YOLOv8-format detector (bundled: single-class licence plates).
+
+The graph takes RGB/255 NCHW and returns ``[1, 4+C, N]`` rows of
+cx, cy, w, h and C class scores; we do the letterboxing and NMS ourselves so no
+torch/ultralytics is needed at run time. Padding is grey 114 (as in training)
+and only up to the next multiple of 32, so a 16:9 frame at 640 costs 640x384.
+
+Distant plates (dash-cam) are often under ~20 px and vanish when a 1280 px
+frame is shrunk to 640; with ``tile`` on, the frame is also cut into
+overlapping tiles at ``tile_zoom`` times the full-pass scale (at most native
+size), batched into one run and merged by NMS.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from ..regions import PLATE, Regions, nms
+from .faces import merge_union, resize, tile_origins
+from .onnx import load_session
+
+log = logging.getLogger(__name__)
+
+ALIGN = 32
+PAD_VALUE = 114
+BUNDLED = Path(__file__).resolve().parents[1] / "models" / "plate_yolov8n.onnx"
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+class YoloDetector:
+    """Boxes of one class from a YOLOv8-format ONNX model (see module docstring)."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        label: int = PLATE,
+        size: int = 640,
+        tile: bool = True,
+        tile_zoom: float = 2.0,
+        tile_overlap: int = 64,
+        nms_iou: float = 0.5,
+        device: str = "cpu",
+        threads: int = 0,
+    ) -> None:
+        if size % ALIGN or size < ALIGN:
+            raise ModelError(f"YOLO input size must be a multiple of {ALIGN}, got {size}")
+        self.path = Path(model) if model is not None else BUNDLED
+        self.session = load_session(self.path, device, threads)
+        check_yolo(self.session, self.path)
+        self.input_name = self.session.get_inputs()[0].name
+        self.label = label
+        self.size = size
+        self.tile = tile
+        self.tile_zoom = tile_zoom
+        self.tile_overlap = tile_overlap
+        self.nms_iou = nms_iou
+
+    def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
+        """Boxes scoring at least ``threshold`` in an (H, W, 3) uint8 RGB frame."""
+        h, w = rgb.shape[:2]
+        if h == 0 or w == 0:
+            return Regions.empty()
+        scale = self.size / max(h, w)
+        img = resize(rgb, scale)
+        ih, iw = img.shape[:2]
+        ((boxes, scores),) = self._run(self._pad(img, _align(ih), _align(iw))[None], threshold)
+        parts = [(boxes / scale, scores)]
+        tile_scale = min(1.0, scale * self.tile_zoom)
+        if self.tile and tile_scale > scale * 1.01:
+            parts.append(self._tiles(rgb, tile_scale, threshold))
+        xyxy = np.concatenate([p[0] for p in parts])
+        sc = np.concatenate([p[1] for p in parts])
+        xyxy, sc = merge_union(xyxy, sc, self.nms_iou)
+        return Regions(xyxy, sc, np.full(len(sc), self.label, np.int16)).clip(w, h)
+
+    def _tiles(self, rgb: np.ndarray, scale: float, threshold: float):
+        img = resize(rgb, scale)
+        ih, iw = img.shape[:2]
+        ts, ov = self.size, self.tile_overlap
+        th, tw = min(ts, _align(ih)), min(ts, _align(iw))
+        origins = [(y, x) for y in tile_origins(ih, th, ov) for x in tile_origins(iw, tw, ov)]
+        batch = np.stack([self._pad(img[y : y + th, x : x + tw], th, tw) for y, x in origins])
+        out_b, out_s = [], []
+        for (y, x), (boxes, scores) in zip(origins, self._run(batch, threshold), strict=True):
+            edge = 2.0  # drop boxes cut by an inner tile edge; the overlap holds them whole
+            cut = np.zeros(len(boxes), bool)
+            if x > 0:
+                cut |= boxes[:, 0] <= edge
+            if x + tw < iw:
+                cut |= boxes[:, 2] >= tw - edge
+            if y > 0:
+                cut |= boxes[:, 1] <= edge
+            if y + th < ih:
+                cut |= boxes[:, 3] >= th - edge
+            out_b.append(boxes[~cut] + np.array([x, y, x, y], np.float32))
+            out_s.append(scores[~cut])
+        return np.concatenate(out_b) / scale, np.concatenate(out_s).astype(np.float32)
+
+    @staticmethod
+    def _pad(img: np.ndarray, height: int, width: int) -> np.ndarray:
+        h, w = img.shape[:2]
+        if (h, w) == (height, width):
+            return img
+        out = np.full((height, width, 3), PAD_VALUE, np.uint8)
+        out[:h, :w] = img
+        return out
+
+    def _run(self, batch: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        (pred,) = self.session.run(None, {self.input_name: x})
+        return [decode(p, threshold, self.nms_iou) for p in pred]
+
+
+def decode(pred: np.ndarray, threshold: float, nms_iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """``[4+C, N]`` rows (cx, cy, w, h, class scores) -> NMS'd (boxes, scores).
+
+    With several classes the best class score is used: a plug-in model is
+    expected to detect the one kind of object it was given for.
+    """
+    scores = pred[4:].max(axis=0)
+    keep = scores >= threshold
+    if not keep.any():
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    cx, cy, bw, bh = pred[:4, keep]
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+    scores = scores[keep].astype(np.float32)
+    order = nms(boxes, scores, nms_iou)
+    return boxes[order].astype(np.float32), scores[order]
+
+
+def check_yolo(session, path: Path) -> None:
+    """Raise :class:`ModelError` unless the graph looks like YOLOv8 detection."""
+    ins, outs = session.get_inputs(), session.get_outputs()
+    ok = len(ins) == 1 and len(ins[0].shape) == 4 and len(outs) == 1 and len(outs[0].shape) == 3
+    chans = outs[0].shape[1] if ok else None
+    if not ok or (isinstance(chans, int) and chans < 5):
+        raise ModelError(
+            f"{path} is not a YOLOv8-format detection model: expected one NCHW input and one "
+            f"output [1, 4+C, N] (cx, cy, w, h, class scores), got inputs "
+            f"{[i.shape for i in ins]} and outputs {[o.shape for o in outs]}"
+        )

@@ -1,0 +1,154 @@
+"""Detectors: bundled models, tiling/batching geometry, plug-in format checks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from PIL import Image
+
+from veil.detect import CenterFaceDetector, YoloDetector, build_detectors, load_session
+from veil.detect.faces import tile_origins
+from veil.detect.onnx import session_info
+from veil.errors import ModelError
+from veil.regions import FACE, PLATE, iou_matrix
+from veil.settings import DetectSettings
+
+skimage_data = pytest.importorskip("skimage.data")
+ASTRONAUT_FACE = np.array([[175, 50, 275, 185]], np.float32)  # by eye, generous
+
+
+@pytest.fixture(scope="module")
+def faces() -> CenterFaceDetector:
+    return CenterFaceDetector()
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return skimage_data.astronaut()
+
+
+def test_astronaut_has_exactly_one_face(faces, astronaut):
+    found = faces.detect(astronaut, DetectSettings().face_threshold)
+    assert len(found) == 1
+    assert found.labels[0] == FACE
+    assert iou_matrix(found.xyxy, ASTRONAUT_FACE)[0, 0] > 0.5
+
+
+@pytest.mark.parametrize("kind", ["blank", "noise"])
+def test_no_faces_in_blank_or_noise(faces, kind):
+    rng = np.random.default_rng(0)
+    frame = (
+        np.zeros((720, 1280, 3), np.uint8)
+        if kind == "blank"
+        else rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    )
+    assert len(faces.detect(frame, DetectSettings().face_threshold)) == 0
+
+
+def test_face_found_at_offset_in_large_canvas(faces, astronaut):
+    """A face pasted into a 1080p canvas comes back where it was pasted (tiles + batch)."""
+    face = astronaut[30:230, 140:320]  # small crop around the face
+    small = np.asarray(Image.fromarray(face).resize((45, 50)))
+    canvas = np.full((1080, 1920, 3), 128, np.uint8)
+    ox, oy = 1337, 611  # off any tile grid
+    canvas[oy : oy + 50, ox : ox + 45] = small
+    expect = (ASTRONAUT_FACE - [140, 30, 140, 30]) * [45 / 180, 50 / 200, 45 / 180, 50 / 200]
+    expect += [ox, oy, ox, oy]
+    tiled = faces.detect(canvas, 0.3)
+    assert len(tiled) >= 1
+    assert iou_matrix(tiled.xyxy, expect).max() > 0.4
+    # The same face without tiling lands on the same spot.
+    plain = CenterFaceDetector(tile=False).detect(canvas, 0.3)
+    if len(plain):
+        assert iou_matrix(plain.xyxy, tiled.xyxy).max() > 0.5
+
+
+def test_tile_origins_cover_with_overlap():
+    for length in (100, 640, 641, 2000, 3841):
+        xs = tile_origins(length, 640, 96)
+        assert xs[0] == 0 and xs[-1] + 640 >= length
+        for a, b in zip(xs, xs[1:], strict=False):
+            assert a + 640 - b >= 96
+
+
+def test_session_cache_and_info():
+    path = CenterFaceDetector().path
+    assert load_session(path) is load_session(path)
+    info = session_info(load_session(path), threads=1)
+    assert info["device"] == "cpu" and info["threads"] == 1
+
+
+def test_missing_model_names_path(tmp_path):
+    with pytest.raises(ModelError, match="nope.onnx"):
+        load_session(tmp_path / "nope.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="bad.onnx"):
+        load_session(bad)
+
+
+def _identity_model(path: Path, out_shape: list) -> Path:
+    """A tiny ONNX graph whose single output has ``out_shape`` (format-check fodder)."""
+    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)
+    node = helper.make_node("Identity", ["x"], ["y"])
+    model = helper.make_model(
+        helper.make_graph([node], "g", [inp], [out]), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_plugin_with_unknown_format_is_refused_clearly(tmp_path):
+    path = _identity_model(tmp_path / "weird.onnx", ["n", 3, "h", "w"])
+    for target in ("face", "plate"):
+        settings = DetectSettings(targets=(target,), face_model=path, plate_model=path)
+        with pytest.raises(ModelError, match="unrecognised model format"):
+            build_detectors(settings)
+
+
+def test_plugin_yolo_format_is_accepted(tmp_path):
+    path = Path(YoloDetector().path)
+    settings = DetectSettings(targets=("face", "plate"), face_model=path, plate_model=path)
+    dets = build_detectors(settings)
+    assert [type(d) for d in dets] == [YoloDetector, YoloDetector]
+    assert [d.label for d in dets] == [FACE, PLATE]
+
+
+def test_centerface_as_plate_model_is_refused():
+    settings = DetectSettings(targets=("plate",), plate_model=CenterFaceDetector().path)
+    with pytest.raises(ModelError, match="YOLOv8"):
+        build_detectors(settings)
+
+
+def test_build_default_detectors():
+    dets = build_detectors(DetectSettings())
+    assert [d.label for d in dets] == [FACE, PLATE]
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("VEIL_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.shared_data
+def test_plates_found_on_shared_data():
+    root = _shared_data() / "plates_openalpr"
+    if not root.is_dir():
+        pytest.skip(f"no shared data at {root}")
+    images = json.loads((root / "annotations.json").read_text())["images"][::40][:6]
+    det = YoloDetector(tile=False)
+    hits = 0
+    for img in images:
+        rgb = np.asarray(Image.open(root / img["file"]).convert("RGB"))
+        found = det.detect(rgb, DetectSettings().plate_threshold)
+        gt = np.array([[b["x1"], b["y1"], b["x2"], b["y2"]] for b in img["boxes"]], np.float32)
+        hits += bool(len(found)) and iou_matrix(found.xyxy, gt).max() > 0.3
+    assert hits >= len(images) - 1
