@@ -62,7 +62,19 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--no-tiling",
         action="store_true",
-        help="skip the tiled pass for tiny faces and plates (faster, lower recall)",
+        help="skip the tiled pass for tiny faces and plates in images (faster, lower recall)",
+    )
+    g.add_argument(
+        "--video-tiling",
+        action="store_true",
+        help="also run the tiled pass on video frames (several times slower, finds smaller "
+        "faces and plates)",
+    )
+    g.add_argument(
+        "--video-face-max-side",
+        type=int,
+        default=d.video_face_max_side,
+        help="longest side the face detector sees in video frames (default: %(default)s)",
     )
     g.add_argument(
         "--device",
@@ -239,6 +251,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         face_max_side=args.face_max_side,
         face_tile=not args.no_tiling,
         plate_tile=not args.no_tiling,
+        video_tile=args.video_tiling,
+        video_face_max_side=args.video_face_max_side,
         device=args.device,
         threads=args.threads,
     )

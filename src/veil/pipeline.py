@@ -71,22 +71,30 @@ class Engine:
         self, settings: Settings | None = None, detectors: Sequence[Detector] | None = None
     ):
         self.settings = settings or Settings()
-        self.detectors: list[Detector] = (
-            list(detectors) if detectors is not None else build_detectors(self.settings.detect)
-        )
         wanted = {class_id(t) for t in self.settings.detect.targets}
-        self.detectors = [d for d in self.detectors if d.label in wanted]
+        if detectors is not None:  # injected (tests, plug-ins): used for images and video
+            self.detectors = [d for d in detectors if d.label in wanted]
+            self._video_detectors: list[Detector] | None = self.detectors
+        else:
+            self.detectors = build_detectors(self.settings.detect)
+            self._video_detectors = None  # built on first video (sessions are shared)
 
     # -- per frame -----------------------------------------------------------
-    def detect(self, rgb: np.ndarray, floor: float | None = None) -> Regions:
+    @property
+    def video_detectors(self) -> list[Detector]:
+        if self._video_detectors is None:
+            self._video_detectors = build_detectors(self.settings.detect.for_video())
+        return self._video_detectors
+
+    def detect(self, rgb: np.ndarray, floor: float | None = None, video: bool = False) -> Regions:
         """All target regions in one upright RGB frame, raw (not expanded).
 
         ``floor`` lowers every class threshold to at most that score: evaluation
-        needs the whole ranking, and the tracker re-uses weak detections.
+        needs the whole ranking. ``video`` uses the per-frame video profile.
         """
         _check_frame(rgb)
         parts = []
-        for d in self.detectors:
+        for d in self.video_detectors if video else self.detectors:
             threshold = self.settings.detect.threshold(CLASSES[d.label])
             if floor is not None:
                 threshold = min(threshold, floor)
@@ -151,7 +159,8 @@ class Engine:
         else:
             with video_io.iter_frames(src, self.settings.limits) as frames:
                 for f in frames:
-                    self._record(result, f.index, f.image, self.detect(f.image), True)
+                    found = self.detect(f.image, video=True)
+                    self._record(result, f.index, f.image, found, True)
                     if progress:
                         progress(1)
         result.seconds = time.perf_counter() - t0
@@ -205,7 +214,7 @@ class Engine:
         track = self.settings.track
         if not track.enabled:
             for rgb in frames:
-                yield rgb, self.detect(rgb)
+                yield rgb, self.detect(rgb, video=True)
             return
         from .track import OfflineTracker, SceneCutDetector, TrackConfig
 
@@ -214,7 +223,7 @@ class Engine:
         for index, rgb in enumerate(frames):
             cut = cuts.is_cut(rgb)
             run = cut or index % track.detect_every == 0
-            found = self.detect(rgb) if run else None
+            found = self.detect(rgb, video=True) if run else None
             yield from tracker.push(index, rgb, found, cut=cut)
         yield from tracker.flush()
 

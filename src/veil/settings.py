@@ -90,6 +90,8 @@ class DetectSettings:
     face_tile: bool = True
     plate_size: int = 640
     plate_tile: bool = True
+    video_face_max_side: int = 1280
+    video_tile: bool = False
     device: str = "cpu"
     threads: int = 0
 
@@ -104,6 +106,7 @@ class DetectSettings:
                 object.__setattr__(self, name, Path(p))
         _check_range("face_max_side", self.face_max_side, 64, 16384)
         _check_range("plate_size", self.plate_size, 160, 4096)
+        _check_range("video_face_max_side", self.video_face_max_side, 64, 16384)
         if self.plate_size % 32:
             raise ConfigError(f"plate_size must be a multiple of 32, got {self.plate_size}")
         if self.device not in DEVICES:
@@ -113,6 +116,19 @@ class DetectSettings:
 
     def threshold(self, target: str) -> float:
         return self.face_threshold if target == "face" else self.plate_threshold
+
+    def for_video(self) -> DetectSettings:
+        """The per-frame profile for video: no tiles and a smaller face input by default.
+
+        Video frames come by the thousand and tracking carries a face between
+        detections, so the per-frame cost is traded for speed (see README).
+        """
+        return replace(
+            self,
+            face_max_side=min(self.face_max_side, self.video_face_max_side),
+            face_tile=self.face_tile and self.video_tile,
+            plate_tile=self.plate_tile and self.video_tile,
+        )
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,18 @@ from ..errors import ModelError
 from ..regions import FACE, PLATE
 from ..settings import DetectSettings
 from .base import Detector
+from .ensemble import EnsembleDetector
 from .faces import CenterFaceDetector
 from .onnx import load_session, session_info
+from .plates import BUNDLED as SAFELICENSING_MODEL
 from .plates import YoloDetector
+
+FASTANPR_MODEL = SAFELICENSING_MODEL.with_name("plate_fastanpr.onnx")
 
 __all__ = [
     "CenterFaceDetector",
     "Detector",
+    "EnsembleDetector",
     "YoloDetector",
     "build_detectors",
     "load_model",
@@ -68,6 +73,13 @@ def _yolo(settings: DetectSettings, path: str | Path | None, label: int) -> Yolo
     )
 
 
+def _bundled_plates(settings: DetectSettings) -> Detector:
+    """Both bundled plate models, merged: each finds plates the other misses (MODELS.md)."""
+    return EnsembleDetector(
+        [_yolo(settings, None, PLATE), _yolo(settings, FASTANPR_MODEL, PLATE)]
+    )
+
+
 def build_detectors(settings: DetectSettings) -> list[Detector]:
     """One detector per target in ``settings.targets``, bundled unless a path is given."""
     out: list[Detector] = []
@@ -78,6 +90,6 @@ def build_detectors(settings: DetectSettings) -> list[Detector]:
         else:
             path = settings.plate_model
             out.append(
-                _yolo(settings, None, PLATE) if path is None else load_model(path, PLATE, settings)
+                _bundled_plates(settings) if path is None else load_model(path, PLATE, settings)
             )
     return out

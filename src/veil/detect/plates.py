@@ -45,6 +45,7 @@ class YoloDetector:
         size: int = 640,
         tile: bool = True,
         tile_zoom: float = 2.0,
+        max_tile_scale: float = 1.0,
         tile_overlap: int = 64,
         nms_iou: float = 0.5,
         device: str = "cpu",
@@ -60,6 +61,7 @@ class YoloDetector:
         self.size = size
         self.tile = tile
         self.tile_zoom = tile_zoom
+        self.max_tile_scale = max_tile_scale
         self.tile_overlap = tile_overlap
         self.nms_iou = nms_iou
 
@@ -73,7 +75,7 @@ class YoloDetector:
         ih, iw = img.shape[:2]
         ((boxes, scores),) = self._run(self._pad(img, _align(ih), _align(iw))[None], threshold)
         parts = [(boxes / scale, scores)]
-        tile_scale = min(1.0, scale * self.tile_zoom)
+        tile_scale = min(self.max_tile_scale, scale * self.tile_zoom)
         if self.tile and tile_scale > scale * 1.01:
             parts.append(self._tiles(rgb, tile_scale, threshold))
         xyxy = np.concatenate([p[0] for p in parts])

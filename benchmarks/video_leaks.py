@@ -1,0 +1,111 @@
+"""Video leaks on the moving-camera benchmark: per-frame detection vs tracking.
+
+Builds the benchmark (benchmarks/make_video_bench.py) unless OUT already holds it,
+then runs ``veil.evaluate.runner.evaluate`` in-process for three configurations
+and prints a markdown table: leak rate (share of (object, frame) pairs whose
+central region is not masked), objects leaking in >= 1 frame, masked rate, wall time.
+
+    python benchmarks/video_leaks.py --data ../shared/data --out /tmp/veil-vbench
+    python benchmarks/video_leaks.py --out /tmp/heldout-vbench --no-build   # reuse clips
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from make_video_bench import FACE_SETS, PLATE_SETS, build, default_data
+
+from veil.evaluate.runner import evaluate
+from veil.settings import Settings, TrackSettings
+
+CONFIGS: dict[str, TrackSettings] = {
+    "per-frame, no tracking": TrackSettings(enabled=False),
+    "default tracking": TrackSettings(),
+    "tracking, detect_every=3": TrackSettings(detect_every=3),
+}
+
+
+def _fmt(v: float | None, pct: bool = True) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.2f}%" if pct else f"{v:.3f}"
+
+
+def run(benchmarks: dict[str, Path], configs: dict[str, TrackSettings]) -> list[dict]:
+    """Evaluate each configuration on each benchmark; one row per (config, label)."""
+    rows = []
+    for name, track in configs.items():
+        settings = Settings().evolve(track=track)
+        for label, path in benchmarks.items():
+            t0 = time.perf_counter()
+            metrics, _ = evaluate(path, settings, quiet=True)
+            wall = time.perf_counter() - t0
+            m = _find_mask_metrics(metrics, label)
+            rows.append({"config": name, "label": label, "wall": wall, **m})
+            print(f"done: {table(rows[-1:]).splitlines()[-1]}", file=sys.stderr, flush=True)
+    return rows
+
+
+def _find_mask_metrics(metrics: dict, label: str) -> dict:
+    """The mask block for ``label`` (``metrics[label]['mask']`` or ``metrics[label]``)."""
+    block = metrics.get(label) or metrics.get("classes", {}).get(label) or {}
+    mask = block.get("mask", block) if isinstance(block, dict) else {}
+    return {k: mask.get(k) for k in ("leak_rate", "leaked_objects", "objects", "masked_rate")}
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| config | class | leak rate | leaked objects | masked rate | wall s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        objs = "-" if r["objects"] is None else f"{r['leaked_objects']}/{r['objects']}"
+        lines.append(
+            f"| {r['config']} | {r['label']} | {_fmt(r['leak_rate'])} | {objs} "
+            f"| {_fmt(r['masked_rate'])} | {r['wall']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=None, help="shared data folder")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/veil-vbench"))
+    ap.add_argument("--clips", type=int, default=12)
+    ap.add_argument("--frames", type=int, default=45)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rebuild", action="store_true", help="rebuild even if clips exist")
+    ap.add_argument("--no-build", action="store_true", help="only use existing clips")
+    ap.add_argument("--labels", nargs="+", default=["face", "plate"], choices=["face", "plate"])
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    wanted = {lab: args.out / f"{lab}s" / "clips.json" for lab in args.labels}
+    missing = [lab for lab, p in wanted.items() if args.rebuild or not p.is_file()]
+    if missing and not args.no_build:
+        data = args.data or default_data()
+        if not data.is_dir():
+            print(f"data folder {data} not found and no clips in {args.out}", file=sys.stderr)
+            return 0
+        src = {"face": FACE_SETS, "plate": PLATE_SETS}
+        paths = {
+            lab: [data / s / "annotations.json" for s in src[lab] if lab in missing]
+            for lab in ("face", "plate")
+        }
+        build(args.out, paths["face"], paths["plate"], args.clips, args.frames, args.seed)
+    benchmarks = {lab: p for lab, p in wanted.items() if p.is_file()}
+    if not benchmarks:
+        print(f"no benchmark clips in {args.out}", file=sys.stderr)
+        return 0
+    rows = run(benchmarks, {k: CONFIGS[k] for k in args.configs})
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Several detectors of one class, their boxes merged.
+
+The two bundled plate models miss different plates (dash-cam night frames,
+looser vs tighter boxes); privacy-first recall takes the union of both. The
+merge keeps the best score and grows each kept box over the boxes it absorbs,
+so a mask never shrinks because one model drew a tighter box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..regions import Regions
+from .base import Detector
+from .faces import merge_union
+
+
+class EnsembleDetector:
+    """Runs each member on the frame and merges their regions of the shared class."""
+
+    def __init__(self, members: Sequence[Detector], nms_iou: float = 0.5) -> None:
+        if not members:
+            raise ValueError("EnsembleDetector needs at least one member")
+        labels = {m.label for m in members}
+        if len(labels) != 1:
+            raise ValueError(f"EnsembleDetector members must share one class, got {labels}")
+        self.members = list(members)
+        self.label = members[0].label
+        self.nms_iou = nms_iou
+
+    def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
+        found = [m.detect(rgb, threshold) for m in self.members]
+        if len(found) == 1:
+            return found[0]
+        xyxy = np.concatenate([r.xyxy for r in found])
+        scores = np.concatenate([r.scores for r in found])
+        xyxy, scores = merge_union(xyxy, scores, self.nms_iou)
+        return Regions(xyxy, scores, np.full(len(scores), self.label, np.int16))
