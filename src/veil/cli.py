@@ -399,6 +399,13 @@ def _progress_bars(quiet: bool):
     return bar
 
 
+def _frame_estimate(src: Path, settings: Settings) -> int | None:
+    """The container's frame count, for the progress bar's ETA (None when unknown)."""
+    from .media.video import probe
+
+    return probe(src, settings.limits).frames
+
+
 def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     settings = settings_from_args(args)
     output = None if detect_only else args.output
@@ -420,8 +427,10 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     files_bar = bar(len(jobs), "file", "files") if len(jobs) > 1 else None
     try:
         for src, dst, rel in jobs:
-            frame_bar = bar(None, "frame", "frames") if media_kind(src) == "video" else None
+            frame_bar = None
             try:
+                if media_kind(src) == "video" and not args.quiet:
+                    frame_bar = bar(_frame_estimate(src, settings), "frame", "frames")
                 update = frame_bar.update if frame_bar is not None else None
                 if detect_only:
                     res = engine.detect_file(src, progress=update)

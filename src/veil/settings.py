@@ -82,7 +82,7 @@ class DetectSettings:
     """
 
     targets: tuple[str, ...] = CLASSES
-    face_threshold: float = 0.3
+    face_threshold: float = 0.15
     plate_threshold: float = 0.2
     face_model: Path | None = None
     plate_model: Path | None = None
@@ -139,7 +139,7 @@ class MaskSettings:
     color: tuple[int, int, int] = (0, 0, 0)
     face_shape: str = "ellipse"
     plate_shape: str = "rect"
-    face_margin: float = 0.3
+    face_margin: float = 0.4
     plate_margin: float = 0.15
     strength: float = 1.0
 

@@ -434,6 +434,9 @@ class _Transcoder:
             vs.codec_context.time_base = tb
             vs.time_base = tb
             vs.options = _encoder_options(codec, encode)
+            # PyAV defaults encoders to slice threads; x264 then runs far slower than
+            # the frame threading ffmpeg uses. AUTO (frame|slice) selects frame threads.
+            vs.codec_context.thread_type = "AUTO"
             if codec == "libvpx-vp9":
                 vs.codec_context.bit_rate = 0
             vs.metadata.update(_safe_tags(dict(self.in_video.metadata)))
