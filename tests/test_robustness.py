@@ -1024,13 +1024,13 @@ def test_memory_is_bounded_by_the_queues(tmp_path, monkeypatch):
     engine = Engine(fill_settings(), detectors=[BoxDetector()])
     real_mask = engine.mask
 
-    def slow_mask(rgb, regions):
+    def slow_mask(rgb, regions, **kw):
         if state["masked"] >= 75:
             time.sleep(0.003)  # second half: masking is the bottleneck
         state["masked"] += 1
         state["ahead"] = max(state["ahead"], state["decoded"] - state["masked"])
         state["backlog"] = max(state["backlog"], state["masked"] - state["encoded"])
-        return real_mask(rgb, regions)
+        return real_mask(rgb, regions, **kw)
 
     monkeypatch.setattr(engine, "mask", slow_mask)
     engine.mask_file(src, tmp_path / "out.mp4")

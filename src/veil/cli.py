@@ -77,6 +77,13 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
         help="longest side the face detector sees in video frames (default: %(default)s)",
     )
     g.add_argument(
+        "--video-plate-size",
+        type=int,
+        default=d.video_plate_size,
+        help="plate detector input size for video frames, a multiple of 32 "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
         "--device",
         choices=("cpu", "cuda"),
         default="cpu",
@@ -253,6 +260,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         plate_tile=not args.no_tiling,
         video_tile=args.video_tiling,
         video_face_max_side=args.video_face_max_side,
+        video_plate_size=args.video_plate_size,
         device=args.device,
         threads=args.threads,
     )

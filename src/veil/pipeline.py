@@ -111,8 +111,10 @@ class Engine:
         )
         return regions[regions.scores >= limits]
 
-    def mask(self, rgb: np.ndarray, regions: Regions) -> tuple[np.ndarray, np.ndarray]:
-        return apply_masks(rgb, regions, self.settings.mask)
+    def mask(
+        self, rgb: np.ndarray, regions: Regions, inplace: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return apply_masks(rgb, regions, self.settings.mask, inplace=inplace)
 
     # -- per file -------------------------------------------------------------
     def mask_file(
@@ -196,7 +198,7 @@ class Engine:
     ) -> None:
         def process(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
             for index, (rgb, regions) in enumerate(self.video_regions(frames)):
-                masked, _ = self.mask(rgb, regions)
+                masked, _ = self.mask(rgb, regions, inplace=True)  # decoded frames are ours
                 self._record(result, index, rgb, regions, collect)
                 yield masked
 

@@ -91,6 +91,7 @@ class DetectSettings:
     plate_size: int = 640
     plate_tile: bool = True
     video_face_max_side: int = 1280
+    video_plate_size: int = 640
     video_tile: bool = False
     device: str = "cpu"
     threads: int = 0
@@ -107,6 +108,11 @@ class DetectSettings:
         _check_range("face_max_side", self.face_max_side, 64, 16384)
         _check_range("plate_size", self.plate_size, 160, 4096)
         _check_range("video_face_max_side", self.video_face_max_side, 64, 16384)
+        _check_range("video_plate_size", self.video_plate_size, 160, 4096)
+        if self.video_plate_size % 32:
+            raise ConfigError(
+                f"video_plate_size must be a multiple of 32, got {self.video_plate_size}"
+            )
         if self.plate_size % 32:
             raise ConfigError(f"plate_size must be a multiple of 32, got {self.plate_size}")
         if self.device not in DEVICES:
@@ -126,6 +132,7 @@ class DetectSettings:
         return replace(
             self,
             face_max_side=min(self.face_max_side, self.video_face_max_side),
+            plate_size=min(self.plate_size, self.video_plate_size),
             face_tile=self.face_tile and self.video_tile,
             plate_tile=self.plate_tile and self.video_tile,
         )

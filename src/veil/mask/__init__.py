@@ -37,9 +37,10 @@ def _method(settings: MaskSettings):
 
 
 def apply_masks(
-    rgb: np.ndarray, regions: Regions, settings: MaskSettings
+    rgb: np.ndarray, regions: Regions, settings: MaskSettings, inplace: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mask ``regions`` (raw detector boxes) in a copy of ``rgb``.
+    """Mask ``regions`` (raw detector boxes) in a copy of ``rgb`` (or in ``rgb`` itself
+    when ``inplace``: the video path owns its decoded frames and skips a copy).
 
     Returns ``(masked, covered)`` where ``covered`` is an (H, W) bool array of
     the pixels replaced. Regions are expanded by their class margin here, so
@@ -48,7 +49,7 @@ def apply_masks(
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 frame, got {rgb.shape} {rgb.dtype}")
     height, width = rgb.shape[:2]
-    out = rgb.copy()
+    out = rgb if inplace else rgb.copy()
     covered = np.zeros((height, width), dtype=bool)
     grown = expand_for_mask(regions, settings)
     method = _method(settings)
