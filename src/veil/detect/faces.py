@@ -76,6 +76,26 @@ def merge_union(xyxy: np.ndarray, scores: np.ndarray, iou: float) -> tuple[np.nd
     return out, scores[keep].astype(np.float32)
 
 
+def cut_by_inner_edge(
+    boxes: np.ndarray, x: int, y: int, tw: int, th: int, iw: int, ih: int, edge: float = 2.0
+) -> np.ndarray:
+    """Boxes of the tile at (x, y) that touch an edge shared with another tile.
+
+    Such a box holds only part of an object; the tiles' overlap (or the
+    full-frame pass) holds it whole, so these are dropped.
+    """
+    cut = np.zeros(len(boxes), bool)
+    if x > 0:
+        cut |= boxes[:, 0] <= edge
+    if x + tw < iw:
+        cut |= boxes[:, 2] >= tw - edge
+    if y > 0:
+        cut |= boxes[:, 1] <= edge
+    if y + th < ih:
+        cut |= boxes[:, 3] >= th - edge
+    return cut
+
+
 def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
     """Start offsets of tiles of size ``tile`` covering ``length`` with >= ``overlap``."""
     if length <= tile:
@@ -166,19 +186,9 @@ class CenterFaceDetector:
         for (y, x), (boxes, scores, _) in zip(origins, self._run(tiles, threshold), strict=True):
             if not len(scores):
                 continue
-            # Drop boxes cut by an inner tile edge; the overlap holds them whole elsewhere.
-            edge = 2.0
-            cut = np.zeros(len(boxes), bool)
-            if x > 0:
-                cut |= boxes[:, 0] <= edge
-            if x + tw < iw:
-                cut |= boxes[:, 2] >= tw - edge
-            if y > 0:
-                cut |= boxes[:, 1] <= edge
-            if y + th < ih:
-                cut |= boxes[:, 3] >= th - edge
-            all_boxes.append(boxes[~cut] + np.array([x, y, x, y], np.float32))
-            all_scores.append(scores[~cut])
+            keep = ~cut_by_inner_edge(boxes, x, y, tw, th, iw, ih)
+            all_boxes.append(boxes[keep] + np.array([x, y, x, y], np.float32))
+            all_scores.append(scores[keep])
         if not all_boxes:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         return np.concatenate(all_boxes) / scale, np.concatenate(all_scores)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..regions import PLATE, Regions, nms
-from .faces import merge_union, resize, tile_origins
+from .faces import cut_by_inner_edge, merge_union, resize, tile_origins
 from .onnx import load_session
 
 log = logging.getLogger(__name__)
@@ -92,18 +92,9 @@ class YoloDetector:
         batch = np.stack([self._pad(img[y : y + th, x : x + tw], th, tw) for y, x in origins])
         out_b, out_s = [], []
         for (y, x), (boxes, scores) in zip(origins, self._run(batch, threshold), strict=True):
-            edge = 2.0  # drop boxes cut by an inner tile edge; the overlap holds them whole
-            cut = np.zeros(len(boxes), bool)
-            if x > 0:
-                cut |= boxes[:, 0] <= edge
-            if x + tw < iw:
-                cut |= boxes[:, 2] >= tw - edge
-            if y > 0:
-                cut |= boxes[:, 1] <= edge
-            if y + th < ih:
-                cut |= boxes[:, 3] >= th - edge
-            out_b.append(boxes[~cut] + np.array([x, y, x, y], np.float32))
-            out_s.append(scores[~cut])
+            keep = ~cut_by_inner_edge(boxes, x, y, tw, th, iw, ih)
+            out_b.append(boxes[keep] + np.array([x, y, x, y], np.float32))
+            out_s.append(scores[keep])
         return np.concatenate(out_b) / scale, np.concatenate(out_s).astype(np.float32)
 
     @staticmethod
