@@ -13,12 +13,26 @@ from .settings import (
 
 __version__ = "0.1.0"
 
+# The pipeline pulls in onnxruntime and PyAV; load it on first use so that
+# ``import veil`` (settings, regions) stays light for workers and tools.
+_LAZY = {"Engine", "FileResult", "detect", "mask_file", "mask_image"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'veil' has no attribute {name!r}")
+
 __all__ = [
     "CLASSES",
     "FACE",
     "PLATE",
     "ConfigError",
     "DetectSettings",
+    "Engine",
+    "FileResult",
     "EncodeSettings",
     "InputError",
     "LimitError",
@@ -30,4 +44,7 @@ __all__ = [
     "Settings",
     "TrackSettings",
     "VeilError",
+    "detect",
+    "mask_file",
+    "mask_image",
 ]

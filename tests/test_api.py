@@ -1,0 +1,30 @@
+"""The library API: the same capabilities as the CLI, without it."""
+
+import numpy as np
+from PIL import Image
+
+import veil
+
+
+def test_detect_and_mask_image(astronaut):
+    regions = veil.detect(astronaut, veil.Settings())
+    faces = regions.of_class(veil.FACE)
+    assert len(faces) == 1
+    x1, y1, x2, y2 = faces.xyxy[0]
+    assert 150 < (x1 + x2) / 2 < 280 and 60 < (y1 + y2) / 2 < 180
+    before = astronaut.copy()
+    masked = veil.mask_image(astronaut, veil.Settings(mask=veil.MaskSettings(method="fill")))
+    np.testing.assert_array_equal(astronaut, before)  # input untouched
+    cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
+    assert (masked[cy - 5 : cy + 5, cx - 5 : cx + 5] == 0).all()
+
+
+def test_mask_file_and_engine_reuse(tmp_path, astronaut):
+    src = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(src)
+    result = veil.mask_file(src, tmp_path / "b.png")
+    assert result.counts.get("face") == 1 and result.frames == 1
+    engine = veil.Engine(veil.Settings(detect=veil.DetectSettings(targets=("face",))))
+    for name in ("c.png", "d.png"):
+        engine.mask_file(src, tmp_path / name)
+    assert {p.name for p in tmp_path.iterdir()} == {"a.png", "b.png", "c.png", "d.png"}
