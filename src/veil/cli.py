@@ -194,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="mask faces and plates in images, videos or folders",
         description="Mask faces and plates. A folder INPUT is searched recursively and mirrored "
         "under OUTPUT; a single file INPUT writes the file OUTPUT. Inputs are never modified.",
+        epilog="examples:\n"
+        "  veil mask photo.jpg -o photo-masked.jpg\n"
+        "  veil mask archive/ -o archive-masked/ --json regions.json\n"
+        "  veil mask clip.mp4 -o clip-masked.mp4 --targets face --method fill\n"
+        "exit status: 0 all masked, 1 some input failed, 2 usage error, 130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     pm.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image, video or folder")
     pm.add_argument(
