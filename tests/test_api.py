@@ -7,7 +7,7 @@ import veil
 
 
 def test_detect_and_mask_image(astronaut):
-    regions = veil.detect(astronaut, veil.Settings())
+    regions = veil.detect_regions(astronaut, veil.Settings())
     faces = regions.of_class(veil.FACE)
     assert len(faces) == 1
     x1, y1, x2, y2 = faces.xyxy[0]

@@ -15,14 +15,21 @@ __version__ = "0.1.0"
 
 # The pipeline pulls in onnxruntime and PyAV; load it on first use so that
 # ``import veil`` (settings, regions) stays light for workers and tools.
-_LAZY = {"Engine", "FileResult", "detect", "mask_file", "mask_image"}
+# ``veil.detect`` is the detectors' subpackage, so the function is ``detect_regions``.
+_LAZY = {
+    "Engine": "Engine",
+    "FileResult": "FileResult",
+    "detect_regions": "detect",
+    "mask_file": "mask_file",
+    "mask_image": "mask_image",
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         from . import pipeline
 
-        return getattr(pipeline, name)
+        return getattr(pipeline, _LAZY[name])
     raise AttributeError(f"module 'veil' has no attribute {name!r}")
 
 __all__ = [
@@ -44,7 +51,7 @@ __all__ = [
     "Settings",
     "TrackSettings",
     "VeilError",
-    "detect",
+    "detect_regions",
     "mask_file",
     "mask_image",
 ]
