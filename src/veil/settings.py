@@ -91,7 +91,7 @@ class DetectSettings:
     plate_size: int = 640
     plate_tile: bool = True
     video_face_max_side: int = 1280
-    video_plate_size: int = 640
+    video_plate_size: int = 960
     video_tile: bool = False
     device: str = "cpu"
     threads: int = 0
@@ -132,7 +132,7 @@ class DetectSettings:
         return replace(
             self,
             face_max_side=min(self.face_max_side, self.video_face_max_side),
-            plate_size=min(self.plate_size, self.video_plate_size),
+            plate_size=self.video_plate_size,
             face_tile=self.face_tile and self.video_tile,
             plate_tile=self.plate_tile and self.video_tile,
         )
