@@ -124,3 +124,21 @@ def test_parsers():
 
 def test_face_margin_default_is_at_least_a_quarter():
     assert MaskSettings().face_margin >= 0.25
+
+
+def test_video_profile_drops_tiles_and_uses_video_sizes():
+    d = DetectSettings(face_max_side=1920, video_face_max_side=1280, video_plate_size=960)
+    v = d.for_video()
+    assert (v.face_tile, v.plate_tile) == (False, False)
+    assert v.face_max_side == 1280 and v.plate_size == 960
+    assert d.face_tile and d.plate_size == 640  # the image profile is untouched
+    tiled = DetectSettings(video_tile=True).for_video()
+    assert tiled.face_tile and tiled.plate_tile
+    assert not DetectSettings(face_tile=False, video_tile=True).for_video().face_tile
+    with pytest.raises(ConfigError, match="video_plate_size"):
+        DetectSettings(video_plate_size=1000)
+
+
+def test_pre_frames_cannot_exceed_lookahead():
+    with pytest.raises(ConfigError, match="pre_frames"):
+        TrackSettings(lookahead=2, pre_frames=3)
