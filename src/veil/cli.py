@@ -18,7 +18,6 @@ from . import __version__
 from .errors import ConfigError, OutputError, VeilError
 from .outputs import clean_stale_temporaries, remove_live_temporaries
 from .pipeline import Engine, FileResult, media_kind
-from .regions import CLASSES
 from .settings import (
     SHAPES,
     DetectSettings,
@@ -28,6 +27,7 @@ from .settings import (
     Settings,
     TrackSettings,
     parse_per_class,
+    split_per_class,
 )
 
 log = logging.getLogger("veil")
@@ -236,18 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _per_class_str(text: str, name: str, allowed: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for part in text.split(","):
-        key, sep, val = part.strip().partition("=")
-        keys, value = ([key.strip()], val.strip()) if sep else (list(CLASSES), key.strip())
+def _per_class_choice(text: str, name: str, allowed: Sequence[str]) -> dict[str, str]:
+    values = split_per_class(text, name)
+    for value in values.values():
         if value not in allowed:
             raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
-        for k in keys:
-            if k not in CLASSES:
-                raise ConfigError(f"{name}: unknown class {k!r}")
-            out[k] = value
-    return out
+    return values
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -277,7 +271,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
     settings = Settings(detect=detect, limits=limits)
     if hasattr(args, "method"):
-        shapes = _per_class_str(args.shape, "--shape", SHAPES)
+        shapes = _per_class_choice(args.shape, "--shape", SHAPES)
         margins = parse_per_class(args.margin, "--margin")
         m = MaskSettings()
         mask = MaskSettings(

@@ -58,6 +58,23 @@ def atomic_output(dst: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_text_atomic(path: str | Path, text: str, what: str = "") -> None:
+    """Write a small text file (JSON, report) the same fail-closed way as media outputs.
+
+    Unlike media outputs, the folder must already exist: a report path with a
+    typo should fail, not create a tree.
+    """
+    path = Path(path)
+    label = f"cannot write {what}".rstrip()
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: {label} (no such folder {path.parent})")
+    try:
+        with atomic_output(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"{path}: {label} ({exc.strerror or exc})") from None
+
+
 def remove_live_temporaries() -> int:
     """Delete the temporaries this process is writing (used by signal handlers)."""
     with _live_lock:

@@ -49,26 +49,32 @@ def parse_color(text: str) -> tuple[int, int, int]:
     return (int(v[0:2], 16), int(v[2:4], 16), int(v[4:6], 16))
 
 
-def parse_per_class(text: str, name: str) -> dict[str, float]:
-    """Parse ``'face=0.3,plate=0.25'`` or a bare ``'0.3'`` (all classes)."""
-    out: dict[str, float] = {}
+def split_per_class(text: str, name: str) -> dict[str, str]:
+    """Split ``'face=a,plate=b'`` (or a bare ``'a'`` for every class) into raw values."""
+    out: dict[str, str] = {}
     for part in str(text).split(","):
         part = part.strip()
         if not part:
             continue
         key, sep, val = part.partition("=")
         keys = [key.strip()] if sep else list(CLASSES)
-        raw = val if sep else key
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name}: {raw.strip()!r} is not a number") from None
         for k in keys:
             if k not in CLASSES:
                 raise ConfigError(f"{name}: unknown class {k!r}; expected one of {CLASSES}")
-            out[k] = number
+            out[k] = (val if sep else key).strip()
     if not out:
         raise ConfigError(f"{name}: empty value")
+    return out
+
+
+def parse_per_class(text: str, name: str) -> dict[str, float]:
+    """Parse ``'face=0.3,plate=0.25'`` or a bare ``'0.3'`` (all classes) into numbers."""
+    out: dict[str, float] = {}
+    for k, raw in split_per_class(text, name).items():
+        try:
+            out[k] = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: {raw!r} is not a number") from None
     return out
 
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import InputError
+from ..outputs import write_text_atomic
 from ..regions import CLASSES, Regions, class_id
 
 logger = logging.getLogger(__name__)
@@ -389,11 +390,5 @@ def write_detections_json(
         doc["images"] = ims
     if vids:
         doc["videos"] = vids
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{out}: cannot write detections ({exc.strerror or exc})") from None
+    write_text_atomic(out, json.dumps(doc, indent=1) + "\n", "detections")
     return out

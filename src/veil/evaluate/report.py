@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OutputError
+from ..outputs import write_text_atomic
 from .metrics import HEIGHT_BUCKETS, PRCurve
 
 logger = logging.getLogger(__name__)
@@ -55,16 +56,6 @@ def clean_metrics(value: Any) -> Any:
     return value
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
 def _out_dir(out_dir: str | os.PathLike[str]) -> Path:
     d = Path(out_dir).expanduser()
     try:
@@ -77,7 +68,7 @@ def _out_dir(out_dir: str | os.PathLike[str]) -> Path:
 def write_metrics_json(out_dir: str | os.PathLike[str], metrics: Mapping[str, Any]) -> Path:
     """Write ``DIR/metrics.json`` (cleaned, keys in the order given) and return its path."""
     path = _out_dir(out_dir) / "metrics.json"
-    _write_text(path, json.dumps(clean_metrics(metrics), indent=2, allow_nan=False) + "\n")
+    write_text_atomic(path, json.dumps(clean_metrics(metrics), indent=2, allow_nan=False) + "\n")
     return path
 
 
@@ -258,6 +249,6 @@ def write_report(
         except OSError as exc:
             raise OutputError(f"{out}: cannot write plots ({exc.strerror or exc})") from None
     report = out / "report.md"
-    _write_text(report, _markdown(cleaned, images, note, title))
+    write_text_atomic(report, _markdown(cleaned, images, note, title))
     written += [out / p for p in images] + [report]
     return written

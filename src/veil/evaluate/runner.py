@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def evaluate(
 
     ds = load_dataset(dataset_path)
     targets = tuple(t for t in settings.detect.targets if t in ds.labels) or settings.detect.targets
-    settings = settings.evolve(detect=_with_targets(settings, targets))
+    settings = settings.evolve(detect=replace(settings.detect, targets=targets))
     engine = Engine(settings)
     ev = Evaluator(targets, thresholds={t: settings.detect.threshold(t) for t in targets})
     total = len(ds.images) + sum(len(v.frames) for v in ds.videos)
@@ -89,12 +90,6 @@ def _evaluate_video(engine: Engine, ev: Evaluator, vid, settings: Settings, bar)
             )
             bar.update(1)
         times.pop(index, None)
-
-
-def _with_targets(settings: Settings, targets: tuple[str, ...]):
-    from dataclasses import replace
-
-    return replace(settings.detect, targets=targets)
 
 
 def _check_size(path: Path, rgb: np.ndarray, width: int | None, height: int | None) -> None:
