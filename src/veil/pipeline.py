@@ -211,23 +211,59 @@ class Engine:
 
         With tracking on, frames come out ``lookahead`` frames late so that gaps
         between detections of one track are filled from both sides; the
-        detector runs every ``detect_every`` frames and on every scene cut.
+        detector runs every ``detect_every`` frames, on every scene cut and on
+        the last frame (nothing comes after it to fill a gap from). Tracking works in scene coordinates (the camera's measured motion taken
+        out), so a pan or whip does not throw gap filling off the face.
         """
         track = self.settings.track
         if not track.enabled:
             for rgb in frames:
                 yield rgb, self.detect(rgb, video=True)
             return
-        from .track import OfflineTracker, SceneCutDetector, TrackConfig
+        from .track import CameraMotion, OfflineTracker, SceneCutDetector, TrackConfig
 
         tracker = OfflineTracker(TrackConfig.from_settings(track))
         cuts = SceneCutDetector()
-        for index, rgb in enumerate(frames):
-            cut = cuts.is_cut(rgb)
-            run = cut or index % track.detect_every == 0
+        camera = CameraMotion()
+        origin = np.zeros(2)  # the camera's accumulated shift since the scene began
+        held = None  # the newest frame waits one step: the video's last is always detected
+
+        def push(index, rgb, origin, shift, cut, run):
             found = self.detect(rgb, video=True) if run else None
-            yield from tracker.push(index, rgb, found, cut=cut)
-        yield from tracker.flush()
+            if found is not None:
+                found = found.scale(1.0, 1.0, -origin[0], -origin[1])
+            for final in tracker.push(index, (rgb, origin, shift), found, cut=cut):
+                yield _to_frame(final, track.motion_margin)
+
+        for index, rgb in enumerate(frames):
+            shift = camera.estimate(rgb) if track.camera_motion else (0.0, 0.0)
+            cut = cuts.is_cut(rgb, shift)
+            origin = np.zeros(2) if cut else origin + shift
+            run = cut or index % track.detect_every == 0
+            if held is not None:
+                yield from push(*held)
+            held = (index, rgb, origin, shift, cut, run)
+        if held is not None:
+            yield from push(*held[:5], True)
+        for final in tracker.flush():
+            yield _to_frame(final, track.motion_margin)
+
+
+def _to_frame(final, motion_margin: float) -> tuple[np.ndarray, Regions]:
+    """Scene-coordinate regions back onto their frame, grown by the camera's speed.
+
+    Motion blur smears a face along the camera's path by up to one frame's
+    shift, so each box grows by ``motion_margin`` times that shift per side.
+    """
+    (rgb, origin, shift), regions = final
+    if not len(regions):
+        return rgb, regions
+    mx, my = motion_margin * abs(shift[0]), motion_margin * abs(shift[1])
+    xyxy = regions.xyxy + np.array(
+        [origin[0] - mx, origin[1] - my, origin[0] + mx, origin[1] + my], np.float32
+    )
+    moved = Regions(xyxy, regions.scores, regions.labels, regions.track_ids)
+    return rgb, moved.clip(rgb.shape[1], rgb.shape[0])
 
 
 def _check_frame(rgb: np.ndarray) -> None:

@@ -199,8 +199,11 @@ class TrackSettings:
     min_track_score: float = 0.0
     smooth_radius: int = 2
     motion_margin: float = 1.0
+    camera_motion: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.camera_motion, bool):
+            raise ConfigError(f"camera_motion must be true or false, got {self.camera_motion!r}")
         for name, lo, hi in (
             ("detect_every", 1, 30),
             ("lookahead", 0, 120),

@@ -3,11 +3,15 @@
 :class:`Tracker` associates per-frame detections online (ByteTrack-like);
 :class:`OfflineTracker` wraps it in a bounded look-ahead window that fills
 gaps, extends tracks before/after, steadies and motion-expands the boxes;
-:class:`SceneCutDetector` tells it where to restart.
+:class:`SceneCutDetector` tells it where to restart; :class:`CameraMotion`
+measures the camera's shift so tracks live in scene coordinates.
 """
 
+from .motion import CameraMotion
 from .offline import FinalFrame, OfflineTracker
 from .scenecut import SceneCutDetector
 from .tracker import TrackConfig, Tracker
 
-__all__ = ["FinalFrame", "OfflineTracker", "SceneCutDetector", "TrackConfig", "Tracker"]
+__all__ = [
+    "CameraMotion",
+    "FinalFrame", "OfflineTracker", "SceneCutDetector", "TrackConfig", "Tracker"]

@@ -72,14 +72,20 @@ class SceneCutDetector:
         scale = 255.0 if a.dtype == np.uint8 else 1.0
         return s.reshape(h, 2, w, 2).mean(axis=(1, 3)) / scale
 
-    def is_cut(self, rgb: np.ndarray) -> bool:
-        """Whether ``rgb`` starts a new scene (never the first frame)."""
+    def is_cut(self, rgb: np.ndarray, shift: tuple[float, float] | None = None) -> bool:
+        """Whether ``rgb`` starts a new scene (never the first frame).
+
+        ``shift``: the camera's motion since the previous frame in frame pixels
+        (:class:`~veil.track.motion.CameraMotion`); the thumbnails are then
+        compared where they overlap once aligned, so a fast pan or whip is not
+        mistaken for a cut.
+        """
         thumb = self.thumbnail(rgb)
         prev, self._prev = self._prev, thumb
         self._since_cut += 1
         if prev is None:
             return False
-        score = float(np.abs(thumb - prev).mean())
+        score = _aligned_difference(thumb, prev, shift, rgb.shape[1], rgb.shape[0])
         self.last_score = score
         baseline = float(np.mean(self._recent)) if self._recent else 0.0
         self._recent.append(score)
@@ -93,3 +99,22 @@ class SceneCutDetector:
             self._recent.clear()
             self._recent.append(0.0)
         return cut
+
+
+def _aligned_difference(
+    thumb: np.ndarray, prev: np.ndarray, shift: tuple[float, float] | None, width: int, height: int
+) -> float:
+    """Mean absolute difference of two thumbnails, ``prev`` moved by ``shift`` first.
+
+    Falls back to the plain difference when the overlap would be under half
+    the picture (a shift that large is more likely a cut than a pan).
+    """
+    th, tw = thumb.shape
+    if shift is not None:
+        dx = round(shift[0] * tw / max(width, 1))
+        dy = round(shift[1] * th / max(height, 1))
+        if (dx or dy) and (tw - abs(dx)) * (th - abs(dy)) >= tw * th / 2:
+            cur = thumb[max(dy, 0) : th + min(dy, 0), max(dx, 0) : tw + min(dx, 0)]
+            old = prev[max(-dy, 0) : th + min(-dy, 0), max(-dx, 0) : tw + min(-dx, 0)]
+            return float(np.abs(cur - old).mean())
+    return float(np.abs(thumb - prev).mean())

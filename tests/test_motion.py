@@ -1,0 +1,165 @@
+"""Camera motion: phase-correlation shifts, motion-aware scene cuts, scene-coordinate tracking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from veil.errors import ConfigError
+from veil.pipeline import Engine
+from veil.regions import FACE, Regions
+from veil.settings import Settings, TrackSettings
+from veil.track import CameraMotion, SceneCutDetector
+
+FRAME_W, FRAME_H = 320, 180
+
+
+def _canvas(seed: int = 0, w: int = 900, h: int = 260, block: int = 6) -> np.ndarray:
+    """A textured panorama: random blocks, smoothed a little like a real picture."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (h // block + 1, w // block + 1, 3)).astype(np.float32)
+    img = np.kron(blocks, np.ones((block, block, 1), np.float32))[:h, :w]
+    img = (img + np.roll(img, 1, 0) + np.roll(img, 1, 1) + np.roll(img, (1, 1), (0, 1))) / 4
+    return img.astype(np.uint8)
+
+
+def _view(canvas: np.ndarray, x: float, y: float) -> np.ndarray:
+    xi, yi = round(x), round(y)
+    return np.ascontiguousarray(canvas[yi : yi + FRAME_H, xi : xi + FRAME_W])
+
+
+def test_estimates_pan_shift_to_within_a_pixel():
+    canvas = _canvas()
+    cam = CameraMotion()
+    assert cam.estimate(_view(canvas, 100, 40)) == (0.0, 0.0)  # first frame
+    path = [(100, 40), (107, 40), (131, 37), (131, 37), (96, 52), (20, 60)]
+    for (x0, y0), (x1, y1) in zip(path, path[1:], strict=False):
+        dx, dy = cam.estimate(_view(canvas, x1, y1))
+        # the picture moves opposite to the camera
+        assert abs(dx - (x0 - x1)) <= 1.0 and abs(dy - (y0 - y1)) <= 1.0, (x1, y1, dx, dy)
+
+
+def test_no_shift_from_a_flat_picture_or_a_cut():
+    cam = CameraMotion()
+    flat = np.full((FRAME_H, FRAME_W, 3), 128, np.uint8)
+    cam.estimate(flat)
+    assert cam.estimate(flat) == (0.0, 0.0)
+    cam.reset()
+    cam.estimate(_view(_canvas(1), 0, 0))
+    dx, dy = cam.estimate(_view(_canvas(2, block=11), 0, 0))  # another scene: weak peak
+    assert (dx, dy) == (0.0, 0.0)
+    assert cam.last_peak < cam.min_peak
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"width": 8}, "width"), ({"width": True}, "width"), ({"min_peak": 0}, "min_peak")],
+)
+def test_camera_motion_rejects_bad_values_naming_them(kwargs, name):
+    with pytest.raises(ConfigError, match=name):
+        CameraMotion(**kwargs)
+
+
+def test_whip_pan_is_not_a_cut_once_aligned():
+    canvas = _canvas()
+    xs = [10] * 10 + [10 + 45 * i for i in range(1, 9)] + [370] * 6
+    plain, aligned, cam = SceneCutDetector(), SceneCutDetector(), CameraMotion()
+    plain_cuts, aligned_cuts = [], []
+    for f, x in enumerate(xs):
+        img = _view(canvas, x, 30)
+        shift = cam.estimate(img)
+        if plain.is_cut(img):
+            plain_cuts.append(f)
+        if aligned.is_cut(img, shift):
+            aligned_cuts.append(f)
+    assert plain_cuts, "the whip should look like a cut without alignment (test is too easy)"
+    assert aligned_cuts == []
+
+
+def test_a_real_cut_is_still_found_with_a_shift():
+    det, cam = SceneCutDetector(), CameraMotion()
+    a, b = _canvas(1), _canvas(2, block=11)
+    cuts = []
+    for f in range(24):
+        img = _view(a if f < 12 else b, 5 * f, 20)
+        if det.is_cut(img, cam.estimate(img)):
+            cuts.append(f)
+    assert cuts == [12]
+
+
+# -- tracking in scene coordinates ------------------------------------------------
+
+
+class _ScriptedFaces:
+    """A detector double that reports the true box, except on the frames in ``misses``."""
+
+    label = FACE
+
+    def __init__(self, boxes: list[np.ndarray], misses: set[int]) -> None:
+        self.boxes, self.misses, self.calls = boxes, misses, 0
+
+    def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
+        i, self.calls = self.calls, self.calls + 1
+        if i in self.misses:
+            return Regions.empty()
+        return Regions(self.boxes[i][None], np.array([0.9], np.float32), np.array([FACE]))
+
+
+def _whip_clip():
+    """Camera still, a sudden whip of 3 frames, still again; a face fixed in the scene."""
+    canvas = _canvas(3)
+    xs = [60] * 10 + [110, 160, 210] + [210] * 17
+    face = np.array([330.0, 90.0, 366.0, 130.0])  # canvas coordinates
+    frames = [_view(canvas, x, 40) for x in xs]
+    boxes = [face - np.array([x, 40, x, 40], np.float32) for x in xs]
+    return frames, boxes
+
+
+def _leaks(camera_motion: bool) -> list[int]:
+    frames, boxes = _whip_clip()
+    misses = set(range(10, 19))  # blurred by the whip and just after: the detector misses
+    track = TrackSettings(camera_motion=camera_motion, motion_margin=0.0)
+    engine = Engine(Settings().evolve(track=track), detectors=[_ScriptedFaces(boxes, misses)])
+    leaked = []
+    for i, (_, regions) in enumerate(engine.video_regions(iter(frames))):
+        b = boxes[i]
+        cw, ch = 0.2 * (b[2] - b[0]), 0.2 * (b[3] - b[1])
+        core = b + np.array([cw, ch, -cw, -ch])
+        inside = (regions.xyxy[:, :2] <= core[:2]).all(axis=1) & (
+            regions.xyxy[:, 2:] >= core[2:]
+        ).all(axis=1)
+        if not inside.any():
+            leaked.append(i)
+    return leaked
+
+
+def test_gap_during_a_whip_is_filled_in_scene_coordinates():
+    assert _leaks(camera_motion=True) == []
+
+
+def test_frame_coordinate_interpolation_leaks_on_the_same_clip():
+    """The control: without camera motion the same gap is filled beside the face."""
+    assert _leaks(camera_motion=False)
+
+
+def test_camera_motion_setting_is_validated():
+    with pytest.raises(ConfigError, match="camera_motion"):
+        TrackSettings(camera_motion="yes")  # type: ignore[arg-type]
+
+
+def test_detect_every_also_detects_the_last_frame():
+    """Nothing follows the last frame to fill a gap from, so it is always detected."""
+    calls: list[int] = []
+
+    class Counting:
+        label = FACE
+
+        def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
+            calls.append(int(rgb[0, 0, 0]))
+            return Regions.empty()
+
+    frames = [np.full((36, 64, 3), i, np.uint8) for i in range(8)]
+    engine = Engine(Settings().evolve(track=TrackSettings(detect_every=3)), detectors=[Counting()])
+    out = list(engine.video_regions(iter(frames)))
+    assert [int(rgb[0, 0, 0]) for rgb, _ in out] == list(range(8))
+    assert calls == [0, 3, 6, 7]
