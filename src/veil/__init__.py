@@ -32,6 +32,7 @@ def __getattr__(name: str):
         return getattr(pipeline, _LAZY[name])
     raise AttributeError(f"module 'veil' has no attribute {name!r}")
 
+
 __all__ = [
     "CLASSES",
     "FACE",

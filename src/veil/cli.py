@@ -80,8 +80,7 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
         "--video-plate-size",
         type=int,
         default=d.video_plate_size,
-        help="plate detector input size for video frames, a multiple of 32 "
-        "(default: %(default)s)",
+        help="plate detector input size for video frames, a multiple of 32 (default: %(default)s)",
     )
     g.add_argument(
         "--device",

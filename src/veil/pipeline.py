@@ -212,8 +212,9 @@ class Engine:
         With tracking on, frames come out ``lookahead`` frames late so that gaps
         between detections of one track are filled from both sides; the
         detector runs every ``detect_every`` frames, on every scene cut and on
-        the last frame (nothing comes after it to fill a gap from). Tracking works in scene coordinates (the camera's measured motion taken
-        out), so a pan or whip does not throw gap filling off the face.
+        the last frame (nothing comes after it to fill a gap from). Tracking
+        works in scene coordinates (the camera's measured motion taken out),
+        so a pan or whip does not throw gap filling off the face.
         """
         track = self.settings.track
         if not track.enabled:

@@ -75,9 +75,7 @@ def _yolo(settings: DetectSettings, path: str | Path | None, label: int) -> Yolo
 
 def _bundled_plates(settings: DetectSettings) -> Detector:
     """Both bundled plate models, merged: each finds plates the other misses (MODELS.md)."""
-    return EnsembleDetector(
-        [_yolo(settings, None, PLATE), _yolo(settings, FASTANPR_MODEL, PLATE)]
-    )
+    return EnsembleDetector([_yolo(settings, None, PLATE), _yolo(settings, FASTANPR_MODEL, PLATE)])
 
 
 def build_detectors(settings: DetectSettings) -> list[Detector]:

@@ -14,4 +14,9 @@ from .tracker import TrackConfig, Tracker
 
 __all__ = [
     "CameraMotion",
-    "FinalFrame", "OfflineTracker", "SceneCutDetector", "TrackConfig", "Tracker"]
+    "FinalFrame",
+    "OfflineTracker",
+    "SceneCutDetector",
+    "TrackConfig",
+    "Tracker",
+]

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
+
 def thumbnail(rgb: np.ndarray, width: int) -> tuple[np.ndarray, float]:
     """Float32 thumbnail about ``width`` wide (at least), and the frame/thumbnail scale.
 
