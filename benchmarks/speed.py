@@ -1,7 +1,8 @@
 """veil mask vs a plain transcode of the same file, alternating runs in one session.
 
-The reference is ``ffmpeg -c:v libx264 -preset medium -c:a copy`` (Debian's
-ffmpeg: ``apt-get install ffmpeg``). veil runs at default settings (faces +
+The reference is ``ffmpeg -c:v libx264 -preset medium -crf N -c:a copy`` (Debian's
+ffmpeg: ``apt-get install ffmpeg``), N being the CRF veil encodes with (its default 18,
+or ``--crf``), so both runs encode alike. veil runs at default settings (faces +
 plates, same encoder and preset). Prints the median wall-time ratio, frames per
 second and peak memory (RSS of the process tree), and the same for a clip 10x
 longer made by concatenation, to show memory does not grow with length. deface
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from veil.settings import EncodeSettings
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:
@@ -74,9 +77,21 @@ def concat(src: Path, times: int, dst: Path) -> None:
     )  # fmt: skip
 
 
+def veil_crf(extra: list[str]) -> int:
+    """The constant rate factor veil will encode with: ``--crf N`` if given, else its default."""
+    for i, arg in enumerate(extra):
+        if arg == "--crf" and i + 1 < len(extra):
+            return int(extra[i + 1])
+        if arg.startswith("--crf="):
+            return int(arg.split("=", 1)[1])
+    return EncodeSettings().crf
+
+
 def bench(video: Path, runs: int, out: Path, extra: list[str]) -> dict:
+    # the same encoder settings as veil's output, so only veil's own work differs
     ref_cmd = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(video), "-c:v", "libx264",
-               "-preset", "medium", "-c:a", "copy", str(out / "ref.mp4")]  # fmt: skip
+               "-preset", "medium", "-crf", str(veil_crf(extra)), "-c:a", "copy",
+               str(out / "ref.mp4")]  # fmt: skip
     veil_cmd = [sys.executable, "-m", "veil", "mask", str(video), "-o", str(out / "veil.mp4"),
                 "-q", *extra]  # fmt: skip
     deface = shutil.which("deface")

@@ -34,3 +34,27 @@ def test_members_must_share_a_class():
         EnsembleDetector([Fixed([[0, 0, 1, 1]], [1.0]), Fixed([[0, 0, 1, 1]], [1.0], FACE)])
     with pytest.raises(ValueError):
         EnsembleDetector([])
+
+
+def test_alternate_runs_one_member_per_call_in_turn():
+    a = Fixed([[10, 10, 50, 30]], [0.9])
+    b = Fixed([[100, 100, 140, 120]], [0.8])
+    ens = EnsembleDetector([a, b], alternate=True)
+    frame = np.zeros((200, 200, 3), np.uint8)
+    found = [ens.detect(frame, 0.2) for _ in range(4)]
+    assert len(a.calls) == len(b.calls) == 2
+    np.testing.assert_allclose(found[0].xyxy, a.regions.xyxy)
+    np.testing.assert_allclose(found[1].xyxy, b.regions.xyxy)
+    np.testing.assert_allclose(found[2].xyxy, a.regions.xyxy)
+
+
+def test_bundled_plate_ensemble_alternates_only_in_the_video_profile():
+    from veil.detect import build_detectors
+    from veil.settings import DetectSettings
+
+    d = DetectSettings(targets=("plate",))
+    (image,) = build_detectors(d)
+    (video,) = build_detectors(d.for_video())
+    assert isinstance(image, EnsembleDetector) and not image.alternate
+    assert isinstance(video, EnsembleDetector) and video.alternate
+    assert len(video.members) == 2

@@ -24,7 +24,7 @@ from media_factory import make_clip
 from veil.errors import VeilError
 from veil.pipeline import Engine
 from veil.regions import FACE, Regions
-from veil.settings import DetectSettings, Limits, MaskSettings, Settings
+from veil.settings import DetectSettings, Limits, MaskSettings, Settings, TrackSettings
 
 W, H = 48, 32
 
@@ -67,7 +67,10 @@ LIMITS = Limits(max_pixels=4096 * 4096, max_duration_s=60.0)
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     s = Settings(
-        detect=DetectSettings(targets=("face",)), mask=MaskSettings(method="fill"), limits=LIMITS
+        detect=DetectSettings(targets=("face",)),
+        mask=MaskSettings(method="fill"),
+        track=TrackSettings(detect_every=1),  # every written frame must have met the detector
+        limits=LIMITS,
     )
     return Engine(s, detectors=[CountingDetector()])
 

@@ -118,7 +118,7 @@ def _whip_clip():
 def _leaks(camera_motion: bool) -> list[int]:
     frames, boxes = _whip_clip()
     misses = set(range(10, 19))  # blurred by the whip and just after: the detector misses
-    track = TrackSettings(camera_motion=camera_motion, motion_margin=0.0)
+    track = TrackSettings(camera_motion=camera_motion, motion_margin=0.0, detect_every=1)
     engine = Engine(Settings().evolve(track=track), detectors=[_ScriptedFaces(boxes, misses)])
     leaked = []
     for i, (_, regions) in enumerate(engine.video_regions(iter(frames))):

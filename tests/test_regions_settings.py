@@ -86,6 +86,8 @@ def test_nms_is_per_class():
         (lambda: DetectSettings(targets=()), "targets"),
         (lambda: DetectSettings(device="tpu"), "'tpu'"),
         (lambda: DetectSettings(plate_size=650), "650"),
+        (lambda: DetectSettings(video_plate_ensemble="some"), "video_plate_ensemble"),
+        (lambda: DetectSettings(plate_ensemble="best"), "'best'"),
         (lambda: MaskSettings(method="smudge"), "'smudge'"),
         (lambda: MaskSettings(color="#12345"), "'#12345'"),
         (lambda: MaskSettings(face_shape="star"), "'star'"),
@@ -137,6 +139,9 @@ def test_video_profile_drops_tiles_and_uses_video_sizes():
     assert not DetectSettings(face_tile=False, video_tile=True).for_video().face_tile
     with pytest.raises(ConfigError, match="video_plate_size"):
         DetectSettings(video_plate_size=1000)
+    # plate models take turns on video frames by default, never on images
+    assert d.plate_ensemble == "all" and v.plate_ensemble == "alternate"
+    assert DetectSettings(video_plate_ensemble="all").for_video().plate_ensemble == "all"
 
 
 def test_pre_frames_cannot_exceed_lookahead():

@@ -97,7 +97,8 @@ def test_config_rejects_bad_values_naming_them(kwargs, name):
 
 def test_config_from_settings_takes_matching_fields():
     cfg = TrackConfig.from_settings(TrackSettings(lookahead=12, post_frames=2, max_gap=4))
-    assert (cfg.lookahead, cfg.pre_frames, cfg.post_frames, cfg.max_gap) == (12, 3, 2, 4)
+    expected = (12, TrackSettings().pre_frames, 2, 4)
+    assert (cfg.lookahead, cfg.pre_frames, cfg.post_frames, cfg.max_gap) == expected
     assert TrackConfig.from_settings(TrackSettings(), smooth_radius=0).smooth_radius == 0
 
 

@@ -19,6 +19,8 @@ from .errors import ConfigError, OutputError, VeilError
 from .outputs import clean_stale_temporaries, remove_live_temporaries
 from .pipeline import Engine, FileResult, media_kind
 from .settings import (
+    ENSEMBLE_MODES,
+    PRECISIONS,
     SHAPES,
     DetectSettings,
     EncodeSettings,
@@ -81,6 +83,20 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
         type=int,
         default=d.video_plate_size,
         help="plate detector input size for video frames, a multiple of 32 (default: %(default)s)",
+    )
+    g.add_argument(
+        "--video-plate-models",
+        choices=ENSEMBLE_MODES,
+        default=d.video_plate_ensemble,
+        help="video: the two bundled plate models take turns on detected frames (alternate) "
+        "or both run on each (all); images always use both (default: %(default)s)",
+    )
+    g.add_argument(
+        "--video-plate-precision",
+        choices=PRECISIONS,
+        default=d.video_plate_precision,
+        help="video: the bundled plate models' int8 copies (faster) or the float originals "
+        "that images use (default: %(default)s)",
     )
     g.add_argument(
         "--device",
@@ -260,6 +276,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         video_tile=args.video_tiling,
         video_face_max_side=args.video_face_max_side,
         video_plate_size=args.video_plate_size,
+        video_plate_ensemble=args.video_plate_models,
+        video_plate_precision=args.video_plate_precision,
         device=args.device,
         threads=args.threads,
     )

@@ -21,6 +21,10 @@ Shape = Literal["ellipse", "rect"]
 METHODS: tuple[str, ...] = ("blur", "pixelate", "fill", "texture")
 SHAPES: tuple[str, ...] = ("ellipse", "rect")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
+#: how the bundled plate models share a frame: both run, or they take turns
+ENSEMBLE_MODES: tuple[str, ...] = ("all", "alternate")
+#: the bundled plate models in float32, or their int8 copies (faster on CPUs, see MODELS.md)
+PRECISIONS: tuple[str, ...] = ("float", "int8")
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
@@ -96,9 +100,13 @@ class DetectSettings:
     face_tile: bool = True
     plate_size: int = 640
     plate_tile: bool = True
-    video_face_max_side: int = 1280
+    video_face_max_side: int = 640
     video_plate_size: int = 960
     video_tile: bool = False
+    plate_ensemble: str = "all"
+    video_plate_ensemble: str = "alternate"
+    plate_precision: str = "float"
+    video_plate_precision: str = "int8"
     device: str = "cpu"
     threads: int = 0
 
@@ -121,6 +129,16 @@ class DetectSettings:
             )
         if self.plate_size % 32:
             raise ConfigError(f"plate_size must be a multiple of 32, got {self.plate_size}")
+        for name, allowed in (
+            ("plate_ensemble", ENSEMBLE_MODES),
+            ("video_plate_ensemble", ENSEMBLE_MODES),
+            ("plate_precision", PRECISIONS),
+            ("video_plate_precision", PRECISIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
@@ -133,7 +151,9 @@ class DetectSettings:
         """The per-frame profile for video: no tiles and a smaller face input by default.
 
         Video frames come by the thousand and tracking carries a face between
-        detections, so the per-frame cost is traded for speed (see README).
+        detections, so the per-frame cost is traded for speed (see README):
+        the two bundled plate models take turns ("alternate") instead of both
+        running on every detected frame ("all"), in their int8 copies.
         """
         return replace(
             self,
@@ -141,6 +161,8 @@ class DetectSettings:
             plate_size=self.video_plate_size,
             face_tile=self.face_tile and self.video_tile,
             plate_tile=self.plate_tile and self.video_tile,
+            plate_ensemble=self.video_plate_ensemble,
+            plate_precision=self.video_plate_precision,
         )
 
 
@@ -190,11 +212,11 @@ class TrackSettings:
     """
 
     enabled: bool = True
-    detect_every: int = 1
-    lookahead: int = 12
-    pre_frames: int = 3
-    post_frames: int = 5
-    max_gap: int = 15
+    detect_every: int = 4
+    lookahead: int = 24
+    pre_frames: int = 8
+    post_frames: int = 8
+    max_gap: int = 30
     min_track_len: int = 2
     min_track_score: float = 0.0
     smooth_radius: int = 2

@@ -74,8 +74,14 @@ def _yolo(settings: DetectSettings, path: str | Path | None, label: int) -> Yolo
 
 
 def _bundled_plates(settings: DetectSettings) -> Detector:
-    """Both bundled plate models, merged: each finds plates the other misses (MODELS.md)."""
-    return EnsembleDetector([_yolo(settings, None, PLATE), _yolo(settings, FASTANPR_MODEL, PLATE)])
+    """Both bundled plate models, merged or taking turns: each finds plates the other misses."""
+    paths = [SAFELICENSING_MODEL, FASTANPR_MODEL]
+    if settings.plate_precision == "int8":
+        paths = [p.with_name(p.stem + ".int8.onnx") for p in paths]
+    return EnsembleDetector(
+        [_yolo(settings, p, PLATE) for p in paths],
+        alternate=settings.plate_ensemble == "alternate",
+    )
 
 
 def build_detectors(settings: DetectSettings) -> list[Detector]:

@@ -18,9 +18,16 @@ from .faces import merge_union
 
 
 class EnsembleDetector:
-    """Runs each member on the frame and merges their regions of the shared class."""
+    """Runs each member on the frame and merges their regions of the shared class.
 
-    def __init__(self, members: Sequence[Detector], nms_iou: float = 0.5) -> None:
+    ``alternate=True`` runs one member per call, in turn: for video, where the
+    tracker carries an object between detections, each model still sees every
+    object within a few frames at a fraction of the cost.
+    """
+
+    def __init__(
+        self, members: Sequence[Detector], nms_iou: float = 0.5, alternate: bool = False
+    ) -> None:
         if not members:
             raise ValueError("EnsembleDetector needs at least one member")
         labels = {m.label for m in members}
@@ -29,8 +36,14 @@ class EnsembleDetector:
         self.members = list(members)
         self.label = members[0].label
         self.nms_iou = nms_iou
+        self.alternate = alternate
+        self._turn = 0
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
+        if self.alternate:
+            member = self.members[self._turn % len(self.members)]
+            self._turn += 1
+            return member.detect(rgb, threshold)
         found = [m.detect(rgb, threshold) for m in self.members]
         if len(found) == 1:
             return found[0]
