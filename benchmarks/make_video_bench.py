@@ -2,6 +2,9 @@
 
     python benchmarks/make_video_bench.py --data ../shared/data --out /tmp/veil-vbench
     python benchmarks/make_video_bench.py --faces path/annotations.json --plates a.json b.json \
+        --out /tmp/other-vbench
+    # clips from stills the first benchmark did not use (held out from tuning):
+    python benchmarks/make_video_bench.py --seed 1 --clips 24 --exclude-from /tmp/veil-vbench \
         --out /tmp/heldout-vbench
 
 Writes OUT/faces/clips.json (from faces_wider_val) and OUT/plates/clips.json (from
@@ -12,6 +15,7 @@ video format: ``veil eval OUT/faces/clips.json``. Exits cleanly when the data is
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -43,6 +47,7 @@ def build(
     seed: int,
     size: tuple[int, int] = DEFAULT_SIZE,
     crf: int = 23,
+    exclude: frozenset[str] = frozenset(),
 ) -> dict[str, Path]:
     """Build whichever of the two benchmarks have sources; returns {label: clips.json}."""
     built = {}
@@ -51,10 +56,26 @@ def build(
             continue
         t0 = time.perf_counter()
         built[label] = build_benchmark(
-            sources, out / f"{label}s", clips, frames, seed, (label,), size=size, crf=crf
+            sources,
+            out / f"{label}s",
+            clips,
+            frames,
+            seed,
+            (label,),
+            size=size,
+            crf=crf,
+            exclude=exclude,
         )
         print(f"{label}s: {built[label]} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     return built
+
+
+def used_stills(bench: Path) -> frozenset[str]:
+    """The stills (``source`` fields) behind every clip of a built benchmark folder."""
+    used = set()
+    for clips in bench.glob("*/clips.json"):
+        used |= {v["source"] for v in json.loads(clips.read_text())["videos"]}
+    return frozenset(used)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=parse_size, default=DEFAULT_SIZE, help="WxH, even")
     ap.add_argument("--crf", type=int, default=23)
+    ap.add_argument(
+        "--exclude-from",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="benchmark folders whose stills must not be used (held-out clips)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -84,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     if not faces and not plates:
         print("no annotations.json found: nothing to build", file=sys.stderr)
         return 0
-    build(args.out, faces, plates, args.clips, args.frames, args.seed, args.size, args.crf)
+    exclude = frozenset().union(*(used_stills(b) for b in args.exclude_from))
+    if args.exclude_from:
+        print(f"excluding {len(exclude)} stills used by {args.exclude_from}", file=sys.stderr)
+    build(args.out, faces, plates, args.clips, args.frames, args.seed, args.size, args.crf, exclude)
     return 0
 
 

@@ -9,7 +9,7 @@ from veil.errors import ConfigError
 from veil.pipeline import Engine
 from veil.regions import FACE, Regions
 from veil.settings import Settings, TrackSettings
-from veil.track import CameraMotion, SceneCutDetector
+from veil.track import STILL, CameraMotion, SceneCutDetector
 
 FRAME_W, FRAME_H = 320, 180
 
@@ -31,10 +31,11 @@ def _view(canvas: np.ndarray, x: float, y: float) -> np.ndarray:
 def test_estimates_pan_shift_to_within_a_pixel():
     canvas = _canvas()
     cam = CameraMotion()
-    assert cam.estimate(_view(canvas, 100, 40)) == (0.0, 0.0)  # first frame
+    assert cam.estimate(_view(canvas, 100, 40)) == STILL  # first frame
     path = [(100, 40), (107, 40), (131, 37), (131, 37), (96, 52), (20, 60)]
     for (x0, y0), (x1, y1) in zip(path, path[1:], strict=False):
-        dx, dy = cam.estimate(_view(canvas, x1, y1))
+        dx, dy, zoom = cam.estimate(_view(canvas, x1, y1))
+        assert zoom == 1.0
         # the picture moves opposite to the camera
         assert abs(dx - (x0 - x1)) <= 1.0 and abs(dy - (y0 - y1)) <= 1.0, (x1, y1, dx, dy)
 
@@ -43,12 +44,33 @@ def test_no_shift_from_a_flat_picture_or_a_cut():
     cam = CameraMotion()
     flat = np.full((FRAME_H, FRAME_W, 3), 128, np.uint8)
     cam.estimate(flat)
-    assert cam.estimate(flat) == (0.0, 0.0)
+    assert cam.estimate(flat) == STILL
     cam.reset()
     cam.estimate(_view(_canvas(1), 0, 0))
-    dx, dy = cam.estimate(_view(_canvas(2, block=11), 0, 0))  # another scene: weak peak
-    assert (dx, dy) == (0.0, 0.0)
+    assert cam.estimate(_view(_canvas(2, block=11), 0, 0)) == STILL  # another scene
+
     assert cam.last_peak < cam.min_peak
+
+
+def _zoomed_view(canvas: np.ndarray, zoom: float, cx: float = 450, cy: float = 130) -> np.ndarray:
+    """The frame a camera centred on (cx, cy) sees at ``zoom`` (1 = FRAME_W canvas pixels)."""
+    from PIL import Image
+
+    w, h = FRAME_W / zoom, FRAME_H / zoom
+    box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    img = Image.fromarray(canvas).resize((FRAME_W, FRAME_H), Image.BILINEAR, box=box)
+    return np.asarray(img)
+
+
+def test_estimates_a_zoom_and_maps_points_through_it():
+    canvas = _canvas(4, block=5)
+    cam = CameraMotion()
+    zooms = [1.0, 1.04, 1.1, 1.1, 1.05]
+    cam.estimate(_zoomed_view(canvas, zooms[0]))
+    for before, after in zip(zooms, zooms[1:], strict=False):
+        m = cam.estimate(_zoomed_view(canvas, after))
+        assert m.zoom == pytest.approx(after / before, abs=0.01), (before, after, m)
+        assert abs(m.dx) < 1.5 and abs(m.dy) < 1.5  # zoom about the centre: no shift
 
 
 @pytest.mark.parametrize(
@@ -67,7 +89,7 @@ def test_whip_pan_is_not_a_cut_once_aligned():
     plain_cuts, aligned_cuts = [], []
     for f, x in enumerate(xs):
         img = _view(canvas, x, 30)
-        shift = cam.estimate(img)
+        shift = cam.estimate(img)[:2]
         if plain.is_cut(img):
             plain_cuts.append(f)
         if aligned.is_cut(img, shift):
@@ -82,7 +104,7 @@ def test_a_real_cut_is_still_found_with_a_shift():
     cuts = []
     for f in range(24):
         img = _view(a if f < 12 else b, 5 * f, 20)
-        if det.is_cut(img, cam.estimate(img)):
+        if det.is_cut(img, cam.estimate(img)[:2]):
             cuts.append(f)
     assert cuts == [12]
 

@@ -221,48 +221,89 @@ class Engine:
             for rgb in frames:
                 yield rgb, self.detect(rgb, video=True)
             return
-        from .track import CameraMotion, OfflineTracker, SceneCutDetector, TrackConfig
+        from .track import STILL, CameraMotion, OfflineTracker, SceneCutDetector, TrackConfig
 
         tracker = OfflineTracker(TrackConfig.from_settings(track))
         cuts = SceneCutDetector()
         camera = CameraMotion()
-        origin = np.zeros(2)  # the camera's accumulated shift since the scene began
+        view = _View()  # scene -> frame mapping, reset at every cut
         held = None  # the newest frame waits one step: the video's last is always detected
 
-        def push(index, rgb, origin, shift, cut, run):
+        def push(index, rgb, where, cut, run):
             found = self.detect(rgb, video=True) if run else None
             if found is not None:
-                found = found.scale(1.0, 1.0, -origin[0], -origin[1])
-            for final in tracker.push(index, (rgb, origin, shift), found, cut=cut):
+                found = where.to_scene(found)
+            for final in tracker.push(index, (rgb, where), found, cut=cut):
                 yield _to_frame(final, track.motion_margin)
 
         for index, rgb in enumerate(frames):
-            shift = camera.estimate(rgb) if track.camera_motion else (0.0, 0.0)
-            cut = cuts.is_cut(rgb, shift)
-            origin = np.zeros(2) if cut else origin + shift
+            motion = camera.estimate(rgb) if track.camera_motion else STILL
+            cut = cuts.is_cut(rgb, (motion.dx, motion.dy))
+            view = _View() if cut else view.moved(motion, rgb.shape[1], rgb.shape[0])
             run = cut or index % track.detect_every == 0
             if held is not None:
                 yield from push(*held)
-            held = (index, rgb, origin, shift, cut, run)
+            held = (index, rgb, view, cut, run)
         if held is not None:
-            yield from push(*held[:5], True)
+            yield from push(*held[:4], True)
         for final in tracker.flush():
             yield _to_frame(final, track.motion_margin)
 
 
+@dataclass(frozen=True)
+class _View:
+    """Where the scene is in one frame: ``frame = zoom * scene + (tx, ty)``.
+
+    Composed frame after frame from the camera's measured motion, so a static
+    object keeps its scene coordinates through pans, whips and zooms. ``motion``
+    is the last step, used to grow boxes by what the camera did on this frame.
+    """
+
+    zoom: float = 1.0
+    tx: float = 0.0
+    ty: float = 0.0
+    motion: tuple[float, float, float] = (0.0, 0.0, 1.0)  # dx, dy, zoom of the last step
+    centre: tuple[float, float] = (0.0, 0.0)
+
+    def moved(self, m, width: int, height: int) -> _View:
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        z = m.zoom
+        return _View(
+            self.zoom * z,
+            z * self.tx + (1 - z) * cx + m.dx,
+            z * self.ty + (1 - z) * cy + m.dy,
+            (m.dx, m.dy, z),
+            (cx, cy),
+        )
+
+    def to_scene(self, regions: Regions) -> Regions:
+        k = 1.0 / self.zoom
+        return regions.scale(k, k, -self.tx * k, -self.ty * k)
+
+    def to_frame(self, xyxy: np.ndarray) -> np.ndarray:
+        return xyxy * self.zoom + np.array([self.tx, self.ty, self.tx, self.ty], np.float32)
+
+    def step(self, centres: np.ndarray) -> np.ndarray:
+        """How far the camera moved points at ``centres`` (N, 2) on this frame, per axis."""
+        dx, dy, z = self.motion
+        c = np.asarray(self.centre)
+        before = c + (centres - c - np.array([dx, dy])) / z
+        return np.abs(centres - before)
+
+
 def _to_frame(final, motion_margin: float) -> tuple[np.ndarray, Regions]:
-    """Scene-coordinate regions back onto their frame, grown by the camera's speed.
+    """Scene-coordinate regions back onto their frame, grown by the camera's motion.
 
     Motion blur smears a face along the camera's path by up to one frame's
-    shift, so each box grows by ``motion_margin`` times that shift per side.
+    step, so each box grows by ``motion_margin`` times its own step per side
+    (a zoom moves the edges of the picture more than its centre).
     """
-    (rgb, origin, shift), regions = final
+    (rgb, view), regions = final
     if not len(regions):
         return rgb, regions
-    mx, my = motion_margin * abs(shift[0]), motion_margin * abs(shift[1])
-    xyxy = regions.xyxy + np.array(
-        [origin[0] - mx, origin[1] - my, origin[0] + mx, origin[1] + my], np.float32
-    )
+    xyxy = view.to_frame(regions.xyxy)
+    grow = motion_margin * view.step((xyxy[:, :2] + xyxy[:, 2:]) / 2)
+    xyxy = xyxy + np.concatenate([-grow, grow], axis=1).astype(np.float32)
     moved = Regions(xyxy, regions.scores, regions.labels, regions.track_ids)
     return rgb, moved.clip(rgb.shape[1], rgb.shape[0])
 

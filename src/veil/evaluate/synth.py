@@ -30,7 +30,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -362,6 +362,7 @@ def build_benchmark(
     crf: int = 23,
     min_height: float = 10.0,
     motions: Sequence[MotionSpec] | None = None,
+    exclude: Collection[str] = (),
 ) -> Path:
     """Make ``n_clips`` clips from annotated stills; write and return ``out_dir/clips.json``.
 
@@ -370,7 +371,9 @@ def build_benchmark(
     ``labels`` are used (for faces, images whose median face is >= 24 px tall
     come first); only boxes of ``labels`` become ground truth. Motions cycle
     pan / zoom / whip with seeded parameters (or cycle ``motions`` if given).
-    Deterministic for a given seed.
+    Deterministic for a given seed. ``exclude`` names stills not to use, as
+    the ``source`` field of another benchmark's clips ("set/images/x.jpg"):
+    clips from held-out stills.
     """
     paths = (
         [annotations_json]
@@ -381,6 +384,7 @@ def build_benchmark(
     sources = []
     for p in paths:
         entries = _load_images(Path(p).expanduser().absolute(), labels)
+        entries = [e for e in entries if f"{Path(e['_root']).name}/{e['file']}" not in exclude]
         if "face" in labels:
             entries = [{**e, "_preferred": _face_quality(e)} for e in entries]
         sources.append(entries)

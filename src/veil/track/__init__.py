@@ -7,13 +7,15 @@ gaps, extends tracks before/after, steadies and motion-expands the boxes;
 measures the camera's shift so tracks live in scene coordinates.
 """
 
-from .motion import CameraMotion
+from .motion import STILL, CameraMotion, Motion
 from .offline import FinalFrame, OfflineTracker
 from .scenecut import SceneCutDetector
 from .tracker import TrackConfig, Tracker
 
 __all__ = [
+    "STILL",
     "CameraMotion",
+    "Motion",
     "FinalFrame",
     "OfflineTracker",
     "SceneCutDetector",

@@ -6,7 +6,7 @@ a detector miss lands beside the face, and the scene-cut test sees a changed
 picture. Tracking in *scene* coordinates (frame coordinates minus the camera's
 accumulated shift) leaves only the objects' own, slow motion.
 
-The estimate is a global translation (zoom and rotation are left to the
+The estimate is a zoom about the centre and a shift (rotation is left to the
 tracker's motion margin). It comes from the peak of the normalised
 cross-power spectrum of two small grayscale thumbnails: about a millisecond a
 frame, no extra dependency. A weak peak (a cut, a flat or changing picture)
@@ -14,6 +14,8 @@ gives no shift rather than a wrong one.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,50 +47,130 @@ def _subpixel(left: float, mid: float, right: float) -> float:
     return 0.0 if den >= 0 else float(np.clip(0.5 * (left - right) / den, -0.5, 0.5))
 
 
-class CameraMotion:
-    """Call :meth:`estimate` once per frame, in order; returns the content's shift (dx, dy).
+class Motion(NamedTuple):
+    """The camera's motion between two frames: zoom about the centre, then a shift.
 
-    A point of a static scene at (x, y) in the previous frame is at
-    (x + dx, y + dy) in this one. The first frame, and any frame whose peak is
-    below ``min_peak``, gives (0, 0). ``width`` is the thumbnail width.
+    A static point at ``p`` in the previous frame is at
+    ``centre + zoom * (p - centre) + (dx, dy)`` in this one.
     """
 
-    def __init__(self, width: int = 160, min_peak: float = 0.12) -> None:
+    dx: float = 0.0
+    dy: float = 0.0
+    zoom: float = 1.0
+
+
+STILL = Motion()
+
+
+class CameraMotion:
+    """Call :meth:`estimate` once per frame, in order; returns the camera's :class:`Motion`.
+
+    The first frame, and any frame whose correlation peak is below
+    ``min_peak``, gives :data:`STILL`. A zoom is looked for only when a
+    plain shift correlates below ``zoom_below`` (a zoom blurs the peak): the
+    quadrants' shifts propose one, kept only when the previous picture zoomed
+    by it correlates clearly better. ``width`` is the thumbnail width.
+    """
+
+    def __init__(self, width: int = 160, min_peak: float = 0.12, zoom_below: float = 0.6) -> None:
         if not isinstance(width, int) or isinstance(width, bool) or not 32 <= width <= 1024:
             raise ConfigError(f"width must be a whole number from 32 to 1024, got {width!r}")
         if not isinstance(min_peak, (int, float)) or not 0.0 < min_peak < 1.0:
             raise ConfigError(f"min_peak must be in (0, 1), got {min_peak!r}")
+        if not isinstance(zoom_below, (int, float)) or not 0.0 <= zoom_below <= 1.0:
+            raise ConfigError(f"zoom_below must be in [0, 1], got {zoom_below!r}")
         self.width = width
         self.min_peak = float(min_peak)
-        self._prev: np.ndarray | None = None
+        self.zoom_below = float(zoom_below)
+        self._prev: np.ndarray | None = None  # previous thumbnail, mean removed
+        self._prev_spec: np.ndarray | None = None
         self._window: np.ndarray | None = None
+        self._qwindow: np.ndarray | None = None
         self.last_peak = 0.0
 
     def reset(self) -> None:
-        self._prev = None
+        self._prev = self._prev_spec = None
         self.last_peak = 0.0
 
-    def estimate(self, rgb: np.ndarray) -> tuple[float, float]:
+    def estimate(self, rgb: np.ndarray) -> Motion:
         thumb, scale = thumbnail(rgb, self.width)
         if self._window is None or self._window.shape != thumb.shape:
             self._window = _window(thumb.shape)
-            self._prev = None
-        spec = np.fft.rfft2((thumb - thumb.mean()) * self._window)
-        prev, self._prev = self._prev, spec
-        if prev is None:
+            self._prev = self._prev_spec = None
+        thumb = thumb - thumb.mean()
+        spec = np.fft.rfft2(thumb * self._window)
+        prev, prev_spec = self._prev, self._prev_spec
+        self._prev, self._prev_spec = thumb, spec
+        if prev is None or prev_spec is None:
             self.last_peak = 0.0
-            return 0.0, 0.0
-        cross = spec * np.conj(prev)
-        cross /= np.abs(cross) + 1e-9
-        corr = np.fft.irfft2(cross, s=thumb.shape)
-        iy, ix = np.unravel_index(int(np.argmax(corr)), corr.shape)
-        peak = float(corr[iy, ix])
+            return STILL
+        peak, dx, dy = self._correlate(spec, prev_spec)
+        zoom = 1.0
+        if peak < self.zoom_below:
+            proposal = self._quadrant_zoom(thumb, prev)
+            if abs(proposal - 1.0) > 0.004:
+                z_peak, z_dx, z_dy = self._correlate(spec, self._zoomed(prev, proposal))
+                if z_peak >= 1.1 * peak:
+                    peak, dx, dy, zoom = z_peak, z_dx, z_dy, proposal
         self.last_peak = peak
         if peak < self.min_peak:
-            return 0.0, 0.0
-        h, w = corr.shape
-        fy = _subpixel(corr[iy - 1, ix], peak, corr[(iy + 1) % h, ix])
-        fx = _subpixel(corr[iy, ix - 1], peak, corr[iy, (ix + 1) % w])
-        dy = iy + fy if iy <= h // 2 else iy + fy - h  # wrap to signed shifts
-        dx = ix + fx if ix <= w // 2 else ix + fx - w
-        return float(dx * scale), float(dy * scale)
+            return STILL
+        return Motion(dx * scale, dy * scale, zoom)
+
+    def _quadrant_zoom(self, thumb: np.ndarray, prev: np.ndarray) -> float:
+        """A zoom proposal from the shifts of the four quadrants (their divergence).
+
+        Under a zoom ``z`` a quadrant centred ``q`` from the picture's centre
+        moves by ``(z - 1) * q`` plus the common shift; a least-squares fit over
+        the quadrants that correlate gives ``z`` (1.0 when fewer than three do).
+        """
+        h, w = thumb.shape
+        qh, qw = h // 2, w // 2
+        if self._qwindow is None or self._qwindow.shape != (qh, qw):
+            self._qwindow = _window((qh, qw))
+        rows: list[list[float]] = []
+        rhs: list[float] = []
+        for y0 in (0, h - qh):
+            for x0 in (0, w - qw):
+                a = np.fft.rfft2(thumb[y0 : y0 + qh, x0 : x0 + qw] * self._qwindow)
+                b = np.fft.rfft2(prev[y0 : y0 + qh, x0 : x0 + qw] * self._qwindow)
+                peak, dx, dy = _phase_correlate(a, b, (qh, qw))
+                if peak < self.min_peak:
+                    continue
+                qx, qy = x0 + (qw - 1) / 2 - (w - 1) / 2, y0 + (qh - 1) / 2 - (h - 1) / 2
+                rows += [[qx, 1.0, 0.0], [qy, 0.0, 1.0]]
+                rhs += [dx, dy]
+        if len(rhs) < 6:
+            return 1.0
+        k = float(np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)[0][0])
+        return float(np.clip(1.0 + k, 0.7, 1.4))
+
+    def _zoomed(self, prev: np.ndarray, zoom: float) -> np.ndarray:
+        """Spectrum of the previous thumbnail enlarged by ``zoom`` about its centre."""
+        from scipy.ndimage import affine_transform
+
+        h, w = prev.shape
+        c = np.array([(h - 1) / 2, (w - 1) / 2])
+        warped = affine_transform(prev, np.full(2, 1 / zoom), offset=c - c / zoom, order=1)
+        return np.fft.rfft2(warped * self._window)
+
+    def _correlate(self, spec: np.ndarray, prev_spec: np.ndarray) -> tuple[float, float, float]:
+        assert self._window is not None
+        return _phase_correlate(spec, prev_spec, self._window.shape)
+
+
+def _phase_correlate(
+    spec: np.ndarray, prev_spec: np.ndarray, shape: tuple[int, ...]
+) -> tuple[float, float, float]:
+    """Peak of the normalised cross-power spectrum and its (sub-pixel) shift."""
+    cross = spec * np.conj(prev_spec)
+    cross /= np.abs(cross) + 1e-9
+    h, w = shape
+    corr = np.fft.irfft2(cross, s=(h, w))
+    iy, ix = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    peak = float(corr[iy, ix])
+    fy = _subpixel(corr[iy - 1, ix], peak, corr[(iy + 1) % h, ix])
+    fx = _subpixel(corr[iy, ix - 1], peak, corr[iy, (ix + 1) % w])
+    dy = iy + fy if iy <= h // 2 else iy + fy - h  # wrap to signed shifts
+    dx = ix + fx if ix <= w // 2 else ix + fx - w
+    return peak, float(dx), float(dy)

@@ -198,6 +198,9 @@ class Tracker:
         det_ids[matched_d] = self._ids[matched_t]
         # 5. age unmatched tracks; forget those lost beyond max_gap
         self._age_unmatched(matched_t)
+        missed = np.ones(len(self._ids), bool)
+        missed[matched_t] = False
+        self._missed[missed] += 1
         self._remove_expired()
         # 6. birth: unmatched detections start tracks
         unmatched = np.ones(len(detections), bool)
@@ -239,7 +242,8 @@ class Tracker:
         self._labels = np.zeros(0, np.int16)
         self._mean = np.zeros((0, 8))
         self._cov = np.zeros((0, 8, 8))
-        self._lost = np.zeros(0, np.int64)
+        self._lost = np.zeros(0, np.int64)  # frames since the last match (expiry)
+        self._missed = np.zeros(0, np.int64)  # detector runs missed since then (gate)
         self._score = np.zeros(0, np.float32)
 
     def _predict(self) -> None:
@@ -280,11 +284,13 @@ class Tracker:
         iou = inter / (t_area[:, None] + d_area[None, :] - inter)
         ndist = np.hypot(dx, dy) / np.sqrt(t_area)[:, None]
         ratio = d_area[None, :] / t_area[:, None]
-        gate = cfg.max_center_dist * (1.0 + np.minimum(self._lost, 3))[:, None]
+        gate = cfg.max_center_dist * (1.0 + np.minimum(self._missed, 3))[:, None]
         near = (ndist <= gate) & (ratio >= 0.25) & (ratio <= 4.0)
         same = self._labels[:, None] == detections.labels[None, :]
         valid = same & ((iou >= cfg.iou_threshold) | near)
-        return np.where(valid, 1.0 - iou + 0.5 * np.minimum(ndist, 2.0), _INVALID)
+        # distance keeps counting inside the gate: with a capped term, two far
+        # pairings cost the same and the matching may swap neighbours' ids
+        return np.where(valid, 1.0 - iou + 0.5 * ndist, _INVALID)
 
     @staticmethod
     def _associate(
@@ -315,6 +321,7 @@ class Tracker:
         self._cov[tracks] = cov - gain @ s @ gain.transpose(0, 2, 1)
         self._mean[tracks, 2:4] = np.maximum(self._mean[tracks, 2:4], 1.0)
         self._lost[tracks] = 0
+        self._missed[tracks] = 0
         self._score[tracks] = np.maximum(self._score[tracks], detections.scores[dets])
 
     def _age_unmatched(self, matched: np.ndarray) -> None:
@@ -345,6 +352,7 @@ class Tracker:
         self._mean = np.concatenate([self._mean, mean])
         self._cov = np.concatenate([self._cov, cov])
         self._lost = np.concatenate([self._lost, np.zeros(n, np.int64)])
+        self._missed = np.concatenate([self._missed, np.zeros(n, np.int64)])
         self._score = np.concatenate([self._score, detections.scores[dets]])
         ids[born] = new_ids
         return ids
@@ -357,3 +365,4 @@ class Tracker:
         self._ids, self._labels = self._ids[keep], self._labels[keep]
         self._mean, self._cov = self._mean[keep], self._cov[keep]
         self._lost, self._score = self._lost[keep], self._score[keep]
+        self._missed = self._missed[keep]
