@@ -185,3 +185,45 @@ def test_detect_every_also_detects_the_last_frame():
     out = list(engine.video_regions(iter(frames)))
     assert [int(rgb[0, 0, 0]) for rgb, _ in out] == list(range(8))
     assert calls == [0, 3, 6, 7]
+
+
+def test_faces_at_the_edge_of_a_fast_zoom_are_covered_from_later_detections():
+    """A fast zoom-out at the start blurs the picture: the detector only finds the face later.
+
+    In scene coordinates the face stands still, so masking it on the blurred
+    frames before its first detection lands on it; in frame coordinates the
+    same box would be far from where the zoom put the face.
+    """
+    canvas = _canvas(5, block=5)
+    zooms = [1.6, 1.45, 1.32, 1.22, 1.15, 1.1, 1.06, 1.03, 1.0, 1.0, 1.0, 1.0]
+    face = np.array([500.0, 140.0, 525.0, 170.0])  # canvas coordinates, off-centre
+    cx, cy = 450, 130
+
+    def frame_box(z):
+        w, h = FRAME_W / z, FRAME_H / z
+        x0, y0 = cx - w / 2, cy - h / 2
+        return (face - np.array([x0, y0, x0, y0])) * z
+
+    frames = [_zoomed_view(canvas, z) for z in zooms]
+    boxes = [frame_box(z) for z in zooms]
+    assert all(b[0] >= 0 and b[2] <= FRAME_W and b[1] >= 0 and b[3] <= FRAME_H for b in boxes)
+    assert boxes[0][0] - boxes[5][0] > 20  # the zoom moves the face far
+    misses = set(range(5))  # the first five frames are too blurred to detect
+
+    def leaks(camera_motion: bool) -> list[int]:
+        track = TrackSettings(camera_motion=camera_motion, motion_margin=0.0, detect_every=1)
+        engine = Engine(Settings().evolve(track=track), detectors=[_ScriptedFaces(boxes, misses)])
+        out = []
+        for i, (_, regions) in enumerate(engine.video_regions(iter(frames))):
+            b = boxes[i]
+            cw, ch = 0.2 * (b[2] - b[0]), 0.2 * (b[3] - b[1])
+            core = b + np.array([cw, ch, -cw, -ch])
+            inside = (regions.xyxy[:, :2] <= core[:2]).all(axis=1) & (
+                regions.xyxy[:, 2:] >= core[2:]
+            ).all(axis=1)
+            if not inside.any():
+                out.append(i)
+        return out
+
+    assert leaks(camera_motion=True) == []
+    assert leaks(camera_motion=False)  # the control: a static box misses the moving face

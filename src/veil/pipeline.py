@@ -238,7 +238,7 @@ class Engine:
 
         for index, rgb in enumerate(frames):
             motion = camera.estimate(rgb) if track.camera_motion else STILL
-            cut = cuts.is_cut(rgb, (motion.dx, motion.dy))
+            cut = cuts.is_cut(rgb, motion)
             view = _View() if cut else view.moved(motion, rgb.shape[1], rgb.shape[0])
             run = cut or index % track.detect_every == 0
             if held is not None:

@@ -13,6 +13,7 @@ gap filling across it, so the defaults lean towards missing.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -72,13 +73,13 @@ class SceneCutDetector:
         scale = 255.0 if a.dtype == np.uint8 else 1.0
         return s.reshape(h, 2, w, 2).mean(axis=(1, 3)) / scale
 
-    def is_cut(self, rgb: np.ndarray, shift: tuple[float, float] | None = None) -> bool:
+    def is_cut(self, rgb: np.ndarray, shift: Sequence[float] | None = None) -> bool:
         """Whether ``rgb`` starts a new scene (never the first frame).
 
-        ``shift``: the camera's motion since the previous frame in frame pixels
-        (:class:`~veil.track.motion.CameraMotion`); the thumbnails are then
-        compared where they overlap once aligned, so a fast pan or whip is not
-        mistaken for a cut.
+        ``shift``: the camera's motion since the previous frame, ``(dx, dy)`` in
+        frame pixels or a :class:`~veil.track.motion.Motion` ``(dx, dy, zoom)``;
+        the thumbnails are then compared where they overlap once aligned, so a
+        fast pan, whip or zoom is not mistaken for a cut.
         """
         thumb = self.thumbnail(rgb)
         prev, self._prev = self._prev, thumb
@@ -102,7 +103,7 @@ class SceneCutDetector:
 
 
 def _aligned_difference(
-    thumb: np.ndarray, prev: np.ndarray, shift: tuple[float, float] | None, width: int, height: int
+    thumb: np.ndarray, prev: np.ndarray, shift: Sequence[float] | None, width: int, height: int
 ) -> float:
     """Mean absolute difference of two thumbnails, ``prev`` moved by ``shift`` first.
 
@@ -110,6 +111,12 @@ def _aligned_difference(
     the picture (a shift that large is more likely a cut than a pan).
     """
     th, tw = thumb.shape
+    if shift is not None and len(shift) > 2 and shift[2] != 1.0:
+        from scipy.ndimage import affine_transform
+
+        z = float(shift[2])
+        c = np.array([(th - 1) / 2, (tw - 1) / 2])
+        prev = affine_transform(prev, np.full(2, 1 / z), offset=c - c / z, order=1, mode="nearest")
     if shift is not None:
         dx = round(shift[0] * tw / max(width, 1))
         dy = round(shift[1] * th / max(height, 1))
