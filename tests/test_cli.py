@@ -162,3 +162,20 @@ def test_output_folder_for_single_file(tmp_path, astronaut):
     out.mkdir()
     assert main(["mask", str(src), "-o", str(out), "-q"]) == 0
     assert (out / "a.png").exists()
+
+
+def test_threshold_option_applies_to_video_faces_too():
+    """Video faces default lower (tracking needs one sure sighting); a user's value wins."""
+    from veil.cli import build_parser, settings_from_args
+
+    def detect(*extra):
+        args = build_parser().parse_args(["mask", "in.mp4", "-o", "out.mp4", *extra])
+        return settings_from_args(args).detect
+
+    d = detect()
+    assert d.video_face_threshold < d.face_threshold
+    assert d.for_video().face_threshold == d.video_face_threshold
+    d = detect("--threshold", "face=0.3,plate=0.25")
+    assert (d.face_threshold, d.video_face_threshold, d.plate_threshold) == (0.3, 0.3, 0.25)
+    d = detect("--threshold", "plate=0.4")
+    assert d.video_face_threshold == detect().video_face_threshold

@@ -88,6 +88,8 @@ def test_nms_is_per_class():
         (lambda: DetectSettings(plate_size=650), "650"),
         (lambda: DetectSettings(video_plate_ensemble="some"), "video_plate_ensemble"),
         (lambda: DetectSettings(plate_ensemble="best"), "'best'"),
+        (lambda: DetectSettings(video_face_threshold=2), "video face threshold"),
+        (lambda: TrackSettings(continue_score=-1), "continue_score"),
         (lambda: MaskSettings(method="smudge"), "'smudge'"),
         (lambda: MaskSettings(color="#12345"), "'#12345'"),
         (lambda: MaskSettings(face_shape="star"), "'star'"),

@@ -482,3 +482,28 @@ def test_scene_cut_detector_min_scene_len_and_inputs():
         det.is_cut(np.zeros((5, 5, 2), np.uint8))
     with pytest.raises(ConfigError, match="threshold"):
         SceneCutDetector(threshold=0)
+
+
+def test_weak_detections_only_continue_tracks():
+    t = Tracker()
+    first = t.update(regions([[0, 0, 40, 40]], scores=[0.9]))
+    assert first.track_ids.tolist() == [1]
+    # the same face, now unsure (weak), plus an unsure blob elsewhere
+    r = t.update(regions([[1, 0, 41, 40], [200, 200, 240, 240]], scores=[0.1, 0.1]), [True, True])
+    assert r.track_ids.tolist() == [1, -1]
+    with pytest.raises(ValueError, match="weak"):
+        t.update(regions([[0, 0, 4, 4]]), [True, False])
+
+
+def test_weak_detection_alone_is_not_masked_but_keeps_its_track():
+    off = OfflineTracker(TrackConfig(lookahead=2, pre_frames=0, post_frames=0))
+    out = []
+    sure, unsure = regions([[0, 0, 40, 40]], scores=[0.9]), regions([[2, 0, 42, 40]], scores=[0.1])
+    blob = regions([[200, 200, 240, 240]], scores=[0.1])
+    out += off.push(0, 0, sure)
+    out += off.push(1, 1, Regions.concat([unsure, blob]), weak=np.array([True, True]))
+    out += off.push(2, 2, Regions.empty())
+    out += off.flush()
+    assert len(out[1].regions) == 1  # the face's track, not the blob
+    assert out[1].regions.xyxy[0, 0] < 10
+    assert len(out[2].regions) == 0

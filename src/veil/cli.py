@@ -46,9 +46,11 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--threshold",
-        default=f"face={d.face_threshold},plate={d.plate_threshold}",
-        help="score threshold per class, e.g. 'face=0.3,plate=0.25' or one value for all; "
-        "low defaults favour recall (default: %(default)s)",
+        default=None,
+        help="score threshold per class, e.g. 'face=0.3,plate=0.25' or one value for all, "
+        "for images and video; low defaults favour recall (default: "
+        f"face={d.face_threshold},plate={d.plate_threshold}; video faces "
+        f"{d.video_face_threshold}, since tracking needs to see a face only once)",
     )
     g.add_argument(
         "--face-model", type=Path, help="another ONNX face model (CenterFace or YOLO format)"
@@ -262,12 +264,14 @@ def _per_class_choice(text: str, name: str, allowed: Sequence[str]) -> dict[str,
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Build validated settings; any bad value raises ConfigError naming it."""
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    thr = parse_per_class(args.threshold, "--threshold")
+    thr = parse_per_class(args.threshold, "--threshold") if args.threshold else {}
     base = DetectSettings()
     detect = DetectSettings(
         targets=targets,
         face_threshold=thr.get("face", base.face_threshold),
         plate_threshold=thr.get("plate", base.plate_threshold),
+        # a threshold the user gives is theirs for video too
+        video_face_threshold=thr.get("face", base.video_face_threshold),
         face_model=args.face_model,
         plate_model=args.plate_model,
         face_max_side=args.face_max_side,

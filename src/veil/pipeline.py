@@ -24,7 +24,7 @@ from .media import image as image_io
 from .media import video as video_io
 from .outputs import atomic_output
 from .regions import CLASSES, Regions, class_id
-from .settings import Settings
+from .settings import DetectSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,14 @@ class Engine:
 
     # -- per frame -----------------------------------------------------------
     @property
+    def video_profile(self) -> DetectSettings:
+        """The detection settings for video frames (:meth:`DetectSettings.for_video`)."""
+        return self.settings.detect.for_video()
+
+    @property
     def video_detectors(self) -> list[Detector]:
         if self._video_detectors is None:
-            self._video_detectors = build_detectors(self.settings.detect.for_video())
+            self._video_detectors = build_detectors(self.video_profile)
         return self._video_detectors
 
     def detect(self, rgb: np.ndarray, floor: float | None = None, video: bool = False) -> Regions:
@@ -94,22 +99,22 @@ class Engine:
         """
         _check_frame(rgb)
         parts = []
+        profile = self.video_profile if video else self.settings.detect
         for d in self.video_detectors if video else self.detectors:
-            threshold = self.settings.detect.threshold(CLASSES[d.label])
+            threshold = profile.threshold(CLASSES[d.label])
             if floor is not None:
                 threshold = min(threshold, floor)
             parts.append(d.detect(rgb, threshold))
         return Regions.concat(parts)
 
-    def above_threshold(self, regions: Regions) -> Regions:
+    def above_threshold(self, regions: Regions, video: bool = False) -> Regions:
         """Keep regions at or above their class's operating threshold."""
-        if not len(regions):
-            return regions
-        limits = np.array(
-            [self.settings.detect.threshold(CLASSES[int(lb)]) for lb in regions.labels],
-            np.float32,
-        )
-        return regions[regions.scores >= limits]
+        return regions[self._at_threshold(regions, video)] if len(regions) else regions
+
+    def _at_threshold(self, regions: Regions, video: bool = False) -> np.ndarray:
+        profile = self.video_profile if video else self.settings.detect
+        limits = np.array([profile.threshold(CLASSES[int(lb)]) for lb in regions.labels])
+        return regions.scores >= limits.astype(np.float32)
 
     def mask(
         self, rgb: np.ndarray, regions: Regions, inplace: bool = False
@@ -230,10 +235,12 @@ class Engine:
         held = None  # the newest frame waits one step: the video's last is always detected
 
         def push(index, rgb, where, cut, run):
-            found = self.detect(rgb, video=True) if run else None
-            if found is not None:
+            found = weak = None
+            if run:
+                found = self.detect(rgb, floor=track.continue_score, video=True)
+                weak = ~self._at_threshold(found, video=True)
                 found = where.to_scene(found)
-            for final in tracker.push(index, (rgb, where), found, cut=cut):
+            for final in tracker.push(index, (rgb, where), found, cut=cut, weak=weak):
                 yield _to_frame(final, track.motion_margin)
 
         for index, rgb in enumerate(frames):

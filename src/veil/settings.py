@@ -94,6 +94,7 @@ class DetectSettings:
     targets: tuple[str, ...] = CLASSES
     face_threshold: float = 0.15
     plate_threshold: float = 0.2
+    video_face_threshold: float = 0.08
     face_model: Path | None = None
     plate_model: Path | None = None
     face_max_side: int = 1920
@@ -115,6 +116,7 @@ class DetectSettings:
         _check_targets(self.targets)
         _check_range("face threshold", self.face_threshold, 0.0, 1.0)
         _check_range("plate threshold", self.plate_threshold, 0.0, 1.0)
+        _check_range("video face threshold", self.video_face_threshold, 0.0, 1.0)
         for name in ("face_model", "plate_model"):
             p = getattr(self, name)
             if p is not None:
@@ -153,7 +155,10 @@ class DetectSettings:
         Video frames come by the thousand and tracking carries a face between
         detections, so the per-frame cost is traded for speed (see README):
         the two bundled plate models take turns ("alternate") instead of both
-        running on every detected frame ("all"), in their int8 copies.
+        running on every detected frame ("all"), in their int8 copies. The face
+        threshold is lower: a track must see a face only once to mask it on every
+        frame, so the small, blurred faces that score 0.08-0.15 are worth their
+        extra false masks (see README, Video leaks).
         """
         return replace(
             self,
@@ -163,6 +168,7 @@ class DetectSettings:
             plate_tile=self.plate_tile and self.video_tile,
             plate_ensemble=self.video_plate_ensemble,
             plate_precision=self.video_plate_precision,
+            face_threshold=self.video_face_threshold,
         )
 
 
@@ -209,6 +215,9 @@ class TrackSettings:
 
     Frames are released ``lookahead`` frames late so gaps can be filled from
     both sides; a gap of up to ``lookahead + post_frames`` frames is covered.
+    Detections scoring from ``continue_score`` up to the class threshold may
+    continue a track (never start one): a face the detector is unsure of in a
+    blurred frame stays masked because it was sure of it a moment before.
     """
 
     enabled: bool = True
@@ -222,6 +231,7 @@ class TrackSettings:
     smooth_radius: int = 2
     motion_margin: float = 1.0
     camera_motion: bool = True
+    continue_score: float = 0.05
 
     def __post_init__(self) -> None:
         if not isinstance(self.camera_motion, bool):
@@ -240,6 +250,7 @@ class TrackSettings:
                 raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
         _check_range("min_track_score", self.min_track_score, 0.0, 1.0)
         _check_range("motion_margin", self.motion_margin, 0.0, 10.0)
+        _check_range("continue_score", self.continue_score, 0.0, 1.0)
         if self.pre_frames > self.lookahead:
             raise ConfigError(
                 f"pre_frames ({self.pre_frames}) cannot exceed lookahead ({self.lookahead})"

@@ -42,7 +42,9 @@ def evaluate(
     targets = tuple(t for t in settings.detect.targets if t in ds.labels) or settings.detect.targets
     settings = settings.evolve(detect=replace(settings.detect, targets=targets))
     engine = Engine(settings)
-    ev = Evaluator(targets, thresholds={t: settings.detect.threshold(t) for t in targets})
+    # video-only datasets are scored at the video profile's operating thresholds
+    profile = engine.video_profile if ds.videos and not ds.images else settings.detect
+    ev = Evaluator(targets, thresholds={t: profile.threshold(t) for t in targets})
     total = len(ds.images) + sum(len(v.frames) for v in ds.videos)
     t_start = time.perf_counter()
     with tqdm(total=total, unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:

@@ -91,12 +91,15 @@ class OfflineTracker:
         payload: Any,
         detections: Regions | None,
         cut: bool = False,
+        weak: np.ndarray | None = None,
     ) -> list[FinalFrame]:
         """Add the next frame.
 
         ``detections=None`` means the detector did not run on this frame; the
         tracker predicts instead. ``cut=True`` marks the first frame of a new
-        scene: tracking restarts and nothing is carried across.
+        scene: tracking restarts and nothing is carried across. ``weak`` flags
+        detections below the operating threshold: they only count (and are
+        only masked) where they continue a track.
         """
         if self._last_index is not None and frame_index <= self._last_index:
             raise ValueError(
@@ -115,7 +118,7 @@ class OfflineTracker:
         if detections is None:
             self._follow_predictions(frame)
         else:
-            self._observe(frame, detections)
+            self._observe(frame, detections, weak)
         self._extend_after(frame)
         return self._emit(self.config.lookahead)
 
@@ -156,13 +159,16 @@ class OfflineTracker:
         info = self._info[tid]
         info.last_entry = max(info.last_entry, f.seq)
 
-    def _observe(self, frame: _Frame, detections: Regions) -> None:
+    def _observe(self, frame: _Frame, detections: Regions, weak: np.ndarray | None) -> None:
         """Detector ran: associate, then fill gaps and extend new tracks backwards."""
-        tracked = self._tracker.update(detections)
+        tracked = self._tracker.update(detections, weak)
         self._last_run = frame.seq
         ids = tracked.track_ids
-        if (ids < 0).any():
-            frame.loose = tracked[ids < 0]
+        loose = ids < 0
+        if weak is not None:
+            loose &= ~np.asarray(weak, bool)  # a weak detection alone is not masked
+        if loose.any():
+            frame.loose = tracked[loose]
         boxes = tracked.xyxy.tolist()
         scores = tracked.scores.tolist()
         for i in np.flatnonzero(ids >= 0).tolist():

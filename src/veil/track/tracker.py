@@ -172,19 +172,24 @@ class Tracker:
         if restart_ids:
             self._next_id = 1
 
-    def update(self, detections: Regions) -> Regions:
+    def update(self, detections: Regions, weak: np.ndarray | None = None) -> Regions:
         """Advance one frame with this frame's detections.
 
-        Returns the detections in their input order with ``track_ids`` set
-        (-1 only for a detection below ``low_score`` that continues no track).
+        ``weak`` marks detections that may only continue a track (scores below
+        the operating threshold): they join the second association round and
+        never start a track. Returns the detections in their input order with
+        ``track_ids`` set (-1 for one that continues no track and starts none).
         """
         if not isinstance(detections, Regions):
             raise TypeError(f"detections must be Regions, got {type(detections).__name__}")
+        weak = np.zeros(len(detections), bool) if weak is None else np.asarray(weak, bool)
+        if weak.shape != (len(detections),):
+            raise ValueError(f"weak must hold one flag per detection, got shape {weak.shape}")
         det_ids = np.full(len(detections), -1, np.int64)
         # 1. predict: every track moves one frame along its velocity
         self._predict()
         cost = self._pair_costs(detections)
-        high = detections.scores >= self.config.high_score
+        high = (detections.scores >= self.config.high_score) & ~weak
         # 2. associate high-score detections with all tracks
         free = np.ones(len(self._ids), bool)
         t_high, d_high = self._associate(cost, free, high)
@@ -202,8 +207,8 @@ class Tracker:
         missed[matched_t] = False
         self._missed[missed] += 1
         self._remove_expired()
-        # 6. birth: unmatched detections start tracks
-        unmatched = np.ones(len(detections), bool)
+        # 6. birth: unmatched detections start tracks (weak ones never do)
+        unmatched = ~weak
         unmatched[matched_d] = False
         unmatched = np.flatnonzero(unmatched)
         det_ids[unmatched] = self._birth(unmatched, detections)
