@@ -141,6 +141,9 @@ def test_video_profile_drops_tiles_and_uses_video_sizes():
     assert not DetectSettings(face_tile=False, video_tile=True).for_video().face_tile
     with pytest.raises(ConfigError, match="video_plate_size"):
         DetectSettings(video_plate_size=1000)
+    # close-ups: the video profile's coarse pass is half its full pass
+    assert DetectSettings(video_face_max_side=640).for_video().face_coarse_side == 320
+    assert DetectSettings().face_coarse_side == 640
     # plate models take turns on video frames by default, never on images
     assert d.plate_ensemble == "all" and v.plate_ensemble == "alternate"
     assert DetectSettings(video_plate_ensemble="all").for_video().plate_ensemble == "all"

@@ -98,6 +98,7 @@ class DetectSettings:
     face_model: Path | None = None
     plate_model: Path | None = None
     face_max_side: int = 1920
+    face_coarse_side: int = 640
     face_tile: bool = True
     plate_size: int = 640
     plate_tile: bool = True
@@ -122,6 +123,7 @@ class DetectSettings:
             if p is not None:
                 object.__setattr__(self, name, Path(p))
         _check_range("face_max_side", self.face_max_side, 64, 16384)
+        _check_range("face_coarse_side", self.face_coarse_side, 0, 16384)
         _check_range("plate_size", self.plate_size, 160, 4096)
         _check_range("video_face_max_side", self.video_face_max_side, 64, 16384)
         _check_range("video_plate_size", self.video_plate_size, 160, 4096)
@@ -163,6 +165,9 @@ class DetectSettings:
         return replace(
             self,
             face_max_side=min(self.face_max_side, self.video_face_max_side),
+            # close-ups: a face filling the frame is too big for the network at
+            # the full pass; a pass at half its size sees it whole
+            face_coarse_side=min(self.face_coarse_side, self.video_face_max_side // 2),
             plate_size=self.video_plate_size,
             face_tile=self.face_tile and self.video_tile,
             plate_tile=self.plate_tile and self.video_tile,

@@ -56,6 +56,7 @@ def _faces(settings: DetectSettings, path: str | Path | None) -> CenterFaceDetec
     return CenterFaceDetector(
         path,
         max_side=settings.face_max_side,
+        coarse_side=settings.face_coarse_side,
         tile=settings.face_tile,
         device=settings.device,
         threads=settings.threads,
