@@ -152,12 +152,15 @@ class CenterFaceDetector:
         if h == 0 or w == 0:
             return Regions.empty()
         scale = min(1.0, self.max_side / max(h, w))
-        parts = [self._full(rgb, scale, threshold)]
+        full = resize(rgb, scale)
+        parts = [self._full(full, scale, threshold)]
         # Faces far above the network's comfortable size (close-ups in large photos)
-        # score low at full size; a cheap shrunken pass sees them whole.
+        # score low at full size; a cheap shrunken pass sees them whole. It is cut
+        # from the full pass's picture, already small: resizing the frame twice
+        # would cost more than the pass itself.
         coarse = self.coarse_side / max(h, w)
         if self.coarse_side and coarse < scale / 1.5:
-            parts.append(self._full(rgb, coarse, threshold))
+            parts.append(self._full(resize(full, coarse / scale), coarse, threshold))
         # Tiles only pay where they enlarge beyond the full pass.
         tile_scale = scale * self.tile_zoom
         if self.tile and tile_scale * max(h, w) > self.max_side * 1.01:
@@ -167,8 +170,8 @@ class CenterFaceDetector:
         xyxy, scores = merge_union(xyxy, scores, self.nms_iou)
         return Regions(xyxy, scores, np.full(len(scores), FACE, np.int16)).clip(w, h)
 
-    def _full(self, rgb: np.ndarray, scale: float, threshold: float):
-        img = resize(rgb, scale)
+    def _full(self, img: np.ndarray, scale: float, threshold: float):
+        """One pass over ``img``, the frame already resized by ``scale``."""
         ih, iw = img.shape[:2]
         batch = pad_to(img, _align(ih), _align(iw))[None]
         boxes, scores, _ = self._run(batch, threshold)[0]
