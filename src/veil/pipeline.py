@@ -71,6 +71,7 @@ class Engine:
         self, settings: Settings | None = None, detectors: Sequence[Detector] | None = None
     ):
         self.settings = settings or Settings()
+        self._video_profile = self.settings.detect.for_video()  # settings are frozen
         wanted = {class_id(t) for t in self.settings.detect.targets}
         if detectors is not None:  # injected (tests, plug-ins): used for images and video
             self.detectors = [d for d in detectors if d.label in wanted]
@@ -83,7 +84,7 @@ class Engine:
     @property
     def video_profile(self) -> DetectSettings:
         """The detection settings for video frames (:meth:`DetectSettings.for_video`)."""
-        return self.settings.detect.for_video()
+        return self._video_profile
 
     @property
     def video_detectors(self) -> list[Detector]:
@@ -226,12 +227,19 @@ class Engine:
             for rgb in frames:
                 yield rgb, self.detect(rgb, video=True)
             return
-        from .track import STILL, CameraMotion, OfflineTracker, SceneCutDetector, TrackConfig
+        from .track import (
+            STILL,
+            CameraMotion,
+            OfflineTracker,
+            SceneCutDetector,
+            SceneView,
+            TrackConfig,
+        )
 
         tracker = OfflineTracker(TrackConfig.from_settings(track))
         cuts = SceneCutDetector()
         camera = CameraMotion()
-        view = _View()  # scene -> frame mapping, reset at every cut
+        view = SceneView()  # scene -> frame mapping, reset at every cut
         held = None  # the newest frame waits one step: the video's last is always detected
 
         def push(index, rgb, where, cut, run):
@@ -246,7 +254,7 @@ class Engine:
         for index, rgb in enumerate(frames):
             motion = camera.estimate(rgb) if track.camera_motion else STILL
             cut = cuts.is_cut(rgb, motion)
-            view = _View() if cut else view.moved(motion, rgb.shape[1], rgb.shape[0])
+            view = SceneView() if cut else view.moved(motion, rgb.shape[1], rgb.shape[0])
             run = cut or index % track.detect_every == 0
             if held is not None:
                 yield from push(*held)
@@ -255,47 +263,6 @@ class Engine:
             yield from push(*held[:4], True)
         for final in tracker.flush():
             yield _to_frame(final, track.motion_margin)
-
-
-@dataclass(frozen=True)
-class _View:
-    """Where the scene is in one frame: ``frame = zoom * scene + (tx, ty)``.
-
-    Composed frame after frame from the camera's measured motion, so a static
-    object keeps its scene coordinates through pans, whips and zooms. ``motion``
-    is the last step, used to grow boxes by what the camera did on this frame.
-    """
-
-    zoom: float = 1.0
-    tx: float = 0.0
-    ty: float = 0.0
-    motion: tuple[float, float, float] = (0.0, 0.0, 1.0)  # dx, dy, zoom of the last step
-    centre: tuple[float, float] = (0.0, 0.0)
-
-    def moved(self, m, width: int, height: int) -> _View:
-        cx, cy = (width - 1) / 2, (height - 1) / 2
-        z = m.zoom
-        return _View(
-            self.zoom * z,
-            z * self.tx + (1 - z) * cx + m.dx,
-            z * self.ty + (1 - z) * cy + m.dy,
-            (m.dx, m.dy, z),
-            (cx, cy),
-        )
-
-    def to_scene(self, regions: Regions) -> Regions:
-        k = 1.0 / self.zoom
-        return regions.scale(k, k, -self.tx * k, -self.ty * k)
-
-    def to_frame(self, xyxy: np.ndarray) -> np.ndarray:
-        return xyxy * self.zoom + np.array([self.tx, self.ty, self.tx, self.ty], np.float32)
-
-    def step(self, centres: np.ndarray) -> np.ndarray:
-        """How far the camera moved points at ``centres`` (N, 2) on this frame, per axis."""
-        dx, dy, z = self.motion
-        c = np.asarray(self.centre)
-        before = c + (centres - c - np.array([dx, dy])) / z
-        return np.abs(centres - before)
 
 
 def _to_frame(final, motion_margin: float) -> tuple[np.ndarray, Regions]:

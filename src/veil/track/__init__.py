@@ -7,7 +7,7 @@ gaps, extends tracks before/after, steadies and motion-expands the boxes;
 measures the camera's shift so tracks live in scene coordinates.
 """
 
-from .motion import STILL, CameraMotion, Motion
+from .motion import STILL, CameraMotion, Motion, SceneView
 from .offline import FinalFrame, OfflineTracker
 from .scenecut import SceneCutDetector
 from .tracker import TrackConfig, Tracker
@@ -19,6 +19,7 @@ __all__ = [
     "FinalFrame",
     "OfflineTracker",
     "SceneCutDetector",
+    "SceneView",
     "TrackConfig",
     "Tracker",
 ]

@@ -15,11 +15,13 @@ gives no shift rather than a wrong one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..regions import Regions
 
 
 def thumbnail(rgb: np.ndarray, width: int) -> tuple[np.ndarray, float]:
@@ -174,3 +176,46 @@ def _phase_correlate(
     dy = iy + fy if iy <= h // 2 else iy + fy - h  # wrap to signed shifts
     dx = ix + fx if ix <= w // 2 else ix + fx - w
     return peak, float(dx), float(dy)
+
+
+@dataclass(frozen=True)
+class SceneView:
+    """Where the scene is in one frame: ``frame = zoom * scene + (tx, ty)``.
+
+    Composed frame after frame from the camera's measured motion, so a static
+    object keeps its scene coordinates through pans, whips and zooms. ``motion``
+    is the last step, used to grow boxes by what the camera did on this frame.
+    """
+
+    zoom: float = 1.0
+    tx: float = 0.0
+    ty: float = 0.0
+    motion: tuple[float, float, float] = (0.0, 0.0, 1.0)  # dx, dy, zoom of the last step
+    centre: tuple[float, float] = (0.0, 0.0)
+
+    def moved(self, m: Motion, width: int, height: int) -> SceneView:
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        z = m.zoom
+        return SceneView(
+            self.zoom * z,
+            z * self.tx + (1 - z) * cx + m.dx,
+            z * self.ty + (1 - z) * cy + m.dy,
+            (m.dx, m.dy, z),
+            (cx, cy),
+        )
+
+    def to_scene(self, regions: Regions) -> Regions:
+        """Frame-pixel regions (detections) in scene coordinates."""
+        k = 1.0 / self.zoom
+        return regions.scale(k, k, -self.tx * k, -self.ty * k)
+
+    def to_frame(self, xyxy: np.ndarray) -> np.ndarray:
+        """Scene-coordinate boxes (N, 4) in this frame's pixels."""
+        return xyxy * self.zoom + np.array([self.tx, self.ty, self.tx, self.ty], np.float32)
+
+    def step(self, centres: np.ndarray) -> np.ndarray:
+        """How far the camera moved points at ``centres`` (N, 2) on this frame, per axis."""
+        dx, dy, z = self.motion
+        c = np.asarray(self.centre)
+        before = c + (centres - c - np.array([dx, dy])) / z
+        return np.abs(centres - before)
