@@ -149,16 +149,20 @@ class CameraMotion:
 
     def _zoomed(self, prev: np.ndarray, zoom: float) -> np.ndarray:
         """Spectrum of the previous thumbnail enlarged by ``zoom`` about its centre."""
-        from scipy.ndimage import affine_transform
-
-        h, w = prev.shape
-        c = np.array([(h - 1) / 2, (w - 1) / 2])
-        warped = affine_transform(prev, np.full(2, 1 / zoom), offset=c - c / zoom, order=1)
-        return np.fft.rfft2(warped * self._window)
+        return np.fft.rfft2(zoom_about_centre(prev, zoom) * self._window)
 
     def _correlate(self, spec: np.ndarray, prev_spec: np.ndarray) -> tuple[float, float, float]:
         assert self._window is not None
         return _phase_correlate(spec, prev_spec, self._window.shape)
+
+
+def zoom_about_centre(img: np.ndarray, zoom: float, mode: str = "constant") -> np.ndarray:
+    """A 2-D picture enlarged by ``zoom`` about its centre (bilinear, same shape)."""
+    from scipy.ndimage import affine_transform
+
+    h, w = img.shape
+    c = np.array([(h - 1) / 2, (w - 1) / 2])
+    return affine_transform(img, np.full(2, 1 / zoom), offset=c - c / zoom, order=1, mode=mode)
 
 
 def _phase_correlate(
@@ -190,7 +194,7 @@ class SceneView:
     zoom: float = 1.0
     tx: float = 0.0
     ty: float = 0.0
-    motion: tuple[float, float, float] = (0.0, 0.0, 1.0)  # dx, dy, zoom of the last step
+    motion: Motion = STILL  # the last step
     centre: tuple[float, float] = (0.0, 0.0)
 
     def moved(self, m: Motion, width: int, height: int) -> SceneView:
@@ -200,7 +204,7 @@ class SceneView:
             self.zoom * z,
             z * self.tx + (1 - z) * cx + m.dx,
             z * self.ty + (1 - z) * cy + m.dy,
-            (m.dx, m.dy, z),
+            m,
             (cx, cy),
         )
 

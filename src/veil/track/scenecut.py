@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from .motion import zoom_about_centre
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -112,11 +113,7 @@ def _aligned_difference(
     """
     th, tw = thumb.shape
     if shift is not None and len(shift) > 2 and shift[2] != 1.0:
-        from scipy.ndimage import affine_transform
-
-        z = float(shift[2])
-        c = np.array([(th - 1) / 2, (tw - 1) / 2])
-        prev = affine_transform(prev, np.full(2, 1 / z), offset=c - c / z, order=1, mode="nearest")
+        prev = zoom_about_centre(prev, float(shift[2]), mode="nearest")
     if shift is not None:
         dx = round(shift[0] * tw / max(width, 1))
         dy = round(shift[1] * th / max(height, 1))
