@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from veil.evaluate.runner import evaluate
-from veil.settings import MaskSettings, Settings
+from veil.settings import DetectSettings, MaskSettings, Settings
 
 SETS = {
     # set: (class, target masked rate)
@@ -48,11 +48,16 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=here.parent / "shared" / "data")
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--json", type=Path, help="also write all metrics here")
+    ap.add_argument(
+        "--plate-input", default=DetectSettings().plate_input, help="what the plate models see"
+    )
     args = ap.parse_args()
     if not args.data.is_dir():
         print(f"no data at {args.data}; nothing to measure")
         return 0
-    settings = Settings(mask=MaskSettings(method="fill"))
+    settings = Settings(
+        detect=DetectSettings(plate_input=args.plate_input), mask=MaskSettings(method="fill")
+    )
     rows, everything = [], {}
     for name in args.sets.split(","):
         label, target = SETS[name]

@@ -14,8 +14,9 @@ from PIL import Image
 
 from veil.detect import CenterFaceDetector, YoloDetector, build_detectors, load_session
 from veil.detect.faces import tile_origins
+from veil.detect.plates import plate_view
 from veil.detect.onnx import session_info
-from veil.errors import ModelError
+from veil.errors import ConfigError, ModelError
 from veil.regions import FACE, PLATE, iou_matrix
 from veil.settings import DetectSettings
 
@@ -133,18 +134,55 @@ def test_build_default_detectors():
     assert [d.label for d in dets] == [FACE, PLATE]
 
 
+def test_plate_view_gray_is_the_luma_in_every_channel():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    assert plate_view(rgb, "rgb") is rgb
+    gray = plate_view(rgb, "gray")
+    assert gray.shape == rgb.shape and gray.dtype == np.uint8
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    luma = rgb.astype(float) @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(gray[..., 0] - luma).max() <= 1.0
+    # a pure colour cast: red light on a white plate and on a dark car reads as contrast
+    cast = np.zeros((4, 4, 3), np.uint8)
+    cast[:2] = (255, 60, 60)  # plate under red light
+    cast[2:] = (120, 0, 0)  # car body
+    g = plate_view(cast, "gray")[..., 0]
+    assert int(g[0, 0]) - int(g[3, 0]) > 60
+
+
+def test_plate_view_gray_stretch_spreads_a_dim_frame():
+    dim = np.full((50, 50, 3), 40, np.uint8)
+    dim[20:30, 10:40] = 70  # a faint plate in a dark frame
+    out = plate_view(dim, "gray-stretch")[..., 0]
+    assert out.min() == 0 and out.max() == 255
+    flat = plate_view(np.full((8, 8, 3), 90, np.uint8), "gray-stretch")
+    assert (flat == 90).all()  # nothing to stretch: left as it is
+    with pytest.raises(ConfigError, match="'hsv'"):
+        plate_view(dim, "hsv")
+
+
+@pytest.mark.parametrize("view", ["rgb", "gray", "gray-stretch"])
+def test_plate_input_reaches_every_bundled_plate_model(view):
+    (plates,) = build_detectors(DetectSettings(targets=("plate",), plate_input=view))
+    assert [m.view for m in plates.members] == [view, view]
+    (video,) = build_detectors(DetectSettings(targets=("plate",), plate_input=view).for_video())
+    assert [m.view for m in video.members] == [view, view]
+
+
 def _shared_data() -> Path:
     env = os.environ.get("VEIL_SHARED_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.mark.shared_data
-def test_plates_found_on_shared_data():
+@pytest.mark.parametrize("view", ["rgb", "gray"])
+def test_plates_found_on_shared_data(view):
     root = _shared_data() / "plates_openalpr"
     if not root.is_dir():
         pytest.skip(f"no shared data at {root}")
     images = json.loads((root / "annotations.json").read_text())["images"][::40][:6]
-    det = YoloDetector(tile=False)
+    det = YoloDetector(tile=False, view=view)
     hits = 0
     for img in images:
         rgb = np.asarray(Image.open(root / img["file"]).convert("RGB"))
@@ -152,3 +190,4 @@ def test_plates_found_on_shared_data():
         gt = np.array([[b["x1"], b["y1"], b["x2"], b["y2"]] for b in img["boxes"]], np.float32)
         hits += bool(len(found)) and iou_matrix(found.xyxy, gt).max() > 0.3
     assert hits >= len(images) - 1
+

@@ -20,6 +20,7 @@ from .outputs import clean_stale_temporaries, remove_live_temporaries
 from .pipeline import Engine, FileResult, media_kind
 from .settings import (
     ENSEMBLE_MODES,
+    PLATE_INPUTS,
     PRECISIONS,
     SHAPES,
     DetectSettings,
@@ -99,6 +100,14 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
         default=d.video_plate_precision,
         help="video: the bundled plate models' int8 copies (faster) or the float originals "
         "that images use (default: %(default)s)",
+    )
+    g.add_argument(
+        "--plate-input",
+        choices=PLATE_INPUTS,
+        default=d.plate_input,
+        help="what the plate models see: the frame's luma (gray: a colour cast, as at night, "
+        "cannot hide a plate), the luma contrast-stretched, or the colour frame "
+        "(default: %(default)s)",
     )
     g.add_argument(
         "--device",
@@ -282,6 +291,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         video_plate_size=args.video_plate_size,
         video_plate_ensemble=args.video_plate_models,
         video_plate_precision=args.video_plate_precision,
+        plate_input=args.plate_input,
         device=args.device,
         threads=args.threads,
     )

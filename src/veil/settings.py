@@ -25,6 +25,9 @@ DEVICES: tuple[str, ...] = ("cpu", "cuda")
 ENSEMBLE_MODES: tuple[str, ...] = ("all", "alternate")
 #: the bundled plate models in float32, or their int8 copies (faster on CPUs, see MODELS.md)
 PRECISIONS: tuple[str, ...] = ("float", "int8")
+#: what the plate models are shown: the frame as it is, its luma, or its luma
+#: with the 1st-99th percentiles stretched to full range (see detect.plates.plate_view)
+PLATE_INPUTS: tuple[str, ...] = ("rgb", "gray", "gray-stretch")
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
@@ -109,6 +112,7 @@ class DetectSettings:
     video_plate_ensemble: str = "alternate"
     plate_precision: str = "float"
     video_plate_precision: str = "int8"
+    plate_input: str = "gray-stretch"
     device: str = "cpu"
     threads: int = 0
 
@@ -138,6 +142,7 @@ class DetectSettings:
             ("video_plate_ensemble", ENSEMBLE_MODES),
             ("plate_precision", PRECISIONS),
             ("video_plate_precision", PRECISIONS),
+            ("plate_input", PLATE_INPUTS),
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(

@@ -69,6 +69,7 @@ def _yolo(settings: DetectSettings, path: str | Path | None, label: int) -> Yolo
         label=label,
         size=settings.plate_size,
         tile=settings.plate_tile,
+        view=settings.plate_input,
         device=settings.device,
         threads=settings.threads,
     )

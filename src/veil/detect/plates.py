@@ -9,6 +9,10 @@ Distant plates (dash-cam) are often under ~20 px and vanish when a 1280 px
 frame is shrunk to 640; with ``tile`` on, the frame is also cut into
 overlapping tiles at ``tile_zoom`` times the full-pass scale (at most native
 size), batched into one run and merged by NMS.
+
+Plates are found by their contrast, not their colour, and a strong colour cast
+(tail lights, sodium lamps, night dash-cams) hid plates from both bundled
+models, so by default they are shown the frame's luma (see :func:`plate_view`).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 from ..regions import PLATE, Regions, nms
 from .faces import cut_by_inner_edge, merge_union, resize, tile_origins
 from .onnx import load_session
@@ -32,6 +37,27 @@ BUNDLED = Path(__file__).resolve().parents[1] / "models" / "plate_yolov8n.onnx"
 
 def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
+
+
+def plate_view(rgb: np.ndarray, view: str) -> np.ndarray:
+    """The frame as the plate models see it: ``rgb``, ``gray`` or ``gray-stretch``.
+
+    ``gray`` is the luma (ITU-R 601) in all three channels, so a colour cast
+    cannot drown a plate's black-on-white contrast. ``gray-stretch`` also maps
+    the 1st-99th luma percentiles to 0-255, for dark or hazy frames.
+    """
+    if view == "rgb":
+        return rgb
+    luma = np.asarray(Image.fromarray(rgb).convert("L"))
+    if view == "gray-stretch":
+        cdf = np.cumsum(np.bincount(luma.ravel(), minlength=256)) / luma.size
+        lo, hi = int(np.searchsorted(cdf, 0.01)), int(np.searchsorted(cdf, 0.99))
+        if hi > lo:
+            lut = np.clip((np.arange(256) - lo) * (255.0 / (hi - lo)), 0, 255)
+            luma = lut.astype(np.uint8)[luma]
+    elif view != "gray":
+        raise ConfigError(f"plate input must be rgb, gray or gray-stretch, got {view!r}")
+    return np.repeat(luma[..., None], 3, axis=2)
 
 
 class YoloDetector:
@@ -48,6 +74,7 @@ class YoloDetector:
         max_tile_scale: float = 1.0,
         tile_overlap: int = 64,
         nms_iou: float = 0.5,
+        view: str = "rgb",
         device: str = "cpu",
         threads: int = 0,
     ) -> None:
@@ -64,6 +91,8 @@ class YoloDetector:
         self.max_tile_scale = max_tile_scale
         self.tile_overlap = tile_overlap
         self.nms_iou = nms_iou
+        plate_view(np.zeros((1, 1, 3), np.uint8), view)  # reject a bad view now
+        self.view = view
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
         """Boxes scoring at least ``threshold`` in an (H, W, 3) uint8 RGB frame."""
@@ -71,7 +100,7 @@ class YoloDetector:
         if h == 0 or w == 0:
             return Regions.empty()
         scale = self.size / max(h, w)
-        img = resize(rgb, scale)
+        img = plate_view(resize(rgb, scale), self.view)
         ih, iw = img.shape[:2]
         ((boxes, scores),) = self._run(self._pad(img, _align(ih), _align(iw))[None], threshold)
         parts = [(boxes / scale, scores)]
@@ -84,7 +113,7 @@ class YoloDetector:
         return Regions(xyxy, sc, np.full(len(sc), self.label, np.int16)).clip(w, h)
 
     def _tiles(self, rgb: np.ndarray, scale: float, threshold: float):
-        img = resize(rgb, scale)
+        img = plate_view(resize(rgb, scale), self.view)
         ih, iw = img.shape[:2]
         ts, ov = self.size, self.tile_overlap
         th, tw = min(ts, _align(ih)), min(ts, _align(iw))
