@@ -39,6 +39,29 @@ def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
+def _stretch(luma: np.ndarray) -> np.ndarray:
+    """Map the 1st-99th percentiles of a uint8 image to 0-255 (a flat image is kept)."""
+    cdf = np.cumsum(np.bincount(luma.ravel(), minlength=256)) / max(1, luma.size)
+    lo, hi = int(np.searchsorted(cdf, 0.01)), int(np.searchsorted(cdf, 0.99))
+    if hi <= lo:
+        return luma
+    lut = np.clip((np.arange(256) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    return lut[luma]
+
+
+def _prepare(rgb: np.ndarray, scale: float, view: str) -> np.ndarray:
+    """``rgb`` resized by ``scale`` in the plate models' view: (H, W, 3) colour or (H, W) luma.
+
+    The luma is taken before resizing, so only one channel is resized.
+    """
+    if view == "rgb":
+        return resize(rgb, scale)
+    if view not in ("gray", "gray-stretch"):
+        raise ConfigError(f"plate input must be rgb, gray or gray-stretch, got {view!r}")
+    luma = resize(np.asarray(Image.fromarray(rgb).convert("L")), scale)
+    return _stretch(luma) if view == "gray-stretch" else luma
+
+
 def plate_view(rgb: np.ndarray, view: str) -> np.ndarray:
     """The frame as the plate models see it: ``rgb``, ``gray`` or ``gray-stretch``.
 
@@ -46,18 +69,8 @@ def plate_view(rgb: np.ndarray, view: str) -> np.ndarray:
     cannot drown a plate's black-on-white contrast. ``gray-stretch`` also maps
     the 1st-99th luma percentiles to 0-255, for dark or hazy frames.
     """
-    if view == "rgb":
-        return rgb
-    luma = np.asarray(Image.fromarray(rgb).convert("L"))
-    if view == "gray-stretch":
-        cdf = np.cumsum(np.bincount(luma.ravel(), minlength=256)) / luma.size
-        lo, hi = int(np.searchsorted(cdf, 0.01)), int(np.searchsorted(cdf, 0.99))
-        if hi > lo:
-            lut = np.clip((np.arange(256) - lo) * (255.0 / (hi - lo)), 0, 255)
-            luma = lut.astype(np.uint8)[luma]
-    elif view != "gray":
-        raise ConfigError(f"plate input must be rgb, gray or gray-stretch, got {view!r}")
-    return np.repeat(luma[..., None], 3, axis=2)
+    out = _prepare(rgb, 1.0, view)
+    return out if out.ndim == 3 else np.repeat(out[..., None], 3, axis=2)
 
 
 class YoloDetector:
@@ -100,7 +113,7 @@ class YoloDetector:
         if h == 0 or w == 0:
             return Regions.empty()
         scale = self.size / max(h, w)
-        img = plate_view(resize(rgb, scale), self.view)
+        img = _prepare(rgb, scale, self.view)
         ih, iw = img.shape[:2]
         ((boxes, scores),) = self._run(self._pad(img, _align(ih), _align(iw))[None], threshold)
         parts = [(boxes / scale, scores)]
@@ -113,7 +126,7 @@ class YoloDetector:
         return Regions(xyxy, sc, np.full(len(sc), self.label, np.int16)).clip(w, h)
 
     def _tiles(self, rgb: np.ndarray, scale: float, threshold: float):
-        img = plate_view(resize(rgb, scale), self.view)
+        img = _prepare(rgb, scale, self.view)
         ih, iw = img.shape[:2]
         ts, ov = self.size, self.tile_overlap
         th, tw = min(ts, _align(ih)), min(ts, _align(iw))
@@ -131,12 +144,15 @@ class YoloDetector:
         h, w = img.shape[:2]
         if (h, w) == (height, width):
             return img
-        out = np.full((height, width, 3), PAD_VALUE, np.uint8)
+        out = np.full((height, width, *img.shape[2:]), PAD_VALUE, np.uint8)
         out[:h, :w] = img
         return out
 
     def _run(self, batch: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        if batch.ndim == 3:  # luma: the same plane in the three input channels
+            x = np.repeat(batch[:, None].astype(np.float32) * (1 / 255.0), 3, axis=1)
+        else:
+            x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
         (pred,) = self.session.run(None, {self.input_name: x})
         return [decode(p, threshold, self.nms_iou) for p in pred]
 

@@ -68,6 +68,6 @@ def apply_masks(
         crop = out[y1:y2, x1:x2]
         tid = int(grown.track_ids[i])
         replaced = method(crop, seed=tid if tid >= 0 else 0)
-        crop[foot] = replaced[foot]
+        np.copyto(crop, replaced, where=foot[..., None])  # ~4x faster than crop[foot] = ...
         covered[y1:y2, x1:x2] |= foot
     return out, covered
