@@ -14,8 +14,8 @@ from PIL import Image
 
 from veil.detect import CenterFaceDetector, YoloDetector, build_detectors, load_session
 from veil.detect.faces import tile_origins
-from veil.detect.plates import plate_view
 from veil.detect.onnx import session_info
+from veil.detect.plates import plate_view
 from veil.errors import ConfigError, ModelError
 from veil.regions import FACE, PLATE, iou_matrix
 from veil.settings import DetectSettings
@@ -190,4 +190,3 @@ def test_plates_found_on_shared_data(view):
         gt = np.array([[b["x1"], b["y1"], b["x2"], b["y2"]] for b in img["boxes"]], np.float32)
         hits += bool(len(found)) and iou_matrix(found.xyxy, gt).max() > 0.3
     assert hits >= len(images) - 1
-

@@ -290,6 +290,44 @@ def test_process_changes_are_written(tmp_path: Path) -> None:
         assert f.to_ndarray(format="rgb24").mean() < 8
 
 
+def test_finish_runs_on_the_encoding_thread(tmp_path: Path) -> None:
+    """``finish`` turns what ``process`` yields into the frame, off the main thread."""
+    src = make_clip(tmp_path / "in.mp4", frames=10)
+    threads: set[str] = set()
+
+    def tagged(frames: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, int]]:
+        for f in frames:
+            yield f, 0
+
+    def finish(item: tuple[np.ndarray, int]) -> np.ndarray:
+        threads.add(threading.current_thread().name)
+        img, value = item
+        img[...] = value
+        return img
+
+    dst = tmp_path / "out.mp4"
+    transcode(src, dst, tagged, finish=finish)
+    assert threads == {"veil-mux"}
+    frames = list(decoded(dst))
+    assert len(frames) == 10
+    assert all(f.to_ndarray(format="rgb24").mean() < 8 for f in frames)
+
+
+@pytest.mark.parametrize("bad", ["raise", "shape"])
+def test_finish_failure_stops_the_run(tmp_path: Path, bad: str) -> None:
+    src = make_clip(tmp_path / "in.mp4", frames=40, audio=True)
+
+    def finish(img: np.ndarray) -> np.ndarray:
+        if bad == "raise":
+            raise RuntimeError("mask failed")
+        return img[:, :-1]
+
+    dst = tmp_path / "out.mp4"
+    with pytest.raises((RuntimeError, ValueError), match="mask failed|shape"):
+        transcode(src, dst, identity, finish=finish)
+    assert no_worker_threads()
+
+
 def test_progress_called_once_per_frame(tmp_path: Path) -> None:
     src = make_clip(tmp_path / "in.mp4", frames=12)
     calls: list[int] = []

@@ -202,14 +202,25 @@ class Engine:
         progress: Progress | None,
         collect: bool,
     ) -> None:
-        def process(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        def process(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, Regions]]:
             for index, (rgb, regions) in enumerate(self.video_regions(frames)):
-                masked, _ = self.mask(rgb, regions, inplace=True)  # decoded frames are ours
                 self._record(result, index, rgb, regions, collect)
-                yield masked
+                yield rgb, regions
+
+        def finish(item: tuple[np.ndarray, Regions]) -> np.ndarray:
+            # on the encoding thread, overlapping with detection of later frames;
+            # decoded frames are ours, so they are masked in place
+            rgb, regions = item
+            return self.mask(rgb, regions, inplace=True)[0]
 
         video_io.transcode(
-            src, tmp, process, self.settings.encode, self.settings.limits, progress=progress
+            src,
+            tmp,
+            process,
+            self.settings.encode,
+            self.settings.limits,
+            progress=progress,
+            finish=finish,
         )
 
     def video_regions(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, Regions]]:

@@ -115,7 +115,8 @@ class DecodedFrame(NamedTuple):
     image: np.ndarray
 
 
-ProcessFn = Callable[[Iterator[np.ndarray]], Iterable[np.ndarray]]
+ProcessFn = Callable[[Iterator[np.ndarray]], Iterable[Any]]
+FinishFn = Callable[[Any], np.ndarray]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -394,8 +395,10 @@ class _Transcoder:
         encode: EncodeSettings,
         limits: Limits,
         keep_subtitles: bool,
+        finish: FinishFn | None = None,
     ) -> None:
         self.src, self.dst, self.info, self.limits = src, dst, info, limits
+        self.finish = finish
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.frames_q: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
@@ -530,6 +533,9 @@ class _Transcoder:
                     self.out.mux(item)
                     continue
                 img, pts = item
+                if self.finish is not None:
+                    img = self.finish(img)
+                    self._check_out(img)
                 if first:
                     self._tag_colour()
                     first = False
@@ -540,6 +546,14 @@ class _Transcoder:
             self._fail(OutputError(f"{self.dst.name}: encoding failed ({_why(e)})"))
         except BaseException as e:
             self._fail(e)
+
+    def _check_out(self, out: Any) -> None:
+        shape = (self.info.height, self.info.width, 3)
+        if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != np.uint8:
+            raise ValueError(
+                f"process must yield uint8 arrays of shape {shape}, got "
+                f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
+            )
 
     def _tag_colour(self) -> None:
         cc = self.out_video.codec_context
@@ -618,7 +632,6 @@ class _Transcoder:
     def _drive(self, process: ProcessFn, progress: Callable[[int], Any] | None) -> None:
         pending: deque[int | None] = deque()
         state = {"ended": False}
-        shape = (self.info.height, self.info.width, 3)
         last_pts: int | None = None
 
         def source() -> Iterator[np.ndarray]:
@@ -638,11 +651,8 @@ class _Transcoder:
             if not pending:
                 raise RuntimeError("process yielded more frames than it was given")
             pts = pending.popleft()
-            if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != np.uint8:
-                raise ValueError(
-                    f"process must yield uint8 arrays of shape {shape}, got "
-                    f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
-                )
+            if self.finish is None:
+                self._check_out(out)
             if pts is None or (last_pts is not None and pts <= last_pts):
                 pts = 0 if last_pts is None else last_pts + 1
             last_pts = pts
@@ -683,13 +693,17 @@ def transcode(
     progress: Callable[[int], Any] | None = None,
     *,
     keep_subtitles: bool = False,
+    finish: FinishFn | None = None,
 ) -> VideoInfo:
     """Decode ``src``, pass upright RGB frames through ``process``, encode to ``dst``.
 
     ``process`` receives an iterator of (H, W, 3) uint8 frames and must yield
     exactly one frame of the same shape per input frame, in order; it may run
-    a bounded number of frames behind. ``progress(1)`` is called per finished
-    frame (the signature of ``tqdm.update``). ``dst`` is written in the
+    a bounded number of frames behind. With ``finish``, ``process`` yields one
+    item per frame and ``finish(item)`` makes the frame on the encoding thread,
+    so that last step (masking) overlaps with the detection of later frames.
+    ``progress(1)`` is called per frame handed to the encoder (the signature of
+    ``tqdm.update``). ``dst`` is written in the
     container of ``src``'s extension; the caller owns renaming or deleting it.
     Returns the probed input info.
     """
@@ -700,5 +714,5 @@ def transcode(
     if ext not in _MUXERS:
         raise InputError(f"{src.name}: unsupported video type {ext or '(none)'}")
     info = probe(src, limits)
-    _Transcoder(src, dst, info, encode, limits, keep_subtitles).run(process, progress)
+    _Transcoder(src, dst, info, encode, limits, keep_subtitles, finish).run(process, progress)
     return info
