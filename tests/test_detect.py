@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from veil.detect import CenterFaceDetector, YoloDetector, build_detectors, load_session
-from veil.detect.faces import tile_origins
+from veil.detect.faces import resize, tile_origins
 from veil.detect.onnx import session_info
 from veil.detect.plates import plate_view
 from veil.errors import ConfigError, ModelError
@@ -132,6 +132,17 @@ def test_centerface_as_plate_model_is_refused():
 def test_build_default_detectors():
     dets = build_detectors(DetectSettings())
     assert [d.label for d in dets] == [FACE, PLATE]
+
+
+def test_resize_box_average_on_exact_shrinks_only():
+    img = np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3)
+    half = resize(img, 0.5, box_exact=True)
+    assert half.shape == (3, 4, 3)
+    expected = img.reshape(3, 2, 4, 2, 3).astype(float).mean(axis=(1, 3))
+    assert np.abs(half - expected).max() <= 0.5
+    assert resize(img, 0.5).shape == (3, 4, 3)  # bilinear unless asked
+    assert resize(img, 0.75, box_exact=True).shape == (4, 6, 3)  # not 1/k: bilinear
+    assert resize(img, 1.0, box_exact=True) is img
 
 
 def test_plate_view_gray_is_the_luma_in_every_channel():

@@ -34,12 +34,18 @@ ALIGN = 32
 BUNDLED = Path(__file__).resolve().parents[1] / "models" / "centerface.onnx"
 
 
-def resize(rgb: np.ndarray, scale: float) -> np.ndarray:
-    """Resize an (H, W, 3) uint8 frame by ``scale`` (bilinear; area-like when shrinking)."""
+def resize(rgb: np.ndarray, scale: float, box_exact: bool = False) -> np.ndarray:
+    """Resize an (H, W, 3) or (H, W) uint8 frame by ``scale`` (bilinear; area-like when
+    shrinking). With ``box_exact``, an exact 1/k shrink is a k x k box average."""
     h, w = rgb.shape[:2]
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     if (nw, nh) == (w, h):
         return rgb
+    k = round(w / nw)
+    if box_exact and k >= 2 and (nw * k, nh * k) == (w, h):
+        # 720p or 1080p video to 640 px: 3-4x faster than the bilinear filter, and
+        # CenterFace found more faces in box-averaged frames (see README, Speed)
+        return np.asarray(Image.fromarray(rgb).reduce(k))
     return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR, reducing_gap=None))
 
 
@@ -152,7 +158,7 @@ class CenterFaceDetector:
         if h == 0 or w == 0:
             return Regions.empty()
         scale = min(1.0, self.max_side / max(h, w))
-        full = resize(rgb, scale)
+        full = resize(rgb, scale, box_exact=True)
         parts = [self._full(full, scale, threshold)]
         # Faces far above the network's comfortable size (close-ups in large photos)
         # score low at full size; a cheap shrunken pass sees them whole. It is cut
@@ -160,7 +166,8 @@ class CenterFaceDetector:
         # would cost more than the pass itself.
         coarse = self.coarse_side / max(h, w)
         if self.coarse_side and coarse < scale / 1.5:
-            parts.append(self._full(resize(full, coarse / scale), coarse, threshold))
+            small = resize(full, coarse / scale, box_exact=True)
+            parts.append(self._full(small, coarse, threshold))
         # Tiles only pay where they enlarge beyond the full pass.
         tile_scale = scale * self.tile_zoom
         if self.tile and tile_scale * max(h, w) > self.max_side * 1.01:
