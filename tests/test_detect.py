@@ -41,6 +41,18 @@ def test_astronaut_has_exactly_one_face(faces, astronaut):
     assert iou_matrix(found.xyxy, ASTRONAUT_FACE)[0, 0] > 0.5
 
 
+def test_video_profile_uses_the_int8_face_copy_and_it_finds_the_face(astronaut):
+    (image_faces,) = build_detectors(DetectSettings(targets=("face",)))
+    assert image_faces.path.name == "centerface.onnx"
+    (video_faces,) = build_detectors(DetectSettings(targets=("face",)).for_video())
+    assert video_faces.path.name == "centerface.int8.onnx"
+    found = video_faces.detect(astronaut, DetectSettings().video_face_threshold)
+    assert len(found) == 1
+    assert iou_matrix(found.xyxy, ASTRONAUT_FACE)[0, 0] > 0.5
+    float_faces = DetectSettings(targets=("face",), video_face_precision="float").for_video()
+    assert build_detectors(float_faces)[0].path.name == "centerface.onnx"
+
+
 @pytest.mark.parametrize("kind", ["blank", "noise"])
 def test_no_faces_in_blank_or_noise(faces, kind):
     rng = np.random.default_rng(0)

@@ -102,6 +102,13 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
         "that images use (default: %(default)s)",
     )
     g.add_argument(
+        "--video-face-precision",
+        choices=PRECISIONS,
+        default=d.video_face_precision,
+        help="video: the bundled face model's int8 copy (faster) or the float original "
+        "that images use (default: %(default)s)",
+    )
+    g.add_argument(
         "--plate-input",
         choices=PLATE_INPUTS,
         default=d.plate_input,
@@ -291,6 +298,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         video_plate_size=args.video_plate_size,
         video_plate_ensemble=args.video_plate_models,
         video_plate_precision=args.video_plate_precision,
+        video_face_precision=args.video_face_precision,
         plate_input=args.plate_input,
         device=args.device,
         threads=args.threads,

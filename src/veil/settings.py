@@ -23,7 +23,7 @@ SHAPES: tuple[str, ...] = ("ellipse", "rect")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 #: how the bundled plate models share a frame: both run, or they take turns
 ENSEMBLE_MODES: tuple[str, ...] = ("all", "alternate")
-#: the bundled plate models in float32, or their int8 copies (faster on CPUs, see MODELS.md)
+#: the bundled models in float32, or their int8 copies (faster on CPUs, see MODELS.md)
 PRECISIONS: tuple[str, ...] = ("float", "int8")
 #: what the plate models are shown: the frame as it is, its luma, or its luma
 #: with the 1st-99th percentiles stretched to full range (see detect.plates.plate_view)
@@ -112,6 +112,8 @@ class DetectSettings:
     video_plate_ensemble: str = "alternate"
     plate_precision: str = "float"
     video_plate_precision: str = "int8"
+    face_precision: str = "float"
+    video_face_precision: str = "int8"
     plate_input: str = "gray-stretch"
     device: str = "cpu"
     threads: int = 0
@@ -142,6 +144,8 @@ class DetectSettings:
             ("video_plate_ensemble", ENSEMBLE_MODES),
             ("plate_precision", PRECISIONS),
             ("video_plate_precision", PRECISIONS),
+            ("face_precision", PRECISIONS),
+            ("video_face_precision", PRECISIONS),
             ("plate_input", PLATE_INPUTS),
         ):
             if getattr(self, name) not in allowed:
@@ -162,7 +166,8 @@ class DetectSettings:
         Video frames come by the thousand and tracking carries a face between
         detections, so the per-frame cost is traded for speed (see README):
         the two bundled plate models take turns ("alternate") instead of both
-        running on every detected frame ("all"), in their int8 copies. The face
+        running on every detected frame ("all"), in their int8 copies, as is the
+        face model. The face
         threshold is lower: a track must see a face only once to mask it on every
         frame, so the small, blurred faces that score 0.08-0.15 are worth their
         extra false masks (see README, Video leaks).
@@ -178,6 +183,7 @@ class DetectSettings:
             plate_tile=self.plate_tile and self.video_tile,
             plate_ensemble=self.video_plate_ensemble,
             plate_precision=self.video_plate_precision,
+            face_precision=self.video_face_precision,
             face_threshold=self.video_face_threshold,
         )
 

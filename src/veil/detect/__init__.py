@@ -14,6 +14,7 @@ from ..regions import FACE, PLATE
 from ..settings import DetectSettings
 from .base import Detector
 from .ensemble import EnsembleDetector
+from .faces import BUNDLED as CENTERFACE_MODEL
 from .faces import CenterFaceDetector
 from .onnx import load_session, session_info
 from .plates import BUNDLED as SAFELICENSING_MODEL
@@ -53,6 +54,8 @@ def load_model(path: str | Path, label: int, settings: DetectSettings) -> Detect
 
 
 def _faces(settings: DetectSettings, path: str | Path | None) -> CenterFaceDetector:
+    if path is None and settings.face_precision == "int8":
+        path = CENTERFACE_MODEL.with_name(CENTERFACE_MODEL.stem + ".int8.onnx")
     return CenterFaceDetector(
         path,
         max_side=settings.face_max_side,
