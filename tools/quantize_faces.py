@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import version_converter
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
-from quantize_plates import frames
+from quantize_plates import Reader, frames
 
 from veil.detect.faces import pad_to, resize
 
@@ -40,14 +40,6 @@ def prepare(rgb: np.ndarray, side: int) -> np.ndarray:
     ih, iw = img.shape[:2]
     img = pad_to(img, -(-ih // 32) * 32, -(-iw // 32) * 32)
     return np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32)
-
-
-class Reader(CalibrationDataReader):
-    def __init__(self, name: str, images: list[np.ndarray], sides: tuple[int, ...]) -> None:
-        self._items = iter([{name: prepare(im, s)} for im in images for s in sides])
-
-    def get_next(self):
-        return next(self._items, None)
 
 
 def main() -> int:
@@ -70,7 +62,7 @@ def main() -> int:
         quantize_static(
             str(pre),
             str(dst),
-            Reader(name, images, (640, 320)),
+            Reader(name, [prepare(im, side) for im in images for side in (640, 320)]),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,

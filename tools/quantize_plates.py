@@ -79,10 +79,10 @@ def decode_nodes(path: Path) -> list[str]:
 
 
 class Reader(CalibrationDataReader):
-    def __init__(
-        self, name: str, images: list[np.ndarray], sizes: tuple[int, ...], view: str
-    ) -> None:
-        self._items = iter([{name: letterbox(im, s, view)} for im in images for s in sizes])
+    """Hands onnxruntime's calibrator one prepared input at a time."""
+
+    def __init__(self, name: str, tensors: list[np.ndarray]) -> None:
+        self._items = iter([{name: t} for t in tensors])
 
     def get_next(self):
         return next(self._items, None)
@@ -117,7 +117,7 @@ def main() -> int:
             quantize_static(
                 str(pre),
                 str(dst),
-                Reader(name, images, (640, 960), args.view),
+                Reader(name, [letterbox(im, n, args.view) for im in images for n in (640, 960)]),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 activation_type=QuantType.QUInt8,

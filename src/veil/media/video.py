@@ -551,7 +551,7 @@ class _Transcoder:
         shape = (self.info.height, self.info.width, 3)
         if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != np.uint8:
             raise ValueError(
-                f"process must yield uint8 arrays of shape {shape}, got "
+                f"each output frame must be a uint8 array of shape {shape}, got "
                 f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
             )
 
