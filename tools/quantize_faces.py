@@ -15,7 +15,6 @@ Writes ``src/veil/models/centerface.int8.onnx`` and prints its sha256 for MODELS
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import tempfile
 from pathlib import Path
@@ -23,9 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import version_converter
-from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
-from quantize_plates import Reader, frames
+from quantize_plates import calibration_frames, quantize
 
 from veil.detect.faces import pad_to, resize
 
@@ -47,29 +44,12 @@ def main() -> int:
     ap.add_argument("--videos", type=Path, required=True, help="folder of calibration videos")
     ap.add_argument("--per-video", type=int, default=8)
     args = ap.parse_args()
-    videos = sorted(p for p in args.videos.iterdir() if p.suffix.lower() in (".mp4", ".mov"))
-    if not videos:
-        print(f"no videos in {args.videos}", file=sys.stderr)
-        return 1
-    images = frames(videos, args.per_video)
-    print(f"calibrating on {len(images)} frames from {len(videos)} videos", file=sys.stderr)
-    dst = SOURCE.with_name("centerface.int8.onnx")
+    images = calibration_frames(args.videos, args.per_video)
+    tensors = [prepare(im, side) for im in images for side in (640, 320)]
     with tempfile.TemporaryDirectory() as tmp:
-        op13, pre = Path(tmp) / "op13.onnx", Path(tmp) / "pre.onnx"
+        op13 = Path(tmp) / "op13.onnx"
         onnx.save(version_converter.convert_version(onnx.load(str(SOURCE)), 13), str(op13))
-        name = onnx.load(str(op13)).graph.input[0].name
-        quant_pre_process(str(op13), str(pre), skip_symbolic_shape=True)
-        quantize_static(
-            str(pre),
-            str(dst),
-            Reader(name, [prepare(im, side) for im in images for side in (640, 320)]),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-        )
-    digest = hashlib.sha256(dst.read_bytes()).hexdigest()
-    print(f"{dst.name}: {dst.stat().st_size} bytes, sha256 {digest}")
+        quantize(op13, SOURCE.with_name("centerface.int8.onnx"), tensors, None)
     return 0
 
 

@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -88,6 +89,43 @@ class Reader(CalibrationDataReader):
         return next(self._items, None)
 
 
+def calibration_frames(folder: Path, per_video: int) -> list[np.ndarray]:
+    """Evenly spaced RGB frames of every video in ``folder``; exits when there is none."""
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".mov"))
+    if not videos:
+        raise SystemExit(f"no videos in {folder}")
+    images = frames(videos, per_video)
+    print(f"calibrating on {len(images)} frames from {len(videos)} videos", file=sys.stderr)
+    return images
+
+
+def quantize(
+    src: Path, dst: Path, tensors: list[np.ndarray], exclude: Callable[[Path], list[str]] | None
+) -> None:
+    """Static QDQ int8 copy of ``src`` (per-channel int8 weights, uint8 activations).
+
+    ``exclude`` names the nodes of the pre-processed graph that stay float.
+    """
+    import onnx
+
+    name = onnx.load(str(src)).graph.input[0].name
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre),
+            str(dst),
+            Reader(name, tensors),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=exclude(pre) if exclude else [],
+        )
+    digest = hashlib.sha256(dst.read_bytes()).hexdigest()
+    print(f"{dst.name}: {dst.stat().st_size} bytes, sha256 {digest}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=Path, required=True, help="folder of calibration videos")
@@ -99,33 +137,11 @@ def main() -> int:
         help="how the calibration frames are shown (default: %(default)s)",
     )
     args = ap.parse_args()
-    videos = sorted(p for p in args.videos.iterdir() if p.suffix.lower() in (".mp4", ".mov"))
-    if not videos:
-        print(f"no videos in {args.videos}", file=sys.stderr)
-        return 1
-    images = frames(videos, args.per_video)
-    print(f"calibrating on {len(images)} frames from {len(videos)} videos", file=sys.stderr)
-    import onnxruntime as ort
-
+    images = calibration_frames(args.videos, args.per_video)
     for src in SOURCES:
         path = MODELS / src
-        name = ort.InferenceSession(str(path)).get_inputs()[0].name
-        dst = path.with_name(path.stem + ".int8.onnx")
-        with tempfile.TemporaryDirectory() as tmp:
-            pre = Path(tmp) / "pre.onnx"
-            quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)
-            quantize_static(
-                str(pre),
-                str(dst),
-                Reader(name, [letterbox(im, n, args.view) for im in images for n in (640, 960)]),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                nodes_to_exclude=decode_nodes(pre),
-            )
-        digest = hashlib.sha256(dst.read_bytes()).hexdigest()
-        print(f"{dst.name}: {dst.stat().st_size} bytes, sha256 {digest}")
+        tensors = [letterbox(im, n, args.view) for im in images for n in (640, 960)]
+        quantize(path, path.with_name(path.stem + ".int8.onnx"), tensors, decode_nodes)
     return 0
 
 
