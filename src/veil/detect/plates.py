@@ -25,6 +25,7 @@ from PIL import Image
 
 from ..errors import ConfigError, ModelError
 from ..regions import PLATE, Regions, nms
+from ..settings import PLATE_INPUTS
 from .faces import cut_by_inner_edge, merge_union, resize, tile_origins
 from .onnx import load_session
 
@@ -49,15 +50,19 @@ def _stretch(luma: np.ndarray) -> np.ndarray:
     return lut[luma]
 
 
+def _check_view(view: str) -> None:
+    if view not in PLATE_INPUTS:
+        raise ConfigError(f"plate input must be one of {', '.join(PLATE_INPUTS)}, got {view!r}")
+
+
 def _prepare(rgb: np.ndarray, scale: float, view: str) -> np.ndarray:
     """``rgb`` resized by ``scale`` in the plate models' view: (H, W, 3) colour or (H, W) luma.
 
     The luma is taken before resizing, so only one channel is resized.
     """
+    _check_view(view)
     if view == "rgb":
         return resize(rgb, scale)
-    if view not in ("gray", "gray-stretch"):
-        raise ConfigError(f"plate input must be rgb, gray or gray-stretch, got {view!r}")
     luma = resize(np.asarray(Image.fromarray(rgb).convert("L")), scale)
     return _stretch(luma) if view == "gray-stretch" else luma
 
@@ -104,7 +109,7 @@ class YoloDetector:
         self.max_tile_scale = max_tile_scale
         self.tile_overlap = tile_overlap
         self.nms_iou = nms_iou
-        plate_view(np.zeros((1, 1, 3), np.uint8), view)  # reject a bad view now
+        _check_view(view)
         self.view = view
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
