@@ -53,9 +53,14 @@ def load_model(path: str | Path, label: int, settings: DetectSettings) -> Detect
     )
 
 
+def _int8(model: Path) -> Path:
+    """The bundled int8 copy of a bundled model (tools/quantize_*.py)."""
+    return model.with_name(model.stem + ".int8.onnx")
+
+
 def _faces(settings: DetectSettings, path: str | Path | None) -> CenterFaceDetector:
     if path is None and settings.face_precision == "int8":
-        path = CENTERFACE_MODEL.with_name(CENTERFACE_MODEL.stem + ".int8.onnx")
+        path = _int8(CENTERFACE_MODEL)
     return CenterFaceDetector(
         path,
         max_side=settings.face_max_side,
@@ -82,7 +87,7 @@ def _bundled_plates(settings: DetectSettings) -> Detector:
     """Both bundled plate models, merged or taking turns: each finds plates the other misses."""
     paths = [SAFELICENSING_MODEL, FASTANPR_MODEL]
     if settings.plate_precision == "int8":
-        paths = [p.with_name(p.stem + ".int8.onnx") for p in paths]
+        paths = [_int8(p) for p in paths]
     return EnsembleDetector(
         [_yolo(settings, p, PLATE) for p in paths],
         alternate=settings.plate_ensemble == "alternate",
