@@ -1,6 +1,7 @@
 """The library API: the same capabilities as the CLI, without it."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import veil
@@ -28,3 +29,29 @@ def test_mask_file_and_engine_reuse(tmp_path, astronaut):
     for name in ("c.png", "d.png"):
         engine.mask_file(src, tmp_path / name)
     assert {p.name for p in tmp_path.iterdir()} == {"a.png", "b.png", "c.png", "d.png"}
+
+
+class _FaceOnly:
+    """A plug-in detector that finds nothing, for the face class only."""
+
+    label = veil.FACE
+
+    def detect(self, rgb, threshold):
+        return veil.Regions.empty()
+
+
+@pytest.mark.parametrize("targets", [("plate",), ("face", "plate")])
+def test_engine_refuses_a_target_left_without_a_detector(targets):
+    """A face-only plug-in with plates requested used to run with no plate detector
+    and report every file as masked."""
+    settings = veil.Settings(detect=veil.DetectSettings(targets=targets))
+    with pytest.raises(veil.ConfigError, match="plate") as exc:
+        veil.Engine(settings, detectors=[_FaceOnly()])
+    assert "face" not in str(exc.value)
+
+
+def test_engine_keeps_injected_detectors_of_its_targets_only():
+    settings = veil.Settings(detect=veil.DetectSettings(targets=("face",)))
+    engine = veil.Engine(settings, detectors=[_FaceOnly()])
+    assert [d.label for d in engine.detectors] == [veil.FACE]
+    assert engine.video_detectors == engine.detectors

@@ -8,8 +8,11 @@ import pytest
 from veil.errors import ConfigError
 from veil.pipeline import Engine
 from veil.regions import FACE, Regions
-from veil.settings import Settings, TrackSettings
+from veil.settings import DetectSettings, Settings, TrackSettings
 from veil.track import STILL, CameraMotion, SceneCutDetector
+
+#: the stand-in detectors here find faces only, so faces are the only target
+FACES = Settings(detect=DetectSettings(targets=("face",)))
 
 FRAME_W, FRAME_H = 320, 180
 
@@ -140,7 +143,7 @@ def _whip_clip():
 def _leaked_frames(frames, boxes, misses: set[int], camera_motion: bool) -> list[int]:
     """Frames whose true box's central region no output region contains."""
     track = TrackSettings(camera_motion=camera_motion, motion_margin=0.0, detect_every=1)
-    engine = Engine(Settings().evolve(track=track), detectors=[_ScriptedFaces(boxes, misses)])
+    engine = Engine(FACES.evolve(track=track), detectors=[_ScriptedFaces(boxes, misses)])
     leaked = []
     for i, (_, regions) in enumerate(engine.video_regions(iter(frames))):
         b = boxes[i]
@@ -186,7 +189,7 @@ def test_detect_every_also_detects_the_last_frame():
             return Regions.empty()
 
     frames = [np.full((36, 64, 3), i, np.uint8) for i in range(8)]
-    engine = Engine(Settings().evolve(track=TrackSettings(detect_every=3)), detectors=[Counting()])
+    engine = Engine(FACES.evolve(track=TrackSettings(detect_every=3)), detectors=[Counting()])
     out = list(engine.video_regions(iter(frames)))
     assert [int(rgb[0, 0, 0]) for rgb, _ in out] == list(range(8))
     assert calls == [0, 3, 6, 7]

@@ -300,7 +300,9 @@ def test_cli_failure_mid_video_is_one_line_and_the_batch_goes_on(tmp_path, monke
             return super().detect(rgb, threshold)
 
     monkeypatch.setattr(pipeline, "build_detectors", lambda s: [FlakyDetector()])
-    code, text = run_cli(capsys, "mask", ind, "-o", out, "--method", "fill", "-q", inputs=[ind])
+    code, text = run_cli(
+        capsys, "mask", ind, "-o", out, "--targets", "face", "--method", "fill", "-q", inputs=[ind]
+    )
     assert code == 1
     assert_one_line_error(text, "a.mp4")
     assert [p.name for p in files_in(out)] == ["b.mp4"]
@@ -1043,7 +1045,7 @@ def test_memory_is_bounded_by_the_queues(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- misc safety
 
 
-def test_no_region_values_in_error_messages(tmp_path, monkeypatch, capsys):
+def test_no_region_values_in_error_messages(tmp_path, monkeypatch, fake_models, capsys):
     """Even a failure after detection names the file, not what was found in it."""
     src = write_image(tmp_path / "in" / "a.png")
 
@@ -1051,7 +1053,6 @@ def test_no_region_values_in_error_messages(tmp_path, monkeypatch, capsys):
         raise OutputError("a.png: cannot write image (disk full)")
 
     monkeypatch.setattr(image_io, "save_image", broken_save)
-    monkeypatch.setattr(pipeline, "build_detectors", lambda s: [BoxDetector()])
     code, text = run_cli(capsys, "mask", src, "-o", tmp_path / "out" / "a.png", "-vv", inputs=[src])
     assert code == 1
     assert_one_line_error(text, "a.png")

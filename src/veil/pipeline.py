@@ -18,7 +18,7 @@ import numpy as np
 
 from .detect import build_detectors
 from .detect.base import Detector
-from .errors import InputError, OutputError, VeilError
+from .errors import ConfigError, InputError, OutputError, VeilError
 from .mask import apply_masks
 from .media import image as image_io
 from .media import video as video_io
@@ -72,12 +72,13 @@ class Engine:
     ):
         self.settings = settings or Settings()
         self._video_profile = self.settings.detect.for_video()  # settings are frozen
-        wanted = {class_id(t) for t in self.settings.detect.targets}
         if detectors is not None:  # injected (tests, plug-ins): used for images and video
-            self.detectors = [d for d in detectors if d.label in wanted]
+            self.detectors = _for_targets(detectors, self.settings.detect.targets)
             self._video_detectors: list[Detector] | None = self.detectors
         else:
-            self.detectors = build_detectors(self.settings.detect)
+            self.detectors = _for_targets(
+                build_detectors(self.settings.detect), self.settings.detect.targets
+            )
             self._video_detectors = None  # built on first video (sessions are shared)
 
     # -- per frame -----------------------------------------------------------
@@ -89,7 +90,9 @@ class Engine:
     @property
     def video_detectors(self) -> list[Detector]:
         if self._video_detectors is None:
-            self._video_detectors = build_detectors(self.video_profile)
+            self._video_detectors = _for_targets(
+                build_detectors(self.video_profile), self.video_profile.targets
+            )
         return self._video_detectors
 
     def detect(self, rgb: np.ndarray, floor: float | None = None, video: bool = False) -> Regions:
@@ -274,6 +277,20 @@ class Engine:
             yield from push(*held[:4], True)
         for final in tracker.flush():
             yield _to_frame(final, track.motion_margin)
+
+
+def _for_targets(detectors: Sequence[Detector], targets: Sequence[str]) -> list[Detector]:
+    """The detectors of the target classes; a target left without one is a ConfigError.
+
+    Without this check a requested class would go undetected and every file
+    would still be reported as masked.
+    """
+    wanted = {class_id(t) for t in targets}
+    kept = [d for d in detectors if d.label in wanted]
+    missing = [t for t in targets if class_id(t) not in {d.label for d in kept}]
+    if missing:
+        raise ConfigError(f"no detector for target(s) {', '.join(missing)}; refusing to run")
+    return kept
 
 
 def _to_frame(final, motion_margin: float) -> tuple[np.ndarray, Regions]:
