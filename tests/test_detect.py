@@ -135,6 +135,23 @@ def test_plugin_yolo_format_is_accepted(tmp_path):
     assert [d.label for d in dets] == [FACE, PLATE]
 
 
+def test_plugin_yolo_face_model_gets_the_face_settings_not_the_plate_ones():
+    """A YOLO-format --face-model was given plate_size, plate_tile and the grey plate view,
+    and --face-max-side was ignored: a colour face model saw a contrast-stretched grey frame."""
+    path = Path(YoloDetector().path)
+    settings = DetectSettings(
+        targets=("face", "plate"), face_model=path, plate_model=path,
+        face_max_side=800, face_tile=False, plate_size=320, plate_tile=True,
+        plate_input="gray-stretch", video_face_max_side=500, video_plate_size=480,
+    )  # fmt: skip
+    face, plate = build_detectors(settings)
+    assert (face.label, face.view, face.size, face.tile) == (FACE, "rgb", 800, False)
+    assert (plate.label, plate.view, plate.size, plate.tile) == (PLATE, "gray-stretch", 320, True)
+    face, plate = build_detectors(settings.for_video())
+    assert (face.view, face.size, face.tile) == ("rgb", 512, False)  # 500 rounded up to 32
+    assert (plate.view, plate.size, plate.tile) == ("gray-stretch", 480, False)
+
+
 def test_centerface_as_plate_model_is_refused():
     settings = DetectSettings(targets=("plate",), plate_model=CenterFaceDetector().path)
     with pytest.raises(ModelError, match="YOLOv8"):

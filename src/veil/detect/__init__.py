@@ -2,21 +2,26 @@
 
 Bundled models live in ``veil/models`` (see MODELS.md); ``face_model`` /
 ``plate_model`` swap in a user's ONNX file, whose format is recognised from
-its output shapes (CenterFace or YOLOv8).
+its output shapes (CenterFace or YOLOv8). Whatever the format, a detector is
+built from its own class's settings (:class:`ClassSettings`): a face model is
+shown the colour frame at ``face_max_side``, a plate model the plate view at
+``plate_size``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ModelError
-from ..regions import FACE, PLATE
+from ..regions import CLASSES, FACE, PLATE, class_id
 from ..settings import DetectSettings
 from .base import Detector
 from .ensemble import EnsembleDetector
 from .faces import BUNDLED as CENTERFACE_MODEL
 from .faces import CenterFaceDetector
 from .onnx import load_session, session_info
+from .plates import ALIGN as YOLO_ALIGN
 from .plates import BUNDLED as SAFELICENSING_MODEL
 from .plates import YoloDetector
 
@@ -24,14 +29,59 @@ FASTANPR_MODEL = SAFELICENSING_MODEL.with_name("plate_fastanpr.onnx")
 
 __all__ = [
     "CenterFaceDetector",
+    "ClassSettings",
     "Detector",
     "EnsembleDetector",
     "YoloDetector",
     "build_detectors",
+    "class_settings",
     "load_model",
     "load_session",
     "session_info",
 ]
+
+
+@dataclass(frozen=True)
+class ClassSettings:
+    """The detection settings of one class, as any model format for that class reads them.
+
+    Formats are built from this view, never from :class:`DetectSettings`, so one
+    class's options cannot reach another class's model (a YOLO-format face model
+    was once given the plate size, tiles and contrast-stretched grey input).
+    """
+
+    label: int
+    #: a user's ONNX file, or None for the bundled model(s)
+    model: Path | None
+    #: longest side of the frame the model is shown in its full-frame pass
+    max_side: int
+    #: an extra pass at this long side for close-ups (0: none; formats without one ignore it)
+    coarse_side: int
+    tile: bool
+    #: what the model is shown: ``rgb`` or one of ``settings.PLATE_INPUTS``
+    view: str
+    #: the bundled model's ``float`` original or ``int8`` copy
+    precision: str
+    #: the bundled plate pair: both on every frame (``all``) or taking turns
+    ensemble: str
+    device: str
+    threads: int
+
+
+def class_settings(settings: DetectSettings, label: int) -> ClassSettings:
+    """``settings`` as seen by the detector of class ``label``."""
+    common = {"device": settings.device, "threads": settings.threads}
+    if label == FACE:
+        return ClassSettings(
+            FACE, settings.face_model, settings.face_max_side, settings.face_coarse_side,
+            settings.face_tile, "rgb", settings.face_precision, "all", **common,
+        )  # fmt: skip
+    if label == PLATE:
+        return ClassSettings(
+            PLATE, settings.plate_model, settings.plate_size, 0, settings.plate_tile,
+            settings.plate_input, settings.plate_precision, settings.plate_ensemble, **common,
+        )  # fmt: skip
+    raise ValueError(f"no settings for class {label!r}; expected one of {CLASSES}")
 
 
 def load_model(path: str | Path, label: int, settings: DetectSettings) -> Detector:
@@ -40,13 +90,18 @@ def load_model(path: str | Path, label: int, settings: DetectSettings) -> Detect
     CenterFace format (four outputs with 1/2/2/10 channels) is accepted for faces;
     YOLOv8 format (one output ``[1, 4+C, N]``) for faces or plates.
     """
-    sess = load_session(path, settings.device, settings.threads)
-    outs = sess.get_outputs()
-    if label == FACE and len(outs) == 4:
-        return _faces(settings, path)
+    return _load(replace(class_settings(settings, label), model=Path(path)))
+
+
+def _load(cls: ClassSettings) -> Detector:
+    path = cls.model
+    assert path is not None
+    outs = load_session(path, cls.device, cls.threads).get_outputs()
+    if cls.label == FACE and len(outs) == 4:
+        return _centerface(cls)
     if len(outs) == 1 and len(outs[0].shape) == 3:
-        return _yolo(settings, path, label)
-    kinds = "CenterFace (4 outputs: 1/2/2/10 channels) or " if label == FACE else ""
+        return _yolo(cls)
+    kinds = "CenterFace (4 outputs: 1/2/2/10 channels) or " if cls.label == FACE else ""
     raise ModelError(
         f"{path}: unrecognised model format; expected {kinds}YOLOv8 (one output [1, 4+C, N]), "
         f"got {len(outs)} output(s) with shapes {[o.shape for o in outs]}"
@@ -58,39 +113,41 @@ def _int8(model: Path) -> Path:
     return model.with_name(model.stem + ".int8.onnx")
 
 
-def _faces(settings: DetectSettings, path: str | Path | None) -> CenterFaceDetector:
-    if path is None and settings.face_precision == "int8":
+def _centerface(cls: ClassSettings) -> CenterFaceDetector:
+    path = cls.model
+    if path is None and cls.precision == "int8":
         path = _int8(CENTERFACE_MODEL)
     return CenterFaceDetector(
         path,
-        max_side=settings.face_max_side,
-        coarse_side=settings.face_coarse_side,
-        tile=settings.face_tile,
-        device=settings.device,
-        threads=settings.threads,
+        max_side=cls.max_side,
+        coarse_side=cls.coarse_side,
+        tile=cls.tile,
+        device=cls.device,
+        threads=cls.threads,
     )
 
 
-def _yolo(settings: DetectSettings, path: str | Path | None, label: int) -> YoloDetector:
+def _yolo(cls: ClassSettings) -> YoloDetector:
+    # YOLOv8 letterboxes to a square of a multiple of 32; the class's long side is rounded up
     return YoloDetector(
-        path,
-        label=label,
-        size=settings.plate_size,
-        tile=settings.plate_tile,
-        view=settings.plate_input,
-        device=settings.device,
-        threads=settings.threads,
+        cls.model,
+        label=cls.label,
+        size=-(-cls.max_side // YOLO_ALIGN) * YOLO_ALIGN,
+        tile=cls.tile,
+        view=cls.view,
+        device=cls.device,
+        threads=cls.threads,
     )
 
 
-def _bundled_plates(settings: DetectSettings) -> Detector:
+def _bundled_plates(cls: ClassSettings) -> Detector:
     """Both bundled plate models, merged or taking turns: each finds plates the other misses."""
     paths = [SAFELICENSING_MODEL, FASTANPR_MODEL]
-    if settings.plate_precision == "int8":
+    if cls.precision == "int8":
         paths = [_int8(p) for p in paths]
     return EnsembleDetector(
-        [_yolo(settings, p, PLATE) for p in paths],
-        alternate=settings.plate_ensemble == "alternate",
+        [_yolo(replace(cls, model=p)) for p in paths],
+        alternate=cls.ensemble == "alternate",
     )
 
 
@@ -98,12 +155,11 @@ def build_detectors(settings: DetectSettings) -> list[Detector]:
     """One detector per target in ``settings.targets``, bundled unless a path is given."""
     out: list[Detector] = []
     for target in settings.targets:
-        if target == "face":
-            path = settings.face_model
-            out.append(_faces(settings, None) if path is None else load_model(path, FACE, settings))
+        cls = class_settings(settings, class_id(target))
+        if cls.model is not None:
+            out.append(_load(cls))
+        elif cls.label == FACE:
+            out.append(_centerface(cls))
         else:
-            path = settings.plate_model
-            out.append(
-                _bundled_plates(settings) if path is None else load_model(path, PLATE, settings)
-            )
+            out.append(_bundled_plates(cls))
     return out
