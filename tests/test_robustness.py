@@ -736,27 +736,65 @@ def test_unusual_videos_succeed_with_every_frame_masked(tmp_path, fake_models, c
         assert f.shape[:2] in ((47, 63), (48, 64))
 
 
-def test_corrupt_packet_mid_video_fails_or_masks_every_frame(tmp_path, monkeypatch, capsys):
-    src_ok = clip(tmp_path / "seed" / "ok.mp4", frames=30, width=96, height=64)
-    data = bytearray(src_ok.read_bytes())
+def _damaged_clip(tmp_path: Path, length: int) -> Path:
+    """``in/bad.mp4``: 30 frames with ``length`` bytes overwritten in the middle of its
+    video data."""
+    data = bytearray(clip(tmp_path / "seed.mp4", frames=30, width=96, height=64).read_bytes())
     mdat = data.index(b"mdat")
     mid = mdat + (len(data) - mdat) // 2
-    data[mid : mid + 300] = bytes((i * 37) % 256 for i in range(300))
-    ind = tmp_path / "in"
-    ind.mkdir()
-    src = ind / "bad.mp4"
-    src.write_bytes(bytes(data))
-    det = BoxDetector()
-    monkeypatch.setattr(pipeline, "build_detectors", lambda s: [det])
+    data[mid : mid + length] = bytes((i * 37) % 256 for i in range(length))
+    path = tmp_path / "in" / "bad.mp4"
+    path.parent.mkdir()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _decode_report(path: Path) -> tuple[int, int, int]:
+    """(frames decoded, packets the decoder rejected, frames it concealed), decoding on
+    past every error: what the damaged source holds, independently of veil."""
+    frames = rejected = concealed = 0
+    with av.open(str(path)) as c:
+        for packet in c.demux(video=0):
+            try:
+                for f in packet.decode():
+                    frames += 1
+                    concealed += bool(f.is_corrupt)
+            except av.FFmpegError:
+                rejected += 1
+    return frames, rejected, concealed
+
+
+def test_video_with_a_packet_the_decoder_rejects_is_refused_whole(tmp_path, fake_models, capsys):
+    """Frames after a rejected packet are lost or wrong and cannot be checked: no output."""
+    src = _damaged_clip(tmp_path, 300)
+    ind = src.parent
+    frames, rejected, _ = _decode_report(src)
+    assert rejected >= 1 and 0 < frames < 30, (frames, rejected)  # really damaged, not unreadable
     out = tmp_path / "out"
     code, text = run_cli(
         capsys, "mask", src, "-o", out / "bad.mp4", "--method", "fill", "-q", inputs=[ind]
     )
-    if code != 0:
-        assert_failed_cleanly(code, text, "bad.mp4", out)
-        return
-    assert_all_frames_masked(out / "bad.mp4", expected=len(read_frames(out / "bad.mp4")))
-    assert len(read_frames(out / "bad.mp4")) <= det.calls
+    line = assert_failed_cleanly(code, text, "bad.mp4", out)
+    assert "corrupt video" in line
+    assert temporaries(out) == []
+
+
+def test_video_with_damage_the_decoder_conceals_has_every_frame_masked(
+    tmp_path, fake_models, capsys
+):
+    """Damage concealed without a decoder error: every frame the source decodes to is
+    written, each one masked (the detector runs on every 4th frame, tracking between)."""
+    src = _damaged_clip(tmp_path, 20)
+    ind = src.parent
+    frames, rejected, concealed = _decode_report(src)
+    assert (rejected, frames) == (0, 30) and concealed >= 1, (frames, rejected, concealed)
+    out = tmp_path / "out"
+    code, text = run_cli(
+        capsys, "mask", src, "-o", out / "bad.mp4", "--method", "fill", "-q", inputs=[ind]
+    )
+    assert code == 0, text
+    assert "concealed by the decoder" in text  # the damage is reported, as a count
+    assert_all_frames_masked(out / "bad.mp4", expected=frames)
 
 
 # ----------------------------------------------------------------------------- permissions
