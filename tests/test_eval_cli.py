@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from veil.cli import main
+from veil.cli import build_parser, main, settings_from_args
 
 
 def _dataset(tmp_path, astronaut):
@@ -72,3 +73,26 @@ def test_eval_bad_dataset_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.json" in err or "missing.png" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("option", ["--quality", "--codec", "--crf", "--preset"])
+def test_eval_offers_no_encoding_options(option, capsys):
+    """eval writes no media, so encoding options would be silently ignored there."""
+    parser = build_parser()
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(["eval", "ds.json", option, "20"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["eval", "--help"])
+    assert option not in capsys.readouterr().out
+    assert parser.parse_args(["mask", "a.mp4", "-o", "b.mp4", option, "20"])  # mask keeps it
+
+
+def test_eval_keeps_masking_and_tracking_options():
+    args = build_parser().parse_args(
+        ["eval", "ds.json", "--method", "fill", "--no-track", "--detect-every", "2"]
+    )
+    settings = settings_from_args(args)
+    assert settings.mask.method == "fill"
+    assert not settings.track.enabled and settings.track.detect_every == 2

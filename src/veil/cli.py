@@ -186,6 +186,10 @@ def _add_mask_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="per-frame detection only, no temporal tracking (leaks more)",
     )
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    """Encoding options: only for commands that write media (``veil eval`` writes none)."""
     e = EncodeSettings()
     o = p.add_argument_group("output")
     o.add_argument(
@@ -241,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     pm.add_argument("--json", type=Path, help="also write the regions found to this JSON file")
     _add_detect_args(pm)
     _add_mask_args(pm)
+    _add_output_args(pm)
     _add_common(pm)
 
     pd = sub.add_parser(
@@ -323,10 +328,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             strength=args.strength,
         )
         track = TrackSettings(enabled=not args.no_track, detect_every=args.detect_every)
+        settings = settings.evolve(mask=mask, track=track)
+    if hasattr(args, "quality"):
         encode = EncodeSettings(
             jpeg_quality=args.quality, codec=args.codec, crf=args.crf, preset=args.preset
         )
-        settings = settings.evolve(mask=mask, track=track, encode=encode)
+        settings = settings.evolve(encode=encode)
     return settings
 
 
