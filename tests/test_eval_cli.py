@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import veil.pipeline as pipeline
+from media_factory import make_clip
 from veil.cli import build_parser, main, settings_from_args
+from veil.evaluate.runner import evaluate
+from veil.regions import FACE, Regions
+from veil.settings import DetectSettings, Settings, TrackSettings
 
 
 def _dataset(tmp_path, astronaut):
@@ -96,3 +101,34 @@ def test_eval_keeps_masking_and_tracking_options():
     settings = settings_from_args(args)
     assert settings.mask.method == "fill"
     assert not settings.track.enabled and settings.track.detect_every == 2
+
+
+class _FaintFace:
+    """A stand-in face detector that is unsure: one box on the truth at score 0.06,
+    between the 0.05 AP floor and the 0.08 video face threshold."""
+
+    label = FACE
+
+    def detect(self, rgb, threshold):
+        if threshold > 0.06:
+            return Regions.empty()
+        return Regions([[40, 30, 80, 70]], scores=[0.06], labels=[self.label])
+
+
+@pytest.mark.parametrize("track", [False, True])
+def test_video_ap_ranks_what_the_readme_says(tmp_path, monkeypatch, track):
+    """--no-track: the detector's ranking down to 0.05, as for images (it had stopped at the
+    operating threshold). Tracking: the tracker's output, which starts no track below it."""
+    make_clip(tmp_path / "v.mp4", width=128, height=96, frames=6)
+    face = {"label": "face", "x1": 40, "y1": 30, "x2": 80, "y2": 70}
+    frames = [{"index": i, "boxes": [{**face, "id": 1}]} for i in range(6)]
+    ds = tmp_path / "ds.json"
+    ds.write_text(json.dumps({"videos": [{"file": "v.mp4", "frames": frames}]}))
+    monkeypatch.setattr(pipeline, "build_detectors", lambda s: [_FaintFace()])
+    settings = Settings(
+        detect=DetectSettings(targets=("face",)), track=TrackSettings(enabled=track)
+    )
+    metrics, _ = evaluate(ds, settings)
+    m = metrics["face"]
+    assert m["recall"] == 0.0 and m["masked_rate"] == 0.0  # nothing at the operating threshold
+    assert m["ap50"] == (0.0 if track else 1.0)

@@ -3,7 +3,9 @@
 It uses the same :class:`~veil.pipeline.Engine` as ``veil mask``, so every
 option that changes detection or masking changes what is measured. Detections
 are taken down to a low score floor so AP sees the whole ranking; masks use
-only those at the operating threshold, exactly as ``veil mask`` would.
+only those at the operating threshold, exactly as ``veil mask`` would. Video
+with tracking is the exception: what is ranked is the tracker's output, the
+regions ``veil mask`` hides (see README, ``veil eval``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from ..errors import InputError
 from ..media import image as image_io
 from ..media import video as video_io
 from ..pipeline import Engine
+from ..regions import Regions
 from ..settings import Settings
 from .dataset import load_dataset
 from .metrics import Evaluator
@@ -70,8 +74,27 @@ def evaluate(
     return metrics, ev
 
 
+def _video_ranked(
+    engine: Engine, frames: Iterator[np.ndarray], settings: Settings
+) -> Iterator[tuple[np.ndarray, Regions, Regions]]:
+    """Per frame: (frame, regions ranked for AP, regions masked).
+
+    With tracking the ranking is the tracker's output, which is what is masked
+    (tracks start only at the operating threshold). Without it, the detector's
+    whole ranking down to :data:`SCORE_FLOOR` is kept, as for images, and only
+    the regions at the operating threshold are masked, as ``veil mask`` does.
+    """
+    if settings.track.enabled:
+        for rgb, regions in engine.video_regions(frames):
+            yield rgb, regions, regions
+        return
+    for rgb in frames:
+        found = engine.detect(rgb, floor=SCORE_FLOOR, video=True)
+        yield rgb, found, engine.above_threshold(found, video=True)
+
+
 def _evaluate_video(engine: Engine, ev: Evaluator, vid, settings: Settings, bar) -> None:
-    """Run the video path (detection + tracking) and score the annotated frames."""
+    """Run the video path (detection, tracking unless off) and score the annotated frames."""
     times: dict[int, float] = {}
 
     def frames():
@@ -80,12 +103,12 @@ def _evaluate_video(engine: Engine, ev: Evaluator, vid, settings: Settings, bar)
                 times[f.index] = time.perf_counter()
                 yield f.image
 
-    for index, (rgb, regions) in enumerate(engine.video_regions(frames())):
-        _, covered = engine.mask(rgb, regions)
+    for index, (rgb, ranked, masked) in enumerate(_video_ranked(engine, frames(), settings)):
+        _, covered = engine.mask(rgb, masked)
         if index in vid.frames:
             ev.add(
                 vid.frames[index],
-                regions,
+                ranked,
                 covered,
                 source=str(vid.file),
                 seconds=time.perf_counter() - times.pop(index, time.perf_counter()),
