@@ -156,3 +156,36 @@ def test_shared_wider_faces_load(shared_data: Path) -> None:
     boxes = [b for im in ds.images for b in im.boxes]
     assert len(ds.images) > 100 and all(b.label == "face" for b in boxes)
     assert all(b.ignore for b in boxes if b.width == 0 or b.height == 0)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"x1": 123.45, "x2": 67.89},  # inverted
+        {"x1": "123.45"},  # a string where a number goes
+        {"score": "0.8765"},
+        {"score": float("nan"), "x1": 123.45, "x2": 167.89},
+        {"label": "face 123.45"},
+        {"id": [123.45]},
+        {"ignore": 0.8765},
+    ],
+)
+def test_box_errors_name_file_image_and_index_never_values(tmp_path: Path, bad: dict) -> None:
+    """A --json output is read back by veil eval; its errors reach logs, so they must not
+    carry a detection's coordinates or score."""
+    good = _box(x1=123.45, y1=50.5, x2=167.89, y2=90.25, score=0.8765)
+    doc = {"images": [{"file": "sub/a.jpg", "width": 640, "height": 480,
+                       "boxes": [good, {**good, **bad}]}]}  # fmt: skip
+    path = _write(tmp_path, doc, ("sub/a.jpg",))
+    with pytest.raises(InputError) as exc:
+        load_dataset(path)
+    text = str(exc.value)
+    assert str(path) in text and "images[0].boxes[1]" in text and "sub/a.jpg" in text
+    for value in ("123.45", "167.89", "50.5", "90.25", "0.8765"):
+        assert value not in text, text
+
+
+def test_video_box_errors_name_the_frame_and_file(tmp_path: Path) -> None:
+    doc = {"videos": [{"file": "v.mp4", "frames": [{"index": 4, "boxes": [_box(x2=0.5)]}]}]}
+    with pytest.raises(InputError, match=r"videos\[0\]\.frames\[0\]\.boxes\[0\] \(in v\.mp4\)"):
+        load_dataset(_write(tmp_path, doc, ("v.mp4",)))

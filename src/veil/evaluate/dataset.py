@@ -7,7 +7,9 @@ converter. See ``shared/data/README.md`` for the image form; videos use
 ``{"videos": [{"file", "frames": [{"index", "boxes": [...]}]}]}``.
 
 Loading validates everything before any image is decoded, and every error names
-the JSON file and the entry at fault (``images[3].boxes[1].x2``).
+the JSON file and the entry at fault (``images[3].boxes[1].x2``). A box error
+also names its media file but never echoes the box's values: a detection file
+(``--json``) holds where faces were found, and errors end up in logs.
 """
 
 from __future__ import annotations
@@ -219,43 +221,45 @@ class _Loader:
         self.seen.add(p)
         return p
 
-    def boxes(self, entry: dict[str, Any], where: str) -> tuple[GroundTruth, ...]:
+    def boxes(self, entry: dict[str, Any], where: str, media: Path) -> tuple[GroundTruth, ...]:
         return tuple(
-            self.box(b, f"{where}.boxes[{j}]")
+            self.box(b, f"{where}.boxes[{j}]", os.path.relpath(media, self.jpath.parent))
             for j, b in enumerate(self.list(entry, "boxes", f"{where}."))
         )
 
-    def box(self, b: Any, where: str) -> GroundTruth:
-        b = self.obj(b, where)
+    def box(self, b: Any, where: str, media: str) -> GroundTruth:
+        """One box of ``media``; errors name it by index, never by its values."""
+
+        def fail(key: str, msg: str) -> InputError:
+            return self.fail(f"{where}{key} (in {media})", msg)
+
+        if not isinstance(b, dict):
+            raise fail("", "must be an object")
         label = b.get("label")
         if label not in CLASSES:
-            raise self.fail(f"{where}.label", f"must be one of {', '.join(CLASSES)}, got {label!r}")
+            raise fail(".label", f"must be one of {', '.join(CLASSES)}")
         xy = []
         for k in ("x1", "y1", "x2", "y2"):
             v = b.get(k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise self.fail(f"{where}.{k}", f"must be a finite number, got {v!r}")
+            if not _finite(v):
+                raise fail(f".{k}", f"must be a finite number, got {_kind(v)}")
             xy.append(float(v))
         x1, y1, x2, y2 = xy
         if x2 < x1 or y2 < y1:
-            raise self.fail(where, f"inverted box: need x1 <= x2 and y1 <= y2, got {xy}")
+            raise fail("", "inverted box: need x1 <= x2 and y1 <= y2")
         ignore = b.get("ignore", False)
         if ignore not in (True, False, 0, 1):  # 0/1 also accepted: some exports use ints
-            raise self.fail(f"{where}.ignore", f"must be true or false, got {ignore!r}")
+            raise fail(".ignore", f"must be true or false, got {_kind(ignore)}")
         ignore = bool(ignore)
         if (x2 == x1 or y2 == y1) and not ignore:
             self.zero_area += 1
             ignore = True
         oid = b.get("id")
         if oid is not None and (isinstance(oid, bool) or not isinstance(oid, (int, str))):
-            raise self.fail(f"{where}.id", f"must be an integer or a string, got {oid!r}")
+            raise fail(".id", f"must be an integer or a string, got {_kind(oid)}")
         score = b.get("score")
-        if score is not None and (
-            isinstance(score, bool)
-            or not isinstance(score, (int, float))
-            or not math.isfinite(score)
-        ):
-            raise self.fail(f"{where}.score", f"must be a finite number, got {score!r}")
+        if score is not None and not _finite(score):
+            raise fail(".score", f"must be a finite number, got {_kind(score)}")
         return GroundTruth(
             label, x1, y1, x2, y2, ignore,
             None if oid is None else str(oid),
@@ -268,7 +272,7 @@ class _Loader:
         width = self.size(e, "width", where, required=True)
         height = self.size(e, "height", where, required=True)
         assert width is not None and height is not None
-        return ImageItem(file, width, height, self.boxes(e, where))
+        return ImageItem(file, width, height, self.boxes(e, where, file))
 
     def video(self, entry: Any, where: str) -> VideoItem:
         e = self.obj(entry, where)
@@ -282,10 +286,21 @@ class _Loader:
                 raise self.fail(f"{fw}.index", f"must be an integer >= 0, got {idx!r}")
             if idx in frames:
                 raise self.fail(f"{fw}.index", f"frame {idx} is listed twice")
-            frames[idx] = self.boxes(fr, fw)
+            frames[idx] = self.boxes(fr, fw, file)
         w = self.size(e, "width", where, required=False)
         h = self.size(e, "height", where, required=False)
         return VideoItem(file, dict(sorted(frames.items())), w, h)
+
+
+def _finite(v: Any) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _kind(v: Any) -> str:
+    """What a bad value is, without the value (it may be a detection's coordinate)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "a non-finite number"
+    return "null" if v is None else f"a {type(v).__name__}"
 
 
 # -- conversion -----------------------------------------------------------------------
