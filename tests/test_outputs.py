@@ -36,6 +36,21 @@ def test_error_keeps_previous_output_intact(tmp_path):
     assert dst.read_bytes() == b"old"
 
 
+def test_failed_rename_is_an_output_error_naming_the_output(tmp_path, monkeypatch):
+    """A disk full at the final rename reached the CLI as 'internal error (OSError)'."""
+    import veil.outputs as outputs
+
+    def full(a, b):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "replace", full)
+    dst = tmp_path / "out.jpg"
+    error = r"out\.jpg: cannot finish writing \(No space left"
+    with pytest.raises(OutputError, match=error), atomic_output(dst) as tmp:
+        tmp.write_bytes(b"done")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_nothing_written_is_an_error(tmp_path):
     with pytest.raises(OutputError), atomic_output(tmp_path / "x.png"):
         pass

@@ -42,7 +42,7 @@ import veil.pipeline as pipeline
 from conftest import tree_hashes
 from media_factory import make_clip
 from veil.cli import build_parser, main
-from veil.errors import InputError, OutputError, VeilError
+from veil.errors import InputError, OutputError
 from veil.media import image as image_io
 from veil.media import video as video_io
 from veil.pipeline import Engine
@@ -246,10 +246,19 @@ def test_video_failure_in_any_stage_leaves_nothing(tmp_path, monkeypatch, stage)
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(outputs.os, "replace", no_rename)
+    kind, message = {
+        "detect": (RuntimeError, "detector failed"),
+        "track": (RuntimeError, "tracker failed"),
+        "tracker-internals": (RuntimeError, "injected failure on call 5"),
+        "mask": (RuntimeError, "injected failure on call 5"),
+        "decode": (RuntimeError, "injected failure on call 8"),
+        "encode": (RuntimeError, "injected failure on call 5"),
+        "rename": (OutputError, r"a\.mp4: cannot finish writing \(No space left on device\)"),
+    }[stage]
     try:
         engine.mask_file(src, dst)
-    except (RuntimeError, OSError, VeilError):
-        pass
+    except kind as exc:  # anything else propagates and fails the test
+        assert re.search(message, str(exc)), f"not the injected failure: {exc!r}"
     else:
         if probe is not None and probe.count["calls"] == 0:
             pytest.skip("the pipeline does not use OfflineTracker (yet)")
@@ -278,7 +287,12 @@ def test_image_failure_in_any_stage_leaves_nothing(tmp_path, monkeypatch, stage)
 
         monkeypatch.setattr(image_io, "save_image", half_save)
     before = tree_hashes(src)
-    with pytest.raises((RuntimeError, VeilError)):
+    kind, message = {
+        "detect": (RuntimeError, "detector failed"),
+        "mask": (RuntimeError, "injected failure on call 1"),
+        "save": (OutputError, "disk full"),
+    }[stage]
+    with pytest.raises(kind, match=message):
         engine.mask_file(src, out / "a.png")
     assert files_in(out) == []
     assert tree_hashes(src) == before
@@ -903,6 +917,42 @@ def test_output_that_is_the_input_is_refused(tmp_path, fake_models, capsys, how)
     assert_one_line_error(text, dst.name)
     assert "input" in text
     assert sorted(p.name for p in tmp_path.rglob("*")) == listing  # nothing added anywhere
+
+
+def test_output_that_cannot_be_told_from_the_input_is_refused(tmp_path, monkeypatch):
+    """When the file system cannot say whether two names are one file, veil does not write:
+    it used to treat the output as "not the input" and overwrite it."""
+    src = write_image(tmp_path / "in" / "a.png")
+    dst = tmp_path / "out" / "a.png"
+    dst.parent.mkdir()
+    dst.write_bytes(b"previous output")
+
+    def cannot_tell(self, other):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "samefile", cannot_tell)
+    engine = Engine(fill_settings(), detectors=[BoxDetector()])
+    with pytest.raises(OutputError, match=r"a\.png: cannot tell whether the output is the input"):
+        engine.mask_file(src, dst)
+    assert dst.read_bytes() == b"previous output"
+    assert temporaries(dst.parent) == []
+
+
+def test_disk_full_at_the_final_rename_is_one_line_naming_the_output(
+    tmp_path, monkeypatch, fake_models, capsys
+):
+    """It used to reach the CLI as 'internal error (OSError)'."""
+    import veil.outputs as outputs
+
+    def full(a, b):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "replace", full)
+    src = write_image(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "mask", src, "-o", out / "b.png", "-q", inputs=[src])
+    line = assert_failed_cleanly(code, text, "b.png", out)
+    assert "internal error" not in line and "No space left on device" in line
 
 
 @pytest.mark.parametrize("where", ["same", "child", "grandchild"])

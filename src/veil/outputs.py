@@ -50,7 +50,10 @@ def atomic_output(dst: str | Path) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise OutputError(f"{dst}: nothing was written")
-        os.replace(tmp, dst)
+        try:
+            os.replace(tmp, dst)
+        except OSError as exc:  # disk full, folder gone or made read-only meanwhile
+            raise OutputError(f"{dst}: cannot finish writing ({exc.strerror or exc})") from None
     finally:
         with _live_lock:
             _live.discard(tmp)

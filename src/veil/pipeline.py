@@ -318,12 +318,19 @@ def _check_frame(rgb: np.ndarray) -> None:
 
 
 def _refuse_same_file(src: Path, dst: Path) -> None:
+    """Refuse an output that is the input (same path, symlink or hard link), and one
+    that cannot be told apart from it: overwriting an input is never risked."""
     same = src.resolve() == dst.resolve()
-    if not same and dst.exists():
+    if not same:
         try:
-            same = src.samefile(dst)
-        except OSError:
-            same = False
+            same = dst.exists() and src.samefile(dst)
+        except FileNotFoundError:
+            same = False  # one of them is gone: writing dst cannot overwrite src
+        except OSError as exc:
+            raise OutputError(
+                f"{dst}: cannot tell whether the output is the input ({exc.strerror or exc}); "
+                "not writing it"
+            ) from None
     if same:
         raise OutputError(f"{dst}: output is the input file; veil never overwrites its inputs")
 
