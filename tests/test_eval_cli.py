@@ -74,7 +74,7 @@ def test_eval_options_change_what_is_measured(tmp_path, astronaut):
 def test_eval_bad_dataset_is_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"images": [{"file": "missing.png", "boxes": []}]}')
-    assert main(["eval", str(bad), "--out", str(tmp_path / "o"), "-q"]) != 0
+    assert main(["eval", str(bad), "--out", str(tmp_path / "o"), "-q"]) == 1
     err = capsys.readouterr().err
     assert "bad.json" in err or "missing.png" in err
     assert "Traceback" not in err

@@ -349,6 +349,21 @@ def _files_under(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def _file_id(path: Path, missing_ok: bool = False) -> tuple[int, int] | None:
+    """(device, inode): equal for two names of one file, hard links included."""
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        if missing_ok:
+            return None
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot tell whether it is an input ({exc.strerror or exc})"
+        ) from None
+    return st.st_dev, st.st_ino
+
+
 def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, Path | None, str]]:
     """(source, destination, name relative to its input root) for every media file.
 
@@ -367,6 +382,10 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, P
     many = len(inputs) > 1
     for root in inputs:
         if root.is_file():
+            if media_kind(root) is None:
+                raise ConfigError(
+                    f"{root}: unsupported file type {root.suffix or '(no extension)'!r}"
+                )
             rel = root.name
             dst = None if output is None else (output if single_file else output / rel)
             jobs.append((root, dst, rel))
@@ -387,11 +406,12 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, P
         if not single_file and output.exists() and not output.is_dir():
             raise ConfigError(f"{output}: several inputs need an output folder, not a file")
         srcs = {p.resolve() for p, _, _ in jobs}
+        src_ids = {_file_id(p) for p, _, _ in jobs}
         seen: set[Path] = set()
         for _, dst, _ in jobs:
             assert dst is not None
             r = dst.resolve()
-            if r in srcs:
+            if r in srcs or _file_id(dst, missing_ok=True) in src_ids:  # hard links too
                 raise ConfigError(f"{dst}: output would overwrite an input")
             if r in seen:
                 raise ConfigError(f"{dst}: two inputs map to the same output")
