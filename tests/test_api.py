@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 import veil
+from veil.regions import iou_matrix
 
 
 def test_detect_and_mask_image(astronaut):
@@ -20,15 +21,44 @@ def test_detect_and_mask_image(astronaut):
     assert (masked[cy - 5 : cy + 5, cx - 5 : cx + 5] == 0).all()
 
 
+def _assert_face_masked(path, original):
+    """The face centre is filled black; the top-left corner (no face) is as it was."""
+    out = np.asarray(Image.open(path).convert("RGB"))
+    assert out.shape == original.shape
+    assert (out[110:130, 215:235] == 0).all(), f"{path.name}: face not masked"
+    np.testing.assert_array_equal(out[:40, :40], original[:40, :40])
+
+
 def test_mask_file_and_engine_reuse(tmp_path, astronaut):
     src = tmp_path / "a.png"
     Image.fromarray(astronaut).save(src)
-    result = veil.mask_file(src, tmp_path / "b.png")
+    fill = veil.MaskSettings(method="fill")
+    result = veil.mask_file(src, tmp_path / "b.png", veil.Settings(mask=fill))
     assert result.counts.get("face") == 1 and result.frames == 1
-    engine = veil.Engine(veil.Settings(detect=veil.DetectSettings(targets=("face",))))
+    faces = veil.DetectSettings(targets=("face",))
+    engine = veil.Engine(veil.Settings(detect=faces, mask=fill))
     for name in ("c.png", "d.png"):
         engine.mask_file(src, tmp_path / name)
     assert {p.name for p in tmp_path.iterdir()} == {"a.png", "b.png", "c.png", "d.png"}
+    for name in ("b.png", "c.png", "d.png"):
+        _assert_face_masked(tmp_path / name, astronaut)
+
+
+def test_mask_file_default_blur_hides_the_face(tmp_path, astronaut):
+    """At the defaults (blur) the face's detail is gone and the face is not found again."""
+    src = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(src)
+    veil.mask_file(src, tmp_path / "b.png")
+    out = np.asarray(Image.open(tmp_path / "b.png").convert("RGB"))
+
+    def detail(a: np.ndarray) -> float:  # mean step between neighbouring pixels
+        a = a[100:150, 200:250].astype(float)
+        return float(np.abs(np.diff(a, axis=0)).mean() + np.abs(np.diff(a, axis=1)).mean())
+
+    assert detail(out) < 0.2 * detail(astronaut)  # about 1.5 against 21
+    face = veil.detect_regions(astronaut).of_class(veil.FACE).xyxy
+    again = veil.detect_regions(out).of_class(veil.FACE).xyxy
+    assert len(again) == 0 or iou_matrix(again, face).max() < 0.3
 
 
 class _FaceOnly:

@@ -56,11 +56,19 @@ def test_ellipse_footprint_is_inscribed():
     assert f.mean() == pytest.approx(np.pi / 4, abs=0.05)
 
 
-def test_box_at_image_border_is_clipped():
+def test_box_at_image_border_is_clipped_and_keeps_its_ellipse():
+    """A face box centred on the corner: the quarter of its ellipse inside the image is
+    masked, exactly, and nothing else (the ellipse is not re-fitted to the clipped box)."""
     im = _noise(50, 50)
-    out, covered = apply_masks(im, Regions([[-20, -20, 20, 20]]), MaskSettings(method="fill"))
-    assert covered[0, 0] or covered[5, 5]
-    assert out.shape == im.shape
+    box = Regions([[-20, -20, 20, 20]], labels=[FACE])
+    out, covered = apply_masks(im, box, MaskSettings(method="fill", face_margin=0.5))
+    # grown by half: 60 px wide around (0, 0), so an ellipse of radius 30 on pixel centres
+    c = np.arange(50) + 0.5
+    expected = (c[:, None] / 30) ** 2 + (c[None, :] / 30) ** 2 <= 1.0
+    np.testing.assert_array_equal(covered, expected)
+    assert covered[0, 0] and covered[20, 20] and not covered[22, 22] and not covered[0, 30]
+    assert (out[covered] == 0).all()
+    np.testing.assert_array_equal(out[~covered], im[~covered])
 
 
 def test_fill_uses_colour():

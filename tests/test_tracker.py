@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import time
 import weakref
 
 import numpy as np
@@ -390,22 +389,6 @@ def test_coverage_regression_gate():
     raw_cov, tracked_cov = coverage(frames), coverage(out)
     assert raw_cov <= hit_rate + 0.02
     assert tracked_cov >= 0.99
-
-
-def test_cost_per_frame_for_twenty_objects():
-    rng = np.random.default_rng(3)
-    starts = rng.uniform(0, 1500, (20, 2))
-    vel = rng.uniform(-3, 3, (20, 2))
-    frames = []
-    for f in range(300):
-        keep = rng.random(20) < 0.9
-        b = np.concatenate([starts + vel * f, starts + vel * f + 50], axis=1)[keep]
-        frames.append(regions(b.tolist()))
-    t = OfflineTracker()
-    t0 = time.perf_counter()
-    run(t, frames)
-    per_frame = (time.perf_counter() - t0) / len(frames)
-    assert per_frame < 5e-3  # about 0.5 ms measured; generous for busy CI machines
 
 
 @settings(max_examples=40, deadline=None)
