@@ -9,7 +9,8 @@
 
 Writes OUT/faces/clips.json (from faces_wider_val) and OUT/plates/clips.json (from
 plates_openalpr + plates_romania, drawn round-robin), each in the ``veil eval``
-video format: ``veil eval OUT/faces/clips.json``. Exits cleanly when the data is absent.
+video format: ``veil eval OUT/faces/clips.json``. Exits with status 3 (nothing built)
+when the data is absent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import time
 from pathlib import Path
 
 from veil.evaluate.synth import DEFAULT_SIZE, build_benchmark
+
+#: nothing was built or measured (data missing): a wrapper must not read this as a pass
+EXIT_NO_DATA = 3
 
 FACE_SETS = ("faces_wider_val",)
 PLATE_SETS = ("plates_openalpr", "plates_romania")
@@ -103,15 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     if faces is None and plates is None:
         data = args.data or default_data()
         if not data.is_dir():
-            print(f"data folder {data} not found: nothing to build", file=sys.stderr)
-            return 0
+            print(f"data folder {data} not found: nothing built", file=sys.stderr)
+            return EXIT_NO_DATA
         faces = [data / s / "annotations.json" for s in FACE_SETS]
         plates = [data / s / "annotations.json" for s in PLATE_SETS]
     faces = [p for p in faces or [] if p.is_file()]
     plates = [p for p in plates or [] if p.is_file()]
     if not faces and not plates:
-        print("no annotations.json found: nothing to build", file=sys.stderr)
-        return 0
+        print("no annotations.json found: nothing built", file=sys.stderr)
+        return EXIT_NO_DATA
     exclude = frozenset().union(*(used_stills(b) for b in args.exclude_from))
     if args.exclude_from:
         print(f"excluding {len(exclude)} stills used by {args.exclude_from}", file=sys.stderr)

