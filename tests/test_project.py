@@ -74,7 +74,7 @@ def _engine(method: str = "texture") -> Engine:
 
 
 # -- round trips ----------------------------------------------------------------------
-def test_video_round_trip_is_frame_and_byte_identical(tmp_path, frames_before_encoding):
+def test_video_round_trip_is_frame_identical(tmp_path, frames_before_encoding):
     clip = make_clip(tmp_path / "c.mp4", frames=30)
     engine = _engine()
     engine.mask_file(clip, tmp_path / "direct.mp4")
@@ -89,7 +89,6 @@ def test_video_round_trip_is_frame_and_byte_identical(tmp_path, frames_before_en
     assert len(direct) == len(frames_before_encoding) == 30
     for a, b in zip(direct, frames_before_encoding, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert sha256_file(tmp_path / "direct.mp4") == sha256_file(tmp_path / "project.mp4")
     entry = loaded.entry("c.mp4")
     assert {t.label for t in entry.tracks.values()} == {"face", "plate"}
     assert entry.times is not None and len(entry.times) == 30
