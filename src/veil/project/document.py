@@ -14,10 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
 from ..errors import ProjectError
 from ..outputs import write_text_atomic
 from . import schema
+from .follow import FollowConfig, anchors_of, followed_track, propagate
 from .model import Box, FileEntry, Keyframe, Overrides, Track, check_box
 
 log = logging.getLogger(__name__)
@@ -219,6 +222,25 @@ class Project:
         if last + 1 < entry.frames:
             kfs.append((last + 1, None))
         return self.add_track(file, label, kfs, Overrides(method=method, shape="rect", margin=0.0))
+
+    def follow(
+        self,
+        file: str,
+        track_id: int,
+        frames: Sequence[np.ndarray],
+        config: FollowConfig | None = None,
+    ) -> None:
+        """Propagate a track's drawn boxes through ``frames`` (grayscale, see
+        :func:`follow.video_frames`): one undoable edit. Re-run it after adding or moving
+        a drawn keyframe; frames the tracker was unsure of are listed in ``review``."""
+        t = self.track(file, track_id)
+        entry = self.entry(file)
+        if len(frames) != entry.frames:
+            raise ProjectError(
+                f"{file}: {len(frames)} frames given, the project has {entry.frames}"
+            )
+        followed = propagate(frames, anchors_of(t), config)
+        self._commit(f"follow {track_id}", file, t, followed_track(t, followed, entry.frames))
 
     def delete_track(self, file: str, track_id: int) -> None:
         """Remove a manual region. Automatic tracks are disabled with a reason instead,

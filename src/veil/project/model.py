@@ -78,11 +78,17 @@ def check_box(box: object, name: str = "box") -> Box:
 
 @dataclass(frozen=True)
 class Keyframe:
-    """A box on ``frame``, or ``outside=True``: not visible from ``frame`` to the next keyframe."""
+    """A box on ``frame``, or ``outside=True``: not visible from ``frame`` to the next keyframe.
+
+    ``tracked`` marks a box a region tracker placed; the others were drawn by a
+    person (or by veil's own tracker for auto tracks) and are the anchors a
+    re-run of the region tracker starts from.
+    """
 
     frame: int
     box: Box | None = None
     outside: bool = False
+    tracked: bool = False
 
     def __post_init__(self) -> None:
         if not _is_int(self.frame) or self.frame < 0:
@@ -90,6 +96,8 @@ class Keyframe:
         object.__setattr__(self, "frame", int(self.frame))
         if not isinstance(self.outside, bool):
             raise ProjectError(f"outside: expected true or false, got {self.outside!r}")
+        if not isinstance(self.tracked, bool):
+            raise ProjectError(f"tracked: expected true or false, got {self.tracked!r}")
         if self.outside:
             if self.box is not None:
                 raise ProjectError("box: an outside keyframe has no box")

@@ -64,12 +64,16 @@ def track_to_dict(t: Track) -> dict[str, Any]:
         d["score"] = round(t.score, 4)
     if t.review:
         d["review"] = [list(r) for r in t.review]
-    d["keyframes"] = [
-        {"frame": k.frame, "outside": True}
-        if k.outside
-        else {"frame": k.frame, "box": [_f32(v) for v in k.box]}  # type: ignore[union-attr]
-        for k in t.keyframes
-    ]
+    d["keyframes"] = [_keyframe(k) for k in t.keyframes]
+    return d
+
+
+def _keyframe(k: Keyframe) -> dict[str, Any]:
+    if k.outside:
+        return {"frame": k.frame, "outside": True}
+    d: dict[str, Any] = {"frame": k.frame, "box": [_f32(v) for v in k.box]}  # type: ignore[union-attr]
+    if k.tracked:
+        d["tracked"] = True
     return d
 
 
@@ -165,8 +169,13 @@ def _str_or_none(v: Any, where: str) -> str | None:
 
 
 def parse_keyframe(v: Any, where: str) -> Keyframe:
-    d = _obj(v, where, {"frame"}, {"box", "outside"})
-    return _at(where, lambda: Keyframe(d["frame"], d.get("box"), d.get("outside", False)))
+    d = _obj(v, where, {"frame"}, {"box", "outside", "tracked"})
+    return _at(
+        where,
+        lambda: Keyframe(
+            d["frame"], d.get("box"), d.get("outside", False), d.get("tracked", False)
+        ),
+    )
 
 
 def parse_track(v: Any, where: str) -> Track:
