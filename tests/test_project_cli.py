@@ -151,7 +151,7 @@ def test_report_explains_without_coordinates_or_scores(tmp_path, inputs, models,
     project = Project.load(p)
     face = next(t.id for t in project.entry("clip.mp4").tracks.values() if t.label == "face")
     project.disable("clip.mp4", face, "consent (signed release)")
-    logo = project.add_track("clip.mp4", "logo", [(3, (401.13, 12.57, 457.91, 61.33)), (9, None)])
+    logo = project.add_track("clip.mp4", "logo", [(3, (401.13, 112.57, 457.91, 161.33)), (9, None)])
     project.save(p)
     report = tmp_path / f"r{ext}"
     code, text = run(capsys, "mask", inputs, "-o", tmp_path / "out", "--project", p,

@@ -488,11 +488,13 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     extra = ProjectJobs.from_args(args, settings, detect_only)
     if detect_only and args.json is None and extra is None:
         raise ConfigError("veil detect: give --json or --project")
-    written = [args.json] + (extra.files_written() if extra is not None else [])
-    for path in (p for p in written if p is not None):  # never an input or an output
+    written = [("--json", args.json)] + (extra.files_written() if extra is not None else [])
+    for option, path in written:  # what veil writes besides outputs: never an input or output
+        if path is None:
+            continue
         js = path.resolve()
         if any(js in (src.resolve(), dst and dst.resolve()) for src, dst, _ in jobs):
-            raise ConfigError(f"{path}: would overwrite an input or output file")
+            raise ConfigError(f"{path}: {option} would overwrite an input or output file")
     roots = {dst.parent for _, dst, _ in jobs if dst is not None}
     for folder in roots:
         clean_stale_temporaries(folder)

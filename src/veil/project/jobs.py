@@ -65,10 +65,11 @@ class ProjectJobs:
         """Rendering a project runs no detector: no model is loaded."""
         return self.source is None
 
-    def files_written(self) -> list[Path]:
-        out = [self.report_path] if self.report_path is not None else []
-        if self.detect_only and self.project_path is not None:
-            out.append(self.project_path)
+    def files_written(self) -> list[tuple[str, Path | None]]:
+        """(option, path) of the files written besides the outputs."""
+        out: list[tuple[str, Path | None]] = [("--report", self.report_path)]
+        if self.detect_only:
+            out.append(("--project", self.project_path))
         return out
 
     def run(
