@@ -1,6 +1,14 @@
 """veil: find faces and licence plates in photos and videos and mask them irreversibly."""
 
-from .errors import ConfigError, InputError, LimitError, ModelError, OutputError, VeilError
+from .errors import (
+    ConfigError,
+    InputError,
+    LimitError,
+    ModelError,
+    OutputError,
+    ProjectError,
+    VeilError,
+)
 from .regions import CLASSES, FACE, PLATE, Regions
 from .settings import (
     DetectSettings,
@@ -48,6 +56,7 @@ __all__ = [
     "MaskSettings",
     "ModelError",
     "OutputError",
+    "ProjectError",
     "Regions",
     "Settings",
     "TrackSettings",

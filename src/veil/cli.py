@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import ConfigError, OutputError, VeilError
+from .errors import ConfigError, OutputError, ProjectError, VeilError
 from .outputs import clean_stale_temporaries, remove_live_temporaries
 from .pipeline import Engine, FileResult, media_kind
+from .project.jobs import ProjectJobs
 from .settings import (
     ENSEMBLE_MODES,
     PLATE_INPUTS,
@@ -173,19 +174,7 @@ def _add_mask_args(p: argparse.ArgumentParser) -> None:
         default=m.strength,
         help="blur/pixelate strength, 1 = default (0.5-4)",
     )
-    t = TrackSettings()
-    v = p.add_argument_group("video")
-    v.add_argument(
-        "--detect-every",
-        type=int,
-        default=t.detect_every,
-        help="run the detector every N-th frame and track in between (default: %(default)s)",
-    )
-    v.add_argument(
-        "--no-track",
-        action="store_true",
-        help="per-frame detection only, no temporal tracking (leaks more)",
-    )
+    _add_track_args(p)
 
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
@@ -203,6 +192,22 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
         "--crf", type=int, default=e.crf, help="video constant rate factor (default: %(default)s)"
     )
     o.add_argument("--preset", default=e.preset, help="video encoder preset (default: %(default)s)")
+
+
+def _add_track_args(p: argparse.ArgumentParser) -> None:
+    t = TrackSettings()
+    v = p.add_argument_group("video")
+    v.add_argument(
+        "--detect-every",
+        type=int,
+        default=t.detect_every,
+        help="run the detector every N-th frame and track in between (default: %(default)s)",
+    )
+    v.add_argument(
+        "--no-track",
+        action="store_true",
+        help="per-frame detection only, no temporal tracking (leaks more)",
+    )
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -243,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, required=True, help="output file (one file input) or folder"
     )
     pm.add_argument("--json", type=Path, help="also write the regions found to this JSON file")
+    pm.add_argument(
+        "--project",
+        type=Path,
+        help="render exactly what this reviewed project file says, without detection "
+        "(made by `veil detect --project`; refused if an input's sha256 differs)",
+    )
+    pm.add_argument(
+        "--report",
+        type=Path,
+        help="write a redaction report for an auditor (.md or .json): hashes, settings, "
+        "counts, manual and disabled regions with reasons; no coordinates",
+    )
     _add_detect_args(pm)
     _add_mask_args(pm)
     _add_output_args(pm)
@@ -254,8 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Detection only: writes the regions found to --json in the dataset format.",
     )
     pd.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image, video or folder")
-    pd.add_argument("--json", type=Path, required=True, help="where to write the regions")
+    pd.add_argument("--json", type=Path, help="where to write the per-frame regions")
+    pd.add_argument(
+        "--project",
+        type=Path,
+        help="write a reviewable project file instead: tracks with keyframes, to edit and "
+        "then render with `veil mask --project`",
+    )
     _add_detect_args(pd)
+    _add_track_args(pd)
     _add_common(pd)
 
     pe = sub.add_parser(
@@ -314,6 +338,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_duration_s=args.max_duration,
     )
     settings = Settings(detect=detect, limits=limits)
+    if hasattr(args, "detect_every"):
+        track = TrackSettings(enabled=not args.no_track, detect_every=args.detect_every)
+        settings = settings.evolve(track=track)
     if hasattr(args, "method"):
         shapes = _per_class_choice(args.shape, "--shape", SHAPES)
         margins = parse_per_class(args.margin, "--margin")
@@ -327,8 +354,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             plate_margin=margins.get("plate", m.plate_margin),
             strength=args.strength,
         )
-        track = TrackSettings(enabled=not args.no_track, detect_every=args.detect_every)
-        settings = settings.evolve(mask=mask, track=track)
+        settings = settings.evolve(mask=mask)
     if hasattr(args, "quality"):
         encode = EncodeSettings(
             jpeg_quality=args.quality, codec=args.codec, crf=args.crf, preset=args.preset
@@ -486,14 +512,20 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     jobs = plan_jobs(args.inputs, output)
     if not jobs:
         raise ConfigError("no image or video files found in the inputs")
-    if args.json is not None:  # the JSON replaces its path: never an input or an output
-        js = args.json.resolve()
+    extra = ProjectJobs.from_args(args, settings, detect_only)
+    if detect_only and args.json is None and extra is None:
+        raise ConfigError("veil detect: give --json or --project")
+    written = [("--json", args.json)] + (extra.files_written() if extra is not None else [])
+    for option, path in written:  # what veil writes besides outputs: never an input or output
+        if path is None:
+            continue
+        js = path.resolve()
         if any(js in (src.resolve(), dst and dst.resolve()) for src, dst, _ in jobs):
-            raise ConfigError(f"{args.json}: --json would overwrite an input or output file")
+            raise ConfigError(f"{path}: {option} would overwrite an input or output file")
     roots = {dst.parent for _, dst, _ in jobs if dst is not None}
     for folder in roots:
         clean_stale_temporaries(folder)
-    engine = Engine(settings)
+    engine = Engine(settings) if extra is None or extra.needs_engine else None
     bar = _progress_bars(args.quiet)
     collect = args.json is not None
     results: list[tuple[str, FileResult]] = []
@@ -506,10 +538,13 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
                 if media_kind(src) == "video" and not args.quiet:
                     frame_bar = bar(_frame_estimate(src, settings), "frame", "frames")
                 update = frame_bar.update if frame_bar is not None else None
-                if detect_only:
+                if extra is not None:
+                    res = extra.run(engine, src, dst, rel, update)
+                elif detect_only:
+                    assert engine is not None
                     res = engine.detect_file(src, progress=update)
                 else:
-                    assert dst is not None
+                    assert dst is not None and engine is not None
                     res = engine.mask_file(src, dst, progress=update, collect=collect)
                 results.append((rel, res))
                 log.info(
@@ -546,6 +581,8 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
             files_bar.close()
     if args.json is not None:
         write_results_json(args.json, results)
+    if extra is not None:
+        extra.finish()
     done = len(results)
     verb = "scanned" if detect_only else "masked"
     summary = f"veil: {verb} {done} of {len(jobs)} file(s)"
@@ -573,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "eval":
             return run_eval(args)
         return run_files(args, detect_only=args.command == "detect")
-    except (ConfigError, OutputError) as exc:
+    except (ConfigError, OutputError, ProjectError) as exc:
         print(f"veil: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except VeilError as exc:

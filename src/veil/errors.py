@@ -34,3 +34,8 @@ class ModelError(VeilError):
 
 class Interrupted(VeilError):
     """The run was stopped by a signal; temporary files have been removed."""
+
+
+class ProjectError(VeilError, ValueError):
+    """A project file is malformed, from a newer veil, or not for this input; the
+    message names the field (``files[0].tracks[2].keyframes[1].box``) or the file."""

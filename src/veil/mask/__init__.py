@@ -2,20 +2,52 @@
 
 :func:`apply_masks` never mutates its input; it returns the masked frame and
 the boolean coverage of the pixels it replaced (what ``veil eval`` scores).
+:func:`draw` is the one place pixels are replaced: the streaming pass (via
+:func:`apply_masks`) and the project pass (``veil mask --project``) both call
+it, so what a reviewer approved is what gets rendered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 
 from ..regions import CLASSES, Regions
-from ..settings import MaskSettings
+from ..settings import METHODS, SHAPES, MaskSettings
 from . import methods
 from .shapes import box_slices, footprint
 
-__all__ = ["apply_masks", "expand_for_mask", "methods"]
+__all__ = ["Style", "apply_masks", "draw", "expand_for_mask", "methods", "styles_for"]
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one region is hidden: method, footprint shape, margin, colour and strength."""
+
+    method: str
+    shape: str
+    margin: float
+    color: tuple[int, int, int] = (0, 0, 0)
+    strength: float = 1.0
+
+    @classmethod
+    def of_class(cls, settings: MaskSettings, target: str) -> Style:
+        return cls(
+            settings.method,
+            settings.shape(target),
+            settings.margin(target),
+            settings.color,
+            settings.strength,
+        )
+
+
+def styles_for(regions: Regions, settings: MaskSettings) -> list[Style]:
+    """Each region's style from its class (the streaming pass has no per-track overrides)."""
+    by_class = [Style.of_class(settings, name) for name in CLASSES]
+    return [by_class[int(lb)] for lb in regions.labels]
 
 
 def expand_for_mask(regions: Regions, settings: MaskSettings) -> Regions:
@@ -26,14 +58,71 @@ def expand_for_mask(regions: Regions, settings: MaskSettings) -> Regions:
     return regions.expand(margins)
 
 
-def _method(settings: MaskSettings):
-    if settings.method == "blur":
-        return partial(methods.blur, strength=settings.strength)
-    if settings.method == "pixelate":
-        return partial(methods.pixelate, strength=settings.strength)
-    if settings.method == "fill":
-        return partial(methods.fill, color=settings.color)
-    return partial(methods.texture, color=settings.color)
+def _method(style: Style):
+    if style.method == "blur":
+        return partial(methods.blur, strength=style.strength)
+    if style.method == "pixelate":
+        return partial(methods.pixelate, strength=style.strength)
+    if style.method == "fill":
+        return partial(methods.fill, color=style.color)
+    return partial(methods.texture, color=style.color)
+
+
+def _draw_order(xyxy: np.ndarray, styles: Sequence[Style], seeds: np.ndarray) -> np.ndarray:
+    """A canonical order: where masks overlap, the pixels do not depend on how a pass
+    happened to list its regions (tracker order, project order)."""
+    method = np.array([METHODS.index(s.method) for s in styles])
+    shape = np.array([SHAPES.index(s.shape) for s in styles])
+    margin = np.array([s.margin for s in styles])
+    keys = (margin, shape, method, xyxy[:, 3], xyxy[:, 2], xyxy[:, 1], xyxy[:, 0], seeds)
+    return np.lexsort(keys)  # the last key sorts first
+
+
+def draw(
+    rgb: np.ndarray,
+    xyxy: np.ndarray,
+    styles: Sequence[Style],
+    seeds: Sequence[int] | np.ndarray,
+    inplace: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mask raw boxes ``xyxy`` (N, 4), each grown by and drawn in its own style.
+
+    ``seeds`` (one per box, constant over a track) fix the pattern of ``texture``.
+    Returns ``(masked, covered)``; ``rgb`` is changed only when ``inplace``.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 frame, got {rgb.shape} {rgb.dtype}")
+    boxes = np.asarray(xyxy, np.float32).reshape(-1, 4)
+    seeds = np.asarray(seeds, np.int64).reshape(-1)
+    if len(styles) != len(boxes) or len(seeds) != len(boxes):
+        raise ValueError(
+            f"draw needs one style and one seed per box: {len(boxes)} boxes, "
+            f"{len(styles)} styles, {len(seeds)} seeds"
+        )
+    height, width = rgb.shape[:2]
+    out = rgb if inplace else rgb.copy()
+    covered = np.zeros((height, width), dtype=bool)
+    if not len(boxes):
+        return out, covered
+    margins = np.array([s.margin for s in styles], np.float32)
+    grown = Regions(boxes).expand(margins).xyxy
+    for i in _draw_order(boxes, styles, seeds).tolist():
+        bounds = box_slices(grown[i], width, height)
+        if bounds is None:
+            continue
+        x1, y1, x2, y2 = bounds
+        style = styles[i]
+        # The footprint is laid on the whole (unclipped) box, then cut to the image,
+        # so an ellipse at the border keeps its shape.
+        fx1, fy1 = int(np.floor(grown[i, 0])), int(np.floor(grown[i, 1]))
+        fx2, fy2 = int(np.ceil(grown[i, 2])), int(np.ceil(grown[i, 3]))
+        full = footprint(style.shape, fy2 - fy1, fx2 - fx1)
+        foot = full[y1 - fy1 : y2 - fy1, x1 - fx1 : x2 - fx1]
+        crop = out[y1:y2, x1:x2]
+        replaced = _method(style)(crop, seed=int(seeds[i]))
+        np.copyto(crop, replaced, where=foot[..., None])  # ~4x faster than crop[foot] = ...
+        covered[y1:y2, x1:x2] |= foot
+    return out, covered
 
 
 def apply_masks(
@@ -44,30 +133,10 @@ def apply_masks(
 
     Returns ``(masked, covered)`` where ``covered`` is an (H, W) bool array of
     the pixels replaced. Regions are expanded by their class margin here, so
-    every caller (image, video, eval) hides the same area.
+    every caller (image, video, eval) hides the same area. A region outside any
+    track (id -1) draws with seed 0.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 frame, got {rgb.shape} {rgb.dtype}")
-    height, width = rgb.shape[:2]
-    out = rgb if inplace else rgb.copy()
-    covered = np.zeros((height, width), dtype=bool)
-    grown = expand_for_mask(regions, settings)
-    method = _method(settings)
-    for i in range(len(grown)):
-        bounds = box_slices(grown.xyxy[i], width, height)
-        if bounds is None:
-            continue
-        x1, y1, x2, y2 = bounds
-        name = CLASSES[int(grown.labels[i])]
-        # The footprint is laid on the whole (unclipped) box, then cut to the image,
-        # so an ellipse at the border keeps its shape.
-        fx1, fy1 = int(np.floor(grown.xyxy[i, 0])), int(np.floor(grown.xyxy[i, 1]))
-        fx2, fy2 = int(np.ceil(grown.xyxy[i, 2])), int(np.ceil(grown.xyxy[i, 3]))
-        full = footprint(settings.shape(name), fy2 - fy1, fx2 - fx1)
-        foot = full[y1 - fy1 : y2 - fy1, x1 - fx1 : x2 - fx1]
-        crop = out[y1:y2, x1:x2]
-        tid = int(grown.track_ids[i])
-        replaced = method(crop, seed=tid if tid >= 0 else 0)
-        np.copyto(crop, replaced, where=foot[..., None])  # ~4x faster than crop[foot] = ...
-        covered[y1:y2, x1:x2] |= foot
-    return out, covered
+    seeds = np.maximum(regions.track_ids, 0)
+    return draw(rgb, regions.xyxy, styles_for(regions, settings), seeds, inplace=inplace)

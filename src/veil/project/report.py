@@ -1,0 +1,182 @@
+"""The redaction report: what was masked and why, for an auditor, without personal data.
+
+It names the input and output by sha256, the veil version, the date and the
+settings; per class, how many tracks were masked on how many frames; every
+region drawn by hand (label and frame/time range) and every track left
+visible on purpose (label, range and the reviewer's reason). No coordinates,
+scores, pixels or thumbnails: they would re-identify what was hidden.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..outputs import write_text_atomic
+from ..settings import Settings
+from .build import settings_record
+from .model import FileEntry, Track
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One rendered file: the entry it was rendered from and the output's sha256."""
+
+    entry: FileEntry
+    output_sha256: str
+
+
+def _ranges(entry: FileEntry, track: Track) -> list[dict[str, Any]]:
+    out = []
+    for first, last in track.visible_ranges(entry.frames):
+        r: dict[str, Any] = {"first_frame": first, "last_frame": last}
+        t0, t1 = entry.time_of(first), entry.time_of(last)
+        if t0 is not None and t1 is not None:
+            r["start_s"], r["end_s"] = round(t0, 3), round(t1, 3)
+        out.append(r)
+    return out
+
+
+def file_summary(record: FileRecord) -> dict[str, Any]:
+    e = record.entry
+    classes: dict[str, dict[str, int]] = {}
+    masked: dict[str, np.ndarray] = {}
+    manual, disabled = [], []
+    for tid in sorted(e.tracks):
+        t = e.tracks[tid]
+        if not t.enabled:
+            disabled.append(
+                {
+                    "track": t.id,
+                    "label": t.label,
+                    "source": t.source,
+                    "ranges": _ranges(e, t),
+                    "reason": t.reason,
+                }
+            )
+            continue
+        c = classes.setdefault(t.label, {"tracks": 0, "masked_frames": 0})
+        c["tracks"] += 1
+        on = masked.setdefault(t.label, np.zeros(e.frames, bool))
+        for first, last in t.visible_ranges(e.frames):
+            on[first : last + 1] = True
+        if t.source == "manual":
+            manual.append({"track": t.id, "label": t.label, "ranges": _ranges(e, t)})
+    for label, on in masked.items():
+        classes[label]["masked_frames"] = int(on.sum())
+    out: dict[str, Any] = {
+        "file": e.file,
+        "kind": e.kind,
+        "input_sha256": e.sha256,
+        "output_sha256": record.output_sha256,
+        "frames": e.frames,
+    }
+    if e.times is not None and e.frames > 1:
+        out["duration_s"] = round(e.times[-1] - e.times[0], 3)
+    out["classes"] = dict(sorted(classes.items()))
+    out["manual_regions"] = manual
+    out["disabled_tracks"] = disabled
+    return out
+
+
+def build_report(
+    records: list[FileRecord],
+    settings: Settings,
+    project: Path | None = None,
+    project_sha256: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "report": "veil redaction report",
+        "veil_version": __version__,
+        "date": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "project": None
+        if project is None
+        else {"file": Path(project).name, "sha256": project_sha256},
+        "settings": settings_record(settings, ("mask", "detect", "track", "encode")),
+        "files": [file_summary(r) for r in records],
+    }
+
+
+def _span(r: dict[str, Any]) -> str:
+    frames = f"frames {r['first_frame']}–{r['last_frame']}"
+    if "start_s" in r:
+        frames += f" ({r['start_s']:.3f}–{r['end_s']:.3f} s)"
+    return frames
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Redaction report",
+        "",
+        f"- veil version: {report['veil_version']}",
+        f"- date: {report['date']}",
+    ]
+    if report["project"] is not None:
+        p = report["project"]
+        lines.append(f"- rendered from project `{p['file']}` (sha256 `{p['sha256']}`)")
+    else:
+        lines.append("- rendered directly from detection (no reviewed project)")
+    lines += ["", "## Settings", ""]
+    for section, values in report["settings"].items():
+        shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items())
+        lines.append(f"- **{section}**: {shown}")
+    for f in report["files"]:
+        lines += [
+            "",
+            f"## {_cell(f['file'])}",
+            "",
+            f"- kind: {f['kind']}, frames: {f['frames']}"
+            + (f", duration: {f['duration_s']:.3f} s" if "duration_s" in f else ""),
+            f"- input sha256: `{f['input_sha256']}`",
+            f"- output sha256: `{f['output_sha256']}`",
+            "",
+            "| class | tracks masked | frames masked |",
+            "|---|---|---|",
+        ]
+        for label, c in f["classes"].items() or {}:
+            lines.append(f"| {label} | {c['tracks']} | {c['masked_frames']} |")
+        if not f["classes"]:
+            lines.append("| (nothing masked) | 0 | 0 |")
+        lines += ["", "Manual regions:", ""]
+        if not f["manual_regions"]:
+            lines.append("- none")
+        for m in f["manual_regions"]:
+            spans = "; ".join(_span(r) for r in m["ranges"])
+            lines.append(f"- track {m['track']}, {m['label']}: {spans}")
+        lines += ["", "Tracks left unmasked on purpose:", ""]
+        if not f["disabled_tracks"]:
+            lines.append("- none")
+        for d in f["disabled_tracks"]:
+            spans = "; ".join(_span(r) for r in d["ranges"])
+            lines.append(
+                f"- track {d['track']}, {d['label']} ({d['source']}): {spans}; "
+                f"reason: {_cell(d['reason'])}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    path: Path,
+    records: list[FileRecord],
+    settings: Settings,
+    project: Path | None = None,
+    project_sha256: str | None = None,
+) -> None:
+    """``.json`` or ``.md`` by extension, written atomically."""
+    report = build_report(records, settings, project, project_sha256)
+    if path.suffix.lower() == ".json":
+        text = json.dumps(report, indent=1, ensure_ascii=False) + "\n"
+    else:
+        text = to_markdown(report)
+    write_text_atomic(path, text, "report")
