@@ -295,6 +295,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detect_args(pe)
     _add_mask_args(pe)
     _add_common(pe)
+
+    ps = sub.add_parser(
+        "serve",
+        help="review, correct and render in a browser (local web app and REST API)",
+        description="Serve a web page and a REST API to review what veil found, turn tracks "
+        "off with a reason, draw regions that follow their object and render. Prints a URL "
+        "with a one-time token; only files under FOLDER (or uploaded) are used.",
+    )
+    ps.add_argument(
+        "folder",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        metavar="FOLDER",
+        help="folder whose images and videos may be opened (default: current folder)",
+    )
+    ps.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    ps.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    ps.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than localhost (the token is then all that guards it)",
+    )
+    ps.add_argument(
+        "--max-upload-mb", type=int, default=2048, help="largest upload (default: %(default)s)"
+    )
+    ps.add_argument(
+        "--workers", type=int, default=1, help="jobs that run at once (default: %(default)s)"
+    )
+    _add_detect_args(ps)
+    _add_mask_args(ps)
+    _add_output_args(ps)
+    _add_common(ps)
     return parser
 
 
@@ -601,6 +634,21 @@ def run_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    from .web import serve
+
+    serve(
+        args.folder,
+        host=args.host,
+        port=args.port,
+        allow_remote=args.allow_remote,
+        max_upload=args.max_upload_mb * 1024**2,
+        workers=args.workers,
+        settings=settings_from_args(args),
+    )
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -609,6 +657,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "eval":
             return run_eval(args)
+        if args.command == "serve":
+            return run_serve(args)
         return run_files(args, detect_only=args.command == "detect")
     except (ConfigError, OutputError, ProjectError) as exc:
         print(f"veil: error: {exc}", file=sys.stderr)

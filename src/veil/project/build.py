@@ -144,9 +144,17 @@ def entry_from_frames(
 
 
 def detect_entry(
-    engine: Engine, src: str | Path, file: str, progress: Progress | None = None
+    engine: Engine,
+    src: str | Path,
+    file: str,
+    progress: Progress | None = None,
+    tap: Callable[[np.ndarray], None] | None = None,
 ) -> FileEntry:
-    """Detect (and, for video, track) one file into a project entry named ``file``."""
+    """Detect (and, for video, track) one file into a project entry named ``file``.
+
+    ``tap`` sees every decoded video frame once (``veil serve`` writes its
+    display proxy from it, so the video is decoded once, not twice).
+    """
     from ..pipeline import media_kind
 
     src = Path(src)
@@ -169,6 +177,8 @@ def detect_entry(
         def images() -> Iterator[np.ndarray]:
             for f in reader:
                 times.append(f.pts_s if f.pts_s is not None else float("nan"))
+                if tap is not None:
+                    tap(f.image)
                 yield f.image
 
         def regions() -> Iterator[tuple[int, Regions]]:

@@ -1,0 +1,401 @@
+"""The FastAPI app of ``veil serve``: a static page and a token-guarded REST API.
+
+Security model: the server binds to localhost and prints a URL carrying a
+random token in its fragment (``#token=...``), which browsers never send to a
+server, so it cannot end up in a log. The page keeps it in session storage and
+sends it as the ``X-Veil-Token`` header on every API call; a call without it,
+or with a wrong one, is answered 401. No CORS headers are sent, so another
+site in the same browser can neither read the API nor send the custom header.
+Every response is ``Cache-Control: no-store``: frames and projects are
+personal data and must not stay in a browser cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from .. import __version__
+from ..errors import ConfigError, LimitError, ProjectError, VeilError
+from ..project import Project
+from ..project import schema as project_schema
+from ..project.document import _KEEP
+from .files import inside, media_files, save_upload, upload_name
+from .jobs import Conflict, Job, JobManager
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+TOKEN_HEADER = "X-Veil-Token"
+_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+class JobFromPath(BaseModel):
+    """A file inside the served folder, by its relative path."""
+
+    path: str
+
+
+class EditRequest(BaseModel):
+    """One undoable edit of the project (see :data:`EDIT_OPS`)."""
+
+    op: str
+    track: int | None = None
+    frame: int | None = None
+    box: list[float] | None = None
+    reason: str | None = None
+    label: str | None = None
+    shape: str | None = None
+    method: str | None = None
+    to_frame: int | None = None
+
+
+#: Edit operations and the Project method behind each.
+EDIT_OPS = (
+    "disable",
+    "enable",
+    "set_keyframe",
+    "set_outside",
+    "delete_keyframe",
+    "move_keyframe",
+    "add_track",
+    "delete_track",
+    "set_style",
+)
+
+
+def _need(v: Any, name: str) -> Any:
+    if v is None:
+        raise ProjectError(f"{name}: required for this edit")
+    return v
+
+
+def apply_edit(project: Project, file: str, e: EditRequest) -> int | None:
+    """Run one edit through the project API (validated there); returns the track's id."""
+    if e.op not in EDIT_OPS:
+        raise ProjectError(f"op: expected one of {', '.join(EDIT_OPS)}")
+    if e.op == "add_track":
+        frame = _need(e.frame, "frame")
+        from ..project import Overrides
+
+        ov = Overrides(shape=e.shape, method=e.method)
+        return project.add_track(file, _need(e.label, "label"), [(frame, _need(e.box, "box"))], ov)
+    tid = _need(e.track, "track")
+    if e.op == "disable":
+        project.disable(file, tid, _need(e.reason, "reason"))
+    elif e.op == "enable":
+        project.enable(file, tid)
+    elif e.op == "set_keyframe":
+        project.set_keyframe(file, tid, _need(e.frame, "frame"), _need(e.box, "box"))
+    elif e.op == "set_outside":
+        project.set_outside(file, tid, _need(e.frame, "frame"))
+    elif e.op == "delete_keyframe":
+        project.delete_keyframe(file, tid, _need(e.frame, "frame"))
+    elif e.op == "move_keyframe":
+        project.move_keyframe(file, tid, _need(e.frame, "frame"), _need(e.to_frame, "to_frame"))
+    elif e.op == "delete_track":
+        project.delete_track(file, tid)
+    elif e.op == "set_style":
+        fields = e.model_fields_set
+        project.set_overrides(
+            file,
+            tid,
+            method=e.method if "method" in fields else _KEEP,
+            shape=e.shape if "shape" in fields else _KEEP,
+        )
+    return tid
+
+
+def _track_json(project: Project, file: str, tid: int | None) -> dict[str, Any] | None:
+    if tid is None:
+        return None
+    t = project.entry(file).tracks.get(tid)
+    return None if t is None else project_schema.track_to_dict(t)
+
+
+def create_app(manager: JobManager, token: str) -> FastAPI:
+    """The app for one server start; ``token`` guards every ``/api`` route."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        manager.shutdown()
+
+    app = FastAPI(
+        title="veil serve",
+        version=__version__,
+        description="Review, correct and render veil's masks. Every /api call needs the "
+        f"`{TOKEN_HEADER}` header carrying the token printed at start.",
+        docs_url=None,  # FastAPI's /docs loads its UI from a CDN; ours is local
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Content-Security-Policy"] = _CSP
+        return response
+
+    def check_token(x_veil_token: str | None = Header(default=None)) -> None:
+        if x_veil_token is None or not hmac.compare_digest(x_veil_token.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong token")
+
+    @app.exception_handler(VeilError)
+    async def veil_error(request: Request, exc: VeilError) -> JSONResponse:
+        code = 400
+        if isinstance(exc, Conflict):
+            code = 409
+        elif isinstance(exc, LimitError):
+            code = 413
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    api = APIRouter(prefix="/api", dependencies=[Depends(check_token)])
+
+    def job_of(job_id: str) -> Job:
+        try:
+            return manager.get(job_id)
+        except KeyError:
+            raise HTTPException(404, "no such job") from None
+
+    # -- files and jobs --------------------------------------------------------------
+    @api.get("/files", summary="Images and videos in the served folder")
+    def list_files() -> dict[str, Any]:
+        return {"files": media_files(manager.root), "max_upload": manager.max_upload}
+
+    @api.get("/jobs", summary="All jobs")
+    def list_jobs() -> dict[str, Any]:
+        return {"jobs": [j.status() for j in manager.jobs.values() if not j.deleted]}
+
+    @api.post("/jobs", status_code=201, summary="Create a job on a file in the served folder")
+    def create_job(body: JobFromPath) -> dict[str, Any]:
+        src = inside(manager.root, body.path)
+        return manager.create(src, src.relative_to(manager.root).as_posix()).status()
+
+    @api.post(
+        "/jobs/upload",
+        status_code=201,
+        summary="Create a job from an uploaded file (raw body; ?name= gives its file name)",
+    )
+    async def upload_job(request: Request, name: str) -> dict[str, Any]:
+        clean = upload_name(name)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > manager.max_upload:
+            raise LimitError(f"upload: larger than the limit of {manager.max_upload} bytes")
+        job, dst = manager.reserve_upload(clean)
+        try:
+            await save_upload(request.stream(), dst, manager.max_upload)
+        except BaseException:
+            manager.delete(job)
+            raise
+        return job.status()
+
+    @api.get("/jobs/{job_id}", summary="A job's status and progress")
+    def job_status(job_id: str) -> dict[str, Any]:
+        return job_of(job_id).status()
+
+    @api.get("/jobs/{job_id}/events", summary="Server-sent events: the status on every change")
+    async def job_events(job_id: str, request: Request) -> StreamingResponse:
+        job = job_of(job_id)
+
+        async def stream() -> AsyncIterator[str]:
+            seen = -1
+            while not job.deleted and not await request.is_disconnected():
+                if job.version != seen:
+                    seen = job.version
+                    yield f"data: {json.dumps(job.status())}\n\n"
+                await asyncio.sleep(0.2)
+            yield "event: end\ndata: {}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    @api.post("/jobs/{job_id}/detect", status_code=202, summary="Queue detection and tracking")
+    def detect(job_id: str) -> dict[str, Any]:
+        job = job_of(job_id)
+        manager.submit(job, "detect")
+        return job.status()
+
+    @api.post("/jobs/{job_id}/render", status_code=202, summary="Queue the render")
+    def render(job_id: str) -> dict[str, Any]:
+        job = job_of(job_id)
+        manager.submit(job, "render")
+        return job.status()
+
+    @api.post("/jobs/{job_id}/cancel", summary="Cancel the running or queued task")
+    def cancel(job_id: str) -> dict[str, Any]:
+        job = job_of(job_id)
+        manager.cancel(job)
+        return job.status()
+
+    @api.delete("/jobs/{job_id}", status_code=204, summary="Cancel and delete, with every file")
+    def delete(job_id: str) -> Response:
+        manager.delete(job_of(job_id))
+        return Response(status_code=204)
+
+    # -- project --------------------------------------------------------------------------
+    def project_state(job: Job) -> dict[str, Any]:
+        with job.lock:
+            p = job.entry_project()
+            return {
+                "project": project_schema.project_to_dict(p.files, p.veil_version),
+                "can_undo": p.can_undo,
+                "can_redo": p.can_redo,
+                "history": p.history,
+                "version": job.version,
+            }
+
+    @api.get("/jobs/{job_id}/project", summary="The project document and undo state")
+    def get_project(job_id: str) -> dict[str, Any]:
+        return project_state(job_of(job_id))
+
+    @api.put(
+        "/jobs/{job_id}/project",
+        summary="Replace the project (validated as `veil mask --project` does; clears undo)",
+    )
+    async def put_project(job_id: str, request: Request) -> dict[str, Any]:
+        job = job_of(job_id)
+        body = await request.body()
+        if len(body) > project_schema.MAX_BYTES:
+            raise LimitError("project: too large")
+        new = Project.loads(body, "project")
+        with job.lock:
+            old = job.entry_project().entry(job.name)
+            if [e.file for e in new.files] != [job.name]:
+                raise ProjectError("project: must hold exactly this job's file")
+            e = new.entry(job.name)
+            if (e.sha256, e.frames, e.width, e.height) != (
+                old.sha256,
+                old.frames,
+                old.width,
+                old.height,
+            ):
+                raise ProjectError("project: made from another file (sha256 or size differ)")
+            if job.task is not None:
+                raise Conflict(f"job: busy with {job.task}")
+            job.project = new
+            job.save()
+        return project_state(job)
+
+    @api.post("/jobs/{job_id}/edit", summary="One undoable edit; the project is saved at once")
+    def edit(job_id: str, body: EditRequest) -> dict[str, Any]:
+        job = job_of(job_id)
+        with job.lock:
+            if job.task in ("follow", "detect"):
+                raise Conflict(f"job: busy with {job.task}")
+            p = job.entry_project()
+            tid = apply_edit(p, job.name, body)
+            job.save()
+            return {
+                "changed": [{"id": tid, "track": _track_json(p, job.name, tid)}],
+                "can_undo": p.can_undo,
+                "can_redo": p.can_redo,
+                "version": job.version,
+            }
+
+    def history_step(job: Job, redo: bool) -> dict[str, Any]:
+        with job.lock:
+            if job.task in ("follow", "detect"):
+                raise Conflict(f"job: busy with {job.task}")
+            p = job.entry_project()
+            step = p.redo() if redo else p.undo()
+            changed = []
+            if step is not None:
+                tid = (step.after or step.before).id  # type: ignore[union-attr]
+                changed.append({"id": tid, "track": _track_json(p, job.name, tid)})
+                job.save()
+            return {
+                "changed": changed,
+                "what": None if step is None else step.what,
+                "can_undo": p.can_undo,
+                "can_redo": p.can_redo,
+                "version": job.version,
+            }
+
+    @api.post("/jobs/{job_id}/undo", summary="Undo the last edit")
+    def undo(job_id: str) -> dict[str, Any]:
+        return history_step(job_of(job_id), redo=False)
+
+    @api.post("/jobs/{job_id}/redo", summary="Redo the last undone edit")
+    def redo(job_id: str) -> dict[str, Any]:
+        return history_step(job_of(job_id), redo=True)
+
+    @api.post(
+        "/jobs/{job_id}/tracks/{track_id}/follow",
+        status_code=202,
+        summary="Queue following a drawn region through the video (one undoable edit)",
+    )
+    def follow(job_id: str, track_id: int) -> dict[str, Any]:
+        job = job_of(job_id)
+        job.entry_project().track(job.name, track_id)
+        manager.submit(job, f"follow:{track_id}")
+        return job.status()
+
+    # -- frames and files -------------------------------------------------------------
+    @api.get(
+        "/jobs/{job_id}/frames/{index}",
+        summary="Frame by index as JPEG (display size); masked=true previews the project",
+        response_class=Response,
+    )
+    def frame(job_id: str, index: int, masked: bool = False) -> Response:
+        data = manager.preview(job_of(job_id), index, masked)
+        return Response(data, media_type="image/jpeg")
+
+    @api.get(
+        "/jobs/{job_id}/tracks/{track_id}/thumbnail",
+        summary="A small JPEG of the track",
+        response_class=Response,
+    )
+    def thumb(job_id: str, track_id: int) -> Response:
+        return Response(manager.thumbnail(job_of(job_id), track_id), media_type="image/jpeg")
+
+    @api.get("/jobs/{job_id}/output", summary="Download the rendered file")
+    def output(job_id: str) -> FileResponse:
+        job = job_of(job_id)
+        if job.output is None or not job.output.is_file():
+            raise Conflict("job: render first")
+        return FileResponse(job.output, filename=job.output.name)
+
+    @api.get("/jobs/{job_id}/report", summary="Download the redaction report (json or md)")
+    def report(job_id: str, format: str = "json") -> FileResponse:
+        job = job_of(job_id)
+        if format not in ("json", "md"):
+            raise ConfigError("format: json or md")
+        if job.report is None:
+            raise Conflict("job: render first")
+        path = job.report.with_suffix("." + format)
+        return FileResponse(path, filename=f"report.{format}")
+
+    app.include_router(api)
+
+    # -- the page and its docs (no token: they hold no data) ---------------------------
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+__all__ = ["EDIT_OPS", "TOKEN_HEADER", "apply_edit", "create_app"]

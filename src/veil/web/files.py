@@ -1,0 +1,101 @@
+"""Which files the web app may read and write: only inside FOLDER or a job's own folder.
+
+A path from the page is a relative name, checked twice: as text (no absolute
+paths, no ``..``, no NUL) and after resolving symlinks (still inside the root).
+The second check is what stops a symlink planted in FOLDER from leading out of
+it; the first gives a clear refusal before the file system is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path, PurePosixPath
+
+from ..errors import ConfigError, InputError, LimitError
+from ..pipeline import media_kind
+
+#: Longest file name accepted for an upload (what is left after cleaning).
+MAX_NAME = 120
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def inside(root: Path, rel: str) -> Path:
+    """``root/rel`` resolved, refused unless it stays inside ``root``.
+
+    Raises :class:`ConfigError` (which the API answers with 400) for absolute
+    paths, ``..`` parts, backslashes and symlinks that point out of ``root``.
+    """
+    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
+        raise ConfigError("path: expected a relative path inside the served folder")
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or rel.startswith("~") or any(p == ".." for p in pure.parts):
+        raise ConfigError("path: must be relative to the served folder, without '..'")
+    base = root.resolve()
+    target = (base / pure).resolve()
+    if target != base and base not in target.parents:
+        raise ConfigError("path: leads outside the served folder")
+    return target
+
+
+def media_files(root: Path, limit: int = 5000) -> list[dict[str, object]]:
+    """Images and videos under ``root`` (relative names, sizes), symlinks out skipped."""
+    base = root.resolve()
+    out: list[dict[str, object]] = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or media_kind(Path(name)) is None:
+                continue
+            path = Path(dirpath) / name
+            real = path.resolve()
+            if base not in real.parents or not real.is_file():
+                continue  # a link out of the folder is not offered
+            out.append(
+                {
+                    "path": path.relative_to(base).as_posix(),
+                    "kind": media_kind(path),
+                    "bytes": real.stat().st_size,
+                }
+            )
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def upload_name(name: str) -> str:
+    """A safe file name for an upload: base name only, odd characters replaced.
+
+    The extension must be one veil reads, so a job's input is always a media file.
+    """
+    base = PurePosixPath(name.replace("\\", "/")).name
+    clean = _SAFE_NAME.sub("_", base).strip(" .")
+    if not clean or len(clean) > MAX_NAME:
+        raise ConfigError("name: expected a file name of 1 to 120 characters")
+    if media_kind(Path(clean)) is None:
+        raise ConfigError("name: not an image or video extension veil reads")
+    return clean
+
+
+async def save_upload(chunks: AsyncIterator[bytes], dst: Path, max_bytes: int) -> int:
+    """Stream an upload into ``dst``, stopping as soon as it passes ``max_bytes``.
+
+    The size is counted as bytes arrive, not taken from a header a client could
+    lie in; a refused upload leaves nothing behind.
+    """
+    n = 0
+    try:
+        with open(dst, "xb") as f:
+            async for chunk in chunks:
+                n += len(chunk)
+                if n > max_bytes:
+                    raise LimitError(f"upload: larger than the limit of {max_bytes} bytes")
+                f.write(chunk)
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise
+    if n == 0:
+        dst.unlink(missing_ok=True)
+        raise InputError("upload: empty file")
+    return n

@@ -1,0 +1,209 @@
+"""Frames for display: a seek-friendly proxy, written while detection decodes the video.
+
+Why a proxy: a camera file may have a keyframe only every 250 frames, so
+showing an arbitrary frame of the original means decoding up to 249 frames
+first (seconds at 1080p; CVAT #8302). Detection decodes every frame anyway,
+so each one is also downscaled (longest side :data:`PROXY_SIDE`) and encoded
+into an H.264 proxy with a keyframe every :data:`PROXY_GOP` frames: any frame
+is then at most ``PROXY_GOP - 1`` small decodes away. Frame ``i`` of the proxy
+is frame ``i`` of the original (pts = index), so the number the page shows is
+the frame it shows. The render always reads the original.
+
+The masked preview draws the project's boxes, scaled to the proxy, with
+:func:`veil.mask.draw`, the function the render uses.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections import OrderedDict
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError
+from ..mask import draw
+from ..project import FramePlan
+
+log = logging.getLogger(__name__)
+
+PROXY_SIDE = 1280
+PROXY_GOP = 12
+PROXY_RATE = 25  # the proxy's own clock: pts = frame index at 1/25 s
+JPEG_QUALITY = 85
+CACHE_FRAMES = 48
+
+
+def proxy_size(width: int, height: int, side: int = PROXY_SIDE) -> tuple[int, int]:
+    """Display size: longest side at most ``side``, both even (yuv420p)."""
+    s = min(1.0, side / max(width, height))
+    w = max(2, int(round(width * s / 2)) * 2)
+    h = max(2, int(round(height * s / 2)) * 2)
+    return w, h
+
+
+class ProxyWriter:
+    """Encodes the frames detection decodes into the proxy, one call per frame."""
+
+    def __init__(self, path: Path, width: int, height: int) -> None:
+        self.path = path
+        self.size = proxy_size(width, height)
+        self._out = av.open(str(path), "w", format="matroska")
+        s = self._out.add_stream("libx264", rate=PROXY_RATE)
+        s.width, s.height = self.size
+        s.pix_fmt = "yuv420p"
+        s.codec_context.time_base = Fraction(1, PROXY_RATE)
+        s.options = {
+            "preset": "ultrafast",
+            "crf": "23",
+            "x264-params": f"keyint={PROXY_GOP}:min-keyint={PROXY_GOP}:scenecut=0:bframes=0",
+        }
+        self._stream = s
+        self.frames = 0
+
+    def add(self, rgb: np.ndarray) -> None:
+        small = rgb
+        if (rgb.shape[1], rgb.shape[0]) != self.size:
+            small = np.asarray(Image.fromarray(rgb).resize(self.size, Image.Resampling.BILINEAR))
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(small), format="rgb24")
+        frame.pts = self.frames
+        frame.time_base = Fraction(1, PROXY_RATE)
+        self._out.mux(self._stream.encode(frame))
+        self.frames += 1
+
+    def close(self) -> None:
+        try:
+            self._out.mux(self._stream.encode(None))
+        finally:
+            self._out.close()
+
+    def abort(self) -> None:
+        try:
+            self._out.close()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+class FrameSource:
+    """Decoded proxy frames by index, with a small LRU cache of encoded JPEGs.
+
+    Thread-safe (one lock: a PyAV container is not); memory is bounded by the
+    cache size whatever the video's length. Sequential requests (playback)
+    continue decoding without seeking.
+    """
+
+    def __init__(self, proxy: Path | None, frames: int, still: np.ndarray | None = None) -> None:
+        self.frames = frames
+        self._still = still
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._container: Any = None
+        self._next = -1  # index the decoder will produce next without a seek
+        self._iter: Any = None
+        if proxy is not None:
+            self._container = av.open(str(proxy))
+            self._stream = self._container.streams.video[0]
+            self._stream.thread_type = "SLICE"  # frame threading delays output after a seek
+        elif still is None:
+            raise InputError("frames: neither a proxy nor a picture to show")
+
+    @classmethod
+    def for_image(cls, rgb: np.ndarray) -> FrameSource:
+        w, h = proxy_size(rgb.shape[1], rgb.shape[0])
+        small = np.asarray(Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR))
+        return cls(None, 1, small)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._container is not None:
+                self._container.close()
+                self._container = None
+            self._cache.clear()
+
+    def rgb(self, index: int) -> np.ndarray:
+        """The display frame ``index`` (RGB, proxy size)."""
+        if not 0 <= index < self.frames:
+            raise InputError(f"frame: {index} is not within 0..{self.frames - 1}")
+        with self._lock:
+            if self._still is not None:
+                return self._still.copy()
+            return self._decode(index)
+
+    def _decode(self, index: int) -> np.ndarray:
+        if self._container is None:
+            raise InputError("frames: this job's frames are closed")
+        if index != self._next:
+            key = index - index % PROXY_GOP
+            target = int(Fraction(key, PROXY_RATE) / self._stream.time_base)
+            self._container.seek(target, stream=self._stream, backward=True)
+            self._iter = self._container.decode(self._stream)
+        for frame in self._iter:
+            i = int(round(float(frame.time) * PROXY_RATE))
+            if i < index:
+                continue
+            self._next = i + 1
+            if i == index:
+                return frame.to_ndarray(format="rgb24")
+            break
+        self._next = -1
+        raise InputError(f"frame: {index} could not be decoded from the proxy")
+
+    def jpeg(self, index: int, plan: FramePlan | None = None, scale: float = 1.0) -> bytes:
+        """JPEG bytes of frame ``index``; masked with ``plan`` when one is given.
+
+        Only original frames are cached: a masked preview changes with every edit.
+        """
+        key = (index, 0)
+        if plan is None:
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    return hit
+        rgb = self.rgb(index)
+        if plan is not None:
+            rgb = masked(rgb, plan, index, scale)
+        data = encode_jpeg(rgb)
+        if plan is None:
+            with self._lock:
+                self._cache[key] = data
+                while len(self._cache) > CACHE_FRAMES:
+                    self._cache.popitem(last=False)
+        return data
+
+
+def masked(rgb: np.ndarray, plan: FramePlan, index: int, scale: float) -> np.ndarray:
+    """The frame with the project's masks, drawn by the render's own code at display scale."""
+    xyxy, styles, seeds, _ = plan.at(index)
+    if not len(xyxy):
+        return rgb
+    # margins and strengths are relative to each box, so a scaled box is masked alike
+    return draw(rgb, np.asarray(xyxy, np.float32) * np.float32(scale), styles, seeds)[0]
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float], side: int = 64) -> bytes:
+    """A small crop around a box (for the track list), JPEG."""
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = box
+    pad = 0.15 * max(x2 - x1, y2 - y1)
+    xa, ya = max(0, int(x1 - pad)), max(0, int(y1 - pad))
+    xb, yb = min(w, int(x2 + pad) + 1), min(h, int(y2 + pad) + 1)
+    empty = xb <= xa or yb <= ya
+    crop = np.zeros((side, side, 3), np.uint8) if empty else rgb[ya:yb, xa:xb]
+    im = Image.fromarray(np.ascontiguousarray(crop))
+    im.thumbnail((side, side))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=80)
+    return buf.getvalue()

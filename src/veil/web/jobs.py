@@ -1,0 +1,457 @@
+"""Jobs of ``veil serve``: one input, its project, its proxy and outputs, in its own folder.
+
+Work that takes longer than a request (detection, following a region,
+rendering) runs on a small pool of worker threads fed by one FIFO queue, so
+several jobs wait their turn instead of oversubscribing the machine. Each job
+owns a folder under the server's private work folder; everything veil writes
+for it (upload, proxy, thumbnails, project, output, report) lives there and is
+removed with the job, and the whole work folder on shutdown.
+
+Logs name jobs by their random id and task, never a file name or a coordinate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ConfigError, Interrupted, ProjectError, VeilError
+from ..media import image as image_io
+from ..pipeline import Engine, media_kind
+from ..project import FramePlan, Project, detect_entry, render_file, sha256_file
+from ..project.follow import Followed, anchors_of, followed_track, gray, propagate
+from ..project.report import FileRecord, write_report
+from ..settings import Settings
+from .frames import FrameSource, ProxyWriter, proxy_size, thumbnail
+
+log = logging.getLogger(__name__)
+
+#: States a job moves through; ``busy`` while a task of it runs or waits.
+STATES = ("new", "ready", "rendered", "failed")
+#: Longest stretch one "follow" decodes (grayscale, longest side FOLLOW_SIDE).
+MAX_FOLLOW_FRAMES = 3000
+#: Frames followed before the first and after the last drawn box.
+FOLLOW_SPAN = 750
+FOLLOW_SIDE = 640
+
+
+class RedactNames(logging.Filter):
+    """Replaces the names of the server's inputs in log lines by ``<file>``.
+
+    The library logs file names at INFO (useful on a command line); a server's
+    log is often kept and shared, so ``veil serve`` puts this filter on its
+    handlers.
+    """
+
+    def __init__(self, manager: JobManager) -> None:
+        super().__init__()
+        self.manager = manager
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        names = set()
+        for job in list(self.manager.jobs.values()):
+            names.update((str(job.src), job.src.name, job.name, Path(job.name).stem))
+        names.add(str(self.manager.root))
+        msg = record.getMessage()
+        for name in sorted((n for n in names if n), key=len, reverse=True):
+            msg = msg.replace(name, "<file>")
+        record.msg, record.args = msg, ()
+        return True
+
+
+class Conflict(VeilError):
+    """The job is not in a state for this request (answered with 409)."""
+
+
+@dataclass
+class Job:
+    """One input under review. Mutable state is guarded by ``lock``."""
+
+    id: str
+    name: str  # relative name shown to the user and used in the project
+    src: Path
+    kind: str
+    folder: Path
+    state: str = "new"
+    task: str | None = None  # running or queued task
+    queued: bool = False
+    done: int = 0
+    total: int | None = None
+    error: str | None = None
+    project: Project | None = None
+    frames: FrameSource | None = None
+    output: Path | None = None
+    report: Path | None = None
+    version: int = 0
+    created: float = field(default_factory=time.time)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    idle: threading.Event = field(default_factory=threading.Event)
+    deleted: bool = False
+    plan: tuple[int, FramePlan] | None = None  # the masked preview's plan, per version
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id!r}, state={self.state!r})"
+
+    @property
+    def project_path(self) -> Path:
+        return self.folder / "project.json"
+
+    def touch(self) -> None:
+        self.version += 1
+
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "id": self.id,
+                "name": self.name,
+                "kind": self.kind,
+                "state": self.state,
+                "task": self.task,
+                "queued": self.queued,
+                "done": self.done,
+                "total": self.total,
+                "error": self.error,
+                "version": self.version,
+                "has_output": self.output is not None,
+                "can_undo": bool(self.project and self.project.can_undo),
+                "can_redo": bool(self.project and self.project.can_redo),
+            }
+
+    def entry_project(self) -> Project:
+        if self.project is None:
+            raise Conflict("job: run detection first")
+        return self.project
+
+    def save(self) -> None:
+        """Write the project after every edit, so a reload or a crash loses nothing."""
+        self.entry_project().save(self.project_path)
+        self.touch()
+
+
+class JobManager:
+    """Creates, queues, runs and removes jobs; owns the private work folder."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings | None = None,
+        engine_factory: Callable[[Settings], Engine] = Engine,
+        workers: int = 1,
+        max_upload: int = 2 * 1024**3,
+        workdir: Path | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ConfigError("workers: expected at least 1")
+        self.root = root.resolve()
+        self.settings = settings or Settings()
+        self.max_upload = max_upload
+        self._engine_factory = engine_factory
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+        self.workdir = Path(tempfile.mkdtemp(prefix="veil-serve-", dir=workdir))
+        self.jobs: dict[str, Job] = {}
+        self.log_filter = RedactNames(self)
+        self._queue: queue.Queue[tuple[Job, str, Callable[[Job], None]] | None] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"veil-job-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    # -- life cycle -------------------------------------------------------------------
+    def engine(self) -> Engine:
+        """Models load once, on the first detection, and serve every job after."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = self._engine_factory(self.settings)
+            return self._engine
+
+    def shutdown(self) -> None:
+        """Stop the workers and delete every job's files."""
+        for job in list(self.jobs.values()):
+            job.cancel.set()
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=30)
+        for job in list(self.jobs.values()):
+            self._close(job)
+        self.jobs.clear()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def get(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None or job.deleted:
+            raise KeyError(job_id)
+        return job
+
+    def _new_job(self, name: str, src: Path | None, folder: Path) -> Job:
+        kind = media_kind(Path(name))
+        if kind is None:
+            raise ConfigError("path: not an image or video veil reads")
+        job = Job(secrets.token_hex(8), name, src or folder, kind, folder)
+        self.jobs[job.id] = job
+        log.info("job %s created (%s)", job.id, kind)
+        return job
+
+    def create(self, src: Path, name: str) -> Job:
+        """A job on a file inside the served folder (read in place, never written)."""
+        if not src.is_file():
+            raise ConfigError("path: not a file in the served folder")
+        folder = self.workdir / secrets.token_hex(8)
+        folder.mkdir()
+        return self._new_job(name, src, folder)
+
+    def reserve_upload(self, name: str) -> tuple[Job, Path]:
+        """A job whose input will be uploaded into its own folder."""
+        folder = self.workdir / secrets.token_hex(8)
+        (folder / "input").mkdir(parents=True)
+        dst = folder / "input" / name
+        job = self._new_job(name, dst, folder)
+        return job, dst
+
+    def delete(self, job: Job, wait_s: float = 60.0) -> None:
+        """Cancel the job's work, wait for it to stop, then remove its folder."""
+        job.cancel.set()
+        job.deleted = True
+        job.idle.wait(wait_s)
+        self._close(job)
+        self.jobs.pop(job.id, None)
+        log.info("job %s deleted", job.id)
+
+    def _close(self, job: Job) -> None:
+        with job.lock:
+            if job.frames is not None:
+                job.frames.close()
+                job.frames = None
+        shutil.rmtree(job.folder, ignore_errors=True)
+
+    # -- the queue ---------------------------------------------------------------------
+    def submit(self, job: Job, task: str) -> None:
+        """Queue ``detect``, ``render`` or ``follow:<track>`` for the job."""
+        run = {"detect": self._detect, "render": self._render}.get(task)
+        if task.startswith("follow:"):
+            tid = int(task.split(":", 1)[1])
+            run = lambda j: self._follow(j, tid)  # noqa: E731
+        if run is None:
+            raise ConfigError(f"task: unknown {task!r}")
+        with job.lock:
+            if job.task is not None:
+                raise Conflict(f"job: busy with {job.task}")
+            if task != "detect":
+                job.entry_project()
+            job.task, job.queued, job.error = task.split(":")[0], True, None
+            job.done, job.total = 0, None
+            job.cancel.clear()
+            job.idle.clear()
+            job.touch()
+        self._queue.put((job, task, run))
+
+    def cancel(self, job: Job) -> None:
+        job.cancel.set()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            job, task, run = item
+            name = task.split(":")[0]
+            try:
+                with job.lock:
+                    job.queued = False
+                    job.touch()
+                if job.cancel.is_set():
+                    raise Interrupted("cancelled")
+                t0 = time.perf_counter()
+                run(job)
+                log.info("job %s: %s done in %.2f s", job.id, name, time.perf_counter() - t0)
+            except Interrupted:
+                job.error = "cancelled"
+                log.info("job %s: %s cancelled", job.id, name)
+            except VeilError as e:
+                job.error = str(e)  # shown to the user who owns the job; not logged
+                if name == "detect":
+                    job.state = "failed"
+                log.warning("job %s: %s failed (%s)", job.id, name, type(e).__name__)
+            except Exception as e:  # a bug: keep serving the other jobs
+                job.error = f"internal error ({type(e).__name__})"
+                if name == "detect":
+                    job.state = "failed"
+                log.error("job %s: %s failed (%s)", job.id, name, type(e).__name__)
+            finally:
+                with job.lock:
+                    job.task = None
+                    job.queued = False
+                    job.touch()
+                job.idle.set()
+
+    def _progress(self, job: Job) -> Callable[[int], None]:
+        def step(n: int) -> None:
+            if job.cancel.is_set():
+                raise Interrupted("cancelled")
+            job.done += n
+            job.touch()
+
+        return step
+
+    # -- tasks ---------------------------------------------------------------------------
+    def _detect(self, job: Job) -> None:
+        engine = self.engine()
+        if job.kind == "image":
+            job.total = 1
+            entry = detect_entry(engine, job.src, job.name, self._progress(job))
+            loaded = image_io.load_image(job.src, self.settings.limits)
+            frames = FrameSource.for_image(loaded.rgb)
+        else:
+            from ..media.video import probe
+
+            info = probe(job.src, self.settings.limits)
+            job.total = info.frames
+            proxy_path = job.folder / "proxy.mkv"
+            writer = ProxyWriter(proxy_path, info.width, info.height)
+            try:
+                entry = detect_entry(engine, job.src, job.name, self._progress(job), writer.add)
+                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+            frames = FrameSource(proxy_path, entry.frames)
+        project = Project([entry])
+        with job.lock:
+            if job.frames is not None:
+                job.frames.close()
+            job.project, job.frames = project, frames
+            job.output = job.report = None
+            job.state = "ready"
+            shutil.rmtree(job.folder / "thumbs", ignore_errors=True)
+            job.save()
+
+    def _render(self, job: Job) -> None:
+        with job.lock:
+            project = job.entry_project()
+            entry = project.entry(job.name)
+            text = project.dumps()  # a snapshot: edits during the render do not leak in
+        snap = Project.loads(text).entry(job.name)
+        out = job.folder / "out"
+        out.mkdir(exist_ok=True)
+        dst = out / f"{Path(job.name).stem}-masked{job.src.suffix.lower()}"
+        job.total = entry.frames
+        render_file(snap, job.src, dst, self.settings, self._progress(job))
+        used = out / "project.json"
+        used.write_text(text, encoding="utf-8")
+        report = out / "report.json"
+        write_report(
+            report, [FileRecord(snap, sha256_file(dst))], self.settings, used, sha256_file(used)
+        )
+        write_report(
+            out / "report.md",
+            [FileRecord(snap, sha256_file(dst))],
+            self.settings,
+            used,
+            sha256_file(used),
+        )
+        with job.lock:
+            job.output, job.report = dst, report
+            job.state = "rendered"
+
+    def _follow(self, job: Job, track_id: int) -> None:
+        with job.lock:
+            project = job.entry_project()
+            entry = project.entry(job.name)
+            track = project.track(job.name, track_id)
+            source = job.frames
+        anchors = anchors_of(track)
+        if not anchors:
+            raise ProjectError(f"track {track_id}: draw a box first")
+        if source is None:
+            raise Conflict("job: frames are not ready")
+        lo = max(0, min(anchors) - FOLLOW_SPAN)
+        hi = min(entry.frames, max(anchors) + FOLLOW_SPAN + 1)
+        if hi - lo > MAX_FOLLOW_FRAMES:
+            raise ProjectError(
+                f"track {track_id}: drawn boxes span more than {MAX_FOLLOW_FRAMES} frames; "
+                "use a separate region for each part"
+            )
+        # follow on small grayscale frames (bounded memory), boxes scaled back after
+        fw, fh = proxy_size(entry.width, entry.height, FOLLOW_SIDE)
+        to_small = fw / entry.width
+        job.total = hi - lo
+        step = self._progress(job)
+        grays: list[np.ndarray] = []
+        for f in range(lo, hi):
+            rgb = source.rgb(f)
+            if rgb.shape[1] != fw:
+                rgb = np.asarray(Image.fromarray(rgb).resize((fw, fh), Image.Resampling.BILINEAR))
+            grays.append(gray(rgb))
+            step(1)
+        small = {f - lo: tuple(v * to_small for v in b) for f, b in anchors.items()}
+        found = propagate(grays, small)  # type: ignore[arg-type]
+        boxes = {f + lo: tuple(float(v) / to_small for v in b) for f, b in found.boxes.items()}
+        for f, b in anchors.items():
+            boxes[f] = b  # drawn boxes exactly as drawn
+        followed = Followed(boxes, {f + lo for f in found.review})  # type: ignore[arg-type]
+        with job.lock:
+            current = project.track(job.name, track_id)
+            if current != track:
+                raise Conflict(f"track {track_id}: changed while following; follow again")
+            project.replace_track(job.name, followed_track(track, followed, entry.frames), "follow")
+            job.save()
+
+    # -- thumbnails ------------------------------------------------------------------------
+    def thumbnail(self, job: Job, track_id: int) -> bytes:
+        """A small crop of the track on its first visible frame, cached in the job folder."""
+        with job.lock:
+            project = job.entry_project()
+            entry = project.entry(job.name)
+            track = project.track(job.name, track_id)
+            source = job.frames
+        if source is None:
+            raise Conflict("job: frames are not ready")
+        path = job.folder / "thumbs" / f"{track_id}-{hash(track) & 0xFFFFFFFF:08x}.jpg"
+        if path.is_file():
+            return path.read_bytes()
+        frame = track.first_frame
+        box = track.box_at(frame, entry.frames)
+        rgb = source.rgb(frame)
+        s = rgb.shape[1] / entry.width
+        data = thumbnail(rgb, tuple(v * s for v in box) if box else (0, 0, 1, 1))  # type: ignore[arg-type]
+        path.parent.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            path.write_bytes(data)
+        return data
+
+    def preview(self, job: Job, index: int, masked: bool) -> bytes:
+        """JPEG of a frame for display; ``masked`` draws the project as it is now."""
+        with job.lock:
+            source = job.frames
+            plan = None
+            scale = 1.0
+            if masked:
+                entry = job.entry_project().entry(job.name)
+                cached = job.plan
+                if cached is None or cached[0] != job.version:
+                    cached = job.plan = (job.version, FramePlan(entry, self.settings.mask))
+                plan = cached[1]
+                scale = proxy_size(entry.width, entry.height)[0] / entry.width
+        if source is None:
+            raise Conflict("job: run detection first")
+        return source.jpeg(index, plan, scale)

@@ -1,0 +1,300 @@
+"""The REST API of ``veil serve``: auth, file safety, jobs, project, frames, render."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from media_factory import make_clip  # noqa: E402
+from veil.pipeline import Engine  # noqa: E402
+from veil.regions import FACE, Regions  # noqa: E402
+from veil.settings import DetectSettings, Settings  # noqa: E402
+from veil.web.app import TOKEN_HEADER, create_app  # noqa: E402
+from veil.web.jobs import JobManager  # noqa: E402
+
+TOKEN = "test-token-0123456789"
+AUTH = {TOKEN_HEADER: TOKEN}
+
+
+class BarDetector:
+    """Finds the moving green bar of media_factory clips, as a 'face'."""
+
+    label = FACE
+
+    def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
+        green = (rgb[..., 1] > 150) & (rgb[..., 0] < 80)
+        xs = np.flatnonzero(green.any(axis=0))
+        if not len(xs):
+            return Regions.empty()
+        return Regions([[xs[0] - 3.0, 40.0, xs[-1] + 4.0, 80.0]], scores=[0.9], labels=[FACE])
+
+
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "media"
+    root.mkdir()
+    make_clip(root / "clip.mp4", frames=30)
+    outside = tmp_path / "secret.mp4"
+    make_clip(outside, frames=5)
+    (root / "link.mp4").symlink_to(outside)
+    manager = JobManager(
+        root,
+        Settings(detect=DetectSettings(targets=("face",))),
+        engine_factory=lambda s: Engine(s, detectors=[BarDetector()]),
+        max_upload=300_000,
+        workdir=tmp_path,
+    )
+    with TestClient(create_app(manager, TOKEN)) as client:
+        yield client, manager
+    assert not manager.workdir.exists()  # shutdown removes every job's files
+
+
+def _wait(client: TestClient, job_id: str, timeout: float = 60.0) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        s = client.get(f"/api/jobs/{job_id}", headers=AUTH).json()
+        if s["task"] is None:
+            return s
+        time.sleep(0.05)
+    raise AssertionError("job did not finish")
+
+
+def _detected(client: TestClient) -> str:
+    job = client.post("/api/jobs", json={"path": "clip.mp4"}, headers=AUTH)
+    assert job.status_code == 201, job.text
+    jid = job.json()["id"]
+    assert client.post(f"/api/jobs/{jid}/detect", headers=AUTH).status_code == 202
+    s = _wait(client, jid)
+    assert s["state"] == "ready", s
+    return jid
+
+
+ROUTES = [
+    ("get", "/api/files"),
+    ("get", "/api/jobs"),
+    ("post", "/api/jobs"),
+    ("post", "/api/jobs/upload?name=a.mp4"),
+    ("get", "/api/jobs/x"),
+    ("get", "/api/jobs/x/events"),
+    ("post", "/api/jobs/x/detect"),
+    ("post", "/api/jobs/x/render"),
+    ("post", "/api/jobs/x/cancel"),
+    ("delete", "/api/jobs/x"),
+    ("get", "/api/jobs/x/project"),
+    ("put", "/api/jobs/x/project"),
+    ("post", "/api/jobs/x/edit"),
+    ("post", "/api/jobs/x/undo"),
+    ("post", "/api/jobs/x/redo"),
+    ("post", "/api/jobs/x/tracks/1/follow"),
+    ("get", "/api/jobs/x/frames/0"),
+    ("get", "/api/jobs/x/tracks/1/thumbnail"),
+    ("get", "/api/jobs/x/output"),
+    ("get", "/api/jobs/x/report"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_api_route_needs_the_token(served, method, path):
+    client, _ = served
+    assert getattr(client, method)(path).status_code == 401
+    wrong = {TOKEN_HEADER: TOKEN + "x"}
+    assert getattr(client, method)(path, headers=wrong).status_code == 401
+
+
+def test_every_route_is_listed_in_the_openapi_schema(served):
+    client, _ = served
+    paths = client.get("/openapi.json").json()["paths"]
+    for _, path in ROUTES:
+        template = path.split("?")[0].replace("/x", "/{job_id}").replace("/1/", "/{track_id}/")
+        template = template.replace("/0", "/{index}")
+        assert template in paths, template
+    assert "cdn" not in client.get("/docs").text.lower()
+
+
+def test_page_is_served_without_token_and_nothing_is_cached_or_shared(served):
+    client, _ = served
+    page = client.get("/", headers={"Origin": "https://evil.example"})
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert page.headers["cache-control"] == "no-store"
+    assert "access-control-allow-origin" not in page.headers
+    api = client.get("/api/files", headers={**AUTH, "Origin": "https://evil.example"})
+    assert api.headers["cache-control"] == "no-store"
+    assert "access-control-allow-origin" not in api.headers
+    pre = client.options(
+        "/api/files",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in pre.headers
+    for text in (page.text,):
+        assert "http://" not in text.replace("http://www.w3.org", "")
+        assert "https://" not in text
+
+
+def test_files_lists_media_inside_the_folder_only(served):
+    client, _ = served
+    names = [f["path"] for f in client.get("/api/files", headers=AUTH).json()["files"]]
+    assert names == ["clip.mp4"]  # the symlink out of the folder is not offered
+
+
+@pytest.mark.parametrize(
+    "path", ["../secret.mp4", "/etc/passwd", "link.mp4", "a/../../secret.mp4", "..\\secret.mp4"]
+)
+def test_paths_outside_the_folder_are_refused(served, path):
+    client, manager = served
+    r = client.post("/api/jobs", json={"path": path}, headers=AUTH)
+    assert r.status_code == 400, r.text
+    assert manager.jobs == {}
+
+
+def test_uploads_are_size_limited_and_leave_nothing_when_refused(served, tmp_path):
+    client, manager = served
+    big = b"\0" * 400_000
+    r = client.post("/api/jobs/upload?name=big.mp4", content=big, headers=AUTH)
+    assert r.status_code == 413
+    chunks = (big[i : i + 65536] for i in range(0, len(big), 65536))  # no length header
+    r = client.post("/api/jobs/upload?name=big.mp4", content=chunks, headers=AUTH)
+    assert r.status_code == 413
+    assert not any(p.is_file() for p in manager.workdir.rglob("*"))
+    bad = client.post("/api/jobs/upload?name=x.exe", content=b"abc", headers=AUTH)
+    assert bad.status_code == 400
+    clip = make_clip(tmp_path / "up.mp4", frames=10).read_bytes()
+    ok = client.post("/api/jobs/upload?name=../../up.mp4", content=clip, headers=AUTH)
+    assert ok.status_code == 201, ok.text
+    job = manager.get(ok.json()["id"])
+    assert job.src.parent.parent == job.folder and job.src.name == "up.mp4"
+
+
+def test_detect_review_edit_undo_render_download(served, caplog):
+    client, manager = served
+    caplog.set_level(logging.DEBUG)
+    caplog.handler.addFilter(manager.log_filter)  # as `veil serve` does on its handlers
+    jid = _detected(client)
+    p = client.get(f"/api/jobs/{jid}/project", headers=AUTH).json()
+    entry = p["project"]["files"][0]
+    assert entry["file"] == "clip.mp4" and entry["frames"] == 30
+    face = entry["tracks"][0]["id"]
+
+    # frames: original and masked preview, JPEG, every index; refused past the end
+    jpg = client.get(f"/api/jobs/{jid}/frames/5", headers=AUTH)
+    assert jpg.headers["content-type"] == "image/jpeg"
+    plain = np.asarray(Image.open(io.BytesIO(jpg.content)))
+    masked = np.asarray(
+        Image.open(
+            io.BytesIO(client.get(f"/api/jobs/{jid}/frames/5?masked=true", headers=AUTH).content)
+        )
+    )
+    assert plain.shape == (120, 160, 3) and np.abs(plain.astype(int) - masked).max() > 40
+    assert client.get(f"/api/jobs/{jid}/frames/30", headers=AUTH).status_code == 400
+    thumb = client.get(f"/api/jobs/{jid}/tracks/{face}/thumbnail", headers=AUTH)
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+
+    # edits: validated, undoable, saved at once
+    edit = f"/api/jobs/{jid}/edit"
+    assert client.post(edit, json={"op": "disable", "track": face}, headers=AUTH).status_code == 400
+    r = client.post(edit, json={"op": "disable", "track": face, "reason": "consent"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["changed"][0]["track"]["enabled"] is False
+    u = client.post(f"/api/jobs/{jid}/undo", headers=AUTH).json()
+    assert u["changed"][0]["track"]["enabled"] is True and u["can_redo"]
+    client.post(f"/api/jobs/{jid}/redo", headers=AUTH)
+    saved = json.loads(manager.get(jid).project_path.read_text())
+    assert saved["files"][0]["tracks"][0]["reason"] == "consent"
+    bad = client.post(
+        edit,
+        json={"op": "add_track", "label": "name", "frame": 0, "box": [1, 2, 3, 4]},
+        headers=AUTH,
+    )
+    assert bad.status_code == 400
+    add = client.post(
+        edit,
+        json={"op": "add_track", "label": "logo", "frame": 3, "box": [100, 10, 150, 30]},
+        headers=AUTH,
+    )
+    assert add.status_code == 200, add.text
+    logo = add.json()["changed"][0]["id"]
+    assert client.post(f"/api/jobs/{jid}/tracks/{logo}/follow", headers=AUTH).status_code == 202
+    _wait(client, jid)
+    p = client.get(f"/api/jobs/{jid}/project", headers=AUTH).json()
+    followed = next(t for t in p["project"]["files"][0]["tracks"] if t["id"] == logo)
+    assert len([k for k in followed["keyframes"] if "box" in k]) > 20
+    assert p["history"][-1].startswith("follow")
+    style = client.post(
+        edit, json={"op": "set_style", "track": logo, "method": "fill"}, headers=AUTH
+    )
+    assert style.json()["changed"][0]["track"]["overrides"] == {"method": "fill"}
+
+    assert client.get(f"/api/jobs/{jid}/output", headers=AUTH).status_code == 409
+    assert client.post(f"/api/jobs/{jid}/render", headers=AUTH).status_code == 202
+    s = _wait(client, jid)
+    assert s["state"] == "rendered" and s["error"] is None, s
+    out = client.get(f"/api/jobs/{jid}/output", headers=AUTH)
+    assert out.status_code == 200
+    with av.open(io.BytesIO(out.content)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 30
+    assert frames[10][12:28, 102:148].mean() < 30  # the followed logo region is filled
+    report = client.get(f"/api/jobs/{jid}/report", headers=AUTH).json()
+    f0 = report["files"][0]
+    assert [m["label"] for m in f0["manual_regions"]] == ["logo"]
+    assert f0["disabled_tracks"][0]["reason"] == "consent"
+    md = client.get(f"/api/jobs/{jid}/report?format=md", headers=AUTH)
+    assert "consent" in md.text
+
+    # privacy: logs carry neither the file name, the token, nor coordinates
+    text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "clip" not in text and TOKEN not in text and "100" not in text
+
+
+def test_project_put_is_validated(served):
+    client, manager = served
+    jid = _detected(client)
+    url = f"/api/jobs/{jid}/project"
+    doc = client.get(url, headers=AUTH).json()["project"]
+    assert client.put(url, content=b"{not json", headers=AUTH).status_code == 400
+    typo = json.loads(json.dumps(doc))
+    typo["files"][0]["tracks"][0]["enabeld"] = True
+    r = client.put(url, content=json.dumps(typo), headers=AUTH)
+    assert r.status_code == 400 and "enabeld" in r.json()["detail"]
+    other = json.loads(json.dumps(doc))
+    other["files"][0]["sha256"] = "0" * 64
+    assert client.put(url, content=json.dumps(other), headers=AUTH).status_code == 400
+    good = json.loads(json.dumps(doc))
+    good["files"][0]["tracks"][0]["enabled"] = False
+    good["files"][0]["tracks"][0]["reason"] = "blurred at source"
+    r = client.put(url, content=json.dumps(good), headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert manager.get(jid).project.entry("clip.mp4").tracks[1].reason == "blurred at source"
+
+
+def test_deleted_job_leaves_no_files(served):
+    client, manager = served
+    jid = _detected(client)
+    folder = manager.get(jid).folder
+    assert any(folder.iterdir())
+    assert client.delete(f"/api/jobs/{jid}", headers=AUTH).status_code == 204
+    assert not folder.exists()
+    assert client.get(f"/api/jobs/{jid}", headers=AUTH).status_code == 404
+
+
+def test_cancel_stops_a_queued_task(served):
+    client, manager = served
+    a = client.post("/api/jobs", json={"path": "clip.mp4"}, headers=AUTH).json()["id"]
+    b = client.post("/api/jobs", json={"path": "clip.mp4"}, headers=AUTH).json()["id"]
+    client.post(f"/api/jobs/{a}/detect", headers=AUTH)
+    client.post(f"/api/jobs/{b}/detect", headers=AUTH)
+    assert client.post(f"/api/jobs/{b}/detect", headers=AUTH).status_code == 409  # busy
+    client.post(f"/api/jobs/{b}/cancel", headers=AUTH)
+    sb = _wait(client, b)
+    _wait(client, a)
+    assert sb["state"] == "new" and sb["error"] == "cancelled"
+    with pytest.raises(KeyError):
+        manager.get("nope")
