@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const S = {
   token: null, job: null, entry: null, tracks: new Map(), frame: 0, shown: -1, want: 0,
   playing: false, masked: false, tool: "select", selected: null, drag: null, seq: 0,
-  bitmap: null, events: null, lastTask: null, ranges: new Map(),
+  bitmap: null, events: null, version: -1, ranges: new Map(),
 };
 const COLORS = { face: "#3f8ef0", plate: "#e0c020", manual: "#d040d0", off: "#888" };
 
@@ -67,12 +67,11 @@ $("upload").onchange = (ev) => guard(async () => {
 
 // ---------------------------------------------------------------- a job
 async function openJob(id) {
-  S.job = id;
+  S.job = id; S.version = -1;
   sessionStorage.setItem("veil-job", id);
   $("start").hidden = true; $("job").hidden = false;
   const st = await api(`/jobs/${id}`);
   $("job-name").textContent = st.name;
-  S.lastTask = st.task;
   applyStatus(st);
   if (st.state !== "new" && st.state !== "failed") await loadProject();
   else $("review").hidden = true;
@@ -118,17 +117,18 @@ async function listen(id) {
         const line = chunk.split("\n").find((l) => l.startsWith("data: "));
         if (!line || chunk.startsWith("event: end")) continue;
         const st = JSON.parse(line.slice(6));
-        const finished = S.lastTask && st.task === null ? S.lastTask : null;
-        S.lastTask = st.task;
         applyStatus(st);
-        if (finished === "detect" || finished === "follow") await guard(loadProject);
+        // the project changed on the server (detection, following) since this page last saw it
+        if (st.task === null && st.state !== "new" && st.state !== "failed" && st.version > S.version) {
+          await guard(loadProject);
+        }
       }
     }
   } catch (e) { if (e.name !== "AbortError") say("lost contact with the server"); }
 }
 
-$("detect").onclick = () => guard(async () => { S.lastTask = "detect"; await api(`/jobs/${S.job}/detect`, { method: "POST" }); });
-$("render").onclick = () => guard(async () => { S.lastTask = "render"; await api(`/jobs/${S.job}/render`, { method: "POST" }); });
+$("detect").onclick = () => guard(() => api(`/jobs/${S.job}/detect`, { method: "POST" }));
+$("render").onclick = () => guard(() => api(`/jobs/${S.job}/render`, { method: "POST" }));
 $("cancel").onclick = () => guard(() => api(`/jobs/${S.job}/cancel`, { method: "POST" }));
 $("delete").onclick = () => guard(async () => {
   if (!confirm("Delete this job and every file veil made for it?")) return;
@@ -155,6 +155,7 @@ $("report-md").onclick = () => guard(() => download(`/jobs/${S.job}/report?forma
 // ---------------------------------------------------------------- the project
 async function loadProject() {
   const p = await api(`/jobs/${S.job}/project`);
+  S.version = p.version;
   S.entry = p.project.files[0];
   S.tracks = new Map(S.entry.tracks.map((t) => [t.id, t]));
   S.ranges = new Map();
@@ -167,6 +168,7 @@ async function loadProject() {
 }
 
 function applyChange(res) {
+  S.version = Math.max(S.version, res.version);
   for (const c of res.changed || []) {
     if (c.track) S.tracks.set(c.id, c.track); else S.tracks.delete(c.id);
     S.ranges.delete(c.id);
@@ -313,7 +315,6 @@ function toggleTrack(id) {
 }
 
 async function follow(id) {
-  S.lastTask = "follow";
   await api(`/jobs/${S.job}/tracks/${id}/follow`, { method: "POST" });
 }
 

@@ -1,0 +1,252 @@
+"""The review page in a real browser (Debian's chromium driven by Playwright).
+
+One clip with a real face (scikit-image's astronaut) goes through the five
+steps a reviewer takes: open, detect, turn the face off with a reason, draw a
+region and let it follow, export. The output is then decoded and checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from veil.settings import DetectSettings, Settings  # noqa: E402
+from veil.web.app import create_app  # noqa: E402
+from veil.web.jobs import JobManager  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+W, H, N = 480, 320, 16
+PATCH = (330, 200, 420, 270)  # x1, y1, x2, y2 of a textured patch: the "logo" to draw
+
+
+def _need_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    can_install = shutil.which("apt-get") is not None and os.geteuid() == 0
+    if can_install:  # CI must run these: .ci/run installs the package
+        pytest.fail("/usr/bin/chromium is missing: apt-get install -y chromium (see .ci/run)")
+    pytest.skip("/usr/bin/chromium is missing and apt-get cannot install it here")
+
+
+def face_clip(path: Path, astronaut: np.ndarray) -> Path:
+    """A static scene: the astronaut's portrait left, a noise patch right, a moving bar."""
+    rng = np.random.default_rng(7)
+    base = np.full((H, W, 3), 90, np.uint8)
+    face = np.asarray(Image.fromarray(astronaut).resize((280, 280)))
+    base[20:300, 10:290] = face
+    x1, y1, x2, y2 = PATCH
+    base[y1:y2, x1:x2] = rng.integers(0, 256, (y2 - y1, x2 - x1, 1), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        s.options = {"preset": "ultrafast", "crf": "12"}
+        for i in range(N):
+            img = base.copy()
+            img[5:15, 300 + 8 * i : 310 + 8 * i] = (0, 220, 0)
+            out.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(s.encode(None))
+    return path
+
+
+def _decoded(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, astronaut):
+    root = tmp_path / "media"
+    root.mkdir()
+    face_clip(root / "face.mp4", astronaut)
+    manager = JobManager(root, Settings(detect=DetectSettings(targets=("face",))), workdir=tmp_path)
+    token = "browser-test-token"
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(manager, token),
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
+        log_level="warning",
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 30
+    while not srv.started and time.monotonic() < end:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"http://127.0.0.1:{port}/#token={token}", manager, root
+    srv.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def page():
+    _need_chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        ctx = browser.new_context(
+            viewport={"width": 1280, "height": 860}, accept_downloads=True, bypass_csp=True
+        )  # the page's CSP forbids eval, which wait_for_function uses
+        pg = ctx.new_page()
+        pg.set_default_timeout(int(os.environ.get("VEIL_BROWSER_TIMEOUT_MS", "120000")))
+        yield pg
+        ctx.close()
+        browser.close()
+
+
+def _canvas_point(page, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of an original-image pixel on the canvas."""
+    box = page.locator("#view").bounding_box()
+    return box["x"] + x * box["width"] / W, box["y"] + y * box["height"] / H
+
+
+def test_review_flow_in_the_browser(server, page, tmp_path):
+    url, manager, root = server
+    origin = url.split("#")[0].rstrip("/")
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith((origin, "blob:" + origin)) else outside.append(r.url),
+    )
+
+    # 1. open the page with the token and pick the clip
+    page.goto(url)
+    assert "token" not in page.url  # taken out of the address bar
+    page.click('button[data-path="face.mp4"]')
+
+    # 2. run detection
+    page.click("#detect")
+    page.wait_for_selector("#tracks li")
+    faces = page.locator("#tracks li", has_text="face")
+    assert faces.count() >= 1
+    face_id = int(faces.first.get_attribute("data-track"))
+
+    # frame stepping with the keyboard alone; the label names the frame on screen
+    page.focus("#view")
+    label = page.locator("#frame-label")
+    page.keyboard.press("f")
+    page.wait_for_function("document.getElementById('frame-label').dataset.frame === '1'")
+    page.keyboard.press("Shift+F")
+    page.wait_for_function("document.getElementById('frame-label').dataset.frame === '11'")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.getElementById('frame-label').dataset.frame === '10'")
+    assert label.inner_text().startswith("frame 10 / 15")
+    page.keyboard.press("Shift+ArrowLeft")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.getElementById('frame-label').dataset.frame === '3'")
+
+    # 3. turn the face track off with a reason, by keyboard: J selects, T toggles
+    for _ in range(10):
+        page.keyboard.press("j")
+        if page.locator(f'#tracks li.sel[data-track="{face_id}"]').count():
+            break
+    page.keyboard.press("t")
+    page.wait_for_selector("#reason-dialog[open]")
+    page.keyboard.type("consent to be shown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'#tracks li.off[data-track="{face_id}"]')
+
+    # 4. draw a rectangle on a frame and let it follow its object
+    page.click("#tool-rect")
+    x1, y1 = _canvas_point(page, PATCH[0] + 8, PATCH[1] + 8)
+    x2, y2 = _canvas_point(page, PATCH[2] - 8, PATCH[3] - 8)
+    page.mouse.move(x1, y1)
+    page.mouse.down()
+    page.mouse.move((x1 + x2) / 2, (y1 + y2) / 2)
+    page.mouse.move(x2, y2)
+    page.mouse.up()
+    page.wait_for_selector("#region-dialog[open]")
+    page.select_option("#region-label", "logo")
+    assert page.is_checked("#region-follow")
+    page.click("#region-ok")
+    logo = page.locator("#tracks li", has_text="logo")
+    logo.wait_for()
+    page.wait_for_function(
+        "[...document.querySelectorAll('#tracks li')].some("
+        f"li => li.textContent.includes('logo') && li.textContent.includes('frames 0–{N - 1}'))"
+    )
+
+    # undo and redo keep the page and the server in step
+    page.focus("#view")
+    page.keyboard.press("Control+z")
+    page.wait_for_function(
+        "![...document.querySelectorAll('#tracks li')].some("
+        f"li => li.textContent.includes('frames 0–{N - 1}') && li.textContent.includes('logo'))"
+    )
+    page.keyboard.press("Control+y")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#tracks li')].some("
+        f"li => li.textContent.includes('logo') && li.textContent.includes('frames 0–{N - 1}'))"
+    )
+
+    # 5. export
+    page.click("#render")
+    page.wait_for_selector("#download", state="visible")
+    with page.expect_download() as dl:
+        page.click("#download")
+    out = tmp_path / "out.mp4"
+    dl.value.save_as(out)
+    with page.expect_download() as dl:
+        page.click("#report-json")
+    report = json.loads(Path(dl.value.path()).read_text())
+    assert not outside, outside  # the page loaded nothing from outside the server
+
+    # the output, decoded
+    before, after = _decoded(root / "face.mp4"), _decoded(out)
+    assert len(before) == len(after) == N
+    job = next(iter(manager.jobs.values()))
+    entry = job.project.entry("face.mp4")
+    face = entry.tracks[face_id]
+    logo_track = next(t for t in entry.tracks.values() if t.label == "logo")
+    for f in range(N):
+        a, b = before[f].astype(int), after[f].astype(int)
+        lb = logo_track.box_at(f, N)
+        assert lb is not None, f
+        lx1, ly1, lx2, ly2 = (int(round(v)) for v in lb)
+        changed = np.abs(
+            a[ly1 + 4 : ly2 - 4, lx1 + 4 : lx2 - 4] - b[ly1 + 4 : ly2 - 4, lx1 + 4 : lx2 - 4]
+        )
+        assert changed.mean() > 25, (f, changed.mean())  # the drawn region is masked
+        fb = face.box_at(f, N)
+        if fb is not None:
+            fx1, fy1, fx2, fy2 = (int(round(v)) for v in fb)
+            kept = np.abs(a[fy1:fy2, fx1:fx2] - b[fy1:fy2, fx1:fx2])
+            assert kept.mean() < 4, (f, kept.mean())  # the disabled face is untouched
+    summary = report["files"][0]
+    assert [m["label"] for m in summary["manual_regions"]] == ["logo"]
+    assert summary["manual_regions"][0]["ranges"][0]["first_frame"] == 0
+    disabled = [d for d in summary["disabled_tracks"] if d["track"] == face_id]
+    assert disabled and disabled[0]["reason"] == "consent to be shown"
