@@ -68,13 +68,13 @@ class ProxyWriter:
         self.frames = 0
 
     def add(self, rgb: np.ndarray) -> None:
-        small = rgb
-        if (rgb.shape[1], rgb.shape[0]) != self.size:
-            small = np.asarray(Image.fromarray(rgb).resize(self.size, Image.Resampling.BILINEAR))
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(small), format="rgb24")
-        frame.pts = self.frames
-        frame.time_base = Fraction(1, PROXY_RATE)
-        self._out.mux(self._stream.encode(frame))
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        w, h = self.size
+        # one swscale pass scales and converts (several times faster than Pillow then rgb->yuv)
+        small = frame.reformat(width=w, height=h, format="yuv420p", interpolation="BILINEAR")
+        small.pts = self.frames
+        small.time_base = Fraction(1, PROXY_RATE)
+        self._out.mux(self._stream.encode(small))
         self.frames += 1
 
     def close(self) -> None:
