@@ -298,3 +298,17 @@ def test_cancel_stops_a_queued_task(served):
     assert sb["state"] == "new" and sb["error"] == "cancelled"
     with pytest.raises(KeyError):
         manager.get("nope")
+
+
+def test_serve_refuses_other_hosts_without_allow_remote(tmp_path, capsys):
+    from veil.cli import main
+
+    assert main(["serve", str(tmp_path), "--host", "0.0.0.0"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "missing")]) == 2
+
+
+def test_page_url_keeps_the_token_out_of_requests():
+    from veil.web import page_url
+
+    assert page_url("127.0.0.1", 8765, "abc") == "http://127.0.0.1:8765/#token=abc"
