@@ -9,13 +9,16 @@ mid-task leaves only a hidden temporary, never a file at an output name.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ..media.video import probe
 from ..pipeline import Engine
 from ..settings import Settings
 from .manifest import Entry, stamp_after_hash
@@ -25,7 +28,7 @@ log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[Settings], Engine]
 
-_engines: dict[tuple[str, str, int], Engine] = {}
+_engines: dict[tuple[str, str], tuple[Engine, threading.Lock]] = {}
 _lock = threading.Lock()
 
 
@@ -33,25 +36,31 @@ def factory_name(factory: EngineFactory | None) -> str:
     """A stable name for an engine factory ('' for the default :class:`Engine`)."""
     if factory is None:
         return ""
-    return f"{factory.__module__}.{getattr(factory, '__qualname__', repr(factory))}"
+    name = getattr(factory, "__qualname__", None) or type(factory).__qualname__
+    return f"{factory.__module__}.{name}"
 
 
-def engine_for(settings: Settings, shash: str, factory: EngineFactory | None = None) -> Engine:
-    """This worker's Engine for these settings, built on first use.
+@contextlib.contextmanager
+def engine_for(
+    settings: Settings, shash: str, factory: EngineFactory | None = None
+) -> Iterator[Engine]:
+    """This worker process's Engine for these settings, built on first use, held
+    for one task at a time.
 
-    Keyed per thread too: an Engine is not safe to share between threads, and
-    a worker started with ``--nthreads 1`` (as advised) has only one.
+    An Engine is not safe to share between threads; a worker started with
+    ``--nthreads 1`` (as advised: onnxruntime and the codecs have their own
+    threads) never waits on the lock.
     """
-    key = (shash, factory_name(factory), threading.get_ident())
+    key = (shash, factory_name(factory))
     with _lock:
-        engine = _engines.get(key)
-    if engine is None:
-        t0 = time.perf_counter()
-        engine = factory(settings) if factory is not None else Engine(settings)
-        log.info("engine ready in %.2f s", time.perf_counter() - t0)
-        with _lock:
-            _engines[key] = engine
-    return engine
+        held = _engines.get(key)
+        if held is None:
+            t0 = time.perf_counter()
+            engine = factory(settings) if factory is not None else Engine(settings)
+            log.info("engine ready in %.2f s", time.perf_counter() - t0)
+            held = _engines[key] = (engine, threading.Lock())
+    with held[1]:
+        yield held[0]
 
 
 def cached_engines() -> int:
@@ -82,13 +91,18 @@ def mask_file_task(
     src: Path, dst: Path, settings: Settings, shash: str, factory: EngineFactory | None = None
 ) -> Done:
     """Mask one whole file (an image, or a video not worth splitting)."""
-    engine = engine_for(settings, shash, factory)
-    res = engine.mask_file(src, dst)
+    with engine_for(settings, shash, factory) as engine:
+        res = engine.mask_file(src, dst)
     return Done(dst, _entry(src, dst, shash), res.frames, dict(res.counts), res.seconds)
 
 
-def plan_task(src: Path, settings: Settings, segment_frames: int) -> VideoPlan | None:
+def plan_task(
+    src: Path, settings: Settings, segment_frames: int | None, segment_seconds: float
+) -> VideoPlan | None:
     """Plan a video's segments on a worker (it reads the whole file's packets)."""
+    if segment_frames is None:
+        fps = probe(src, settings.limits).fps or 30
+        segment_frames = max(1, round(float(fps) * segment_seconds))
     return plan_video(src, settings, segment_frames)
 
 
@@ -104,8 +118,8 @@ def segment_task(
     """Mask one segment into its piece; a piece already complete (resumed run) is kept."""
     if piece.is_file():
         return seg.end - seg.start
-    engine = engine_for(settings, shash, factory)
-    return mask_segment(engine, src, piece, seg, last)
+    with engine_for(settings, shash, factory) as engine:
+        return mask_segment(engine, src, piece, seg, last)
 
 
 def join_task(
@@ -132,3 +146,33 @@ def join_task(
 def noop_task(i: int) -> int:
     """An empty task (the benchmark's measure of scheduler overhead)."""
     return i
+
+
+def eval_task(
+    dataset: Path,
+    settings: Settings,
+    shash: str,
+    images: list[int],
+    videos: list[int],
+    factory: EngineFactory | None = None,
+) -> Any:
+    """Score a share of a dataset (items by index) into a fresh Evaluator for merging."""
+    from ..evaluate.dataset import load_dataset
+    from ..evaluate.runner import evaluate_items, new_evaluator
+
+    class _NoBar:
+        def update(self, n: int) -> None:
+            pass
+
+    ds = load_dataset(dataset)
+    with engine_for(settings, shash, factory) as engine:
+        ev = new_evaluator(ds, settings, engine)
+        evaluate_items(
+            engine,
+            ev,
+            [ds.images[i] for i in images],
+            [ds.videos[i] for i in videos],
+            settings,
+            _NoBar(),
+        )
+    return ev
