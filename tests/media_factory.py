@@ -51,6 +51,7 @@ def make_clip(
     stream_tags: Mapping[str, str] | None = None,
     codec: str | None = None,
     durations: Sequence[int] | None = None,
+    gop: int | None = None,
 ) -> Path:
     """Write a clip and return its path.
 
@@ -61,6 +62,7 @@ def make_clip(
     metadata (the mov/mp4 muxer is asked to write arbitrary keys, e.g.
     ``com.apple.quicktime.location.ISO6709``), ``stream_tags`` video stream metadata.
     Odd sizes are stored as yuv444p because x264 refuses odd 4:2:0.
+    ``gop`` sets the keyframe interval (x264's default puts one keyframe in a short clip).
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -88,6 +90,8 @@ def make_clip(
         vs.time_base = VIDEO_TIME_BASE
         if codec == "libx264":
             vs.options = {"preset": "ultrafast", "crf": "20"}
+        if gop is not None:
+            vs.codec_context.gop_size = gop
         if stream_tags:
             vs.metadata.update(stream_tags)
         if rotation:

@@ -210,6 +210,32 @@ def _add_track_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_scale_args(p: argparse.ArgumentParser, segments: bool) -> None:
+    """Dask options; dask is imported only when one of them is given."""
+    g = p.add_argument_group("scale out (needs veil[dask])")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="run on a local Dask cluster with this many worker processes",
+    )
+    g.add_argument(
+        "--scheduler",
+        default=os.environ.get("VEIL_SCHEDULER"),
+        help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+        "(default: $VEIL_SCHEDULER); workers must see the same paths",
+    )
+    if segments:
+        g.add_argument(
+            "--segment-seconds",
+            type=float,
+            default=60.0,
+            help="with workers: long videos are cut at keyframes into segments of about "
+            "this length, masked in parallel and joined without re-encoding "
+            "(default: %(default)s)",
+        )
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument(
@@ -263,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detect_args(pm)
     _add_mask_args(pm)
     _add_output_args(pm)
+    _add_scale_args(pm, segments=True)
     _add_common(pm)
 
     pd = sub.add_parser(
@@ -294,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_detect_args(pe)
     _add_mask_args(pe)
+    _add_scale_args(pe, segments=False)
     _add_common(pe)
 
     ps = sub.add_parser(
@@ -539,7 +567,15 @@ def _frame_estimate(src: Path, settings: Settings) -> int | None:
     return probe(src, settings.limits).frames
 
 
+def _distributed(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "workers", None) or getattr(args, "scheduler", None))
+
+
 def run_files(args: argparse.Namespace, detect_only: bool) -> int:
+    if not detect_only and _distributed(args):
+        from .scale.cli import run_mask_distributed
+
+        return run_mask_distributed(args)
     settings = settings_from_args(args)
     output = None if detect_only else args.output
     jobs = plan_jobs(args.inputs, output)
@@ -629,7 +665,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from .evaluate.runner import run_evaluation
 
     settings = settings_from_args(args)
-    table = run_evaluation(args.dataset, args.out, settings, quiet=args.quiet)
+    if _distributed(args):
+        from .scale.cli import run_eval_distributed
+
+        table = run_eval_distributed(args, settings)
+    else:
+        table = run_evaluation(args.dataset, args.out, settings, quiet=args.quiet)
     print(table)
     return EXIT_OK
 

@@ -226,7 +226,12 @@ class Engine:
             finish=finish,
         )
 
-    def video_regions(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, Regions]]:
+    def video_regions(
+        self,
+        frames: Iterable[np.ndarray],
+        first_index: int = 0,
+        detect_last: bool = True,
+    ) -> Iterator[tuple[np.ndarray, Regions]]:
         """Per video frame, in order, the regions to mask: detection plus tracking.
 
         With tracking on, frames come out ``lookahead`` frames late so that gaps
@@ -235,6 +240,11 @@ class Engine:
         the last frame (nothing comes after it to fill a gap from). Tracking
         works in scene coordinates (the camera's measured motion taken out),
         so a pan or whip does not throw gap filling off the face.
+
+        A video cut into segments (``veil.scale``) passes each window's
+        ``first_index`` in the whole video, so the detector runs on the same
+        frames as in one pass, and ``detect_last=False`` for every window but
+        the last (its last frame is not the video's).
         """
         track = self.settings.track
         if not track.enabled:
@@ -269,12 +279,12 @@ class Engine:
             motion = camera.estimate(rgb) if track.camera_motion else STILL
             cut = cuts.is_cut(rgb, motion)
             view = SceneView() if cut else view.moved(motion, rgb.shape[1], rgb.shape[0])
-            run = cut or index % track.detect_every == 0
+            run = cut or (first_index + index) % track.detect_every == 0
             if held is not None:
                 yield from push(*held)
             held = (index, rgb, view, cut, run)
         if held is not None:
-            yield from push(*held[:4], True)
+            yield from push(*held[:4], held[4] or detect_last)
         for final in tracker.flush():
             yield _to_frame(final, track.motion_margin)
 

@@ -43,25 +43,13 @@ def evaluate(
     from tqdm import tqdm
 
     ds = load_dataset(dataset_path)
-    targets = tuple(t for t in settings.detect.targets if t in ds.labels) or settings.detect.targets
-    settings = settings.evolve(detect=replace(settings.detect, targets=targets))
+    settings = dataset_settings(ds, settings)
     engine = Engine(settings)
-    # video-only datasets are scored at the video profile's operating thresholds
-    profile = engine.video_profile if ds.videos and not ds.images else settings.detect
-    ev = Evaluator(targets, thresholds={t: profile.threshold(t) for t in targets})
+    ev = new_evaluator(ds, settings, engine)
     total = len(ds.images) + sum(len(v.frames) for v in ds.videos)
     t_start = time.perf_counter()
     with tqdm(total=total, unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:
-        for item in ds.images:
-            loaded = image_io.load_image(item.file, settings.limits)
-            _check_size(item.file, loaded.rgb, item.width, item.height)
-            t0 = time.perf_counter()
-            found = engine.detect(loaded.rgb, floor=SCORE_FLOOR)
-            _, covered = engine.mask(loaded.rgb, engine.above_threshold(found))
-            ev.add(item.boxes, found, covered, seconds=time.perf_counter() - t0)
-            bar.update(1)
-        for vid in ds.videos:
-            _evaluate_video(engine, ev, vid, settings, bar)
+        evaluate_items(engine, ev, ds.images, ds.videos, settings, bar)
     wall = time.perf_counter() - t_start
     cuda = settings.detect.device == "cuda"
     metrics = ev.compute(
@@ -72,6 +60,34 @@ def evaluate(
         wall_seconds=wall,
     )
     return metrics, ev
+
+
+def dataset_settings(ds, settings: Settings) -> Settings:
+    """``settings`` with the targets narrowed to the classes the dataset annotates."""
+    targets = tuple(t for t in settings.detect.targets if t in ds.labels) or settings.detect.targets
+    return settings.evolve(detect=replace(settings.detect, targets=targets))
+
+
+def new_evaluator(ds, settings: Settings, engine: Engine) -> Evaluator:
+    """An empty Evaluator at the dataset's operating thresholds (one per worker merges)."""
+    # video-only datasets are scored at the video profile's operating thresholds
+    profile = engine.video_profile if ds.videos and not ds.images else settings.detect
+    targets = settings.detect.targets
+    return Evaluator(targets, thresholds={t: profile.threshold(t) for t in targets})
+
+
+def evaluate_items(engine: Engine, ev: Evaluator, images, videos, settings: Settings, bar) -> None:
+    """Score these images and videos into ``ev`` (all of a dataset, or one worker's share)."""
+    for item in images:
+        loaded = image_io.load_image(item.file, settings.limits)
+        _check_size(item.file, loaded.rgb, item.width, item.height)
+        t0 = time.perf_counter()
+        found = engine.detect(loaded.rgb, floor=SCORE_FLOOR)
+        _, covered = engine.mask(loaded.rgb, engine.above_threshold(found))
+        ev.add(item.boxes, found, covered, seconds=time.perf_counter() - t0)
+        bar.update(1)
+    for vid in videos:
+        _evaluate_video(engine, ev, vid, settings, bar)
 
 
 def _video_ranked(

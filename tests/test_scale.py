@@ -1,0 +1,178 @@
+"""veil.scale on a LocalCluster of 2 worker processes: same outputs as one process,
+a killed worker costs nothing, a resumed run redoes nothing done."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from media_factory import displayed_frame, make_clip
+from scale_helpers import StallOnce, flicker_engine
+
+pytest.importorskip("distributed")
+
+from veil.scale import worker  # noqa: E402
+from veil.scale.manifest import MANIFEST_NAME, Manifest  # noqa: E402
+from veil.scale.run import PARTS_DIR, mask_many  # noqa: E402
+from veil.settings import DetectSettings, EncodeSettings, MaskSettings, Settings  # noqa: E402
+
+#: lossless x264, so decoded frames compare exactly whatever the GOP layout
+SETTINGS = Settings(
+    detect=DetectSettings(targets=("face",)),
+    mask=MaskSettings(method="fill"),
+    encode=EncodeSettings(crf=0, preset="ultrafast"),
+)
+SEGMENT = 30  # frames: the 120-frame clip becomes 4 segments
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    # workers are spawned processes: they find veil and these helpers through sys.path
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    """Two photos, a short clip (one task) and a long one with keyframes (split), with audio."""
+    root = tmp_path_factory.mktemp("archive")
+    (root / "sub").mkdir()
+    Image.fromarray(displayed_frame(2, 160, 120)).save(root / "a.png")
+    Image.fromarray(displayed_frame(5, 160, 120)).save(root / "sub" / "b.jpg", quality=90)
+    make_clip(root / "short.mp4", frames=25, audio=True)
+    make_clip(root / "sub" / "long.mp4", frames=120, gop=10, audio=True, vfr=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(archive, tmp_path_factory) -> Path:
+    """The same archive masked by one process, without Dask."""
+    out = tmp_path_factory.mktemp("single")
+    engine = flicker_engine(SETTINGS)
+    for src in _media(archive):
+        engine.mask_file(src, out / src.relative_to(archive))
+    return out
+
+
+def _media(root: Path) -> list[Path]:
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix in (".png", ".jpg", ".mp4")
+    )
+
+
+def _jobs(archive: Path, out: Path) -> list[tuple[Path, Path]]:
+    return [(src, out / src.relative_to(archive)) for src in _media(archive)]
+
+
+def _decoded(path: Path):
+    with av.open(str(path)) as c:
+        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        audio = [(p.pts, bytes(p)) for p in c.demux(audio=0) if p.size]
+    return frames, audio
+
+
+def _assert_same_outputs(reference: Path, out: Path) -> None:
+    names = sorted(p.relative_to(reference) for p in _media(reference))
+    assert sorted(p.relative_to(out) for p in _media(out)) == names
+    for rel in names:
+        a, b = reference / rel, out / rel
+        if rel.suffix != ".mp4":
+            assert a.read_bytes() == b.read_bytes(), rel  # images: byte-identical
+            continue
+        (fa, aa), (fb, ab) = _decoded(a), _decoded(b)
+        assert [p for p, _ in fa] == [p for p, _ in fb], rel  # frame count and timestamps
+        for (_, x), (_, y) in zip(fa, fb, strict=True):
+            np.testing.assert_array_equal(x, y, err_msg=str(rel))
+        assert aa == ab, rel  # audio copied packet for packet
+
+
+def _no_leftovers(out: Path) -> None:
+    hidden = [p for p in out.rglob(".*") if p.name != MANIFEST_NAME]
+    assert hidden == [], hidden
+
+
+def test_folder_run_matches_single_process(client, archive, reference, tmp_path):
+    out = tmp_path / "out"
+    report = mask_many(
+        _jobs(archive, out), SETTINGS, client, out,
+        segment_frames=SEGMENT, engine_factory=flicker_engine,
+    )  # fmt: skip
+    assert report.failed == [] and report.fallbacks == 0
+    split = [d for d in report.done if d.segments > 1]
+    assert [d.dst.name for d in split] == ["long.mp4"] and split[0].segments == 4
+    _assert_same_outputs(reference, out)
+    _no_leftovers(out)
+    assert not (out / "sub" / PARTS_DIR).exists()
+    # one engine per worker process, reused by every task it ran
+    assert all(n <= 1 for n in client.run(worker.cached_engines).values())
+
+
+def test_killed_worker_mid_video_still_ends_correct(client, archive, reference, tmp_path):
+    out = tmp_path / "out"
+    marker = tmp_path / "stalled.pid"
+    src = archive / "sub" / "long.mp4"
+    factory = StallOnce(marker)
+    result = {}
+
+    def run():
+        result["report"] = mask_many(
+            [(src, out / "long.mp4")], SETTINGS, client, out,
+            segment_frames=SEGMENT, engine_factory=factory,
+        )  # fmt: skip
+
+    t = threading.Thread(target=run)
+    t.start()
+    for _ in range(1200):  # a worker reaches the stall within seconds; give it minutes
+        if marker.exists() and marker.read_text():
+            break
+        time.sleep(0.1)
+    pid = int(marker.read_text())
+    assert pid in client.run(os.getpid).values()
+    assert not (out / "long.mp4").exists()
+    os.kill(pid, signal.SIGKILL)
+    t.join(300)
+    report = result["report"]
+    assert report.failed == [] and len(report.done) == 1
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    shutil.copy(reference / "sub" / "long.mp4", ref / "long.mp4")
+    _assert_same_outputs(ref, out)
+    _no_leftovers(out)
+
+
+def test_resumed_run_redoes_only_what_is_missing_or_stale(client, archive, tmp_path):
+    out = tmp_path / "out"
+    jobs = _jobs(archive, out)
+    first = mask_many(jobs, SETTINGS, client, out, segment_frames=SEGMENT,
+                      engine_factory=flicker_engine)  # fmt: skip
+    assert len(first.done) == len(jobs)
+    stamps = {dst: dst.stat().st_mtime_ns for _, dst in jobs}
+    again = mask_many(jobs, SETTINGS, client, out, segment_frames=SEGMENT,
+                      engine_factory=flicker_engine)  # fmt: skip
+    assert again.done == [] and sorted(again.skipped) == sorted(stamps)
+    assert {dst: dst.stat().st_mtime_ns for _, dst in jobs} == stamps
+    # one output damaged, one deleted: only those two are redone
+    (out / "a.png").write_bytes(b"damaged")
+    (out / "sub" / "long.mp4").unlink()
+    third = mask_many(jobs, SETTINGS, client, out, segment_frames=SEGMENT,
+                      engine_factory=flicker_engine)  # fmt: skip
+    assert sorted(d.dst.name for d in third.done) == ["a.png", "long.mp4"]
+    entries = Manifest.load(out).entries
+    assert set(entries) == {dst.relative_to(out).as_posix() for _, dst in jobs}
