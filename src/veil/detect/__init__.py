@@ -2,8 +2,9 @@
 
 Bundled models live in ``veil/models`` (see MODELS.md); ``face_model`` /
 ``plate_model`` swap in a user's ONNX file, whose format is recognised from
-its output shapes (CenterFace or YOLOv8). Whatever the format, a detector is
-built from its own class's settings (:class:`ClassSettings`): a face model is
+its outputs (YuNet, CenterFace or YOLOv8). The bundled face detector fuses
+YuNet-n and CenterFace (images) or runs YuNet-n alone (video). Whatever the
+format, a detector is built from its own class's settings (:class:`ClassSettings`): a face model is
 shown the colour frame at ``face_max_side``, a plate model the plate view at
 ``plate_size``.
 """
@@ -18,12 +19,13 @@ from ..regions import CLASSES, FACE, PLATE, class_id
 from ..settings import DetectSettings
 from .base import Detector
 from .ensemble import EnsembleDetector
-from .faces import BUNDLED as CENTERFACE_MODEL
-from .faces import CenterFaceDetector
+from .faces import CenterFaceDetector, FaceDetector
+from .fused import FusedFaceDetector
 from .onnx import load_session, session_info
 from .plates import ALIGN as YOLO_ALIGN
 from .plates import BUNDLED as SAFELICENSING_MODEL
 from .plates import YoloDetector
+from .yunet import YuNetDetector, is_yunet
 
 FASTANPR_MODEL = SAFELICENSING_MODEL.with_name("plate_fastanpr.onnx")
 
@@ -32,7 +34,10 @@ __all__ = [
     "ClassSettings",
     "Detector",
     "EnsembleDetector",
+    "FaceDetector",
+    "FusedFaceDetector",
     "YoloDetector",
+    "YuNetDetector",
     "build_detectors",
     "class_settings",
     "load_model",
@@ -62,7 +67,8 @@ class ClassSettings:
     view: str
     #: the bundled model's ``float`` original or ``int8`` copy
     precision: str
-    #: the bundled plate pair: both on every frame (``all``) or taking turns
+    #: bundled faces: ``fused``, ``yunet`` or ``centerface``; bundled plate pair: both on
+    #: every frame (``all``) or taking turns (``alternate``)
     ensemble: str
     device: str
     threads: int
@@ -74,7 +80,7 @@ def class_settings(settings: DetectSettings, label: int) -> ClassSettings:
     if label == FACE:
         return ClassSettings(
             FACE, settings.face_model, settings.face_max_side, settings.face_coarse_side,
-            settings.face_tile, "rgb", settings.face_precision, "all", **common,
+            settings.face_tile, "rgb", settings.face_precision, settings.face_models, **common,
         )  # fmt: skip
     if label == PLATE:
         return ClassSettings(
@@ -87,8 +93,9 @@ def class_settings(settings: DetectSettings, label: int) -> ClassSettings:
 def load_model(path: str | Path, label: int, settings: DetectSettings) -> Detector:
     """A detector for a user-given ONNX file, its format told by its outputs.
 
-    CenterFace format (four outputs with 1/2/2/10 channels) is accepted for faces;
-    YOLOv8 format (one output ``[1, 4+C, N]``) for faces or plates.
+    YuNet format (heads ``cls_8`` ... ``kps_32``) and CenterFace format (four
+    outputs with 1/2/2/10 channels) are accepted for faces; YOLOv8 format (one
+    output ``[1, 4+C, N]``) for faces or plates.
     """
     return _load(replace(class_settings(settings, label), model=Path(path)))
 
@@ -96,12 +103,20 @@ def load_model(path: str | Path, label: int, settings: DetectSettings) -> Detect
 def _load(cls: ClassSettings) -> Detector:
     path = cls.model
     assert path is not None
-    outs = load_session(path, cls.device, cls.threads).get_outputs()
+    session = load_session(path, cls.device, cls.threads)
+    outs = session.get_outputs()
+    if cls.label == FACE and is_yunet(session):
+        return _face(cls, YuNetDetector)
     if cls.label == FACE and len(outs) == 4:
-        return _centerface(cls)
+        return _face(cls, CenterFaceDetector)
     if len(outs) == 1 and len(outs[0].shape) == 3:
         return _yolo(cls)
-    kinds = "CenterFace (4 outputs: 1/2/2/10 channels) or " if cls.label == FACE else ""
+    kinds = (
+        "YuNet (cls/obj/bbox/kps heads at strides 8, 16, 32), CenterFace (4 outputs: 1/2/2/10 "
+        "channels) or "
+        if cls.label == FACE
+        else ""
+    )
     raise ModelError(
         f"{path}: unrecognised model format; expected {kinds}YOLOv8 (one output [1, 4+C, N]), "
         f"got {len(outs)} output(s) with shapes {[o.shape for o in outs]}"
@@ -113,11 +128,11 @@ def _int8(model: Path) -> Path:
     return model.with_name(model.stem + ".int8.onnx")
 
 
-def _centerface(cls: ClassSettings) -> CenterFaceDetector:
+def _face(cls: ClassSettings, kind: type[FaceDetector]) -> FaceDetector:
     path = cls.model
-    if path is None and cls.precision == "int8":
-        path = _int8(CENTERFACE_MODEL)
-    return CenterFaceDetector(
+    if path is None and cls.precision == "int8" and kind is CenterFaceDetector:
+        path = _int8(kind.bundled)  # YuNet-n has no int8 copy: it is cheaper than this one
+    return kind(
         path,
         max_side=cls.max_side,
         coarse_side=cls.coarse_side,
@@ -140,6 +155,15 @@ def _yolo(cls: ClassSettings) -> YoloDetector:
     )
 
 
+def _bundled_faces(cls: ClassSettings) -> Detector:
+    """YuNet-n and CenterFace fused (a face must score with both), or one of them alone."""
+    if cls.ensemble == "yunet":
+        return _face(cls, YuNetDetector)
+    if cls.ensemble == "centerface":
+        return _face(cls, CenterFaceDetector)
+    return FusedFaceDetector([_face(cls, YuNetDetector), _face(cls, CenterFaceDetector)])
+
+
 def _bundled_plates(cls: ClassSettings) -> Detector:
     """Both bundled plate models, merged or taking turns: each finds plates the other misses."""
     paths = [SAFELICENSING_MODEL, FASTANPR_MODEL]
@@ -159,7 +183,7 @@ def build_detectors(settings: DetectSettings) -> list[Detector]:
         if cls.model is not None:
             out.append(_load(cls))
         elif cls.label == FACE:
-            out.append(_centerface(cls))
+            out.append(_bundled_faces(cls))
         else:
             out.append(_bundled_plates(cls))
     return out
