@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .detect import build_detectors
+from .detect import build_detectors, orient
 from .detect.base import Detector
 from .errors import ConfigError, InputError, OutputError, VeilError
 from .mask import apply_masks
 from .media import image as image_io
 from .media import video as video_io
 from .outputs import atomic_output
-from .regions import CLASSES, Regions, class_id
+from .regions import CLASSES, FACE, Regions, class_id
 from .settings import DetectSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,19 @@ class Engine:
             )
         return self._video_detectors
 
-    def detect(self, rgb: np.ndarray, floor: float | None = None, video: bool = False) -> Regions:
+    def detect(
+        self,
+        rgb: np.ndarray,
+        floor: float | None = None,
+        video: bool = False,
+        face_turn: int | None = None,
+    ) -> Regions:
         """All target regions in one upright RGB frame, raw (not expanded).
 
         ``floor`` lowers every class threshold to at most that score: evaluation
         needs the whole ranking. ``video`` uses the per-frame video profile.
+        Faces are found at any angle (``DetectSettings.any_angle``): an image
+        probes its own orientation; video passes the clip's ``face_turn``.
         """
         _check_frame(rgb)
         parts = []
@@ -108,16 +116,36 @@ class Engine:
             threshold = profile.threshold(CLASSES[d.label])
             if floor is not None:
                 threshold = min(threshold, floor)
-            parts.append(d.detect(rgb, threshold))
+            if d.label == FACE and profile.any_angle and hasattr(d, "single_pass"):
+                if face_turn is None:
+                    parts.append(orient.detect_any_angle(d, rgb, threshold))
+                else:
+                    h, w = rgb.shape[:2]
+                    found = d.detect(orient.turn(rgb, face_turn), threshold)
+                    parts.append(orient.unturn(found, face_turn, w, h))
+            else:
+                parts.append(d.detect(rgb, threshold))
         return Regions.concat(parts)
+
+    def face_turn(self, rgb: np.ndarray) -> int:
+        """Quarter turns that make a video's faces upright, from one frame (0: upright)."""
+        if not self.video_profile.any_angle:
+            return 0
+        for d in self.video_detectors:
+            if d.label == FACE and hasattr(d, "single_pass"):
+                return orient.dominant_turn(d, rgb)
+        return 0
 
     def above_threshold(self, regions: Regions, video: bool = False) -> Regions:
         """Keep regions at or above their class's operating threshold."""
         return regions[self._at_threshold(regions, video)] if len(regions) else regions
 
-    def _at_threshold(self, regions: Regions, video: bool = False) -> np.ndarray:
+    def _at_threshold(
+        self, regions: Regions, video: bool = False, confirm: bool = False
+    ) -> np.ndarray:
         profile = self.video_profile if video else self.settings.detect
-        limits = np.array([profile.threshold(CLASSES[int(lb)]) for lb in regions.labels])
+        level = profile.confirm if confirm else profile.threshold
+        limits = np.array([level(CLASSES[int(lb)]) for lb in regions.labels])
         return regions.scores >= limits.astype(np.float32)
 
     def mask(
@@ -168,9 +196,12 @@ class Engine:
             if progress:
                 progress(1)
         else:
+            turns: int | None = None
             with video_io.iter_frames(src, self.settings.limits) as frames:
                 for f in frames:
-                    found = self.detect(f.image, video=True)
+                    if turns is None:
+                        turns = self.face_turn(f.image)
+                    found = self.detect(f.image, video=True, face_turn=turns)
                     self._record(result, f.index, f.image, found, True)
                     if progress:
                         progress(1)
@@ -247,9 +278,12 @@ class Engine:
         the last (its last frame is not the video's).
         """
         track = self.settings.track
+        turns: int | None = None  # the clip's face orientation, probed on its first frame
         if not track.enabled:
             for rgb in frames:
-                yield rgb, self.detect(rgb, video=True)
+                if turns is None:
+                    turns = self.face_turn(rgb)
+                yield rgb, self.detect(rgb, video=True, face_turn=turns)
             return
         from .track import (
             STILL,
@@ -267,15 +301,22 @@ class Engine:
         held = None  # the newest frame waits one step: the video's last is always detected
 
         def push(index, rgb, where, cut, run):
-            found = weak = None
+            found = weak = strong = None
             if run:
-                found = self.detect(rgb, floor=track.continue_score, video=True)
+                found = self.detect(
+                    rgb, floor=track.continue_score, video=True, face_turn=turns
+                )
                 weak = ~self._at_threshold(found, video=True)
+                strong = self._at_threshold(found, video=True, confirm=True)
                 found = where.to_scene(found)
-            for final in tracker.push(index, (rgb, where), found, cut=cut, weak=weak):
+            for final in tracker.push(
+                index, (rgb, where), found, cut=cut, weak=weak, strong=strong
+            ):
                 yield _to_frame(final, track.motion_margin)
 
         for index, rgb in enumerate(frames):
+            if turns is None:
+                turns = self.face_turn(rgb)
             motion = camera.estimate(rgb) if track.camera_motion else STILL
             cut = cuts.is_cut(rgb, motion)
             view = SceneView() if cut else view.moved(motion, rgb.shape[1], rgb.shape[0])

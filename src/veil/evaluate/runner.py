@@ -104,8 +104,11 @@ def _video_ranked(
         for rgb, regions in engine.video_regions(frames):
             yield rgb, regions, regions
         return
+    turns: int | None = None
     for rgb in frames:
-        found = engine.detect(rgb, floor=SCORE_FLOOR, video=True)
+        if turns is None:
+            turns = engine.face_turn(rgb)
+        found = engine.detect(rgb, floor=SCORE_FLOOR, video=True, face_turn=turns)
         yield rgb, found, engine.above_threshold(found, video=True)
 
 

@@ -1,0 +1,89 @@
+"""Faces at any angle: photos stored sideways, people lying down, cameras upside down.
+
+Face networks are trained on upright faces; a face turned by 90 degrees or
+more scores near zero. Running the whole multi-pass detector four times would
+quadruple the cost and the false masks, so the picture's dominant orientation
+is found first by a cheap probe: one small pass of the face network on the
+frame turned by 0, 90, 180 and 270 degrees. The full detector then runs in the
+orientation with the most face evidence (upright unless another clearly wins),
+and confident faces the probe found in the other orientations are kept too
+(one person lying down in an upright crowd).
+
+Video: a camera's mounting is fixed, so :func:`dominant_turn` runs on a clip's
+first frame and the clip is detected in that orientation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..regions import Regions, iou_matrix, nms_regions
+
+#: long side of the probe pass (a single pass: ~10 ms for YuNet-n)
+PROBE_SIDE = 640
+#: probe detections counted as evidence of an orientation
+EVIDENCE_SCORE = 0.3
+#: another orientation wins only with this much more evidence than upright
+SWITCH_RATIO = 1.5
+#: probe detections in another orientation kept as faces without the full passes
+KEEP_SCORE = 0.6
+#: a kept probe face overlapping a found one by more than this IoU is the same face
+OVERLAP = 0.3
+
+
+def turn(rgb: np.ndarray, k: int) -> np.ndarray:
+    """``rgb`` turned counter-clockwise by ``k`` quarter turns (a contiguous copy)."""
+    return np.ascontiguousarray(np.rot90(rgb, k % 4)) if k % 4 else rgb
+
+
+def unturn(regions: Regions, k: int, width: int, height: int) -> Regions:
+    """Regions found in ``turn(frame, k)`` mapped back onto the frame (``width`` x ``height``)."""
+    k %= 4
+    if not k or not len(regions):
+        return regions
+    x1, y1, x2, y2 = regions.xyxy.T.astype(np.float64)
+    w, h = width, height
+    for step in range(k):
+        # undo the last quarter turn left: (x', y') = (y, W - x), W the width before it
+        before = w if (k - step) % 2 else h
+        x1, y1, x2, y2 = before - y2, x1, before - y1, x2
+    xyxy = np.stack([x1, y1, x2, y2], axis=1).astype(np.float32)
+    return Regions(xyxy, regions.scores, regions.labels, regions.track_ids)
+
+
+def probe(detector, rgb: np.ndarray) -> list[Regions]:
+    """The probe pass in each of the four orientations (turned coordinates)."""
+    return [
+        detector.single_pass(turn(rgb, k), PROBE_SIDE, EVIDENCE_SCORE) for k in range(4)
+    ]
+
+
+def evidence_turn(found: list[Regions]) -> int:
+    """The quarter turns with the most face evidence (0 unless another clearly wins)."""
+    evidence = [float(r.scores.sum()) for r in found]
+    best = int(np.argmax(evidence))
+    return best if evidence[best] > SWITCH_RATIO * evidence[0] else 0
+
+
+def dominant_turn(detector, rgb: np.ndarray) -> int:
+    """Quarter turns that make the frame's faces upright (0 when unsure)."""
+    return evidence_turn(probe(detector, rgb))
+
+
+def detect_any_angle(detector, rgb: np.ndarray, threshold: float) -> Regions:
+    """Faces of one frame at any of the four orientations (see the module docstring)."""
+    h, w = rgb.shape[:2]
+    found = probe(detector, rgb)
+    k = evidence_turn(found)
+    main = unturn(detector.detect(turn(rgb, k), threshold), k, w, h)
+    extra = Regions.concat(
+        unturn(r[r.scores >= max(KEEP_SCORE, threshold)], j, w, h)
+        for j, r in enumerate(found)
+        if j != k
+    )
+    if len(extra):
+        # one face, one box: a face the main pass found is not added again turned
+        extra = nms_regions(extra, OVERLAP)
+        if len(main):
+            extra = extra[iou_matrix(extra.xyxy, main.xyxy).max(axis=1) < OVERLAP]
+    return Regions.concat([main, extra]).clip(w, h)
