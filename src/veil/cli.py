@@ -21,6 +21,7 @@ from .pipeline import Engine, FileResult, media_kind
 from .project.jobs import ProjectJobs
 from .settings import (
     ENSEMBLE_MODES,
+    FACE_MODELS,
     PLATE_INPUTS,
     PRECISIONS,
     SHAPES,
@@ -52,7 +53,7 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
         help="score threshold per class, e.g. 'face=0.3,plate=0.25' or one value for all, "
         "for images and video; low defaults favour recall (default: "
         f"face={d.face_threshold},plate={d.plate_threshold}; video faces "
-        f"{d.video_face_threshold}, since tracking needs to see a face only once)",
+        f"{d.video_face_threshold}; each face network has its own defaults)",
     )
     g.add_argument(
         "--face-model", type=Path, help="another ONNX face model (CenterFace or YOLO format)"
@@ -106,8 +107,22 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
         "--video-face-precision",
         choices=PRECISIONS,
         default=d.video_face_precision,
-        help="video: the bundled face model's int8 copy (faster) or the float original "
-        "that images use (default: %(default)s)",
+        help="video: CenterFace's int8 copy (faster) or the float original that images "
+        "use (default: %(default)s)",
+    )
+    g.add_argument(
+        "--face-models",
+        choices=FACE_MODELS,
+        default=d.face_models,
+        help="images: the bundled face networks, YuNet-n and CenterFace fused (a face "
+        "must score with both), or one alone (default: %(default)s)",
+    )
+    g.add_argument(
+        "--video-face-models",
+        choices=FACE_MODELS,
+        default=d.video_face_models,
+        help="video: the bundled face networks; 'yunet' masks far less that is not a "
+        "face but misses small and blurred faces (see README, Video) (default: %(default)s)",
     )
     g.add_argument(
         "--plate-input",
@@ -374,10 +389,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     base = DetectSettings()
     detect = DetectSettings(
         targets=targets,
-        face_threshold=thr.get("face", base.face_threshold),
+        face_threshold=thr.get("face"),
         plate_threshold=thr.get("plate", base.plate_threshold),
         # a threshold the user gives is theirs for video too
-        video_face_threshold=thr.get("face", base.video_face_threshold),
+        video_face_threshold=thr.get("face"),
         face_model=args.face_model,
         plate_model=args.plate_model,
         face_max_side=args.face_max_side,
@@ -388,6 +403,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         video_plate_size=args.video_plate_size,
         video_plate_ensemble=args.video_plate_models,
         video_plate_precision=args.video_plate_precision,
+        face_models=args.face_models,
+        video_face_models=args.video_face_models,
         video_face_precision=args.video_face_precision,
         plate_input=args.plate_input,
         device=args.device,
@@ -400,7 +417,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
     settings = Settings(detect=detect, limits=limits)
     if hasattr(args, "detect_every"):
-        track = TrackSettings(enabled=not args.no_track, detect_every=args.detect_every)
+        t = TrackSettings()
+        # a sparser detector needs a longer look-ahead to confirm a track before its
+        # first frames leave the window (TrackSettings checks the rule)
+        wait = (t.confirm_hits - 1) * max(args.detect_every, 1) + t.pre_frames
+        track = TrackSettings(
+            enabled=not args.no_track,
+            detect_every=args.detect_every,
+            lookahead=max(t.lookahead, min(wait, 120)),
+        )
         settings = settings.evolve(track=track)
     if hasattr(args, "method"):
         shapes = _per_class_choice(args.shape, "--shape", SHAPES)

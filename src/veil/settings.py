@@ -25,6 +25,16 @@ DEVICES: tuple[str, ...] = ("cpu", "cuda")
 ENSEMBLE_MODES: tuple[str, ...] = ("all", "alternate")
 #: the bundled models in float32, or their int8 copies (faster on CPUs, see MODELS.md)
 PRECISIONS: tuple[str, ...] = ("float", "int8")
+#: the bundled face networks: YuNet-n and CenterFace fused (they must agree), or one alone
+FACE_MODELS: tuple[str, ...] = ("fused", "yunet", "centerface")
+#: default face thresholds per bundled face network (scores differ between networks):
+#: images, video, and the video score at which one detection confirms a track alone;
+#: chosen by measurement (README, Quality and Video)
+FACE_DEFAULTS: dict[str, tuple[float, float, float]] = {
+    "fused": (0.1, 0.05, 0.3),
+    "yunet": (0.05, 0.3, 0.5),
+    "centerface": (0.15, 0.08, 0.3),
+}
 #: what the plate models are shown: the frame as it is, its luma, or its luma
 #: with the 1st-99th percentiles stretched to full range (see detect.plates.plate_view)
 PLATE_INPUTS: tuple[str, ...] = ("rgb", "gray", "gray-stretch")
@@ -95,9 +105,11 @@ class DetectSettings:
     """
 
     targets: tuple[str, ...] = CLASSES
-    face_threshold: float = 0.15
+    #: None: the default of the face network in use (``FACE_DEFAULTS``)
+    face_threshold: float | None = None
     plate_threshold: float = 0.2
-    video_face_threshold: float = 0.08
+    video_face_threshold: float | None = None
+    video_face_confirm: float | None = None
     face_model: Path | None = None
     plate_model: Path | None = None
     face_max_side: int = 1920
@@ -112,8 +124,13 @@ class DetectSettings:
     video_plate_ensemble: str = "alternate"
     plate_precision: str = "float"
     video_plate_precision: str = "int8"
+    face_models: str = "fused"
+    #: CenterFace (alone or fused) as the float original or its int8 copy (faster)
     face_precision: str = "float"
     video_face_precision: str = "int8"
+    #: find faces turned by 90/180/270 degrees (detect.orient): per image, per video clip
+    any_angle: bool = True
+    video_face_models: str = "centerface"
     plate_input: str = "gray-stretch"
     device: str = "cpu"
     threads: int = 0
@@ -121,9 +138,26 @@ class DetectSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", tuple(self.targets))
         _check_targets(self.targets)
+        for name, allowed in (("face_models", FACE_MODELS), ("video_face_models", FACE_MODELS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
+        image_default = FACE_DEFAULTS[self.face_models][0]
+        _, video_default, confirm_default = FACE_DEFAULTS[self.video_face_models]
+        for name, default in (
+            ("face_threshold", image_default),
+            ("video_face_threshold", video_default),
+            ("video_face_confirm", confirm_default),
+        ):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
         _check_range("face threshold", self.face_threshold, 0.0, 1.0)
         _check_range("plate threshold", self.plate_threshold, 0.0, 1.0)
         _check_range("video face threshold", self.video_face_threshold, 0.0, 1.0)
+        _check_range("video face confirm score", self.video_face_confirm, 0.0, 1.0)
+        if not isinstance(self.any_angle, bool):
+            raise ConfigError(f"any_angle must be true or false, got {self.any_angle!r}")
         for name in ("face_model", "plate_model"):
             p = getattr(self, name)
             if p is not None:
@@ -144,9 +178,9 @@ class DetectSettings:
             ("video_plate_ensemble", ENSEMBLE_MODES),
             ("plate_precision", PRECISIONS),
             ("video_plate_precision", PRECISIONS),
+            ("plate_input", PLATE_INPUTS),
             ("face_precision", PRECISIONS),
             ("video_face_precision", PRECISIONS),
-            ("plate_input", PLATE_INPUTS),
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
@@ -159,6 +193,16 @@ class DetectSettings:
 
     def threshold(self, target: str) -> float:
         return self.face_threshold if target == "face" else self.plate_threshold
+
+    def confirm(self, target: str) -> float:
+        """The video score at which one detection confirms a track by itself.
+
+        Plates confirm at their threshold (their false masks are few); faces
+        need ``video_face_confirm`` or several sightings (TrackSettings.confirm_hits).
+        """
+        return max(self.video_face_confirm, self.face_threshold) if target == "face" else (
+            self.plate_threshold
+        )
 
     def for_video(self) -> DetectSettings:
         """The per-frame profile for video: no tiles and a smaller face input by default.
@@ -183,6 +227,7 @@ class DetectSettings:
             plate_tile=self.plate_tile and self.video_tile,
             plate_ensemble=self.video_plate_ensemble,
             plate_precision=self.video_plate_precision,
+            face_models=self.video_face_models,
             face_precision=self.video_face_precision,
             face_threshold=self.video_face_threshold,
         )
@@ -234,6 +279,10 @@ class TrackSettings:
     Detections scoring from ``continue_score`` up to the class threshold may
     continue a track (never start one): a face the detector is unsure of in a
     blurred frame stays masked because it was sure of it a moment before.
+    A track is masked once it holds one detection at its class's confirm score
+    (``DetectSettings.video_face_confirm`` for faces), or ``confirm_hits``
+    detections at the operating threshold: a face is seen again, a lantern
+    that scores once is not (see README, Video).
     """
 
     enabled: bool = True
@@ -248,6 +297,7 @@ class TrackSettings:
     motion_margin: float = 1.0
     camera_motion: bool = True
     continue_score: float = 0.05
+    confirm_hits: int = 2
 
     def __post_init__(self) -> None:
         if not isinstance(self.camera_motion, bool):
@@ -260,6 +310,7 @@ class TrackSettings:
             ("max_gap", 0, 300),
             ("min_track_len", 1, 300),
             ("smooth_radius", 0, 30),
+            ("confirm_hits", 1, 30),
         ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
@@ -270,6 +321,14 @@ class TrackSettings:
         if self.pre_frames > self.lookahead:
             raise ConfigError(
                 f"pre_frames ({self.pre_frames}) cannot exceed lookahead ({self.lookahead})"
+            )
+        wait = (self.confirm_hits - 1) * self.detect_every + self.pre_frames
+        if wait > self.lookahead:
+            raise ConfigError(
+                f"confirm_hits ({self.confirm_hits}) with detect_every ({self.detect_every}) "
+                f"and pre_frames ({self.pre_frames}) needs a lookahead of at least {wait} frames "
+                f"(got {self.lookahead}): a face must still be held back when its track is "
+                "confirmed, or its first frames would leak"
             )
 
 

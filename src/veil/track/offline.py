@@ -9,7 +9,13 @@ while they wait, later detections can still reach them:
 * a track stays masked ``post_frames`` frames after its last detection, and on
   frames where the detector did not run it follows the tracker's prediction;
 * boxes are steadied over ``smooth_radius`` frames each side, yet always
-  contain the frame's own box, and grow with the track's speed.
+  contain the frame's own box, and grow with the track's speed;
+* a track is masked only once it is confirmed: one *strong* detection, or
+  ``confirm_hits`` detections at the operating threshold associated over
+  several detector runs. A confirmed track is masked on every frame it holds,
+  the frames it was unconfirmed on included while they are still held back.
+  Lanterns and signs that flicker over the threshold once are left alone;
+  a real face is seen again.
 
 Nothing crosses a scene cut. Memory is bounded by the window: at most
 ``lookahead + 1`` payloads are held, plus ``smooth_radius`` frames of boxes.
@@ -62,6 +68,8 @@ class _Info:
     max_score: float
     velocity: tuple[float, float] = (0.0, 0.0)
     last_entry: int = 0
+    hits: int = 0
+    confirmed: bool = False
 
 
 class OfflineTracker:
@@ -92,6 +100,7 @@ class OfflineTracker:
         detections: Regions | None,
         cut: bool = False,
         weak: np.ndarray | None = None,
+        strong: np.ndarray | None = None,
     ) -> list[FinalFrame]:
         """Add the next frame.
 
@@ -99,7 +108,9 @@ class OfflineTracker:
         tracker predicts instead. ``cut=True`` marks the first frame of a new
         scene: tracking restarts and nothing is carried across. ``weak`` flags
         detections below the operating threshold: they only count (and are
-        only masked) where they continue a track.
+        only masked) where they continue a track. ``strong`` flags detections
+        sure enough to confirm a track alone (default: every one that is not
+        weak); other tracks need ``confirm_hits`` detections.
         """
         if self._last_index is not None and frame_index <= self._last_index:
             raise ValueError(
@@ -118,7 +129,7 @@ class OfflineTracker:
         if detections is None:
             self._follow_predictions(frame)
         else:
-            self._observe(frame, detections, weak)
+            self._observe(frame, detections, weak, strong)
         self._extend_after(frame)
         return self._emit(self.config.lookahead)
 
@@ -159,14 +170,24 @@ class OfflineTracker:
         info = self._info[tid]
         info.last_entry = max(info.last_entry, f.seq)
 
-    def _observe(self, frame: _Frame, detections: Regions, weak: np.ndarray | None) -> None:
+    def _observe(
+        self,
+        frame: _Frame,
+        detections: Regions,
+        weak: np.ndarray | None,
+        strong: np.ndarray | None,
+    ) -> None:
         """Detector ran: associate, then fill gaps and extend new tracks backwards."""
+        n = len(detections)
+        weak = np.zeros(n, bool) if weak is None else np.asarray(weak, bool)
+        strong = ~weak if strong is None else np.asarray(strong, bool) & ~weak
+        if strong.shape != (n,):
+            raise ValueError(f"strong must hold one flag per detection, got shape {strong.shape}")
         tracked = self._tracker.update(detections, weak)
         self._last_run = frame.seq
         ids = tracked.track_ids
-        loose = ids < 0
-        if weak is not None:
-            loose &= ~np.asarray(weak, bool)  # a weak detection alone is not masked
+        # a detection in no track is masked on its frame only when it is sure alone
+        loose = (ids < 0) & strong
         if loose.any():
             frame.loose = tracked[loose]
         boxes = tracked.xyxy.tolist()
@@ -187,6 +208,10 @@ class OfflineTracker:
                 self._note_velocity(info, box, frame.seq)
                 info.last_det, info.last_box = frame.seq, box
                 info.max_score = max(info.max_score, scores[i])
+            if not weak[i]:
+                info.hits += 1
+                if strong[i] or info.hits >= self.config.confirm_hits:
+                    info.confirmed = True
             self._put(frame, tid, (*box, DETECTED, 0))
 
     def _note_velocity(self, info: _Info, box: tuple[float, ...], seq: int) -> None:
@@ -285,7 +310,11 @@ class OfflineTracker:
     def _final_regions(self, i: int) -> Regions:
         """Smoothed, motion-expanded boxes of frame ``self._frames[i]``."""
         frame = self._frames[i]
-        tids = [t for t in frame.entries if not self._is_doubtful(self._info[t])]
+        tids = [
+            t
+            for t in frame.entries
+            if self._info[t].confirmed and not self._is_doubtful(self._info[t])
+        ]
         loose = frame.loose if frame.loose is not None else Regions.empty()
         if not tids:
             return loose

@@ -66,6 +66,9 @@ class TrackConfig:
     motion_margin: float = 1.0
     #: frames on each side averaged to steady a box (0 = no smoothing)
     smooth_radius: int = 2
+    #: detections at the operating threshold that confirm a track without a strong one
+    #: (1: every track is masked from its first detection)
+    confirm_hits: int = 1
 
     def __post_init__(self) -> None:
         for name, lo, hi in (
@@ -75,6 +78,7 @@ class TrackConfig:
             ("max_gap", 0, 3000),
             ("min_track_len", 1, 300),
             ("smooth_radius", 0, 30),
+            ("confirm_hits", 1, 30),
         ):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
