@@ -440,6 +440,10 @@ class MaskAccumulator:
     pooled over the dataset (outside pixels / changed pixels), so large images
     weigh more, like the pixels a viewer sees.
 
+    Frame shares (what a viewer loses): ``masked_share`` is this class's changed
+    pixels over all frame pixels; ``false_mask_share`` those outside every box
+    grown by ``frame_growth`` (25% by default), over all frame pixels.
+
     Video leaks: pass ``source`` (the video's path) for each annotated frame. A
     leak is a non-ignored (object, frame) pair whose central region is not
     masked; an object leaks if it leaks in any frame. Boxes without an ``id``
@@ -447,7 +451,13 @@ class MaskAccumulator:
     """
 
     def __init__(
-        self, label: str, *, coverage: float = 0.9, shrink: float = 0.2, growth: float = 0.5
+        self,
+        label: str,
+        *,
+        coverage: float = 0.9,
+        shrink: float = 0.2,
+        growth: float = 0.5,
+        frame_growth: float = 0.25,
     ) -> None:
         class_id(label)
         if not 0.0 < coverage <= 1.0:
@@ -456,7 +466,12 @@ class MaskAccumulator:
             raise ValueError(f"shrink must be in [0, 0.5), got {shrink!r}")
         if growth < 0.0:
             raise ValueError(f"growth must be >= 0, got {growth!r}")
+        if frame_growth < 0.0:
+            raise ValueError(f"frame_growth must be >= 0, got {frame_growth!r}")
         self.label, self.coverage, self.shrink, self.growth = label, coverage, shrink, growth
+        self.frame_growth = frame_growth
+        self._pixels = 0
+        self._false_pixels = 0
         n_groups = 1 + len(HEIGHT_BUCKETS)
         self._n = np.zeros(n_groups, np.int64)
         self._masked = np.zeros(n_groups, np.int64)
@@ -488,9 +503,12 @@ class MaskAccumulator:
         if changed.ndim != 2:
             raise ValueError(f"changed mask must be (H, W), got shape {changed.shape}")
         all_xyxy, _ = boxes_to_arrays(boxes)
-        outside, total = over_mask_pixels(changed if own is None else own, all_xyxy, self.growth)
+        mine_changed = changed if own is None else own
+        outside, total = over_mask_pixels(mine_changed, all_xyxy, self.growth)
         self._outside += outside
         self._changed += total
+        self._pixels += changed.size
+        self._false_pixels += over_mask_pixels(mine_changed, all_xyxy, self.frame_growth)[0]
 
         mine = [b for b in boxes if b.label == self.label and not b.ignore]
         if not mine:
@@ -523,14 +541,16 @@ class MaskAccumulator:
                         self._leaked.add(key)
 
     def merge(self, other: MaskAccumulator) -> None:
-        if (other.label, other.coverage, other.shrink, other.growth) != (
-            self.label, self.coverage, self.shrink, self.growth
+        if (other.label, other.coverage, other.shrink, other.growth, other.frame_growth) != (
+            self.label, self.coverage, self.shrink, self.growth, self.frame_growth
         ):  # fmt: skip
             raise ValueError("cannot merge mask accumulators with different settings")
         self._n += other._n
         self._masked += other._masked
         self._outside += other._outside
         self._changed += other._changed
+        self._pixels += other._pixels
+        self._false_pixels += other._false_pixels
         self._pairs += other._pairs
         self._leaked_pairs += other._leaked_pairs
         self._objects |= other._objects
@@ -550,6 +570,9 @@ class MaskAccumulator:
             "masked_rate": _ratio(self._masked[0], self._n[0]),
             "over_mask": _ratio(self._outside, self._changed),
             "over_mask_growth": self.growth,
+            "masked_share": _ratio(self._changed, self._pixels),
+            "false_mask_share": _ratio(self._false_pixels, self._pixels),
+            "false_mask_growth": self.frame_growth,
             "leak_rate": _ratio(self._leaked_pairs, self._pairs),
             "leaked_objects": len(self._leaked) + self._anon_leaked if has_video else None,
             "objects": len(self._objects) + self._anon_objects if has_video else None,
