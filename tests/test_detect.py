@@ -12,7 +12,14 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
-from veil.detect import CenterFaceDetector, YoloDetector, build_detectors, load_session
+from veil.detect import (
+    CenterFaceDetector,
+    FusedFaceDetector,
+    YoloDetector,
+    YuNetDetector,
+    build_detectors,
+    load_session,
+)
 from veil.detect.faces import resize, tile_origins
 from veil.detect.onnx import session_info
 from veil.detect.plates import plate_view
@@ -41,16 +48,21 @@ def test_astronaut_has_exactly_one_face(faces, astronaut):
     assert iou_matrix(found.xyxy, ASTRONAUT_FACE)[0, 0] > 0.5
 
 
-def test_video_profile_uses_the_int8_face_copy_and_it_finds_the_face(astronaut):
+def test_bundled_faces_are_fused_for_images_and_yunet_for_video(astronaut):
     (image_faces,) = build_detectors(DetectSettings(targets=("face",)))
-    assert image_faces.path.name == "centerface.onnx"
+    assert isinstance(image_faces, FusedFaceDetector)
+    assert [type(m) for m in image_faces.members] == [YuNetDetector, CenterFaceDetector]
     (video_faces,) = build_detectors(DetectSettings(targets=("face",)).for_video())
+    assert isinstance(video_faces, CenterFaceDetector)
     assert video_faces.path.name == "centerface.int8.onnx"
-    found = video_faces.detect(astronaut, DetectSettings().video_face_threshold)
-    assert len(found) == 1
-    assert iou_matrix(found.xyxy, ASTRONAUT_FACE)[0, 0] > 0.5
-    float_faces = DetectSettings(targets=("face",), video_face_precision="float").for_video()
-    assert build_detectors(float_faces)[0].path.name == "centerface.onnx"
+    yunet = DetectSettings(targets=("face",), video_face_models="yunet").for_video()
+    assert build_detectors(yunet)[0].path.name == "yunet_n.onnx"  # no int8 copy of YuNet
+    for d, threshold in ((image_faces, 0.1), (video_faces, DetectSettings().video_face_threshold)):
+        found = d.detect(astronaut, threshold)
+        assert len(found) == 1
+        assert iou_matrix(found.xyxy, ASTRONAUT_FACE)[0, 0] > 0.5
+    alone = DetectSettings(targets=("face",), face_models="centerface")
+    assert isinstance(build_detectors(alone)[0], CenterFaceDetector)
 
 
 @pytest.mark.parametrize("kind", ["blank", "noise"])

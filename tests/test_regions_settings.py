@@ -90,6 +90,7 @@ def test_nms_is_per_class():
         (lambda: DetectSettings(plate_ensemble="best"), "'best'"),
         (lambda: DetectSettings(video_face_threshold=2), "video face threshold"),
         (lambda: DetectSettings(plate_input="hsv"), "plate_input.*'hsv'"),
+        (lambda: DetectSettings(video_face_models="fp16"), "video_face_models.*'fp16'"),
         (lambda: DetectSettings(video_face_precision="fp16"), "video_face_precision.*'fp16'"),
         (lambda: TrackSettings(continue_score=-1), "continue_score"),
         (lambda: MaskSettings(method="smudge"), "'smudge'"),

@@ -490,3 +490,60 @@ def test_weak_detection_alone_is_not_masked_but_keeps_its_track():
     assert len(out[1].regions) == 1  # the face's track, not the blob
     assert out[1].regions.xyxy[0, 0] < 10
     assert len(out[2].regions) == 0
+
+
+# -- evidence before a mask -------------------------------------------------------------
+
+
+def _confirm_run(dets_per_frame, strong_per_frame, hits: int) -> list[Regions]:
+    off = OfflineTracker(TrackConfig(lookahead=8, pre_frames=2, post_frames=0, confirm_hits=hits))
+    out: list[FinalFrame] = []
+    for i, (dets, strong) in enumerate(zip(dets_per_frame, strong_per_frame, strict=True)):
+        flags = None if dets is None else np.array(strong, bool)
+        out += off.push(i, i, dets, strong=flags)
+    out += off.flush()
+    return [f.regions for f in out]
+
+
+def test_an_unconfirmed_track_is_never_masked():
+    """One sighting below the confirm score, never seen again: a lantern, not a face."""
+    blob = regions([[100, 100, 140, 140]], scores=[0.3])
+    frames = [blob, None, None, None, Regions.empty(), None, None, None]
+    out = _confirm_run(frames, [[False], [], [], [], [], [], [], []], hits=2)
+    assert all(len(r) == 0 for r in out)
+
+
+def test_a_second_sighting_confirms_and_masks_the_frames_before_it():
+    frames, strong = [], []
+    for i in range(12):
+        if i % 4 == 0:
+            frames.append(regions([box_at(100, 100, 1, 0, i)], scores=[0.3]))
+            strong.append([False])
+        else:
+            frames.append(None)
+            strong.append([])
+    out = _confirm_run(frames, strong, hits=2)
+    # confirmed at frame 4; frames 0-3 were still held back, so they are masked too
+    for i in range(9):
+        assert covered(out[i], box_at(100, 100, 1, 0, i)), i
+
+
+def test_a_strong_detection_confirms_alone():
+    frames = [regions([[100, 100, 140, 140]], scores=[0.9]), Regions.empty(), Regions.empty()]
+    out = _confirm_run(frames, [[True], [], []], hits=3)
+    assert covered(out[0], [100, 100, 140, 140])
+
+
+def test_by_default_every_detection_confirms_its_track():
+    frames = [regions([[100, 100, 140, 140]], scores=[0.3]), Regions.empty()]
+    out = _confirm_run(frames, [[True], []], hits=1)
+    assert covered(out[0], [100, 100, 140, 140])
+    off = OfflineTracker(TrackConfig(lookahead=2, pre_frames=0, post_frames=0))
+    got = off.push(0, 0, frames[0]) + off.flush()  # no strong flags: old behaviour
+    assert covered(got[0].regions, [100, 100, 140, 140])
+
+
+def test_confirm_hits_needs_a_lookahead_that_holds_the_first_frames():
+    with pytest.raises(ConfigError, match="confirm_hits"):
+        TrackSettings(confirm_hits=4, detect_every=10, lookahead=24)
+    TrackSettings(confirm_hits=2, detect_every=4, lookahead=24)
