@@ -112,19 +112,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--annotations", type=Path, default=HERE / "real_videos" / "annotations.json")
     ap.add_argument("--sheets", type=Path, help="write a contact sheet per clip here")
     ap.add_argument("--sheet-frames", type=int, default=3)
+    ap.add_argument("--video-face-models", default=None,
+                    help="bundled face networks for video (default: veil's default)")  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     ds = load_dataset(args.annotations)
     if not all(Path(v.file).is_file() for v in ds.videos):
         print("sample clips not found (../shared/data/videos); nothing measured", file=sys.stderr)
         return EXIT_NO_DATA
-    settings = Settings(detect=DetectSettings(targets=("face",)), mask=MaskSettings(method="fill"))
+    models = {"video_face_models": args.video_face_models} if args.video_face_models else {}
+    detect = DetectSettings(targets=("face",), **models)
+    settings = Settings(detect=detect, mask=MaskSettings(method="fill"))
     engine = Engine(settings)
     rev = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
     ).stdout.strip()
-    print(f"veil real clips, faces only, fill; {time.strftime('%Y-%m-%d')} {platform.machine()} "
-          f"commit {rev or '?'}")  # fmt: skip
+    print(f"veil real clips, faces only ({detect.video_face_models}), fill; "
+          f"{time.strftime('%Y-%m-%d')} {platform.machine()} commit {rev or '?'}")  # fmt: skip
     print("| clip | frames | masked share of frame (mean) | recall (masked rate) | faces "
           "| precision (masks on a face) | masks | s |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -112,3 +112,21 @@ def test_frame_shares_of_the_mask_accumulator():
     m = acc.compute()
     assert m["masked_share"] == pytest.approx(0.02)
     assert m["false_mask_share"] == pytest.approx(0.01)
+
+
+def test_a_lone_weak_turned_detection_does_not_turn_the_frame():
+    from veil.detect.orient import evidence_turn
+
+    def found(*sums):
+        return [
+            Regions(
+                np.zeros((1, 4), np.float32) if s else np.zeros((0, 4), np.float32),
+                np.array([s], np.float32) if s else np.zeros(0, np.float32),
+                np.full(1 if s else 0, FACE, np.int16),
+            )
+            for s in sums
+        ]
+
+    assert evidence_turn(found(0.0, 0.63, 0.0, 0.0)) == 0  # seen on a real street clip
+    assert evidence_turn(found(0.0, 0.9, 0.0, 0.0)) == 1  # one sure face, turned
+    assert evidence_turn(found(0.6, 0.8, 0.0, 0.0)) == 0  # not clearly better than upright

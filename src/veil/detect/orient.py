@@ -23,8 +23,11 @@ from ..regions import Regions, iou_matrix, nms_regions
 PROBE_SIDE = 640
 #: probe detections counted as evidence of an orientation
 EVIDENCE_SCORE = 0.3
-#: another orientation wins only with this much more evidence than upright
+#: another orientation wins only with this much more evidence than upright ...
 SWITCH_RATIO = 1.5
+#: ... and at least this much (one sure face, or two likely ones): a lone weak
+#: detection in a turned street scene must not turn a whole clip sideways
+MIN_EVIDENCE = 0.75
 #: probe detections in another orientation kept as faces without the full passes
 KEEP_SCORE = 0.6
 #: a kept probe face overlapping a found one by more than this IoU is the same face
@@ -62,7 +65,8 @@ def evidence_turn(found: list[Regions]) -> int:
     """The quarter turns with the most face evidence (0 unless another clearly wins)."""
     evidence = [float(r.scores.sum()) for r in found]
     best = int(np.argmax(evidence))
-    return best if evidence[best] > SWITCH_RATIO * evidence[0] else 0
+    switch = evidence[best] > SWITCH_RATIO * evidence[0] and evidence[best] >= MIN_EVIDENCE
+    return best if switch else 0
 
 
 def dominant_turn(detector, rgb: np.ndarray) -> int:
