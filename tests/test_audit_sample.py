@@ -99,10 +99,13 @@ def test_sample_cli_writes_a_contact_sheet_and_logs_nothing(tmp_path, capsys, ca
     entry = FileEntry("clip.mp4", "video", digest, 25, 160, 120, tracks=tracks)
     project = tmp_path / "run.json"
     Project([entry]).save(project)
+    masked, report = tmp_path / "masked.mp4", tmp_path / "report.md"
+    assert main(["mask", str(clip), "-o", str(masked), "--project", str(project),
+                 "--report", str(report), "-q"]) == 0  # fmt: skip
     out = tmp_path / "audit"
     caplog.set_level(logging.DEBUG)
     args = ["audit", "--sample", "6", "--project", str(project), "--input", str(clip),
-            "--masked", str(clip), "--out", str(out), "-q"]  # fmt: skip
+            "--masked", str(masked), "--out", str(out), "-q"]  # fmt: skip
     assert main(args) == 0
     assert "6 samples" in capsys.readouterr().out
     assert not [r for r in caplog.records if r.name.startswith("veil.audit")]
@@ -119,6 +122,14 @@ def test_sample_cli_writes_a_contact_sheet_and_logs_nothing(tmp_path, capsys, ca
     (out / "checklist.json").write_text(json.dumps(doc))
     res = checklist_outcome(out / "checklist.json")
     assert (res["passed"], res["failed"], res["unchecked"]) == (5, 1, 0)
+    check = ["audit", "--checklist", str(out / "checklist.json"), "--report", str(report)]
+    assert main(check) == 0 and main(check) == 0  # a second time replaces, never duplicates
+    text = report.read_text()
+    assert text.count("## Manual audit") == 1 and "passed: 5, failed: 1" in text
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**doc, "project_sha256": "f" * 64}))
+    assert main(["audit", "--checklist", str(other), "--report", str(report)]) == 1
+    assert "another project" in capsys.readouterr().err
     # originals only on request
     assert main([*args, "--out", str(tmp_path / "with"), "--include-originals"]) == 0
     assert len(list((tmp_path / "with" / "samples").glob("*-original.jpg"))) == 6

@@ -379,6 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--project", type=Path, help="the run's project file (with --sample)")
     pa.add_argument("--input", type=Path, help="the run's input file or folder (with --sample)")
     pa.add_argument(
+        "--checklist",
+        type=Path,
+        help="a checklist filled in the contact sheet: add its outcome to --report",
+    )
+    pa.add_argument(
+        "--report", type=Path, help="the redaction report of the run (with --checklist)"
+    )
+    pa.add_argument(
         "--include-originals",
         action="store_true",
         help="with --sample: also show the original pixels in the contact sheet",

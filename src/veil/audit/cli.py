@@ -49,6 +49,14 @@ def _config(args: argparse.Namespace, settings: Settings, detected: bool, setups
 
 def run(args: argparse.Namespace, settings: Settings) -> str:
     """Run the mode the arguments ask for; return the summary to print."""
+    if args.checklist is not None:
+        from .sample import attach_outcome
+
+        if args.report is None:
+            raise ConfigError("--checklist: needs --report (the run's redaction report)")
+        o = attach_outcome(args.report, args.checklist)
+        return (f"{args.report}: manual audit added ({o['passed']} passed, {o['failed']} failed,"
+                f" {o['unchecked']} unchecked)")  # fmt: skip
     if args.sample is not None:
         from .sample import run_sample
 

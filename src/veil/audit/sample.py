@@ -396,3 +396,48 @@ def run_sample(args, settings) -> str:
     summary = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
     return (f"{len(picks)} samples of {len(cands)} candidates ({summary}); "
             f"open {args.out / 'contact_sheet.html'}")  # fmt: skip
+
+
+def attach_outcome(report: Path, checklist: Path) -> dict[str, Any]:
+    """Add a filled checklist's outcome (counts only) to a redaction report written by
+    ``veil mask --report``: a ``manual_audit`` key (.json) or a section (.md).
+
+    The checklist must be for the project the report was rendered from.
+    """
+    outcome = checklist_outcome(checklist)
+    try:
+        text = report.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{report}: cannot read the report ({exc.strerror or exc})") from None
+    if report.suffix.lower() == ".json":
+        try:
+            doc = json.loads(text)
+            expected = (doc.get("project") or {}).get("sha256")
+        except (ValueError, AttributeError):
+            raise InputError(f"{report}: not a redaction report") from None
+        _same_project(report, expected, outcome)
+        doc["manual_audit"] = outcome
+        write_text_atomic(report, json.dumps(doc, indent=1, ensure_ascii=False) + "\n", "report")
+        return outcome
+    marker = "(sha256 `"
+    expected = text.split(marker, 1)[1].split("`", 1)[0] if marker in text else None
+    _same_project(report, expected, outcome)
+    section = [
+        "", "## Manual audit", "",
+        f"- samples checked by a person: {outcome['samples']} (veil audit --sample)",
+        f"- passed: {outcome['passed']}, failed: {outcome['failed']}, "
+        f"unchecked: {outcome['unchecked']}",
+        f"- kinds that failed: {', '.join(outcome['failed_kinds']) or 'none'}", "",
+    ]  # fmt: skip
+    body = text.split("\n## Manual audit\n", 1)[0].rstrip("\n") + "\n"
+    write_text_atomic(report, body + "\n".join(section), "report")
+    return outcome
+
+
+def _same_project(report: Path, expected: str | None, outcome: dict[str, Any]) -> None:
+    if expected is None:
+        raise InputError(
+            f"{report}: not rendered from a project; the checklist cannot be tied to it"
+        )
+    if outcome["project_sha256"] != expected:
+        raise InputError(f"{report}: the checklist is for another project (sha256 differs)")
