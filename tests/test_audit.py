@@ -268,3 +268,29 @@ def test_plates_runner_ceiling_and_masked_readings(tmp_path):
     assert result["ceiling_exact"] == 1.0
     assert _row(result, "unmasked", "none")["exact"] == 1.0
     assert all(r["exact_count"] == 0 for r in result["rows"] if r["setup"] == "fill")
+
+
+def test_report_holds_aggregates_only(tmp_path):
+    from veil.audit.report import summary, write_audit
+
+    result = {"faces": _run_faces(tmp_path, ["fill", "pixelate"], calibrate=4)}
+    written = write_audit(tmp_path / "out", result)
+    names = sorted(p.name for p in written)
+    assert "audit.json" in names and "report.md" in names
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "pixelate x1" in report and "gauss-5%" in report and "pass" in report
+    doc = json.loads((tmp_path / "out" / "audit.json").read_text())
+    keys: set[str] = set()
+
+    def walk(v):
+        if isinstance(v, dict):
+            keys.update(v)
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(doc)
+    assert not {"x1", "box", "file", "frame", "text"} & keys
+    assert "verdict fill" in summary(result)

@@ -67,3 +67,22 @@ def test_audit_cli_on_a_few_real_faces(shared_data, tmp_path, capsys):
     assert faces["verdicts"][0]["setup"] == "fill"
     assert (out / "report.md").is_file()
     assert not list(out.rglob("*.jpg"))  # aggregate numbers only, no crops
+
+
+def test_audit_cli_original_and_masked_folders(astronaut, tmp_path):
+    src, dst, out = tmp_path / "orig", tmp_path / "masked", tmp_path / "audit"
+    src.mkdir()
+    Image.fromarray(astronaut).save(src / "a.png")
+    Image.fromarray(np.ascontiguousarray(astronaut[:, ::-1])).save(src / "b.png")
+    assert main(["mask", str(src), "-o", str(dst), "--method", "fill", "-q"]) == 0
+    assert main(["audit", "--original", str(src), "--masked", str(dst), "--out", str(out),
+                 "--targets", "face", "--calibrate", "0", "-q"]) == 0  # fmt: skip
+    faces = json.loads((out / "audit.json").read_text())["faces"]
+    assert faces["gallery"] == 2 and faces["covered"] == 2
+    setups = {r["setup"] for r in faces["rows"]}
+    assert setups == {"unmasked", "gauss-5%", "mosaic-20px", "masked files"}
+    assert not list(out.rglob("*.png")) or all(p.name.endswith("_attacks.png")
+                                               for p in out.rglob("*.png"))  # fmt: skip
+    (dst / "b.png").unlink()
+    assert main(["audit", "--original", str(src), "--masked", str(dst), "--out", str(out),
+                 "--targets", "face", "-q"]) == 1  # fmt: skip
