@@ -94,6 +94,17 @@ def test_rescale_turns_a_mosaic_into_a_smooth_image_of_the_same_colours():
     assert np.abs(out.mean((0, 1)) - mosaic.mean((0, 1))).max() < 3
 
 
+def test_mosaic_cell_is_read_off_the_mask():
+    from veil.audit.attacks import mosaic_cell
+    from veil.mask.methods import pixelate
+
+    rng = np.random.default_rng(8)
+    crop = rng.integers(0, 256, (80, 120, 3), dtype=np.uint8)
+    assert mosaic_cell(pixelate(crop)) == pytest.approx(16, abs=1)  # 80 px / 5 cells
+    assert mosaic_cell(pixelate(crop, strength=2.0)) == pytest.approx(32, abs=2)
+    assert mosaic_cell(crop) is None  # changes on every column: not a mosaic
+
+
 def test_average_aligned_cancels_noise_not_the_signal():
     rng = np.random.default_rng(3)
     face = _smooth_face(rng).astype(float)

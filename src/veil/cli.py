@@ -365,6 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pa.add_argument("--max-objects", type=int, help="audit at most this many objects per class")
     pa.add_argument(
+        "--no-controls",
+        action="store_true",
+        help="skip the controls (unmasked, gauss-5%%, mosaic-20px), e.g. for a strength sweep",
+    )
+    pa.add_argument(
         "--annotated-boxes",
         action="store_true",
         help="mask the annotated boxes instead of veil's detections (isolates the mask "

@@ -111,6 +111,24 @@ def upscale_sharpen(crop: np.ndarray, cells: float, amount: float = 1.5) -> np.n
     return np.asarray(sharp)
 
 
+def mosaic_cell(crop: np.ndarray) -> float | None:
+    """The block width of a mosaic, read off the mask itself (the attacker sees it):
+    the median spacing of the columns where the middle rows change. None if the crop
+    is not blocky (a blur changes on every column)."""
+    h = crop.shape[0]
+    band = crop[h // 3 : max(h // 3 + 1, 2 * h // 3)].astype(np.int16)
+    changes = np.flatnonzero(np.abs(np.diff(band, axis=1)).sum(axis=(0, 2)) > 0)
+    if len(changes) < 2:
+        return None
+    cell = float(np.median(np.diff(changes)))
+    return cell if cell >= 2 else None
+
+
+def _grid_cells(crop: np.ndarray, rect: Rect, fallback: float) -> float:
+    cell = mosaic_cell(crop)
+    return fallback if cell is None else _short(rect) / cell
+
+
 def _short(rect: Rect) -> float:
     x1, y1, x2, y2 = rect
     return float(max(1, min(x2 - x1, y2 - y1)))
@@ -122,7 +140,9 @@ def default_attacks() -> list[Attack]:
     The PSFs cover a Gaussian blur (sigma 3.5% and 7% of the mask's short side,
     the weak blurs known to be reversible) and a box as wide as veil's blur and
     pixelate cells (1/3 and 1/5 of the short side); the scaling grid matches a
-    mosaic of 5 cells and one of 8.
+    mosaic of 5 cells and one of 8. The ``grid`` variants read the block size off
+    a mosaic (:func:`mosaic_cell`), so a stronger pixelate cannot pass merely by
+    leaving the fixed grid.
     """
     attacks = [Attack("none", "none", lambda c, r: c)]
     for frac in (0.035, 0.07):
@@ -141,6 +161,13 @@ def default_attacks() -> list[Attack]:
                 lambda c, r, n=cells: wiener_deconvolve(c, box_psf(_short(r) / n)),
             )
         )
+    attacks.append(
+        Attack(
+            "deconvolution",
+            "wiener-box-grid",
+            lambda c, r: wiener_deconvolve(c, box_psf(_short(r) / _grid_cells(c, r, 5))),
+        )
+    )
     for cells in (5, 8):
         attacks.append(
             Attack(
@@ -149,6 +176,13 @@ def default_attacks() -> list[Attack]:
                 lambda c, r, n=cells: upscale_sharpen(c, n),
             )
         )
+    attacks.append(
+        Attack(
+            "upscale-sharpen",
+            "rescale-grid-sharpen",
+            lambda c, r: upscale_sharpen(c, _grid_cells(c, r, 5)),
+        )
+    )
     return attacks
 
 

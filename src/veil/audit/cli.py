@@ -37,7 +37,7 @@ def _config(args: argparse.Namespace, settings: Settings, detected: bool, setups
             [settings.mask.strength] if args.strengths is None
             else _floats(args.strengths, "--strengths")
         )  # fmt: skip
-        setups = build_setups(methods, strengths)
+        setups = build_setups(methods, strengths, controls=not args.no_controls)
     return AuditConfig(
         setups=tuple(setups),
         min_height=args.min_height,
