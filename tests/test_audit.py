@@ -100,8 +100,8 @@ def test_mosaic_cell_is_read_off_the_mask():
 
     rng = np.random.default_rng(8)
     crop = rng.integers(0, 256, (80, 120, 3), dtype=np.uint8)
-    assert mosaic_cell(pixelate(crop)) == pytest.approx(16, abs=1)  # 80 px / 5 cells
-    assert mosaic_cell(pixelate(crop, strength=2.0)) == pytest.approx(32, abs=2)
+    assert mosaic_cell(pixelate(crop, strength=0.5)) == pytest.approx(16, abs=1)  # 80 px / 5
+    assert mosaic_cell(pixelate(crop, strength=1.0)) == pytest.approx(32, abs=2)  # 80 / 2.5
     assert mosaic_cell(crop) is None  # changes on every column: not a mosaic
 
 
