@@ -53,8 +53,9 @@ FACE_BUCKETS: tuple[tuple[str, float, float], ...] = (
 )
 #: Central coverage above which a face counts as masked (as in ``veil eval``).
 COVERED = 0.9
-#: Window around an object, as a multiple of its box per side: room for alignment padding.
-WINDOW = 1.0
+#: Window around an object, as a multiple of its box per side: room for the face
+#: aligner's padding; a plate needs only a little context for the OCR to find it.
+WINDOW = {"face": 1.0, "plate": 0.25}
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,14 @@ class _Object:
     key: Any = None  # landmarks (faces) or reference text (plates)
 
 
-def _window(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+def _window(
+    box: np.ndarray, width: int, height: int, grow: float = 1.0
+) -> tuple[int, int, int, int]:
     bw, bh = box[2] - box[0], box[3] - box[1]
-    x1 = max(0, int(np.floor(box[0] - WINDOW * bw)))
-    y1 = max(0, int(np.floor(box[1] - WINDOW * bh)))
-    x2 = min(width, int(np.ceil(box[2] + WINDOW * bw)))
-    y2 = min(height, int(np.ceil(box[3] + WINDOW * bh)))
+    x1 = max(0, int(np.floor(box[0] - grow * bw)))
+    y1 = max(0, int(np.floor(box[1] - grow * bh)))
+    x2 = min(width, int(np.ceil(box[2] + grow * bw)))
+    y2 = min(height, int(np.ceil(box[3] + grow * bh)))
     return x1, y1, x2, y2
 
 
@@ -151,7 +154,7 @@ class _Collector:
                 else np.zeros(len(boxes))
             )  # fmt: skip
             for b, c in zip(xyxy, cov, strict=True):
-                win = _window(b, w, h)
+                win = _window(b, w, h, WINDOW[self.label])
                 obj = _Object(i, b, window=win, covered=bool(np.nan_to_num(c) >= COVERED))
                 obj.rect = _mask_rect(b, found, margin, win) if obj.covered else None
                 obj.covered = obj.covered and obj.rect is not None
