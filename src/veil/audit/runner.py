@@ -131,8 +131,9 @@ class _Collector:
         """Detect (or take the annotations), decide coverage, and key every object."""
         mask = self.settings.mask
         margin = mask.margin(self.label)
+        chosen = self._chosen()
         for i, item in enumerate(self.ds.images):
-            boxes = self.eligible(item.boxes)
+            boxes = [b for k, b in enumerate(self.eligible(item.boxes)) if (i, k) in chosen]
             if not boxes:
                 bar.update(1)
                 continue
@@ -142,8 +143,8 @@ class _Collector:
                 found = found[found.labels == class_id(self.label)] if len(found) else found
             else:
                 found = Regions(
-                    np.array([b.xyxy for b in boxes], np.float32),
-                    labels=np.full(len(boxes), class_id(self.label), np.int16),
+                    np.array([b.xyxy for b in self.eligible(item.boxes)], np.float32),
+                    labels=np.full(len(self.eligible(item.boxes)), class_id(self.label), np.int16),
                 )
             self.regions[i] = found
             h, w = rgb.shape[:2]
@@ -162,14 +163,20 @@ class _Collector:
                 if obj.key is not None:
                     self.objects.append(obj)
             bar.update(1)
-        if self.cfg.max_objects is not None and len(self.objects) > self.cfg.max_objects:
-            # a fixed, spread-out subset: every k-th object, not the first images only
-            idx = np.linspace(0, len(self.objects) - 1, self.cfg.max_objects).round().astype(int)
-            keep = set(idx.tolist())
-            self.objects = [o for j, o in enumerate(self.objects) if j in keep]
-            self.regions = {
-                i: r for i, r in self.regions.items() if any(o.item == i for o in self.objects)
-            }
+
+    def _chosen(self) -> set[tuple[int, int]]:
+        """(image, box) of the objects audited: all, or an evenly spread ``max_objects``
+        (chosen from the annotations, so nothing else is decoded or read)."""
+        every = [
+            (i, k)
+            for i, item in enumerate(self.ds.images)
+            for k in range(len(self.eligible(item.boxes)))
+        ]
+        limit = self.cfg.max_objects
+        if limit is None or len(every) <= limit:
+            return set(every)
+        idx = np.linspace(0, len(every) - 1, limit).round().astype(int)
+        return {every[j] for j in idx.tolist()}
 
     def probes(
         self,
