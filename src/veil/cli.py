@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument(
         "--methods",
         help="methods to audit, comma-separated (default: all four; the controls "
-        "unmasked, gauss-5%%, mosaic-20px always run)",
+        "unmasked, gauss-5%%, mosaic-20px run unless --no-controls)",
     )
     pa.add_argument(
         "--strengths",
