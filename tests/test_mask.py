@@ -96,6 +96,16 @@ def test_blur_and_pixelate_strength_scales_with_region(size):
             assert np.abs(np.diff(row, axis=0)).max() <= max(8, 255 * 4 // size)
 
 
+@pytest.mark.parametrize("size", [40, 56, 400])
+def test_default_pixelate_keeps_no_more_blocks_than_blur_has_cells(size):
+    """At 5 blocks across, `veil audit` re-identified pixelated faces (README, "veil
+    audit"); the default keeps at most 3 blocks across the short side, as blur keeps 3
+    cells, and faces (taller than wide) no more than 4 down."""
+    out = methods.pixelate(_noise(round(size * 1.4), size, seed=size))
+    assert len(np.unique(out[size // 2], axis=0)) <= 3  # across
+    assert len(np.unique(out[:, size // 2], axis=0)) <= 4  # down
+
+
 def test_texture_carries_nothing_of_the_original_and_is_stable():
     a = methods.texture(_noise(64, 64, seed=1), seed=7)
     b = methods.texture(_noise(64, 64, seed=2), seed=7)

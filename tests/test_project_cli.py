@@ -70,11 +70,12 @@ def run(capsys, *args) -> tuple[int, str]:
 def encoded(monkeypatch):
     """Per video written, the frames handed to the encoder (x264 with several threads is
     not byte-reproducible run to run, so equality is checked before encoding)."""
-    runs: dict[int, list[np.ndarray]] = {}
+    runs: dict[object, list[np.ndarray]] = {}
     original = video_io._Transcoder._to_frame
 
     def record(self, img, pts):
-        runs.setdefault(id(self), []).append(img.copy())
+        # keyed by the transcoder itself, not id(): a freed one's id can be reused
+        runs.setdefault(self, []).append(img.copy())
         return original(self, img, pts)
 
     monkeypatch.setattr(video_io._Transcoder, "_to_frame", record)

@@ -339,6 +339,82 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scale_args(pe, segments=False)
     _add_common(pe)
 
+    pa = sub.add_parser(
+        "audit",
+        help="show that masks cannot be undone (attacks + re-identification), or pick "
+        "the riskiest samples of a run for a person to check",
+        description="Reversibility: mask DATASET.json (veil eval format) with the given "
+        "settings, attack the masks (deconvolution, up-scaling + sharpening) and try to "
+        "re-identify faces (dlib) and read plates (OCR); or audit rendered files with "
+        "--original/--masked. Sampling: --sample N with --project. Needs "
+        "pip install 'veil[audit]' for the reversibility part.",
+    )
+    pa.add_argument("dataset", type=Path, nargs="?", metavar="DATASET.json")
+    pa.add_argument(
+        "--out", type=Path, default=Path("veil-audit"), help="report folder (default: %(default)s)"
+    )
+    pa.add_argument("--original", type=Path, help="folder (or image) of originals")
+    pa.add_argument("--masked", type=Path, help="the same files, masked (same relative paths)")
+    pa.add_argument(
+        "--methods",
+        help="methods to audit, comma-separated (default: all four; the controls "
+        "unmasked, gauss-5%%, mosaic-20px run unless --no-controls)",
+    )
+    pa.add_argument(
+        "--strengths",
+        default=None,
+        help="blur/pixelate strengths, comma-separated (default: --strength)",
+    )
+    pa.add_argument(
+        "--min-height",
+        type=float,
+        default=40.0,
+        help="smallest face/plate audited, px (default: %(default)s)",
+    )
+    pa.add_argument(
+        "--calibrate",
+        type=int,
+        default=60,
+        help="objects on which every attack variant is tried before the best per family "
+        "runs on all (0: every variant on every object; default: %(default)s)",
+    )
+    pa.add_argument("--max-objects", type=int, help="audit at most this many objects per class")
+    pa.add_argument(
+        "--no-controls",
+        action="store_true",
+        help="skip the controls (unmasked, gauss-5%%, mosaic-20px), e.g. for a strength sweep",
+    )
+    pa.add_argument(
+        "--annotated-boxes",
+        action="store_true",
+        help="mask the annotated boxes instead of veil's detections (isolates the mask "
+        "from the detector)",
+    )
+    pa.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="pick the N riskiest items of a finished run (--project) for a person to check",
+    )
+    pa.add_argument("--project", type=Path, help="the run's project file (with --sample)")
+    pa.add_argument("--input", type=Path, help="the run's input file or folder (with --sample)")
+    pa.add_argument(
+        "--checklist",
+        type=Path,
+        help="a checklist filled in the contact sheet: add its outcome to --report",
+    )
+    pa.add_argument(
+        "--report", type=Path, help="the redaction report of the run (with --checklist)"
+    )
+    pa.add_argument(
+        "--include-originals",
+        action="store_true",
+        help="with --sample: also show the original pixels in the contact sheet",
+    )
+    _add_detect_args(pa)
+    _add_mask_args(pa)
+    _add_common(pa)
+
     ps = sub.add_parser(
         "serve",
         help="review, correct and render in a browser (local web app and REST API)",
@@ -700,6 +776,13 @@ def run_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_audit(args: argparse.Namespace) -> int:
+    from .audit.cli import run
+
+    print(run(args, settings_from_args(args)))
+    return EXIT_OK
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from .web import serve
 
@@ -725,6 +808,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_eval(args)
         if args.command == "serve":
             return run_serve(args)
+        if args.command == "audit":
+            return run_audit(args)
         return run_files(args, detect_only=args.command == "detect")
     except (ConfigError, OutputError, ProjectError) as exc:
         print(f"veil: error: {exc}", file=sys.stderr)

@@ -1,0 +1,185 @@
+"""Audit outputs: ``audit.json``, ``report.md`` and plots, in ``veil eval``'s style.
+
+Only aggregate numbers are written: no crop, no coordinate, no reading of a
+plate (a plate's text is personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import OutputError
+from ..evaluate.report import _md_table, _out_dir, clean_metrics
+from ..outputs import write_text_atomic
+from .runner import FACE_BUCKETS
+
+log = logging.getLogger(__name__)
+
+__all__ = ["face_table", "summary", "write_audit"]
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * float(v):.2f}%"
+
+
+def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Rows of method x strength x attack for the face re-identification table."""
+    head = ["setup", "attack", "best variant", "n", "rank-1", "rank-5", "rank-1 95% upper",
+            "x chance", "end to end rank-1"]  # fmt: skip
+    head += [f"rank-1 {b} px" for b, _, _ in FACE_BUCKETS]
+    chance = faces["chance"]
+    rows = []
+    for r in faces["rows"]:
+        by = r.get("by_height") or {}
+        rows.append([
+            r["setup"] + (" (control)" if r["control"] else ""), r["attack"], r["variant"],
+            str(r["n"]), _pct(r["rank1"]), _pct(r["rank5"]), _pct(r["rank1_upper95"]),
+            "-" if r["rank1"] is None else f"{r['rank1'] / chance:.1f}",
+            _pct(r["end_to_end_rank1"]),
+            *[f"{_pct(by[b]['rank1'])} ({by[b]['n']})" if b in by else "-"
+              for b, _, _ in FACE_BUCKETS],
+        ])  # fmt: skip
+    return head, rows
+
+
+def _plate_table(plates: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["setup", "attack", "best variant", "n", "whole plates read", "character accuracy"]
+    rows = [
+        [r["setup"] + (" (control)" if r["control"] else ""), r["attack"], r["variant"],
+         str(r["n"]), f"{r['exact_count']} ({_pct(r['exact'])})", _pct(r["char_accuracy"])]
+        for r in plates["rows"]
+    ]  # fmt: skip
+    return head, rows
+
+
+def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) -> str:
+    lines = ["# veil audit: can the masks be undone?", ""]
+    faces = result.get("faces")
+    if faces:
+        lines += [
+            "## Faces: re-identification", "",
+            f"Gallery: {faces['gallery']} original faces at least {faces['min_height']:g} px "
+            f"tall; chance rank-1 {_pct(faces['chance'])}. Covered by the mask: "
+            f"{faces['covered']}; missed by the detector: {faces['missed']} "
+            f"(miss rate {_pct(faces['miss_rate'])}, counted as re-identified end to end). "
+            f"Attack variants chosen on the first {faces['calibration']} covered faces.", "",
+        ]  # fmt: skip
+        head, rows = face_table(faces)
+        lines += _md_table(head, rows) + [""]
+        lines += ["| setup | strongest attack | rank-1 | <= 2x chance | end to end | "
+                  "<= 2x chance + miss rate |", "|---|---|---|---|---|---|"]  # fmt: skip
+        for v in faces["verdicts"]:
+            lines.append(
+                f"| {v['setup']} | {v['strongest_attack']} | {_pct(v['rank1'])} | "
+                f"{'pass' if v['covered_pass'] else 'FAIL'} | {_pct(v['end_to_end_rank1'])} | "
+                f"{'pass' if v['end_to_end_pass'] else 'FAIL'} |"
+            )
+        lines += [""]
+    plates = result.get("plates")
+    if plates:
+        lines += [
+            "## Plates: reading", "",
+            f"{plates['plates']} plates ({plates['annotated_text']} with annotated text), "
+            f"{plates['covered']} covered by the mask, {plates['missed']} missed. OCR ceiling on "
+            f"the unmasked plates: {_pct(plates['ceiling_exact'])} read whole, character "
+            f"accuracy {_pct(plates['ceiling_char_accuracy'])}.", "",
+        ]  # fmt: skip
+        head, rows = _plate_table(plates)
+        lines += _md_table(head, rows) + [""]
+    lines += [
+        "Attacks: `none`; `deconvolution`, Wiener with Gaussian and box PSFs scaled to the "
+        "mask; `upscale-sharpen`, averaging to a cell grid, bicubic up-scaling and an unsharp "
+        "mask. Per family the best variant is kept. The attacker aligns faces with the "
+        "original's landmarks. Controls show the attacks work.", "",
+    ]  # fmt: skip
+    if images:
+        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in images] + [""]
+    if note:
+        lines += [f"_{note}_", ""]
+    return "\n".join(lines)
+
+
+def _plot(out: Path, result: Mapping[str, Any]) -> list[str]:
+    from matplotlib.figure import Figure
+
+    written = []
+    for key, value, title, ref in (
+        ("faces", "rank1", "Face re-identification rank-1 (dashed: chance)", "chance"),
+        ("plates", "exact", "Whole plates read (dashed: OCR ceiling)", "ceiling_exact"),
+    ):
+        part = result.get(key)
+        if not part:
+            continue
+        setups = list(dict.fromkeys(r["setup"] for r in part["rows"]))
+        attacks = list(dict.fromkeys(r["attack"] for r in part["rows"]))
+        fig = Figure(figsize=(max(6, 1.1 * len(setups)), 4), dpi=100)
+        ax = fig.add_subplot()
+        x = np.arange(len(setups))
+        width = 0.8 / max(1, len(attacks))
+        for k, atk in enumerate(attacks):
+            vals = [next((r[value] for r in part["rows"] if r["setup"] == s and r["attack"] == atk),
+                         np.nan) for s in setups]  # fmt: skip
+            vals = [np.nan if v is None else 100 * v for v in vals]
+            ax.bar(x + (k - (len(attacks) - 1) / 2) * width, vals, width, label=atk)
+        if part.get(ref) is not None:
+            ax.axhline(100 * part[ref], ls="--", color="k", lw=1)
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_xticks(x, setups, rotation=20, ha="right")
+        ax.set(ylabel="%", title=title)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        name = f"{key}_attacks.png"
+        fig.savefig(out / name)
+        written.append(name)
+    return written
+
+
+def write_audit(out_dir: str | os.PathLike[str], result: Mapping[str, Any]) -> list[Path]:
+    """Write ``audit.json``, ``report.md`` and (with matplotlib) the plots; return paths."""
+    out = _out_dir(out_dir)
+    cleaned = clean_metrics(result)
+    path = out / "audit.json"
+    write_text_atomic(path, json.dumps(cleaned, indent=2, allow_nan=False) + "\n")
+    images: list[str] = []
+    note = None
+    try:
+        images = _plot(out, cleaned)
+    except ImportError:
+        note = "Plots omitted: matplotlib is not installed (pip install 'veil[report]')."
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write plots ({exc.strerror or exc})") from None
+    report = out / "report.md"
+    write_text_atomic(report, _markdown(cleaned, images, note))
+    return [path, *(out / p for p in images), report]
+
+
+def summary(result: Mapping[str, Any]) -> str:
+    """The verdict lines for the terminal."""
+    lines = []
+    faces = result.get("faces")
+    if faces:
+        lines.append(f"faces: gallery {faces['gallery']}, chance rank-1 {_pct(faces['chance'])}, "
+                     f"covered {faces['covered']}, missed {faces['missed']}")  # fmt: skip
+        for r in faces["rows"]:
+            lines.append(f"  {r['setup']:<14} {r['attack']:<16} rank-1 {_pct(r['rank1']):>8} "
+                         f"rank-5 {_pct(r['rank5']):>8}  n={r['n']}")  # fmt: skip
+        for v in faces["verdicts"]:
+            ok = "pass" if v["covered_pass"] else "FAIL"
+            ok_e2e = "pass" if v["end_to_end_pass"] else "FAIL"
+            lines.append(f"  verdict {v['setup']}: covered {ok}, end to end {ok_e2e}")
+    plates = result.get("plates")
+    if plates:
+        lines.append(f"plates: {plates['plates']}, OCR ceiling {_pct(plates['ceiling_exact'])} "
+                     "read whole")  # fmt: skip
+        for r in plates["rows"]:
+            lines.append(f"  {r['setup']:<14} {r['attack']:<16} whole {r['exact_count']:>4} "
+                         f"chars {_pct(r['char_accuracy']):>8}  n={r['n']}")  # fmt: skip
+    return "\n".join(lines)

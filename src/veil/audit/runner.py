@@ -1,0 +1,479 @@
+"""``veil audit DATASET.json``: mask annotated data, attack the masks, try to identify.
+
+Faces: every annotated face at least ``min_height`` px tall is a gallery entry
+(its original, aligned on its own landmarks). veil's detector runs as in
+``veil mask``; a face whose central region the mask covers is probed: for each
+setup and attack, the masked window, attacked and aligned with the *original's*
+landmarks, is embedded and ranked against the whole gallery. A face the
+detector missed stays unmasked, so end to end it counts as identified.
+
+Plates: the OCR reads every covered plate after each setup and attack; a
+whole-plate match against the annotated text (or the OCR of the original where
+there is none) is a plate read back. The OCR on the unmasked plates is the ceiling.
+
+Attack variants of one family are scored on a calibration subset (the first
+``calibrate`` covered objects), the best is kept and run on all: an attacker
+tunes on a few samples. ``calibrate=0`` runs every variant on every object.
+
+Only aggregate numbers leave this module; crops exist in memory only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from ..evaluate.dataset import Dataset, GroundTruth, load_dataset
+from ..evaluate.metrics import central_coverage
+from ..media import image as image_io
+from ..regions import Regions, class_id, iou_matrix
+from ..settings import Settings
+from .attacks import Attack, default_attacks, families
+from .backends import FaceEmbedder, PlateReader
+from .metrics import binomial_upper, char_accuracy, identification_ranks, normalise_plate, rank_rate
+from .setups import Setup
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FACE_BUCKETS", "AuditConfig", "audit_faces", "audit_plates"]
+
+#: Face-height buckets (px) of the per-size breakdown: small faces are where masks fail.
+FACE_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("40-60", 0.0, 60.0),
+    ("60-100", 60.0, 100.0),
+    ("100-200", 100.0, 200.0),
+    (">=200", 200.0, float("inf")),
+)
+#: Central coverage above which a face counts as masked (as in ``veil eval``).
+COVERED = 0.9
+#: Window around an object, as a multiple of its box per side: room for the face
+#: aligner's padding; a plate needs only a little context for the OCR to find it.
+WINDOW = {"face": 1.0, "plate": 0.25}
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """What to measure; ``detected=False`` masks the annotated boxes themselves."""
+
+    setups: tuple[Setup, ...]
+    attacks: tuple[Attack, ...] = field(default_factory=lambda: tuple(default_attacks()))
+    min_height: float = 40.0
+    calibrate: int = 60
+    max_objects: int | None = None
+    detected: bool = True
+
+
+@dataclass
+class _Object:
+    item: int
+    box: np.ndarray  # (4,) annotated box
+    rect: tuple[int, int, int, int] | None = None  # mask rectangle in window coordinates
+    window: tuple[int, int, int, int] = (0, 0, 0, 0)  # x1, y1, x2, y2 in the image
+    covered: bool = False
+    key: Any = None  # landmarks (faces) or reference text (plates)
+
+
+def _window(
+    box: np.ndarray, width: int, height: int, grow: float = 1.0
+) -> tuple[int, int, int, int]:
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    x1 = max(0, int(np.floor(box[0] - grow * bw)))
+    y1 = max(0, int(np.floor(box[1] - grow * bh)))
+    x2 = min(width, int(np.ceil(box[2] + grow * bw)))
+    y2 = min(height, int(np.ceil(box[3] + grow * bh)))
+    return x1, y1, x2, y2
+
+
+def _mask_rect(
+    box: np.ndarray, regions: Regions, margin: float, win: tuple[int, int, int, int]
+) -> tuple[int, int, int, int] | None:
+    """The visible mask over ``box``: the masked region overlapping it most, grown by its
+    margin, in window coordinates (what an attacker would select)."""
+    if not len(regions):
+        return None
+    ious = iou_matrix(box[None].astype(np.float64), regions.xyxy.astype(np.float64))[0]
+    j = int(np.argmax(ious))
+    if ious[j] <= 0:
+        return None
+    g = regions[np.array([j])].expand(margin).xyxy[0]
+    x1, y1 = max(win[0], int(np.floor(g[0]))), max(win[1], int(np.floor(g[1])))
+    x2, y2 = min(win[2], int(np.ceil(g[2]))), min(win[3], int(np.ceil(g[3])))
+    return (x1 - win[0], y1 - win[1], x2 - win[0], y2 - win[1])
+
+
+class _Collector:
+    """Objects of one class across the dataset, with the regions masked per image."""
+
+    def __init__(self, ds: Dataset, settings: Settings, label: str, cfg: AuditConfig, engine):
+        self.ds, self.settings, self.label, self.cfg, self.engine = ds, settings, label, cfg, engine
+        self.objects: list[_Object] = []
+        self.regions: dict[int, Regions] = {}
+
+    def eligible(self, boxes: Sequence[GroundTruth]) -> list[GroundTruth]:
+        return [
+            b for b in boxes
+            if b.label == self.label and not b.ignore and b.height >= self.cfg.min_height
+        ]  # fmt: skip
+
+    def images(self) -> Iterator[tuple[int, np.ndarray]]:
+        for i, item in enumerate(self.ds.images):
+            if i in self.regions:
+                yield i, image_io.load_image(item.file, self.settings.limits).rgb
+
+    def scan(self, keyer: Callable[[np.ndarray, np.ndarray, _Object], Any], bar) -> None:
+        """Detect (or take the annotations), decide coverage, and key every object."""
+        mask = self.settings.mask
+        margin = mask.margin(self.label)
+        chosen = self._chosen()
+        for i, item in enumerate(self.ds.images):
+            boxes = [b for k, b in enumerate(self.eligible(item.boxes)) if (i, k) in chosen]
+            if not boxes:
+                bar.update(1)
+                continue
+            rgb = image_io.load_image(item.file, self.settings.limits).rgb
+            if self.cfg.detected:
+                found = self.engine.above_threshold(self.engine.detect(rgb))
+                found = found[found.labels == class_id(self.label)] if len(found) else found
+            else:
+                found = Regions(
+                    np.array([b.xyxy for b in self.eligible(item.boxes)], np.float32),
+                    labels=np.full(len(self.eligible(item.boxes)), class_id(self.label), np.int16),
+                )
+            self.regions[i] = found
+            h, w = rgb.shape[:2]
+            _, covered_px = self.engine.mask(rgb, found) if len(found) else (None, None)
+            xyxy = np.array([b.xyxy for b in boxes], np.float64)
+            cov = (
+                central_coverage(covered_px, xyxy) if covered_px is not None
+                else np.zeros(len(boxes))
+            )  # fmt: skip
+            for b, c in zip(xyxy, cov, strict=True):
+                win = _window(b, w, h, WINDOW[self.label])
+                obj = _Object(i, b, window=win, covered=bool(np.nan_to_num(c) >= COVERED))
+                obj.rect = _mask_rect(b, found, margin, win) if obj.covered else None
+                obj.covered = obj.covered and obj.rect is not None
+                obj.key = keyer(rgb, b, obj)
+                if obj.key is not None:
+                    self.objects.append(obj)
+            bar.update(1)
+
+    def _chosen(self) -> set[tuple[int, int]]:
+        """(image, box) of the objects audited: all, or an evenly spread ``max_objects``
+        (chosen from the annotations, so nothing else is decoded or read)."""
+        every = [
+            (i, k)
+            for i, item in enumerate(self.ds.images)
+            for k in range(len(self.eligible(item.boxes)))
+        ]
+        limit = self.cfg.max_objects
+        if limit is None or len(every) <= limit:
+            return set(every)
+        idx = np.linspace(0, len(every) - 1, limit).round().astype(int)
+        return {every[j] for j in idx.tolist()}
+
+    def probes(
+        self,
+        plan: dict[str, list[Attack]],
+        setups: Sequence[Setup],
+        wanted: set[int],
+        score: Callable[[list[tuple[int, np.ndarray]]], list[Any]],
+        bar,
+    ) -> dict[tuple[str, str], dict[int, Any]]:
+        """For each (setup, attack) in ``plan`` and each wanted covered object: a score."""
+        out: dict[tuple[str, str], dict[int, Any]] = {}
+        by_item: dict[int, list[int]] = {}
+        for j in sorted(wanted):
+            by_item.setdefault(self.objects[j].item, []).append(j)
+        mask = self.settings.mask
+        for i, rgb in self.images():
+            if i not in by_item:
+                continue
+            for setup in setups:
+                masked = setup.masked(i, rgb, self.regions[i], mask)
+                batch: list[tuple[str, int, np.ndarray]] = []
+                for j in by_item[i]:
+                    o = self.objects[j]
+                    x1, y1, x2, y2 = o.window
+                    win = masked[y1:y2, x1:x2]
+                    for atk in plan[setup.name]:
+                        assert o.rect is not None
+                        batch.append((atk.name, j, atk(win, o.rect)))
+                values = score([(j, w) for _, j, w in batch])
+                for (name, j, _), v in zip(batch, values, strict=True):
+                    out.setdefault((setup.name, name), {})[j] = v
+            bar.update(1)
+        return out
+
+
+def _bar(total: int, quiet: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc=desc, disable=quiet, leave=False, file=sys.stderr)
+
+
+def _plans(
+    cfg: AuditConfig, setups: Sequence[Setup], best: dict[tuple[str, str], str] | None
+) -> dict[str, list[Attack]]:
+    """Attacks per setup: all variants (calibration) or the best one per family."""
+    plans: dict[str, list[Attack]] = {}
+    for s in setups:
+        attacks = (
+            [a for a in cfg.attacks if a.family == "none"]
+            if s.name == "unmasked"
+            else list(cfg.attacks)
+        )
+        if best is not None:
+            attacks = [a for a in attacks if best.get((s.name, a.family)) == a.name]
+        plans[s.name] = attacks
+    return plans
+
+
+def _two_phase(
+    col: _Collector,
+    cfg: AuditConfig,
+    score: Callable[[list[tuple[int, np.ndarray]]], list[Any]],
+    rank_of: Callable[[dict[int, Any]], float],
+    quiet: bool,
+) -> tuple[dict[tuple[str, str], dict[int, Any]], dict[tuple[str, str], str]]:
+    """Calibrate every variant on the first covered objects, then run the best on all."""
+    covered = [j for j, o in enumerate(col.objects) if o.covered]
+    calib = set(covered if cfg.calibrate <= 0 else covered[: cfg.calibrate])
+    setups = list(cfg.setups)
+    with _bar(len(col.regions), quiet, "attack (calibration)") as bar:
+        results = col.probes(_plans(cfg, setups, None), setups, calib, score, bar)
+    best: dict[tuple[str, str], str] = {}
+    for s in setups:
+        for fam in families(cfg.attacks):
+            names = [a.name for a in cfg.attacks if a.family == fam and (s.name, a.name) in results]
+            if names:
+                best[(s.name, fam)] = max(names, key=lambda n: rank_of(results[(s.name, n)]))
+    rest = set(covered) - calib
+    if rest:
+        with _bar(len(col.regions), quiet, "attack") as bar:
+            more = col.probes(_plans(cfg, setups, best), setups, rest, score, bar)
+        for k, v in more.items():
+            results.setdefault(k, {}).update(v)
+    return results, best
+
+
+def _bucket(height: float) -> str:
+    return next(name for name, lo, hi in FACE_BUCKETS if lo <= height < hi)
+
+
+def audit_faces(
+    ds: Dataset, settings: Settings, cfg: AuditConfig, engine, embedder: FaceEmbedder, quiet: bool
+) -> dict[str, Any]:
+    """Re-identification table for faces; see the module docstring."""
+    col = _Collector(ds, settings, "face", cfg, engine)
+    windows: dict[int, np.ndarray] = {}
+
+    def keyer(rgb: np.ndarray, box: np.ndarray, obj: _Object) -> Any:
+        x1, y1, x2, y2 = obj.window
+        win = np.ascontiguousarray(rgb[y1:y2, x1:x2])
+        windows[id(obj)] = win
+        return embedder.landmarks(win, (box[0] - x1, box[1] - y1, box[2] - x1, box[3] - y1))
+
+    with _bar(len(ds.images), quiet, "detect + gallery") as bar:
+        col.scan(keyer, bar)
+    if not col.objects:
+        raise InputError(f"{ds.path}: no face at least {cfg.min_height:g} px tall to audit")
+    items = [(windows[id(o)], o.key) for o in col.objects]
+    windows.clear()
+    gallery = np.concatenate([embedder.embed(items[k : k + 64]) for k in range(0, len(items), 64)])
+    del items
+    n = len(col.objects)
+
+    def score(batch: list[tuple[int, np.ndarray]]) -> list[Any]:
+        descs = embedder.embed([(w, col.objects[j].key) for j, w in batch])
+        return list(descs)
+
+    def rank1(values: dict[int, Any]) -> float:
+        js = sorted(values)
+        r = identification_ranks(gallery, np.stack([values[j] for j in js]), np.array(js))
+        return rank_rate(r, 1) + 1e-3 * rank_rate(r, 5)  # rank-5 breaks ties
+
+    results, best = _two_phase(col, cfg, score, rank1, quiet)
+    chance = 1.0 / n
+    covered = [j for j, o in enumerate(col.objects) if o.covered]
+    missed = n - len(covered)
+    heights = np.array([o.box[3] - o.box[1] for o in col.objects])
+    rows = []
+    for s in cfg.setups:
+        for fam in families(cfg.attacks):
+            name = best.get((s.name, fam))
+            if name is None:
+                continue
+            vals = results[(s.name, name)]
+            js = [j for j in covered if j in vals]
+            ranks = identification_ranks(
+                gallery, np.stack([vals[j] for j in js]), np.array(js)
+            ) if js else np.zeros(0, np.int64)  # fmt: skip
+            hits = int((ranks <= 1).sum())
+            by = {}
+            for b, _, _ in FACE_BUCKETS:
+                sel = np.array([_bucket(heights[j]) == b for j in js], bool)
+                if sel.any():
+                    by[b] = {"n": int(sel.sum()), "rank1": rank_rate(ranks[sel], 1)}
+            e2e_hits = hits + missed if s.name != "unmasked" else hits
+            rows.append({
+                "setup": s.name, "method": s.method, "strength": s.strength, "control": s.control,
+                "attack": fam, "variant": name, "n": len(js),
+                "rank1": rank_rate(ranks, 1), "rank5": rank_rate(ranks, 5),
+                "rank1_upper95": binomial_upper(hits, len(js)),
+                "end_to_end_rank1": e2e_hits / n if s.name != "unmasked" else rank_rate(ranks, 1),
+                "by_height": by,
+            })  # fmt: skip
+    return {
+        "gallery": n, "chance": chance, "covered": len(covered), "missed": missed,
+        "miss_rate": missed / n, "min_height": cfg.min_height,
+        "calibration": min(len(covered), cfg.calibrate) if cfg.calibrate > 0 else len(covered),
+        "rows": rows, "verdicts": _face_verdicts(rows, chance, missed / n),
+    }  # fmt: skip
+
+
+def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) -> list[dict]:
+    """Per veil setup, the strongest attack and the two pass lines of the issue."""
+    out = []
+    for name in dict.fromkeys(r["setup"] for r in rows if not r["control"]):
+        mine = [r for r in rows if r["setup"] == name]
+        worst = max(mine, key=lambda r: (r["rank1"], r["rank5"]))
+        worst_e2e = max(r["end_to_end_rank1"] for r in mine)
+        out.append({
+            "setup": name, "strongest_attack": worst["attack"], "rank1": worst["rank1"],
+            "covered_pass": worst["rank1"] <= 2 * chance,
+            "end_to_end_rank1": worst_e2e,
+            "end_to_end_pass": worst_e2e <= 2 * chance + miss_rate,
+        })  # fmt: skip
+    return out
+
+
+def audit_plates(
+    ds: Dataset,
+    settings: Settings,
+    cfg: AuditConfig,
+    engine,
+    reader: PlateReader,
+    quiet: bool,
+    texts: dict[tuple[str, tuple[float, ...]], str] | None = None,
+) -> dict[str, Any]:
+    """Whole-plate reading after masks and attacks; the unmasked reading is the ceiling."""
+    col = _Collector(ds, settings, "plate", cfg, engine)
+    texts = texts or {}
+    ceiling: dict[int, tuple[bool, float, bool]] = {}  # id(obj): match, char acc, annotated
+
+    def keyer(rgb: np.ndarray, box: np.ndarray, obj: _Object) -> Any:
+        x1, y1, x2, y2 = obj.window
+        read = reader.read(rgb[y1:y2, x1:x2])
+        annotated = texts.get((str(ds.images[obj.item].file), tuple(float(v) for v in box)))
+        ref = normalise_plate(annotated or read)
+        if not ref:
+            return None  # nothing to compare with
+        ceiling[id(obj)] = (_matches(ref, read), char_accuracy(ref, read), annotated is not None)
+        return ref
+
+    with _bar(len(ds.images), quiet, "detect + read originals") as bar:
+        col.scan(keyer, bar)
+    if not col.objects:
+        raise InputError(f"{ds.path}: no plate at least {cfg.min_height:g} px tall to audit")
+
+    def score(batch: list[tuple[int, np.ndarray]]) -> list[Any]:
+        out = []
+        for j, w in batch:
+            read = reader.read(w)
+            ref = col.objects[j].key
+            out.append((_matches(ref, read), char_accuracy(ref, read)))
+        return out
+
+    def exact(values: dict[int, Any]) -> float:
+        v = list(values.values())
+        return float(np.mean([m for m, _ in v])) + 1e-3 * float(np.mean([c for _, c in v]))
+
+    results, best = _two_phase(col, cfg, score, exact, quiet)
+    n = len(col.objects)
+    covered = [j for j, o in enumerate(col.objects) if o.covered]
+    ceil = [ceiling[id(o)] for o in col.objects]
+    annotated = sum(a for _, _, a in ceil)
+    rows = []
+    for s in cfg.setups:
+        for fam in families(cfg.attacks):
+            name = best.get((s.name, fam))
+            if name is None:
+                continue
+            vals = [results[(s.name, name)][j] for j in covered if j in results[(s.name, name)]]
+            rows.append({
+                "setup": s.name, "method": s.method, "strength": s.strength, "control": s.control,
+                "attack": fam, "variant": name, "n": len(vals),
+                "exact": float(np.mean([m for m, _ in vals])) if vals else float("nan"),
+                "exact_count": int(sum(m for m, _ in vals)),
+                "char_accuracy": float(np.mean([c for _, c in vals])) if vals else float("nan"),
+            })  # fmt: skip
+    return {
+        "plates": n, "annotated_text": annotated, "covered": len(covered),
+        "missed": n - len(covered),
+        "ceiling_exact": float(np.mean([m for m, _, a in ceil if a] or [np.nan])),
+        "ceiling_char_accuracy": float(np.nanmean([c for _, c, a in ceil if a] or [np.nan])),
+        "rows": rows,
+    }  # fmt: skip
+
+
+def _matches(ref: str, read: str) -> bool:
+    """Whole plate read: the reference appears, in order and complete, in the reading."""
+    return bool(ref) and ref in normalise_plate(read.replace(" ", ""))
+
+
+def plate_texts(path: Path) -> dict[tuple[str, tuple[float, ...]], str]:
+    """Plate texts by (media file, box): ``text`` is informational, the loader drops it."""
+    import json
+    import os
+
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    out: dict[tuple[str, tuple[float, ...]], str] = {}
+    for e in doc.get("images", []):
+        f = str(Path(os.path.normpath(path.parent / e["file"])))
+        for b in e.get("boxes", []):
+            if isinstance(b.get("text"), str) and b["text"].strip():
+                out[(f, tuple(float(b[k]) for k in ("x1", "y1", "x2", "y2")))] = b["text"]
+    return out
+
+
+def run(
+    dataset: str | Path,
+    settings: Settings,
+    cfg: AuditConfig,
+    engine,
+    quiet: bool,
+    embedder: FaceEmbedder | None = None,
+    reader: PlateReader | None = None,
+) -> dict[str, Any]:
+    """Audit faces and/or plates of a dataset (the classes it annotates and targets)."""
+    ds = load_dataset(dataset)
+    if ds.videos:
+        log.warning("veil audit: %d video(s) in the dataset are not audited yet", len(ds.videos))
+    out: dict[str, Any] = {"dataset": str(ds.path), "images": len(ds.images)}
+    labels = [c for c in ds.labels if c in settings.detect.targets]
+    if not labels:
+        raise ConfigError(
+            f"{ds.path}: annotates none of --targets {','.join(settings.detect.targets)}"
+        )
+    if "face" in labels:
+        if embedder is None:
+            from .backends import DlibFaces
+
+            embedder = DlibFaces()
+        out["faces"] = audit_faces(ds, settings, cfg, engine, embedder, quiet)
+    if "plate" in labels:
+        if reader is None:
+            from .backends import RapidPlateReader
+
+            reader = RapidPlateReader()
+        out["plates"] = audit_plates(
+            ds, settings, cfg, engine, reader, quiet, texts=plate_texts(ds.path)
+        )
+    return out

@@ -1,0 +1,307 @@
+"""veil audit: attacks, metrics and the runner on small synthetic cases with known answers.
+
+Numpy only: these run without the ``audit`` extra (dlib, rapidocr). The real
+recognisers are exercised in ``test_audit_models.py``, which skips without them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from veil.audit.attacks import (
+    Attack,
+    average_aligned,
+    box_psf,
+    default_attacks,
+    gaussian_psf,
+    upscale_sharpen,
+    wiener_deconvolve,
+)
+from veil.audit.metrics import (
+    binomial_upper,
+    char_accuracy,
+    identification_ranks,
+    normalise_plate,
+    rank_rate,
+)
+from veil.audit.runner import AuditConfig, audit_faces, audit_plates
+from veil.audit.setups import CONTROLS, build_setups, gaussian_light, mosaic_fixed
+from veil.errors import ConfigError
+from veil.evaluate.dataset import load_dataset
+from veil.mask import apply_masks
+from veil.settings import MaskSettings, Settings
+
+
+def _smooth_face(rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    coarse = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC))
+
+
+# -- attacks ---------------------------------------------------------------------------
+
+
+def test_wiener_undoes_a_known_gaussian_blur():
+    rng = np.random.default_rng(0)
+    sharp = _smooth_face(rng, 96)
+    psf = gaussian_psf(2.5)
+    from scipy.ndimage import convolve
+
+    blurred = (
+        np.stack([convolve(sharp[..., c].astype(float), psf, mode="reflect") for c in range(3)], -1)
+        .round()
+        .clip(0, 255)
+        .astype(np.uint8)
+    )
+    restored = wiener_deconvolve(blurred, psf, nsr=1e-3)
+    inner = (slice(8, -8), slice(8, -8))
+    err_blur = np.abs(blurred[inner].astype(float) - sharp[inner]).mean()
+    err_restored = np.abs(restored[inner].astype(float) - sharp[inner]).mean()
+    assert err_restored < 0.6 * err_blur
+
+
+def test_psfs_are_normalised_and_constant_survives_every_attack():
+    assert gaussian_psf(3).sum() == pytest.approx(1.0)
+    assert box_psf(4.6).shape == (5, 5) and box_psf(4.6).sum() == pytest.approx(1.0)
+    flat = np.full((40, 30, 3), 77, np.uint8)
+    for atk in default_attacks():
+        out = atk(flat, (5, 5, 25, 35))
+        assert out.dtype == np.uint8 and out.shape == flat.shape
+        assert np.abs(out.astype(int) - 77).max() <= 1, atk.name
+
+
+def test_attack_changes_only_the_mask_rectangle():
+    rng = np.random.default_rng(1)
+    win = rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)
+    atk = Attack("x", "x", lambda c, r: np.zeros_like(c))
+    out = atk(win, (10, 20, 30, 40))
+    assert (out[20:40, 10:30] == 0).all()
+    out[20:40, 10:30] = win[20:40, 10:30]
+    assert np.array_equal(out, win)
+
+
+def test_rescale_turns_a_mosaic_into_a_smooth_image_of_the_same_colours():
+    rng = np.random.default_rng(2)
+    means = rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)
+    mosaic = np.asarray(Image.fromarray(means).resize((50, 50), Image.Resampling.NEAREST))
+    out = upscale_sharpen(mosaic, 5, amount=0.0).astype(float)
+    edges = np.abs(np.diff(mosaic.astype(float), axis=1))[:, 9::10].mean()
+    assert np.abs(np.diff(out, axis=1))[:, 9::10].mean() < 0.5 * edges  # block edges gone
+    assert np.abs(out.mean((0, 1)) - mosaic.mean((0, 1))).max() < 3
+
+
+def test_mosaic_cell_is_read_off_the_mask():
+    from veil.audit.attacks import mosaic_cell
+    from veil.mask.methods import pixelate
+
+    rng = np.random.default_rng(8)
+    crop = rng.integers(0, 256, (80, 120, 3), dtype=np.uint8)
+    assert mosaic_cell(pixelate(crop, strength=0.5)) == pytest.approx(16, abs=1)  # 80 px / 5
+    assert mosaic_cell(pixelate(crop, strength=1.0)) == pytest.approx(32, abs=2)  # 80 / 2.5
+    assert mosaic_cell(crop) is None  # changes on every column: not a mosaic
+
+
+def test_average_aligned_cancels_noise_not_the_signal():
+    rng = np.random.default_rng(3)
+    face = _smooth_face(rng).astype(float)
+    chips = [
+        (face + rng.normal(0, 30, face.shape)).clip(0, 255).astype(np.uint8) for _ in range(64)
+    ]
+    avg = average_aligned(chips)
+    assert np.abs(avg - face).mean() < 0.25 * np.abs(chips[0] - face).mean()
+    with pytest.raises(ValueError):
+        average_aligned([])
+
+
+# -- metrics ---------------------------------------------------------------------------
+
+
+def test_unmasked_probes_match_themselves_and_identical_probes_hit_chance():
+    rng = np.random.default_rng(4)
+    gallery = rng.normal(size=(50, 16))
+    truth = np.arange(50)
+    assert rank_rate(identification_ranks(gallery, gallery, truth), 1) == 1.0
+    same = np.zeros((50, 16))  # a solid fill: every probe is the same vector
+    ranks = identification_ranks(gallery, same, truth)
+    assert rank_rate(ranks, 1) == pytest.approx(1 / 50)
+    assert rank_rate(ranks, 5) == pytest.approx(5 / 50)
+    assert np.isnan(rank_rate(np.zeros(0), 1))
+
+
+def test_binomial_upper_bound():
+    assert binomial_upper(0, 100) == pytest.approx(1 - 0.05 ** (1 / 100), rel=1e-3)
+    assert 0.02 < binomial_upper(2, 300) < 0.03
+    assert binomial_upper(5, 5) == 1.0
+
+
+def test_plate_text_metrics():
+    assert normalise_plate("ab-12 3·c") == "AB123C"
+    assert char_accuracy("AB123C", "AB-123C") == 1.0
+    assert char_accuracy("AB123C", "AB123") == pytest.approx(5 / 6)
+    assert char_accuracy("AB123C", "") == 0.0
+
+
+# -- setups ----------------------------------------------------------------------------
+
+
+def test_build_setups_names_a_bad_method_or_strength():
+    names = [s.name for s in build_setups(["blur", "fill"], [1.0, 2.0])]
+    assert names == [*CONTROLS, "blur x1", "blur x2", "fill"]
+    with pytest.raises(ConfigError, match="'smudge'"):
+        build_setups(["smudge"], [1.0])
+    with pytest.raises(ConfigError, match="strength"):
+        build_setups(["blur"], [9.0])
+
+
+def test_controls_are_weak_by_construction():
+    dot = np.zeros((81, 81, 3), np.uint8)
+    dot[40, 40] = 255
+    spread = gaussian_light(dot, 100)[40, :, 0]
+    xs = np.arange(81) - 40
+    sigma = np.sqrt((spread * xs**2).sum() / spread.sum())
+    assert 4.0 < sigma < 6.0  # 5% of a 100 px face
+    rng = np.random.default_rng(5)
+    crop = rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    mosaic = mosaic_fixed(crop, 100)
+    blocks = mosaic.reshape(10, 20, 10, 20, 3)
+    assert (blocks == blocks[:, :1, :, :1]).all()  # 10 x 10 blocks of 20 px, each one colour
+
+
+# -- the runner on a constructed dataset -----------------------------------------------
+
+
+class PixelEmbedder:
+    """A stand-in for dlib: the box resized to 12x12 grey, centred and scaled."""
+
+    def landmarks(self, window, box):
+        return tuple(int(round(v)) for v in box)
+
+    def embed(self, items):
+        out = []
+        for win, (x1, y1, x2, y2) in items:
+            g = Image.fromarray(win[y1:y2, x1:x2]).convert("L").resize((12, 12))
+            v = np.asarray(g, float).ravel()
+            v -= v.mean()
+            out.append(v / (np.linalg.norm(v) + 1e-6))
+        return np.asarray(out)
+
+
+class MaskOnly:
+    """An engine that only masks (the runner is told to use the annotated boxes)."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def mask(self, rgb, regions):
+        return apply_masks(rgb, regions, self.settings.mask)
+
+
+def _faces_dataset(tmp_path: Path, n_images: int = 6) -> Path:
+    rng = np.random.default_rng(6)
+    entries = []
+    for i in range(n_images):
+        img = np.full((240, 320, 3), 128, np.uint8)
+        boxes = []
+        for j, x in enumerate((30, 180)):
+            img[60:124, x : x + 64] = _smooth_face(rng)
+            boxes.append({"label": "face", "x1": x, "y1": 60, "x2": x + 64, "y2": 124})
+            if j == 1 and i == 0:  # one small face, below --min-height
+                img[180:200, 10:30] = _smooth_face(rng, 20)
+                boxes.append({"label": "face", "x1": 10, "y1": 180, "x2": 30, "y2": 200})
+        Image.fromarray(img).save(tmp_path / f"im{i}.png")
+        entries.append({"file": f"im{i}.png", "width": 320, "height": 240, "boxes": boxes})
+    path = tmp_path / "faces.json"
+    path.write_text(json.dumps({"images": entries}))
+    return path
+
+
+def _run_faces(tmp_path, methods, **kw):
+    settings = Settings(mask=MaskSettings(face_shape="rect"))
+    cfg = AuditConfig(setups=tuple(build_setups(methods, [1.0])), detected=False, **kw)
+    ds = load_dataset(_faces_dataset(tmp_path))
+    return audit_faces(ds, settings, cfg, MaskOnly(settings), PixelEmbedder(), quiet=True)
+
+
+def _row(result, setup, attack):
+    return next(r for r in result["rows"] if r["setup"] == setup and r["attack"] == attack)
+
+
+def test_runner_unmasked_is_identified_and_fill_is_at_chance(tmp_path):
+    result = _run_faces(tmp_path, ["fill"], calibrate=4)
+    assert result["gallery"] == 12 and result["covered"] == 12  # the 20 px face is left out
+    assert result["chance"] == pytest.approx(1 / 12)
+    assert _row(result, "unmasked", "none")["rank1"] == 1.0
+    for attack in ("none", "deconvolution", "upscale-sharpen"):
+        assert _row(result, "fill", attack)["rank1"] == pytest.approx(1 / 12)
+    verdict = result["verdicts"][0]
+    assert verdict["setup"] == "fill" and verdict["covered_pass"] and verdict["end_to_end_pass"]
+    # the weak control is re-identified well above chance by at least one attack
+    best_gauss = max(r["rank1"] for r in result["rows"] if r["setup"] == "gauss-5%")
+    assert best_gauss >= 0.5
+
+
+def test_runner_max_objects_keeps_chance_at_one_over_the_gallery(tmp_path):
+    result = _run_faces(tmp_path, ["fill"], calibrate=0, max_objects=5)
+    assert result["gallery"] == 5 and result["chance"] == pytest.approx(0.2)
+
+
+class FakeReader:
+    """An OCR that reads the plate text drawn as a colour code: unreadable once masked."""
+
+    def read(self, window):
+        h, w = window.shape[:2]
+        return "ABC-123" if window[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].std() > 40 else ""
+
+
+def test_plates_runner_ceiling_and_masked_readings(tmp_path):
+    rng = np.random.default_rng(7)
+    entries = []
+    for i in range(3):
+        img = np.full((200, 300, 3), 100, np.uint8)
+        img[80:120, 100:220] = rng.integers(0, 256, (40, 120, 3), dtype=np.uint8)
+        Image.fromarray(img).save(tmp_path / f"p{i}.png")
+        box = {"label": "plate", "x1": 100, "y1": 80, "x2": 220, "y2": 120, "text": "ABC 123"}
+        entries.append({"file": f"p{i}.png", "width": 300, "height": 200, "boxes": [box]})
+    (tmp_path / "plates.json").write_text(json.dumps({"images": entries}))
+    from veil.audit.runner import plate_texts
+
+    settings = Settings()
+    cfg = AuditConfig(setups=tuple(build_setups(["fill"], [1.0])), detected=False, min_height=10)
+    ds = load_dataset(tmp_path / "plates.json")
+    result = audit_plates(
+        ds, settings, cfg, MaskOnly(settings), FakeReader(), True, texts=plate_texts(ds.path)
+    )
+    assert result["plates"] == 3 and result["annotated_text"] == 3
+    assert result["ceiling_exact"] == 1.0
+    assert _row(result, "unmasked", "none")["exact"] == 1.0
+    assert all(r["exact_count"] == 0 for r in result["rows"] if r["setup"] == "fill")
+
+
+def test_report_holds_aggregates_only(tmp_path):
+    from veil.audit.report import summary, write_audit
+
+    result = {"faces": _run_faces(tmp_path, ["fill", "pixelate"], calibrate=4)}
+    written = write_audit(tmp_path / "out", result)
+    names = sorted(p.name for p in written)
+    assert "audit.json" in names and "report.md" in names
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "pixelate x1" in report and "gauss-5%" in report and "pass" in report
+    doc = json.loads((tmp_path / "out" / "audit.json").read_text())
+    keys: set[str] = set()
+
+    def walk(v):
+        if isinstance(v, dict):
+            keys.update(v)
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(doc)
+    assert not {"x1", "box", "file", "frame", "text"} & keys
+    assert "verdict fill" in summary(result)
