@@ -127,6 +127,22 @@ class Engine:
                 parts.append(d.detect(rgb, threshold))
         return Regions.concat(parts)
 
+    def clip_detector(self) -> Callable[..., Regions]:
+        """``detect(rgb, floor=None)`` for one clip's frames, in order.
+
+        The camera's mounting is fixed, so the faces' orientation is probed
+        once, on the first frame detected, and kept for the rest of the clip.
+        """
+        turns: int | None = None
+
+        def detect(rgb: np.ndarray, floor: float | None = None) -> Regions:
+            nonlocal turns
+            if turns is None:
+                turns = self.face_turn(rgb)
+            return self.detect(rgb, floor=floor, video=True, face_turn=turns)
+
+        return detect
+
     def face_turn(self, rgb: np.ndarray) -> int:
         """Quarter turns that make a video's faces upright, from one frame (0: upright)."""
         if not self.video_profile.any_angle:
@@ -196,12 +212,10 @@ class Engine:
             if progress:
                 progress(1)
         else:
-            turns: int | None = None
+            detect = self.clip_detector()
             with video_io.iter_frames(src, self.settings.limits) as frames:
                 for f in frames:
-                    if turns is None:
-                        turns = self.face_turn(f.image)
-                    found = self.detect(f.image, video=True, face_turn=turns)
+                    found = detect(f.image)
                     self._record(result, f.index, f.image, found, True)
                     if progress:
                         progress(1)
@@ -278,12 +292,10 @@ class Engine:
         the last (its last frame is not the video's).
         """
         track = self.settings.track
-        turns: int | None = None  # the clip's face orientation, probed on its first frame
+        detect = self.clip_detector()
         if not track.enabled:
             for rgb in frames:
-                if turns is None:
-                    turns = self.face_turn(rgb)
-                yield rgb, self.detect(rgb, video=True, face_turn=turns)
+                yield rgb, detect(rgb)
             return
         from .track import (
             STILL,
@@ -303,9 +315,7 @@ class Engine:
         def push(index, rgb, where, cut, run):
             found = weak = strong = None
             if run:
-                found = self.detect(
-                    rgb, floor=track.continue_score, video=True, face_turn=turns
-                )
+                found = detect(rgb, floor=track.continue_score)
                 weak = ~self._at_threshold(found, video=True)
                 strong = self._at_threshold(found, video=True, confirm=True)
                 found = where.to_scene(found)
@@ -315,8 +325,6 @@ class Engine:
                 yield _to_frame(final, track.motion_margin)
 
         for index, rgb in enumerate(frames):
-            if turns is None:
-                turns = self.face_turn(rgb)
             motion = camera.estimate(rgb) if track.camera_motion else STILL
             cut = cuts.is_cut(rgb, motion)
             view = SceneView() if cut else view.moved(motion, rgb.shape[1], rgb.shape[0])

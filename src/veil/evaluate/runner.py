@@ -104,11 +104,9 @@ def _video_ranked(
         for rgb, regions in engine.video_regions(frames):
             yield rgb, regions, regions
         return
-    turns: int | None = None
+    detect = engine.clip_detector()
     for rgb in frames:
-        if turns is None:
-            turns = engine.face_turn(rgb)
-        found = engine.detect(rgb, floor=SCORE_FLOOR, video=True, face_turn=turns)
+        found = detect(rgb, floor=SCORE_FLOOR)
         yield rgb, found, engine.above_threshold(found, video=True)
 
 
