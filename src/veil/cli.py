@@ -31,6 +31,7 @@ from .settings import (
     MaskSettings,
     Settings,
     TrackSettings,
+    confirm_wait,
     parse_per_class,
     split_per_class,
 )
@@ -496,7 +497,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         t = TrackSettings()
         # a sparser detector needs a longer look-ahead to confirm a track before its
         # first frames leave the window (TrackSettings checks the rule)
-        wait = (t.confirm_hits - 1) * max(args.detect_every, 1) + t.pre_frames
+        wait = confirm_wait(t.confirm_hits, max(args.detect_every, 1), t.pre_frames)
         track = TrackSettings(
             enabled=not args.no_track,
             detect_every=args.detect_every,

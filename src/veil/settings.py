@@ -270,6 +270,11 @@ class MaskSettings:
         return self.face_margin if target == "face" else self.plate_margin
 
 
+def confirm_wait(confirm_hits: int, detect_every: int, pre_frames: int) -> int:
+    """Frames a track's first frame must stay held back until it can be confirmed."""
+    return (confirm_hits - 1) * detect_every + pre_frames
+
+
 @dataclass(frozen=True)
 class TrackSettings:
     """Temporal tracking for videos (see :mod:`veil.track`).
@@ -322,7 +327,7 @@ class TrackSettings:
             raise ConfigError(
                 f"pre_frames ({self.pre_frames}) cannot exceed lookahead ({self.lookahead})"
             )
-        wait = (self.confirm_hits - 1) * self.detect_every + self.pre_frames
+        wait = confirm_wait(self.confirm_hits, self.detect_every, self.pre_frames)
         if wait > self.lookahead:
             raise ConfigError(
                 f"confirm_hits ({self.confirm_hits}) with detect_every ({self.detect_every}) "

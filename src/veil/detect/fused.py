@@ -37,11 +37,6 @@ class FusedFaceDetector:
         self.members = list(members)
         self.nms_iou = nms_iou
 
-    @property
-    def path(self):
-        """The first member's model file (for reports)."""
-        return self.members[0].path
-
     def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
         h, w = rgb.shape[:2]
         floor = max(threshold * MEMBER_FLOOR, LOWEST_FLOOR)
