@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 
+import numpy as np
 import pytest
 
 from media_factory import make_clip
@@ -142,3 +143,59 @@ def test_sample_cli_errors_name_what_is_missing(tmp_path, capsys):
     bad.write_text(json.dumps({"samples": [{"outcome": "maybe", "kind": "x"}]}))
     with pytest.raises(InputError, match="maybe"):
         checklist_outcome(bad)
+
+
+def _stream(frames: int, missed: set[int], every: int = 4):
+    """One face moving right; the detector runs every ``every`` frames and misses it on
+    the runs in ``missed``."""
+    from veil.regions import FACE, Regions
+
+    for f in range(frames):
+        if f % every:
+            yield f, None
+            continue
+        found = [] if f in missed else [[10.0 + 2 * f, 20.0, 50.0 + 2 * f, 60.0]]
+        yield (
+            f,
+            Regions(
+                np.array(found, np.float32).reshape(-1, 4),
+                np.full(len(found), 0.95, np.float32),
+                np.full(len(found), FACE, np.int16),
+            ),
+        )
+
+
+def _tracked_entry(missed: set[int], frames: int = 40) -> FileEntry:
+    from veil.project.build import entry_from_frames
+    from veil.settings import Settings
+    from veil.track import OfflineTracker, TrackConfig
+
+    tracker = OfflineTracker(TrackConfig(lookahead=12, pre_frames=0, post_frames=0))
+    finals = []
+    for f, dets in _stream(frames, missed):
+        finals += tracker.push(f, f, dets)
+    finals += tracker.flush()
+    assert [ff.payload for ff in finals] == list(range(frames))
+    return entry_from_frames(
+        "clip.mp4", "video", "0" * 64, [(ff.payload, ff.regions) for ff in finals], frames,
+        320, 120, Settings(), filled=[ff.filled for ff in finals],
+    )  # fmt: skip
+
+
+def test_gap_filled_frames_travel_from_the_tracker_to_the_sampler(tmp_path):
+    # runs at 12 and 16 miss the face: frames 9..19 are boxed by the tracker alone
+    entry = _tracked_entry({12, 16})
+    (track,) = entry.tracks.values()
+    assert track.filled == ((9, 19),)
+    # the project file keeps them
+    path = tmp_path / "run.json"
+    Project([entry]).save(path)
+    (again,) = Project.load(path).files[0].tracks.values()
+    assert again.filled == ((9, 19),)
+    gap = [c for c in candidates(entry) if c.kind == "gap-filled"]
+    assert [(c.frame, c.track) for c in gap] == [(14, track.id)]
+    assert "gap-filled" in {c.kind for c in pick(candidates(entry), 3)}
+    # frames the detector merely skipped are not gaps: nothing to pick
+    plain = _tracked_entry(set())
+    assert all(not t.filled for t in plain.tracks.values())
+    assert not [c for c in candidates(plain) if c.kind == "gap-filled"]

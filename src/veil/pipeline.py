@@ -276,6 +276,7 @@ class Engine:
         frames: Iterable[np.ndarray],
         first_index: int = 0,
         detect_last: bool = True,
+        filled: list[frozenset[int]] | None = None,
     ) -> Iterator[tuple[np.ndarray, Regions]]:
         """Per video frame, in order, the regions to mask: detection plus tracking.
 
@@ -290,11 +291,17 @@ class Engine:
         ``first_index`` in the whole video, so the detector runs on the same
         frames as in one pass, and ``detect_last=False`` for every window but
         the last (its last frame is not the video's).
+
+        ``filled``, when given, receives one entry per frame yielded: the track ids
+        whose box there the tracker filled across a detector run that missed them
+        (no detection placed it), for the project and ``veil audit --sample``.
         """
         track = self.settings.track
         detect = self.clip_detector()
         if not track.enabled:
             for rgb in frames:
+                if filled is not None:
+                    filled.append(frozenset())
                 yield rgb, detect(rgb)
             return
         from .track import (
@@ -322,6 +329,8 @@ class Engine:
             for final in tracker.push(
                 index, (rgb, where), found, cut=cut, weak=weak, strong=strong
             ):
+                if filled is not None:
+                    filled.append(final.filled)
                 yield _to_frame(final, track.motion_margin)
 
         for index, rgb in enumerate(frames):
@@ -335,6 +344,8 @@ class Engine:
         if held is not None:
             yield from push(*held[:4], held[4] or detect_last)
         for final in tracker.flush():
+            if filled is not None:
+                filled.append(final.filled)
             yield _to_frame(final, track.motion_margin)
 
 
@@ -359,7 +370,8 @@ def _to_frame(final, motion_margin: float) -> tuple[np.ndarray, Regions]:
     step, so each box grows by ``motion_margin`` times its own step per side
     (a zoom moves the edges of the picture more than its centre).
     """
-    (rgb, view), regions = final
+    rgb, view = final.payload
+    regions = final.regions
     if not len(regions):
         return rgb, regions
     xyxy = view.to_frame(regions.xyxy)

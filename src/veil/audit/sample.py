@@ -8,6 +8,9 @@ run's project file (and, for scene cuts, the video itself):
 - ``interpolated``: long stretches where a track's box moves on a straight line
   (or holds still) to a twentieth of a pixel: no detection drove it, the tracker
   filled a gap between detections;
+- ``gap-filled``: frames where veil's tracker drew a track's box across a detector
+  run that missed the object (recorded in the project as the track's ``filled``
+  ranges): no detection placed those boxes, so the mask may be off the face;
 - ``track-start`` / ``track-end``: the first and last frames of a track, where the
   object may be visible a moment before the mask starts or after it ends;
 - ``track-break``: a gap inside a track, where its object may be unmasked;
@@ -119,6 +122,11 @@ def _track_candidates(e: FileEntry, t: Track, detect_every: int) -> Iterable[Can
     for a, b in ranges:
         yield Candidate(e.file, a, "track-start", 0.5, t.id, _box(t, a, n), "mask starts")
         yield Candidate(e.file, b, "track-end", 0.5, t.id, _box(t, b, n), "mask ends")
+    for a, b in t.filled:
+        f = (a + b) // 2
+        length = b - a + 1
+        yield Candidate(e.file, f, "gap-filled", min(1.0, 0.35 + length / 30), t.id,
+                        _box(t, f, n), f"{length} frames boxed by the tracker alone")  # fmt: skip
     for (_, b0), (a1, _) in zip(ranges, ranges[1:], strict=False):
         gap = a1 - b0 - 1
         f = b0 + 1 + gap // 2

@@ -12,7 +12,7 @@ pass draws it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,8 +57,9 @@ class _Collector:
         self.label: dict[int, int] = {}
         self.score: dict[int, float] = {}
         self.loose: list[tuple[int, int, tuple[float, ...], float]] = []
+        self.filled: dict[int, list[int]] = {}
 
-    def add(self, frame: int, regions: Regions) -> None:
+    def add(self, frame: int, regions: Regions, filled: frozenset[int] = frozenset()) -> None:
         boxes = regions.xyxy.tolist()
         scores = regions.scores.tolist()
         for i, tid in enumerate(regions.track_ids.tolist()):
@@ -67,6 +68,8 @@ class _Collector:
                 self.loose.append((frame, label, tuple(boxes[i]), scores[i]))
                 continue
             self.by_tid.setdefault(tid, []).append((frame, tuple(boxes[i])))
+            if tid in filled:
+                self.filled.setdefault(tid, []).append(frame)
             self.label[tid] = label
             self.score[tid] = max(self.score.get(tid, 0.0), scores[i])
 
@@ -80,6 +83,7 @@ class _Collector:
                 _keyframes(seen, n_frames),
                 seed=tid,
                 score=_score(self.score[tid]),
+                filled=_spans(self.filled.get(tid, [])),
             )
         next_id = max(out, default=0) + 1
         for frame, label, box, score in self.loose:
@@ -97,6 +101,17 @@ class _Collector:
 
 def _score(v: float) -> float:
     return float(min(1.0, max(0.0, v)))
+
+
+def _spans(frames: list[int]) -> tuple[tuple[int, int], ...]:
+    """Inclusive (first, last) runs of consecutive frames."""
+    out: list[tuple[int, int]] = []
+    for f in sorted(set(frames)):
+        if out and out[-1][1] == f - 1:
+            out[-1] = (out[-1][0], f)
+        else:
+            out.append((f, f))
+    return tuple(out)
 
 
 def _keyframes(seen: list[tuple[int, tuple[float, ...]]], n_frames: int) -> tuple[Keyframe, ...]:
@@ -123,11 +138,16 @@ def entry_from_frames(
     time_base: Fraction | None = None,
     fps: Fraction | None = None,
     times: tuple[float, ...] | None = None,
+    filled: Sequence[frozenset[int]] | None = None,
 ) -> FileEntry:
-    """A file entry from the regions the pipeline would mask on each frame."""
+    """A file entry from the regions the pipeline would mask on each frame.
+
+    ``filled`` (one entry per frame, in order) names the tracks whose box on that
+    frame the tracker filled across a missed detector run (see ``Track.filled``).
+    """
     c = _Collector()
-    for index, regions in frames:
-        c.add(index, regions)
+    for k, (index, regions) in enumerate(frames):
+        c.add(index, regions, filled[k] if filled is not None and k < len(filled) else frozenset())
     return FileEntry(
         file=file,
         kind=kind,
@@ -171,6 +191,7 @@ def detect_entry(
             progress(1)
         return entry_from_frames(file, kind, digest, [(0, regions)], 1, w, h, settings)
     times: list[float] = []
+    filled: list[frozenset[int]] = []
     with video_io.iter_frames(src, settings.limits) as reader:
         info = reader.info
 
@@ -182,7 +203,7 @@ def detect_entry(
                 yield f.image
 
         def regions() -> Iterator[tuple[int, Regions]]:
-            for index, (_, found) in enumerate(engine.video_regions(images())):
+            for index, (_, found) in enumerate(engine.video_regions(images(), filled=filled)):
                 if progress:
                     progress(1)
                 yield index, found
@@ -204,4 +225,5 @@ def detect_entry(
         time_base=info.time_base,
         fps=info.fps,
         times=clean,
+        filled=filled,
     )

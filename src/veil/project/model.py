@@ -137,7 +137,9 @@ class Track:
     ``seed`` fixes the ``texture`` pattern of the track so both passes draw the
     same one; ``score`` is the detector's best score (auto tracks); ``review``
     lists inclusive frame ranges a person should check (a propagated region
-    whose tracker lost confidence there).
+    whose tracker lost confidence there); ``filled`` lists inclusive frame ranges where
+    veil's tracker drew the box across a detector run that missed the object (auto
+    tracks: no detection placed those boxes, so ``veil audit --sample`` picks them).
     """
 
     id: int
@@ -150,6 +152,7 @@ class Track:
     seed: int = 0
     score: float | None = None
     review: tuple[tuple[int, int], ...] = ()
+    filled: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not _is_int(self.id) or not 0 <= self.id < 2**31:
@@ -196,11 +199,12 @@ class Track:
         if all(k.outside for k in kfs):
             raise ProjectError("keyframes: a track needs at least one box")
         object.__setattr__(self, "keyframes", kfs)
-        review = tuple(tuple(r) for r in self.review)
-        for i, r in enumerate(review):
-            if len(r) != 2 or not all(_is_int(v) and v >= 0 for v in r) or r[1] < r[0]:
-                raise ProjectError(f"review[{i}]: expected [first, last] frames, first <= last")
-        object.__setattr__(self, "review", tuple((int(a), int(b)) for a, b in review))
+        for name in ("review", "filled"):
+            spans = tuple(tuple(r) for r in getattr(self, name))
+            for i, r in enumerate(spans):
+                if len(r) != 2 or not all(_is_int(v) and v >= 0 for v in r) or r[1] < r[0]:
+                    raise ProjectError(f"{name}[{i}]: expected [first, last] frames, first <= last")
+            object.__setattr__(self, name, tuple((int(a), int(b)) for a, b in spans))
 
     def __repr__(self) -> str:  # never coordinates or scores
         return (
@@ -339,9 +343,10 @@ class FileEntry:
                 raise ProjectError(
                     f"{where}.keyframes[{j}].frame: {k.frame} is past the last frame ({last})"
                 )
-        for j, (_, b) in enumerate(track.review):
-            if b > last:
-                raise ProjectError(f"{where}.review[{j}]: past the last frame ({last})")
+        for name in ("review", "filled"):
+            for j, (_, b) in enumerate(getattr(track, name)):
+                if b > last:
+                    raise ProjectError(f"{where}.{name}[{j}]: past the last frame ({last})")
 
     def __repr__(self) -> str:
         return f"FileEntry(file={self.file!r}, kind={self.kind!r}, tracks={len(self.tracks)})"

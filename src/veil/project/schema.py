@@ -64,6 +64,8 @@ def track_to_dict(t: Track) -> dict[str, Any]:
         d["score"] = round(t.score, 4)
     if t.review:
         d["review"] = [list(r) for r in t.review]
+    if t.filled:
+        d["filled"] = [list(r) for r in t.filled]
     d["keyframes"] = [_keyframe(k) for k in t.keyframes]
     return d
 
@@ -183,7 +185,7 @@ def parse_track(v: Any, where: str) -> Track:
         v,
         where,
         {"id", "label", "source", "enabled", "keyframes"},
-        {"reason", "overrides", "seed", "score", "review"},
+        {"reason", "overrides", "seed", "score", "review", "filled"},
     )
     kfs = tuple(
         parse_keyframe(k, f"{where}.keyframes[{i}]")
@@ -196,10 +198,12 @@ def parse_track(v: Any, where: str) -> Track:
             f"{where}.overrides",
             lambda: Overrides(o.get("method"), o.get("shape"), o.get("margin")),
         )
-    review = _list(d.get("review", []), f"{where}.review")
-    for i, r in enumerate(review):
-        if not isinstance(r, list):
-            raise ProjectError(f"{where}.review[{i}]: expected [first, last]")
+    spans = {}
+    for name in ("review", "filled"):
+        spans[name] = _list(d.get(name, []), f"{where}.{name}")
+        for i, r in enumerate(spans[name]):
+            if not isinstance(r, list):
+                raise ProjectError(f"{where}.{name}[{i}]: expected [first, last]")
     return _at(
         where,
         lambda: Track(
@@ -212,7 +216,8 @@ def parse_track(v: Any, where: str) -> Track:
             overrides=ov,
             seed=d.get("seed", 0),
             score=d.get("score"),
-            review=tuple(tuple(r) for r in review),
+            review=tuple(tuple(r) for r in spans["review"]),
+            filled=tuple(tuple(r) for r in spans["filled"]),
         ),
     )
 

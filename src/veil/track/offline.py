@@ -35,18 +35,25 @@ from .tracker import TrackConfig, Tracker, xyxy_to_cxcywh
 
 log = logging.getLogger(__name__)
 
-# Entry kinds: how a track's box on a frame was obtained.
-DETECTED, INTERPOLATED, PREDICTED, BEFORE, AFTER = range(5)
+# Entry kinds: how a track's box on a frame was obtained. FILLED is an interpolation
+# across a gap in which the detector ran and did not find the track (a frame a person
+# should check); INTERPOLATED only spans frames the detector skipped.
+DETECTED, INTERPOLATED, PREDICTED, BEFORE, AFTER, FILLED = range(6)
 
 # An entry: (x1, y1, x2, y2, kind, frames to the nearest detection it extrapolates from)
 _Entry = tuple[float, float, float, float, int, int]
 
 
 class FinalFrame(NamedTuple):
-    """A frame whose regions are final: mask ``regions`` on ``payload``."""
+    """A frame whose regions are final: mask ``regions`` on ``payload``.
+
+    ``filled`` holds the track ids whose box here was interpolated across a detector
+    run that missed the track: no detection placed it (``veil audit --sample``).
+    """
 
     payload: Any
     regions: Regions
+    filled: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -184,7 +191,7 @@ class OfflineTracker:
         if strong.shape != (n,):
             raise ValueError(f"strong must hold one flag per detection, got shape {strong.shape}")
         tracked = self._tracker.update(detections, weak)
-        self._last_run = frame.seq
+        previous_run, self._last_run = self._last_run, frame.seq
         ids = tracked.track_ids
         # a detection in no track is masked on its frame only when it is sure alone
         loose = (ids < 0) & strong
@@ -204,7 +211,12 @@ class OfflineTracker:
                 self._extend_before(tid, box, frame.seq)
             else:
                 if frame.seq - info.last_det > 1:
-                    self._interpolate(tid, info.last_box, box, info.last_det, frame.seq)
+                    # a detector run inside the gap that did not find the track
+                    missed = previous_run > info.last_det
+                    self._interpolate(
+                        tid, info.last_box, box, info.last_det, frame.seq,
+                        FILLED if missed else INTERPOLATED,
+                    )  # fmt: skip
                 self._note_velocity(info, box, frame.seq)
                 info.last_det, info.last_box = frame.seq, box
                 info.max_score = max(info.max_score, scores[i])
@@ -233,7 +245,13 @@ class OfflineTracker:
                 self._put(f, tid, (*box, BEFORE, back))
 
     def _interpolate(
-        self, tid: int, b0: tuple[float, ...], b1: tuple[float, ...], s0: int, s1: int
+        self,
+        tid: int,
+        b0: tuple[float, ...],
+        b1: tuple[float, ...],
+        s0: int,
+        s1: int,
+        kind: int = INTERPOLATED,
     ) -> None:
         """Linear in centre and size across a gap, on the frames still held."""
         first = max(s0 + 1, self._seq - self._pending)
@@ -249,7 +267,7 @@ class OfflineTracker:
                 continue
             t = (seq - s0) / (s1 - s0)
             cx, cy, hw, hh = cx0 + t * dcx, cy0 + t * dcy, (w0 + t * dw) / 2, (h0 + t * dh) / 2
-            self._put(f, tid, (cx - hw, cy - hh, cx + hw, cy + hh, INTERPOLATED, 0))
+            self._put(f, tid, (cx - hw, cy - hh, cx + hw, cy + hh, kind, 0))
 
     def _follow_predictions(self, frame: _Frame) -> None:
         """Detector skipped: tracks found at its last run follow the prediction."""
@@ -276,7 +294,11 @@ class OfflineTracker:
         while self._pending > keep:
             i = len(self._frames) - self._pending
             f = self._frames[i]
-            out.append(FinalFrame(f.payload, self._final_regions(i)))
+            regions = self._final_regions(i)
+            filled = frozenset(
+                t for t in regions.track_ids.tolist() if f.entries.get(t, (0,) * 6)[4] == FILLED
+            )
+            out.append(FinalFrame(f.payload, regions, filled))
             f.payload = None  # memory is bounded by the window, not the video
             self._pending -= 1
         if out:
