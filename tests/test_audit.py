@@ -305,3 +305,95 @@ def test_report_holds_aggregates_only(tmp_path):
     walk(doc)
     assert not {"x1", "box", "file", "frame", "text"} & keys
     assert "verdict fill" in summary(result)
+
+
+# -- video: averaging the aligned probes of a track ------------------------------------
+
+
+class ChipEmbedder(PixelEmbedder):
+    """PixelEmbedder split into an aligned chip (the box at 24x24) and its descriptor."""
+
+    def chip(self, window, key):
+        x1, y1, x2, y2 = key
+        return np.asarray(Image.fromarray(window[y1:y2, x1:x2]).resize((24, 24)))
+
+    def embed_chips(self, chips):
+        out = []
+        for c in chips:
+            v = np.asarray(Image.fromarray(np.asarray(c, np.uint8)).convert("L"), float).ravel()
+            v -= v.mean()
+            out.append(v / (np.linalg.norm(v) + 1e-6))
+        return np.asarray(out)
+
+
+def _track_frames(n_tracks=8, n_frames=16, size=48):
+    from veil.audit.tracks import FrameFaces, face_regions
+
+    rng = np.random.default_rng(11)
+    base = _smooth_face(rng, size).astype(float)  # alike faces: noise on one frame hides them
+    faces = [(0.9 * base + 0.1 * _smooth_face(rng, size)).astype(np.uint8) for _ in range(n_tracks)]
+    h, w = 3 * size, 3 * size * n_tracks
+    boxes = {
+        k: (3 * size * k + size, size, 3 * size * k + 2 * size, 2 * size) for k in range(n_tracks)
+    }
+    seeds = {k: k + 1 for k in range(n_tracks)}
+    for f in range(n_frames):
+        img = np.full((h, w, 3), 128, np.uint8)
+        for k, (x1, y1, x2, y2) in boxes.items():
+            img[y1:y2, x1:x2] = faces[k]
+        yield f, FrameFaces(img, face_regions(boxes, seeds), dict(boxes))
+
+
+def test_track_average_undoes_per_frame_noise_but_not_veils_masks():
+    from veil.audit.setups import Setup
+    from veil.audit.tracks import NoiseControl, track_average_table
+
+    setups = [
+        Setup("unmasked", "unmasked", None, True),
+        NoiseControl("noise-per-frame", "noise", None, True, sigma=160.0),
+        Setup("pixelate x1", "pixelate", 1.0, False),
+        Setup("fill", "fill", None, False),
+    ]
+    attacks = [a for a in default_attacks() if a.family == "none"]
+    mask = MaskSettings(face_shape="rect")
+    table = track_average_table(
+        _track_frames(), setups, attacks, mask, ChipEmbedder(), {k: 8 for k in range(8)}
+    )
+    assert table["tracks"] == 8 and table["chance"] == pytest.approx(1 / 8)
+    assert table["frames_per_track_median"] == 16
+    rows = {r["setup"]: r for r in table["rows"]}
+    assert rows["unmasked"]["rank1_single"] == rows["unmasked"]["rank1_average"] == 1.0
+    noise = rows["noise-per-frame"]
+    assert noise["rank1_single"] < 0.75 and noise["rank1_average"] == 1.0  # averaging works
+    # veil's masks are the same on every frame of a track: averaging gains nothing
+    pix = rows["pixelate x1"]
+    assert pix["rank1_average"] == pix["rank1_single"]
+    assert rows["fill"]["rank1_average"] == pytest.approx(1 / 8)  # identical probes: chance
+
+
+def test_runner_audits_video_face_tracks(tmp_path):
+    from media_factory import make_clip
+    from veil.audit.report import summary
+    from veil.audit.runner import run
+
+    make_clip(tmp_path / "clip.mp4", width=320, height=120, frames=12)
+    frames = [
+        {"index": f, "boxes": [
+            {"label": "face", "x1": 20, "y1": 30, "x2": 70, "y2": 80, "id": "a"},
+            {"label": "face", "x1": 200, "y1": 30, "x2": 250, "y2": 80, "id": "b"},
+            {"label": "face", "x1": 120, "y1": 40, "x2": 140, "y2": 60, "id": "small"},
+        ]}
+        for f in range(0, 12, 2)
+    ]  # fmt: skip
+    (tmp_path / "v.json").write_text(
+        json.dumps({"videos": [{"file": "clip.mp4", "frames": frames}]})
+    )
+    settings = Settings(mask=MaskSettings(face_shape="rect"))
+    cfg = AuditConfig(setups=tuple(build_setups(["fill"], [1.0])), detected=False)
+    out = run(tmp_path / "v.json", settings, cfg, MaskOnly(settings), True, embedder=ChipEmbedder())
+    tracks = out["face_tracks"]
+    assert "faces" not in out and tracks["tracks"] == 2  # the 20 px face is below --min-height
+    assert tracks["frames_per_track_median"] == 6
+    setups = {r["setup"] for r in tracks["rows"]}
+    assert {"unmasked", "noise-per-frame", "fill"} <= setups
+    assert "video face tracks: 2" in summary(out)

@@ -89,14 +89,22 @@ class DlibFaces:
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         return self._shape(np.ascontiguousarray(window), self._dlib.rectangle(x1, y1, x2, y2))
 
-    def embed(self, items: Sequence[tuple[np.ndarray, Any]]) -> np.ndarray:
-        if not items:
+    def chip(self, window: np.ndarray, landmarks: Any) -> np.ndarray:
+        """The aligned face chip (150 x 150 RGB) cut from ``window`` by ``landmarks``."""
+        return np.asarray(
+            self._dlib.get_face_chip(
+                np.ascontiguousarray(window), landmarks, self.CHIP, self.PADDING
+            )
+        )
+
+    def embed_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        if not len(chips):
             return np.zeros((0, 128), np.float32)
-        chips = [
-            self._dlib.get_face_chip(np.ascontiguousarray(w), lm, self.CHIP, self.PADDING)
-            for w, lm in items
-        ]
+        chips = [np.ascontiguousarray(c, np.uint8) for c in chips]
         return np.asarray(self._net.compute_face_descriptor(chips), np.float32)
+
+    def embed(self, items: Sequence[tuple[np.ndarray, Any]]) -> np.ndarray:
+        return self.embed_chips([self.chip(w, lm) for w, lm in items])
 
 
 class RapidPlateReader:

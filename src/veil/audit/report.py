@@ -82,6 +82,24 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
                 f"{'pass' if v['end_to_end_pass'] else 'FAIL'} |"
             )
         lines += [""]
+    tracks = result.get("face_tracks")
+    if tracks and tracks.get("tracks"):
+        lines += [
+            "## Video faces: averaging a track", "",
+            f"{tracks['tracks']} face tracks (median {tracks['frames_per_track_median']:g} "
+            f"annotated frames each); chance rank-1 {_pct(tracks['chance'])}. The attacker "
+            "averages the aligned, attacked probes of a track over its frames; the single "
+            "probe is its middle frame. `noise-per-frame` (a mask redrawn on every frame) "
+            "shows that averaging works.", "",
+            "| setup | attack | best variant | n | rank-1, one frame | rank-1, track average |",
+            "|---|---|---|---|---|---|",
+        ]  # fmt: skip
+        for r in tracks["rows"]:
+            lines.append(
+                f"| {r['setup']} | {r['attack']} | {r['variant']} | {r['n']} | "
+                f"{_pct(r['rank1_single'])} | {_pct(r['rank1_average'])} |"
+            )
+        lines += [""]
     plates = result.get("plates")
     if plates:
         lines += [
@@ -175,6 +193,13 @@ def summary(result: Mapping[str, Any]) -> str:
             ok = "pass" if v["covered_pass"] else "FAIL"
             ok_e2e = "pass" if v["end_to_end_pass"] else "FAIL"
             lines.append(f"  verdict {v['setup']}: covered {ok}, end to end {ok_e2e}")
+    tracks = result.get("face_tracks")
+    if tracks and tracks.get("tracks"):
+        lines.append(f"video face tracks: {tracks['tracks']}, chance {_pct(tracks['chance'])}")
+        for r in tracks["rows"]:
+            lines.append(f"  {r['setup']:<14} {r['attack']:<16} rank-1 one frame "
+                         f"{_pct(r['rank1_single']):>8}, track average "
+                         f"{_pct(r['rank1_average']):>8}  n={r['n']}")  # fmt: skip
     plates = result.get("plates")
     if plates:
         lines.append(f"plates: {plates['plates']}, OCR ceiling {_pct(plates['ceiling_exact'])} "
