@@ -231,8 +231,9 @@ def _row(result, setup, attack):
 
 
 def test_runner_unmasked_is_identified_and_fill_is_at_chance(tmp_path):
-    result = _run_faces(tmp_path, ["fill"], calibrate=4)
+    result = _run_faces(tmp_path, ["fill"], calibrate=0)  # every variant on every face
     assert result["gallery"] == 12 and result["covered"] == 12  # the 20 px face is left out
+    assert result["reported"] == 12
     assert result["chance"] == pytest.approx(1 / 12)
     assert _row(result, "unmasked", "none")["rank1"] == 1.0
     for attack in ("none", "deconvolution", "upscale-sharpen"):
@@ -242,6 +243,17 @@ def test_runner_unmasked_is_identified_and_fill_is_at_chance(tmp_path):
     # the weak control is re-identified well above chance by at least one attack
     best_gauss = max(r["rank1"] for r in result["rows"] if r["setup"] == "gauss-5%")
     assert best_gauss >= 0.5
+
+
+def test_runner_reports_on_faces_held_out_of_calibration(tmp_path):
+    result = _run_faces(tmp_path, ["fill"], calibrate=4)
+    assert result["calibration"] == 4 and result["reported"] == 8
+    assert all(r["n"] == 8 for r in result["rows"])
+    assert result["chance"] == pytest.approx(1 / 12)  # the gallery is still every face
+    unmasked = _row(result, "unmasked", "none")
+    assert unmasked["rank1"] == 1.0 and unmasked["mean_rank"] == 0.0
+    fill = _row(result, "fill", "none")
+    assert 0.3 < fill["mean_rank"] < 0.8  # identical probes: ranks spread over the gallery
 
 
 def test_runner_max_objects_keeps_chance_at_one_over_the_gallery(tmp_path):
