@@ -32,7 +32,7 @@ def _pct(v: Any) -> str:
 def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Rows of method x strength x attack for the face re-identification table."""
     head = ["setup", "attack", "best variant", "n", "rank-1", "rank-5", "rank-1 95% upper",
-            "x chance", "end to end rank-1"]  # fmt: skip
+            "x chance", "mean rank (0.5 = chance)", "end to end rank-1"]  # fmt: skip
     head += [f"rank-1 {b} px" for b, _, _ in FACE_BUCKETS]
     chance = faces["chance"]
     rows = []
@@ -42,6 +42,7 @@ def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
             r["setup"] + (" (control)" if r["control"] else ""), r["attack"], r["variant"],
             str(r["n"]), _pct(r["rank1"]), _pct(r["rank5"]), _pct(r["rank1_upper95"]),
             "-" if r["rank1"] is None else f"{r['rank1'] / chance:.1f}",
+            "-" if r.get("mean_rank") is None else f"{r['mean_rank']:.3f}",
             _pct(r["end_to_end_rank1"]),
             *[f"{_pct(by[b]['rank1'])} ({by[b]['n']})" if b in by else "-"
               for b, _, _ in FACE_BUCKETS],
@@ -69,7 +70,9 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             f"tall; chance rank-1 {_pct(faces['chance'])}. Covered by the mask: "
             f"{faces['covered']}; missed by the detector: {faces['missed']} "
             f"(miss rate {_pct(faces['miss_rate'])}, counted as re-identified end to end). "
-            f"Attack variants chosen on the first {faces['calibration']} covered faces.", "",
+            f"Attack variants chosen on the first {faces['calibration']} covered faces (by mean "
+            f"rank); rows report the {faces.get('reported', faces['covered'])} faces held out "
+            "of that choice.", "",
         ]  # fmt: skip
         head, rows = face_table(faces)
         lines += _md_table(head, rows) + [""]
