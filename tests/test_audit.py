@@ -28,6 +28,7 @@ from veil.audit.metrics import (
     identification_ranks,
     normalise_plate,
     rank_rate,
+    split_ranks,
 )
 from veil.audit.runner import AuditConfig, audit_faces, audit_plates
 from veil.audit.setups import CONTROLS, build_setups, gaussian_light, mosaic_fixed
@@ -409,3 +410,30 @@ def test_runner_audits_video_face_tracks(tmp_path):
     setups = {r["setup"] for r in tracks["rows"]}
     assert {"unmasked", "noise-per-frame", "fill"} <= setups
     assert "video face tracks: 2" in summary(out)
+
+
+def test_split_ranks_rank_within_interleaved_galleries():
+    rng = np.random.default_rng(12)
+    gallery = rng.normal(size=(12, 8))
+    truth = np.arange(12)
+    ranks, sizes = split_ranks(gallery, gallery.copy(), truth, 3)
+    assert (ranks == 1).all() and (sizes == 4).all()  # a face matches itself in its gallery
+    # identical probes (a solid fill): exactly one hit per gallery, chance k / n
+    same = np.repeat(rng.normal(size=(1, 8)), 12, axis=0)
+    ranks, sizes = split_ranks(gallery, same, truth, 3)
+    assert (ranks == 1).sum() == 3 and sorted(ranks[truth % 3 == 0].tolist()) == [1, 2, 3, 4]
+    one, _ = split_ranks(gallery, same, truth, 1)
+    assert np.array_equal(one, identification_ranks(gallery, same, truth))
+    with pytest.raises(ValueError):
+        split_ranks(gallery, same, truth, 0)
+
+
+def test_runner_galleries_give_the_short_list_line(tmp_path):
+    result = _run_faces(tmp_path, ["fill"], calibrate=0, galleries=3)
+    assert result["galleries"] == 3
+    unmasked = _row(result, "unmasked", "none")
+    assert unmasked["split_rank1"] == 1.0 and unmasked["split_chance"] == pytest.approx(0.25)
+    fill = _row(result, "fill", "none")
+    assert fill["split_rank1"] == pytest.approx(3 / 12)  # one hit per gallery of 4: chance
+    (verdict,) = result["verdicts"]
+    assert verdict["split_pass"] and verdict["split_chance"] == pytest.approx(0.25)

@@ -27,6 +27,10 @@ def test_dlib_unmasked_face_matches_itself_and_a_fill_does_not(astronaut):
     # the context around a filled face (hair, helmet) keeps it only ~0.6 away, dlib's
     # same-person threshold: hence ranks against a gallery rather than a fixed threshold
     assert np.linalg.norm(a - c) > 0.4
+    # the track-average attack averages aligned chips: a chip embeds as its window does
+    chip = faces.chip(astronaut, lm)
+    assert chip.shape == (150, 150, 3) and chip.dtype == np.uint8
+    assert np.linalg.norm(faces.embed_chips([chip])[0] - a) < 1e-4
 
 
 def test_rapidocr_reads_a_drawn_plate_and_not_a_filled_one():

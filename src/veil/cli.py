@@ -381,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pa.add_argument("--max-objects", type=int, help="audit at most this many objects per class")
     pa.add_argument(
+        "--galleries",
+        type=int,
+        default=1,
+        metavar="K",
+        help="faces: also rank each probe within K interleaved galleries (short candidate "
+        "lists; K hits expected by chance instead of one; default: %(default)s)",
+    )
+    pa.add_argument(
         "--no-controls",
         action="store_true",
         help="skip the controls (unmasked, gauss-5%%, mosaic-20px), e.g. for a strength sweep",

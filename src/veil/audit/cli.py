@@ -29,6 +29,8 @@ def _config(args: argparse.Namespace, settings: Settings, detected: bool, setups
         raise ConfigError(f"--min-height: must be > 0, got {args.min_height:g}")
     if args.max_objects is not None and args.max_objects < 1:
         raise ConfigError(f"--max-objects: must be >= 1, got {args.max_objects}")
+    if args.galleries < 1:
+        raise ConfigError(f"--galleries: must be >= 1, got {args.galleries}")
     if setups is None:
         methods = METHODS if args.methods is None else tuple(
             m.strip() for m in args.methods.split(",") if m.strip()
@@ -44,6 +46,7 @@ def _config(args: argparse.Namespace, settings: Settings, detected: bool, setups
         calibrate=args.calibrate,
         max_objects=args.max_objects,
         detected=detected,
+        galleries=args.galleries,
     )
 
 

@@ -34,10 +34,17 @@ def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     head = ["setup", "attack", "best variant", "n", "rank-1", "rank-5", "rank-1 95% upper",
             "x chance", "mean rank (0.5 = chance)", "end to end rank-1"]  # fmt: skip
     head += [f"rank-1 {b} px" for b, _, _ in FACE_BUCKETS]
+    k = faces.get("galleries", 1)
+    if k > 1:
+        head += [f"rank-1 in {k} galleries (x chance)"]
     chance = faces["chance"]
     rows = []
     for r in faces["rows"]:
         by = r.get("by_height") or {}
+        split = (
+            [f"{_pct(r['split_rank1'])} ({r['split_rank1'] / r['split_chance']:.1f})"]
+            if "split_rank1" in r else ["-"] if k > 1 else []
+        )  # fmt: skip
         rows.append([
             r["setup"] + (" (control)" if r["control"] else ""), r["attack"], r["variant"],
             str(r["n"]), _pct(r["rank1"]), _pct(r["rank5"]), _pct(r["rank1_upper95"]),
@@ -45,7 +52,7 @@ def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
             "-" if r.get("mean_rank") is None else f"{r['mean_rank']:.3f}",
             _pct(r["end_to_end_rank1"]),
             *[f"{_pct(by[b]['rank1'])} ({by[b]['n']})" if b in by else "-"
-              for b, _, _ in FACE_BUCKETS],
+              for b, _, _ in FACE_BUCKETS], *split,
         ])  # fmt: skip
     return head, rows
 
@@ -196,6 +203,11 @@ def summary(result: Mapping[str, Any]) -> str:
             ok = "pass" if v["covered_pass"] else "FAIL"
             ok_e2e = "pass" if v["end_to_end_pass"] else "FAIL"
             lines.append(f"  verdict {v['setup']}: covered {ok}, end to end {ok_e2e}")
+            if "split_pass" in v:
+                lines.append(f"  verdict {v['setup']} in {faces['galleries']} galleries: "
+                             f"rank-1 {_pct(v['split_rank1'])} (chance {_pct(v['split_chance'])}), "
+                             f"covered {'pass' if v['split_pass'] else 'FAIL'}, end to end "
+                             f"{'pass' if v['split_end_to_end_pass'] else 'FAIL'}")  # fmt: skip
     tracks = result.get("face_tracks")
     if tracks and tracks.get("tracks"):
         lines.append(f"video face tracks: {tracks['tracks']}, chance {_pct(tracks['chance'])}")
