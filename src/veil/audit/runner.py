@@ -130,9 +130,10 @@ class _Collector:
             if b.label == self.label and not b.ignore and b.height >= self.cfg.min_height
         ]  # fmt: skip
 
-    def images(self) -> Iterator[tuple[int, np.ndarray]]:
+    def images(self, only: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Decoded images that were scanned (``only``: of those, these items)."""
         for i, item in enumerate(self.ds.images):
-            if i in self.regions:
+            if i in self.regions and (only is None or i in only):
                 yield i, image_io.load_image(item.file, self.settings.limits).rgb
 
     def scan(self, keyer: Callable[[np.ndarray, np.ndarray, _Object], Any], bar) -> None:
@@ -200,9 +201,8 @@ class _Collector:
         for j in sorted(wanted):
             by_item.setdefault(self.objects[j].item, []).append(j)
         mask = self.settings.mask
-        for i, rgb in self.images():
-            if i not in by_item:
-                continue
+        bar.update(len(self.regions) - len(by_item))  # nothing to decode there
+        for i, rgb in self.images(set(by_item)):
             for setup in setups:
                 masked = setup.masked(i, rgb, self.regions[i], mask)
                 batch: list[tuple[str, int, np.ndarray]] = []
