@@ -17,8 +17,11 @@ from PIL import Image
 
 #: Cells across the shorter side of a region at strength 1.0. Pixelate had 5: `veil audit`
 #: re-identified those faces after a rescale+sharpen attack (rank-5 6% vs 1.25% chance,
-#: 400 WIDER faces); at 2.5 it is at blur's level (README, "veil audit").
-BLUR_CELLS = 3.0
+#: 400 WIDER faces). Blur had 3: after a Wiener box deconvolution its probes stayed
+#: measurably closer to their identity than chance (mean rank 0.45-0.47, 4 rank-1 hits
+#: of 355 where 2x chance allows 1); at 2.5, the same cell count as pixelate, that trace
+#: is gone (0 hits, mean rank 0.49-0.50; README, "veil audit").
+BLUR_CELLS = 2.5
 PIXELATE_CELLS = 2.5
 
 
@@ -42,7 +45,7 @@ def pixelate(crop: np.ndarray, seed: int = 0, strength: float = 1.0) -> np.ndarr
 
 
 def blur(crop: np.ndarray, seed: int = 0, strength: float = 1.0) -> np.ndarray:
-    """A blur as wide as ~1/3 of the region: area-average to a few cells, then smooth back up.
+    """A blur as wide as ~2/5 of the region: area-average to a few cells, then smooth back up.
 
     Equivalent in information to a box blur of about 0.8x the region height
     (which a face-recognition model re-identified at chance level), at a cost
