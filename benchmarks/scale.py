@@ -55,7 +55,8 @@ def make_long_video(src: Path, dst: Path, minutes: float, fps: int = 30, gop: in
             if len(frames) >= 300:
                 break
     total = int(minutes * 60 * fps)
-    with av.open(str(dst), "w") as out:
+    tmp = dst.with_name(f".{dst.name}.part.mp4")  # a stopped run leaves no clip to reuse
+    with av.open(str(tmp), "w") as out:
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = 1280, 720, "yuv420p"
         vs.codec_context.time_base = Fraction(1, fps)
@@ -68,6 +69,7 @@ def make_long_video(src: Path, dst: Path, minutes: float, fps: int = 30, gop: in
             frame.pts = i
             out.mux(vs.encode(frame))
         out.mux(vs.encode(None))
+    tmp.replace(dst)
     return total
 
 
