@@ -122,3 +122,26 @@ def make_turning_clip(
             out.mux(vs.encode(frame))
         out.mux(vs.encode(None))
     return path
+
+
+def decoded(path: Path) -> tuple[list[tuple[int, np.ndarray]], list[tuple[int, bytes]]]:
+    """A video's frames (pts, RGB) and its audio packets (pts, bytes)."""
+    import av
+
+    with av.open(str(path)) as c:
+        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        audio = [(p.pts, bytes(p)) for p in c.demux(audio=0) if p.size] if c.streams.audio else []
+    return frames, audio
+
+
+def assert_same_media(a: Path, b: Path) -> None:
+    """Images byte-identical; videos with the same frames, timestamps and audio packets."""
+    if a.suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
+        assert a.read_bytes() == b.read_bytes(), b
+        return
+    (fa, aa), (fb, ab) = decoded(a), decoded(b)
+    assert [p for p, _ in fa] == [p for p, _ in fb], b  # frame count and timestamps
+    for (_, x), (_, y) in zip(fa, fb, strict=True):
+        np.testing.assert_array_equal(x, y, err_msg=str(b))
+    assert aa == ab, b  # audio copied packet for packet

@@ -11,12 +11,17 @@ import time
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 from PIL import Image
 
 from media_factory import displayed_frame, make_clip
-from scale_helpers import StallOnce, corner_engine, flicker_engine, make_turning_clip
+from scale_helpers import (
+    StallOnce,
+    assert_same_media,
+    corner_engine,
+    flicker_engine,
+    make_turning_clip,
+)
 
 pytest.importorskip("distributed")
 
@@ -81,27 +86,11 @@ def _jobs(archive: Path, out: Path) -> list[tuple[Path, Path]]:
     return [(src, out / src.relative_to(archive)) for src in _media(archive)]
 
 
-def _decoded(path: Path):
-    with av.open(str(path)) as c:
-        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
-    with av.open(str(path)) as c:
-        audio = [(p.pts, bytes(p)) for p in c.demux(audio=0) if p.size] if c.streams.audio else []
-    return frames, audio
-
-
 def _assert_same_outputs(reference: Path, out: Path) -> None:
     names = sorted(p.relative_to(reference) for p in _media(reference))
     assert sorted(p.relative_to(out) for p in _media(out)) == names
     for rel in names:
-        a, b = reference / rel, out / rel
-        if rel.suffix != ".mp4":
-            assert a.read_bytes() == b.read_bytes(), rel  # images: byte-identical
-            continue
-        (fa, aa), (fb, ab) = _decoded(a), _decoded(b)
-        assert [p for p, _ in fa] == [p for p, _ in fb], rel  # frame count and timestamps
-        for (_, x), (_, y) in zip(fa, fb, strict=True):
-            np.testing.assert_array_equal(x, y, err_msg=str(rel))
-        assert aa == ab, rel  # audio copied packet for packet
+        assert_same_media(reference / rel, out / rel)
 
 
 def _no_leftovers(out: Path) -> None:
