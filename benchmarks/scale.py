@@ -78,26 +78,34 @@ class CliRun:
     """Wall time and memory of one ``veil mask`` run in its own process tree."""
 
     seconds: float
+    cpu_seconds: float  # user + system of the whole tree (workers are reaped by the client)
     peak_tree_mb: float  # the most the client and all its workers held at once
     peak_process_mb: float  # the largest single process
+    load: float  # mean 1-minute load average while it ran (other jobs included)
     returncode: int
 
     def line(self, frames: int) -> str:
         return (
-            f"{self.seconds:.0f} s, {frames / self.seconds:.1f} frames/s, peak RSS "
-            f"{self.peak_tree_mb:.0f} MB all processes ({self.peak_process_mb:.0f} MB largest)"
-            + ("" if self.returncode == 0 else f", EXIT {self.returncode}")
+            f"{self.seconds:.0f} s wall, {frames / self.seconds:.1f} frames/s; "
+            f"{self.cpu_seconds:.0f} CPU s ({1000 * self.cpu_seconds / frames:.0f} CPU ms/frame); "
+            f"peak RSS {self.peak_tree_mb:.0f} MB all processes "
+            f"({self.peak_process_mb:.0f} MB largest); load average {self.load:.1f}"
+            + ("" if self.returncode == 0 else f"; EXIT {self.returncode}")
         )
 
 
 def run_cli(video: Path, out: Path, extra: list[str]) -> CliRun:
     """``veil mask video -o out/video extra...`` niced like this process, RSS sampled."""
+    import resource
+
     import psutil
 
     cmd = [sys.executable, "-m", "veil", "mask", str(video), "-o", str(out / video.name), "-q"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen([*cmd, *extra])
     tree = peak = 0.0
+    loads: list[float] = []
     root = psutil.Process(proc.pid)
     while proc.poll() is None:
         try:
@@ -109,9 +117,13 @@ def run_cli(video: Path, out: Path, extra: list[str]) -> CliRun:
             with contextlib.suppress(psutil.NoSuchProcess):
                 sizes.append(q.memory_info().rss / 2**20)
         tree, peak = max(tree, sum(sizes)), max([peak, *sizes])
+        loads.append(os.getloadavg()[0])
         time.sleep(0.5)
     rc = proc.wait()
-    return CliRun(time.perf_counter() - t0, tree, peak, rc)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return CliRun(wall, cpu, tree, peak, sum(loads) / max(1, len(loads)), rc)
 
 
 def packet_times(path: Path) -> tuple[list[int], list[int]]:
