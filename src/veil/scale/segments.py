@@ -284,9 +284,14 @@ def clip_face_turn(engine: Engine, src: Path, plan: VideoPlan) -> int:
     """
     if not engine.video_profile.any_angle:
         return 0
-    for rgb in _window(src, plan.segments[0], engine.settings):
-        return engine.face_turn(rgb)
-    raise InputError(f"{src.name}: no decodable video frame")
+    frames = _window(src, plan.segments[0], engine.settings)
+    try:
+        first = next(frames, None)
+    finally:
+        frames.close()  # the decoder is closed now, not when the generator is collected
+    if first is None:
+        raise InputError(f"{src.name}: no decodable video frame")
+    return engine.face_turn(first)
 
 
 def mask_segment(

@@ -109,7 +109,7 @@ def plan_task(
     settings: Settings,
     segment_frames: int | None,
     segment_seconds: float,
-    shash: str = "",
+    shash: str,
     factory: EngineFactory | None = None,
 ) -> VideoPlan | None:
     """Plan a video's segments on a worker (it reads the whole file's packets), and
