@@ -30,11 +30,13 @@ from PIL import Image
 
 from ..errors import ConfigError, Interrupted, ProjectError, VeilError
 from ..media import image as image_io
+from ..outputs import write_text_atomic
 from ..pipeline import Engine, media_kind
-from ..project import FramePlan, Project, detect_entry, render_file, sha256_file
+from ..project import Project, detect_entry, render_file, sha256_file
 from ..project.follow import Followed, anchors_of, followed_track, gray, propagate
 from ..project.report import FileRecord, write_report
 from ..settings import Settings
+from .encode import FrameBoxes, ProjectText
 from .frames import FrameSource, ProxyWriter, proxy_size, thumbnail
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,8 @@ class Job:
     lock: threading.RLock = field(default_factory=threading.RLock)
     idle: threading.Event = field(default_factory=threading.Event)
     deleted: bool = False
-    plan: tuple[int, FramePlan] | None = None  # the masked preview's plan, per version
+    text: ProjectText = field(default_factory=ProjectText)  # per-track JSON, kept
+    boxes: FrameBoxes | None = None  # the masked preview's per-frame lookup
 
     def __post_init__(self) -> None:
         self.idle.set()
@@ -139,9 +142,17 @@ class Job:
             raise Conflict("job: run detection first")
         return self.project
 
+    def project_json(self) -> str:
+        """The project document as JSON text (a valid project file; cached per track)."""
+        return self.text.project(self.entry_project())
+
     def save(self) -> None:
-        """Write the project after every edit, so a reload or a crash loses nothing."""
-        self.entry_project().save(self.project_path)
+        """Write the project after every edit, so a reload or a crash loses nothing.
+
+        Compact JSON from the per-track cache: an edit costs one track's encoding
+        and one write, not the whole document's (see :mod:`.encode`).
+        """
+        write_text_atomic(self.project_path, self.project_json(), "project")
         self.touch()
 
 
@@ -340,6 +351,7 @@ class JobManager:
             if job.frames is not None:
                 job.frames.close()
             job.project, job.frames = project, frames
+            job.text, job.boxes = ProjectText(), None
             job.output = job.report = None
             job.state = "ready"
             shutil.rmtree(job.folder / "thumbs", ignore_errors=True)
@@ -447,10 +459,12 @@ class JobManager:
             scale = 1.0
             if masked:
                 entry = job.entry_project().entry(job.name)
-                cached = job.plan
-                if cached is None or cached[0] != job.version:
-                    cached = job.plan = (job.version, FramePlan(entry, self.settings.mask))
-                plan = cached[1]
+                if job.boxes is None or job.boxes.entry is not entry:
+                    job.boxes = FrameBoxes(entry, self.settings.mask)
+                if source is not None and 0 <= index < source.frames:
+                    plan = job.boxes.at(index)  # under the lock: edits replace tracks
+                else:
+                    plan = (np.zeros((0, 4), np.float32), [], np.zeros(0, np.int64))
                 scale = proxy_size(entry.width, entry.height)[0] / entry.width
         if source is None:
             raise Conflict("job: run detection first")
