@@ -208,6 +208,7 @@ def test_detect_review_edit_undo_render_download(served, caplog):
     u = client.post(f"/api/jobs/{jid}/undo", headers=AUTH).json()
     assert u["changed"][0]["track"]["enabled"] is True and u["can_redo"]
     client.post(f"/api/jobs/{jid}/redo", headers=AUTH)
+    assert manager.flush(manager.get(jid))
     saved = json.loads(manager.get(jid).project_path.read_text())
     assert saved["files"][0]["tracks"][0]["reason"] == "consent"
     bad = client.post(

@@ -343,6 +343,7 @@ def _drag(page, a: tuple[float, float], b: tuple[float, float]) -> None:
 
 def _saved(manager: JobManager, job: str) -> Project:
     """The project file the server wrote in the job's folder (what a crash would keep)."""
+    assert manager.flush(manager.get(job))
     return Project.load(manager.get(job).project_path)
 
 

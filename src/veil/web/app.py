@@ -31,6 +31,7 @@ from ..errors import ConfigError, LimitError, ProjectError, VeilError
 from ..project import Project
 from ..project import schema as project_schema
 from ..project.document import _KEEP
+from .encode import ProjectText
 from .files import inside, media_files, save_upload, upload_name
 from .jobs import Conflict, Job, JobManager
 
@@ -272,6 +273,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
                     "can_redo": p.can_redo,
                     "history": p.history,
                     "version": job.version,
+                    "revision": job.revision,
                 },
             )
 
@@ -309,6 +311,8 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             if job.task is not None:
                 raise Conflict(f"job: busy with {job.task}")
             job.project = new
+            job.text, job.boxes = ProjectText(), None
+            job.revision += 1
             job.save()
         return project_state(job)
 

@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const S = {
   token: null, job: null, entry: null, tracks: new Map(), frame: 0, shown: -1, want: 0,
   playing: false, masked: false, tool: "select", selected: null, drag: null, seq: 0,
-  bitmap: null, events: null, version: -1, ranges: new Map(), maxUpload: null,
+  bitmap: null, events: null, version: -1, revision: -1, ranges: new Map(), maxUpload: null,
   thumbs: new Map(),  // track id -> {key, url}: a thumbnail is fetched once per first box
 };
 const COLORS = { face: "#3f8ef0", plate: "#e0c020", manual: "#d040d0", off: "#888" };
@@ -82,7 +82,7 @@ function mb(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : (n / 1e3).toFi
 
 // ---------------------------------------------------------------- a job
 async function openJob(id) {
-  S.job = id; S.version = -1; clearThumbs();
+  S.job = id; S.version = -1; S.revision = -1; clearThumbs();
   sessionStorage.setItem("veil-job", id);
   $("start").hidden = true; $("job").hidden = false;
   const st = await api(`/jobs/${id}`);
@@ -133,8 +133,9 @@ async function listen(id) {
         if (!line || chunk.startsWith("event: end")) continue;
         const st = JSON.parse(line.slice(6));
         applyStatus(st);
-        // the project changed on the server (detection, following) since this page last saw it
-        if (st.task === null && st.state !== "new" && st.state !== "failed" && st.version > S.version) {
+        // a task (detection, following) or a PUT replaced tracks since this page loaded them;
+        // the page's own edits bump only the version, and their answers carry the change
+        if (st.task === null && st.state !== "new" && st.state !== "failed" && st.revision !== S.revision) {
           await guard(loadProject);
         }
       }
@@ -170,7 +171,7 @@ $("report-md").onclick = () => guard(() => download(`/jobs/${S.job}/report?forma
 // ---------------------------------------------------------------- the project
 async function loadProject() {
   const p = await api(`/jobs/${S.job}/project`);
-  S.version = p.version;
+  S.version = p.version; S.revision = p.revision;
   S.entry = p.project.files[0];
   S.tracks = new Map(S.entry.tracks.map((t) => [t.id, t]));
   S.ranges = new Map();
@@ -245,49 +246,47 @@ function updateTrack(id) {
 }
 
 function trackItem(t) {
-  {
-    const li = document.createElement("li");
-    li.dataset.track = t.id; li.tabIndex = 0; li.setAttribute("role", "option");
-    li.classList.toggle("sel", t.id === S.selected); li.classList.toggle("off", !t.enabled);
-    li.setAttribute("aria-selected", t.id === S.selected ? "true" : "false");
-    const img = document.createElement("img"); img.alt = ""; loadThumb(img, t);
-    const name = document.createElement("div"); name.className = "name";
-    const r = visibleRanges(t);
-    name.textContent = `${t.label} #${t.id} · ${t.source} · frames ${r.length ? r[0][0] : "-"}–${r.length ? r[r.length - 1][1] : "-"}`;
-    const row = document.createElement("div");
-    const cb = document.createElement("input"); cb.type = "checkbox"; cb.checked = t.enabled;
-    cb.id = `toggle-${t.id}`; cb.title = "Masked (T)";
-    cb.onchange = () => { cb.checked = t.enabled; toggleTrack(t.id); };
-    const lab = document.createElement("label"); lab.append(cb, " masked");
-    const sel = document.createElement("select"); sel.title = "Method for this track";
-    for (const m of ["", "blur", "pixelate", "fill", "texture"]) {
-      const o = document.createElement("option"); o.value = m; o.textContent = m || "run's method"; sel.append(o);
-    }
-    sel.value = (t.overrides && t.overrides.method) || "";
-    sel.onchange = () => guard(() => edit({ op: "set_style", track: t.id, method: sel.value || null }));
-    row.append(lab, " ", sel);
-    if (t.source === "manual") {
-      const f = document.createElement("button"); f.textContent = "Follow"; f.title = "Propagate the drawn boxes";
-      f.onclick = () => guard(() => follow(t.id));
-      const d = document.createElement("button"); d.textContent = "Delete";
-      d.onclick = () => guard(() => edit({ op: "delete_track", track: t.id }));
-      row.append(" ", f, " ", d);
-    }
-    const why = document.createElement("div"); why.className = "why";
-    if (!t.enabled) why.textContent = "left visible: " + t.reason;
-    if (t.review && t.review.length) {
-      const rv = document.createElement("span"); rv.className = "rev"; rv.append(" needs review: ");
-      for (const [a, b] of t.review.slice(0, 6)) {
-        const b2 = document.createElement("button"); b2.textContent = `${a}–${b}`;
-        b2.onclick = (ev) => { ev.stopPropagation(); select(t.id); seek(a); };
-        rv.append(b2, " ");
-      }
-      why.append(rv);
-    }
-    li.append(img, name, row, why);
-    li.onclick = (ev) => { if (ev.target === li || ev.target === name || ev.target === img) { select(t.id); jumpTo(t); } };
-    return li;
+  const li = document.createElement("li");
+  li.dataset.track = t.id; li.tabIndex = 0; li.setAttribute("role", "option");
+  li.classList.toggle("sel", t.id === S.selected); li.classList.toggle("off", !t.enabled);
+  li.setAttribute("aria-selected", t.id === S.selected ? "true" : "false");
+  const img = document.createElement("img"); img.alt = ""; loadThumb(img, t);
+  const name = document.createElement("div"); name.className = "name";
+  const r = visibleRanges(t);
+  name.textContent = `${t.label} #${t.id} · ${t.source} · frames ${r.length ? r[0][0] : "-"}–${r.length ? r[r.length - 1][1] : "-"}`;
+  const row = document.createElement("div");
+  const cb = document.createElement("input"); cb.type = "checkbox"; cb.checked = t.enabled;
+  cb.id = `toggle-${t.id}`; cb.title = "Masked (T)";
+  cb.onchange = () => { cb.checked = t.enabled; toggleTrack(t.id); };
+  const lab = document.createElement("label"); lab.append(cb, " masked");
+  const sel = document.createElement("select"); sel.title = "Method for this track";
+  for (const m of ["", "blur", "pixelate", "fill", "texture"]) {
+    const o = document.createElement("option"); o.value = m; o.textContent = m || "run's method"; sel.append(o);
   }
+  sel.value = (t.overrides && t.overrides.method) || "";
+  sel.onchange = () => guard(() => edit({ op: "set_style", track: t.id, method: sel.value || null }));
+  row.append(lab, " ", sel);
+  if (t.source === "manual") {
+    const f = document.createElement("button"); f.textContent = "Follow"; f.title = "Propagate the drawn boxes";
+    f.onclick = () => guard(() => follow(t.id));
+    const d = document.createElement("button"); d.textContent = "Delete";
+    d.onclick = () => guard(() => edit({ op: "delete_track", track: t.id }));
+    row.append(" ", f, " ", d);
+  }
+  const why = document.createElement("div"); why.className = "why";
+  if (!t.enabled) why.textContent = "left visible: " + t.reason;
+  if (t.review && t.review.length) {
+    const rv = document.createElement("span"); rv.className = "rev"; rv.append(" needs review: ");
+    for (const [a, b] of t.review.slice(0, 6)) {
+      const b2 = document.createElement("button"); b2.textContent = `${a}–${b}`;
+      b2.onclick = (ev) => { ev.stopPropagation(); select(t.id); seek(a); };
+      rv.append(b2, " ");
+    }
+    why.append(rv);
+  }
+  li.append(img, name, row, why);
+  li.onclick = (ev) => { if (ev.target === li || ev.target === name || ev.target === img) { select(t.id); jumpTo(t); } };
+  return li;
 }
 
 // Thumbnails: fetched when their row scrolls into view, a few at a time, and kept per track
