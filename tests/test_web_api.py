@@ -374,3 +374,27 @@ def test_masked_preview_boxes_are_the_renders():
     p.set_keyframe("a.mp4", 4, 50, (1.5, 2.5, 30.25, 40.125))  # edits are seen at once
     plan = FramePlan(entry, mask)
     assert np.array_equal(boxes.at(50)[0], plan.at(50)[0])
+
+
+def test_revision_moves_with_tasks_and_puts_not_with_edits(served):
+    """The page reloads the whole project when the revision moves; its own edits must not."""
+    client, manager = served
+    jid = _detected(client)
+    p = client.get(f"/api/jobs/{jid}/project", headers=AUTH).json()
+    rev, face = p["revision"], p["project"]["files"][0]["tracks"][0]["id"]
+    assert client.get(f"/api/jobs/{jid}", headers=AUTH).json()["revision"] == rev
+    r = client.post(
+        f"/api/jobs/{jid}/edit",
+        json={"op": "disable", "track": face, "reason": "consent"},
+        headers=AUTH,
+    ).json()
+    st = client.get(f"/api/jobs/{jid}", headers=AUTH).json()
+    assert st["revision"] == rev and st["version"] == r["version"] > p["version"]
+    put = client.put(
+        f"/api/jobs/{jid}/project", content=json.dumps(p["project"]), headers=AUTH
+    ).json()
+    assert put["revision"] == rev + 1
+    assert put["project"]["files"][0]["tracks"][0]["enabled"] is True  # the PUT's tracks
+    assert manager.flush(manager.get(jid))
+    saved = json.loads(manager.get(jid).project_path.read_text())
+    assert saved["files"][0]["tracks"][0]["enabled"] is True
