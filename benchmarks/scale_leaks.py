@@ -43,13 +43,14 @@ def segmented_ranked(segment: int, overlap: int | None):
         n = len(clip)
         over = overlap_frames(settings.track) if overlap is None else overlap
         starts = list(range(0, n, segment))
+        turn = engine.face_turn(clip[0]) if n else 0  # once per clip, as veil.scale does
         for i, start in enumerate(starts):
             end = min(n, start + segment)
             lo, hi = max(0, start - over), min(n, end + over)
             last = i == len(starts) - 1
             window = [f.copy() for f in clip[lo:hi]]  # masking works in place
             for k, (rgb, regions) in enumerate(
-                engine.video_regions(window, first_index=lo, detect_last=last)
+                engine.video_regions(window, first_index=lo, detect_last=last, face_turn=turn)
             ):
                 if start <= lo + k < end:
                     yield rgb, regions, regions

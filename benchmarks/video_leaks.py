@@ -24,7 +24,7 @@ from pathlib import Path
 from make_video_bench import EXIT_NO_DATA, FACE_SETS, PLATE_SETS, build, default_data
 
 from veil.evaluate.runner import evaluate
-from veil.settings import Settings, TrackSettings
+from veil.settings import FACE_MODELS, DetectSettings, Settings, TrackSettings
 
 CONFIGS: dict[str, TrackSettings] = {
     "per-frame, no tracking": TrackSettings(enabled=False),
@@ -40,11 +40,17 @@ def _fmt(v: float | None, pct: bool = True) -> str:
     return f"{100 * v:.2f}%" if pct else f"{v:.3f}"
 
 
-def run(benchmarks: dict[str, Path], configs: dict[str, TrackSettings]) -> list[dict]:
+def run(
+    benchmarks: dict[str, Path],
+    configs: dict[str, TrackSettings],
+    detect: DetectSettings | None = None,
+) -> list[dict]:
     """Evaluate each configuration on each benchmark; one row per (config, label)."""
     rows = []
     for name, track in configs.items():
         settings = Settings().evolve(track=track)
+        if detect is not None:
+            settings = settings.evolve(detect=detect)
         for label, path in benchmarks.items():
             t0 = time.perf_counter()
             metrics, _ = evaluate(path, settings, quiet=True)
@@ -88,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-build", action="store_true", help="only use existing clips")
     ap.add_argument("--labels", nargs="+", default=["face", "plate"], choices=["face", "plate"])
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--video-face-models", choices=FACE_MODELS, default=None,
+                    help="bundled face networks for video (default: veil's default)")  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -109,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     if not benchmarks:
         print(f"no benchmark clips in {args.out}; nothing measured", file=sys.stderr)
         return EXIT_NO_DATA
-    rows = run(benchmarks, {k: CONFIGS[k] for k in args.configs})
+    detect = (
+        DetectSettings(video_face_models=args.video_face_models) if args.video_face_models else None
+    )
+    rows = run(benchmarks, {k: CONFIGS[k] for k in args.configs}, detect)
     print(table(rows))
     return 0
 

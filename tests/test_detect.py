@@ -16,6 +16,7 @@ from veil.detect import (
     CenterFaceDetector,
     FusedFaceDetector,
     YoloDetector,
+    YoloFaceDetector,
     YuNetDetector,
     build_detectors,
     load_session,
@@ -63,6 +64,16 @@ def test_bundled_faces_are_fused_for_images_and_yunet_for_video(astronaut):
         assert iou_matrix(found.xyxy, ASTRONAUT_FACE)[0, 0] > 0.5
     alone = DetectSettings(targets=("face",), face_models="centerface")
     assert isinstance(build_detectors(alone)[0], CenterFaceDetector)
+
+
+def test_bundled_yolo_face_network_finds_the_one_face(astronaut):
+    (yolo,) = build_detectors(DetectSettings(targets=("face",), face_models="yolo"))
+    assert isinstance(yolo, YoloFaceDetector) and yolo.path.name == "face_yolov8n.onnx"
+    found = yolo.detect(astronaut, DetectSettings(face_models="yolo").face_threshold)
+    assert len(found) == 1
+    assert iou_matrix(found.xyxy, ASTRONAUT_FACE)[0, 0] > 0.5
+    noise = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    assert len(yolo.detect(noise, 0.05)) == 0
 
 
 @pytest.mark.parametrize("kind", ["blank", "noise"])
@@ -143,13 +154,14 @@ def test_plugin_yolo_format_is_accepted(tmp_path):
     path = Path(YoloDetector().path)
     settings = DetectSettings(targets=("face", "plate"), face_model=path, plate_model=path)
     dets = build_detectors(settings)
-    assert [type(d) for d in dets] == [YoloDetector, YoloDetector]
+    assert [type(d) for d in dets] == [YoloFaceDetector, YoloDetector]
     assert [d.label for d in dets] == [FACE, PLATE]
 
 
 def test_plugin_yolo_face_model_gets_the_face_settings_not_the_plate_ones():
     """A YOLO-format --face-model was given plate_size, plate_tile and the grey plate view,
-    and --face-max-side was ignored: a colour face model saw a contrast-stretched grey frame."""
+    and --face-max-side was ignored: a colour face model saw a contrast-stretched grey frame.
+    It now runs the face passes of every face network."""
     path = Path(YoloDetector().path)
     settings = DetectSettings(
         targets=("face", "plate"), face_model=path, plate_model=path,
@@ -157,10 +169,11 @@ def test_plugin_yolo_face_model_gets_the_face_settings_not_the_plate_ones():
         plate_input="gray-stretch", video_face_max_side=500, video_plate_size=480,
     )  # fmt: skip
     face, plate = build_detectors(settings)
-    assert (face.label, face.view, face.size, face.tile) == (FACE, "rgb", 800, False)
+    assert isinstance(face, YoloFaceDetector)
+    assert (face.label, face.max_side, face.tile) == (FACE, 800, False)
     assert (plate.label, plate.view, plate.size, plate.tile) == (PLATE, "gray-stretch", 320, True)
     face, plate = build_detectors(settings.for_video())
-    assert (face.view, face.size, face.tile) == ("rgb", 512, False)  # 500 rounded up to 32
+    assert (face.max_side, face.coarse_side, face.tile) == (500, 250, False)
     assert (plate.view, plate.size, plate.tile) == ("gray-stretch", 480, False)
 
 

@@ -11,18 +11,24 @@ import time
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 from PIL import Image
 
 from media_factory import displayed_frame, make_clip
-from scale_helpers import StallOnce, flicker_engine
+from scale_helpers import (
+    StallOnce,
+    assert_same_media,
+    corner_engine,
+    flicker_engine,
+    make_turning_clip,
+)
 
 pytest.importorskip("distributed")
 
 from veil.scale import worker  # noqa: E402
 from veil.scale.manifest import MANIFEST_NAME, Manifest  # noqa: E402
 from veil.scale.run import PARTS_DIR, mask_many  # noqa: E402
+from veil.scale.segments import plan_video  # noqa: E402
 from veil.settings import DetectSettings, EncodeSettings, MaskSettings, Settings  # noqa: E402
 
 #: lossless x264, so decoded frames compare exactly whatever the GOP layout
@@ -80,27 +86,11 @@ def _jobs(archive: Path, out: Path) -> list[tuple[Path, Path]]:
     return [(src, out / src.relative_to(archive)) for src in _media(archive)]
 
 
-def _decoded(path: Path):
-    with av.open(str(path)) as c:
-        frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
-    with av.open(str(path)) as c:
-        audio = [(p.pts, bytes(p)) for p in c.demux(audio=0) if p.size]
-    return frames, audio
-
-
 def _assert_same_outputs(reference: Path, out: Path) -> None:
     names = sorted(p.relative_to(reference) for p in _media(reference))
     assert sorted(p.relative_to(out) for p in _media(out)) == names
     for rel in names:
-        a, b = reference / rel, out / rel
-        if rel.suffix != ".mp4":
-            assert a.read_bytes() == b.read_bytes(), rel  # images: byte-identical
-            continue
-        (fa, aa), (fb, ab) = _decoded(a), _decoded(b)
-        assert [p for p, _ in fa] == [p for p, _ in fb], rel  # frame count and timestamps
-        for (_, x), (_, y) in zip(fa, fb, strict=True):
-            np.testing.assert_array_equal(x, y, err_msg=str(rel))
-        assert aa == ab, rel  # audio copied packet for packet
+        assert_same_media(reference / rel, out / rel)
 
 
 def _no_leftovers(out: Path) -> None:
@@ -176,3 +166,31 @@ def test_resumed_run_redoes_only_what_is_missing_or_stale(client, archive, tmp_p
     assert sorted(d.dst.name for d in third.done) == ["a.png", "long.mp4"]
     entries = Manifest.load(out).entries
     assert set(entries) == {dst.relative_to(out).as_posix() for _, dst in jobs}
+
+
+def test_segments_keep_the_clips_face_orientation(client, tmp_path):
+    """The orientation probe runs once per clip, on its first frame, as in one process.
+
+    The clip's marker moves to the other corner after frame 60, so a probe on a
+    later frame decides the camera is turned; a segment whose window starts there
+    must still use the clip's orientation, or its masks land in another corner.
+    """
+    src = make_turning_clip(tmp_path / "turning.mp4", frames=200, switch_at=60)
+    engine = corner_engine(SETTINGS)
+    with av.open(str(src)) as c:
+        pictures = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert engine.face_turn(pictures[0]) == 0 and engine.face_turn(pictures[-1]) == 1
+    plan = plan_video(src, SETTINGS, 40)
+    assert plan is not None and plan.segments[-1].read_from > 60  # a window after the switch
+    assert worker.plan_task(src, SETTINGS, 40, 60.0, "turning", corner_engine).face_turn == 0
+
+    ref = tmp_path / "ref"
+    engine.mask_file(src, ref / "turning.mp4")
+    out = tmp_path / "out"
+    report = mask_many(
+        [(src, out / "turning.mp4")], SETTINGS, client, out,
+        segment_frames=40, engine_factory=corner_engine,
+    )  # fmt: skip
+    assert report.failed == [] and report.fallbacks == 0
+    assert report.done[0].segments == len(plan.segments) == 5
+    _assert_same_outputs(ref, out)

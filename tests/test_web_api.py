@@ -17,9 +17,11 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from media_factory import make_clip  # noqa: E402
 from veil.pipeline import Engine  # noqa: E402
+from veil.project import FileEntry, FramePlan, Keyframe, Overrides, Project, Track  # noqa: E402
 from veil.regions import FACE, Regions  # noqa: E402
 from veil.settings import DetectSettings, Settings  # noqa: E402
 from veil.web.app import TOKEN_HEADER, create_app  # noqa: E402
+from veil.web.encode import FrameBoxes, ProjectText  # noqa: E402
 from veil.web.jobs import JobManager  # noqa: E402
 
 TOKEN = "test-token-0123456789"
@@ -206,6 +208,7 @@ def test_detect_review_edit_undo_render_download(served, caplog):
     u = client.post(f"/api/jobs/{jid}/undo", headers=AUTH).json()
     assert u["changed"][0]["track"]["enabled"] is True and u["can_redo"]
     client.post(f"/api/jobs/{jid}/redo", headers=AUTH)
+    assert manager.flush(manager.get(jid))
     saved = json.loads(manager.get(jid).project_path.read_text())
     assert saved["files"][0]["tracks"][0]["reason"] == "consent"
     bad = client.post(
@@ -312,3 +315,86 @@ def test_page_url_keeps_the_token_out_of_requests():
     from veil.web import page_url
 
     assert page_url("127.0.0.1", 8765, "abc") == "http://127.0.0.1:8765/#token=abc"
+
+
+def _varied_project() -> Project:
+    """Auto tracks with gaps, a disabled one, a tracked manual ellipse, odd floats."""
+    rng = np.random.default_rng(5)
+    tracks = {}
+    for tid in range(1, 7):
+        kfs, f = [], int(rng.integers(0, 20))
+        while f < 90:
+            x, y = rng.uniform(0, 500, 2)
+            w, h = rng.uniform(3, 90, 2)
+            kfs.append(Keyframe(f, (x, y, x + w, y + h), tracked=bool(tid == 6 and f % 2)))
+            f += int(rng.integers(1, 4))
+            if rng.random() < 0.1:
+                kfs.append(Keyframe(f, None, outside=True))
+                f += int(rng.integers(1, 9))
+        label, source = ("logo", "manual") if tid == 6 else ("face" if tid % 2 else "plate", "auto")
+        tracks[tid] = Track(
+            tid,
+            label,
+            source,
+            tuple(kfs),
+            enabled=tid != 3,
+            reason="consent" if tid == 3 else None,
+            overrides=Overrides(shape="ellipse", method="pixelate") if tid == 6 else Overrides(),
+            seed=tid * 7,
+            score=0.8 if source == "auto" else None,
+            review=((10, 20),) if tid == 6 else (),
+        )
+    entry = FileEntry("a.mp4", "video", "0" * 64, 100, 640, 480, tracks, fps="25")
+    return Project([entry])
+
+
+def test_the_servers_project_text_reads_back_as_the_same_project():
+    p = _varied_project()
+    cache = ProjectText()
+    text = cache.project(p)
+    back = Project.loads(text)
+    assert back.files[0].tracks == p.files[0].tracks  # float32 boxes exactly
+    assert back.dumps() == p.dumps()
+    # an edit replaces one track; the cache re-encodes that one and drops deleted ones
+    p.disable("a.mp4", 1, "consent")
+    p.delete_track("a.mp4", 6)
+    assert Project.loads(cache.project(p)).dumps() == p.dumps()
+
+
+def test_masked_preview_boxes_are_the_renders():
+    p = _varied_project()
+    entry = p.files[0]
+    mask = Settings().mask
+    plan, boxes = FramePlan(entry, mask), FrameBoxes(entry, mask)
+    for f in range(entry.frames):
+        xyxy, styles, seeds, _ = plan.at(f)
+        got = boxes.at(f)
+        assert np.array_equal(got[0], xyxy), f
+        assert got[1] == styles and np.array_equal(got[2], seeds), f
+    p.set_keyframe("a.mp4", 4, 50, (1.5, 2.5, 30.25, 40.125))  # edits are seen at once
+    plan = FramePlan(entry, mask)
+    assert np.array_equal(boxes.at(50)[0], plan.at(50)[0])
+
+
+def test_revision_moves_with_tasks_and_puts_not_with_edits(served):
+    """The page reloads the whole project when the revision moves; its own edits must not."""
+    client, manager = served
+    jid = _detected(client)
+    p = client.get(f"/api/jobs/{jid}/project", headers=AUTH).json()
+    rev, face = p["revision"], p["project"]["files"][0]["tracks"][0]["id"]
+    assert client.get(f"/api/jobs/{jid}", headers=AUTH).json()["revision"] == rev
+    r = client.post(
+        f"/api/jobs/{jid}/edit",
+        json={"op": "disable", "track": face, "reason": "consent"},
+        headers=AUTH,
+    ).json()
+    st = client.get(f"/api/jobs/{jid}", headers=AUTH).json()
+    assert st["revision"] == rev and st["version"] == r["version"] > p["version"]
+    put = client.put(
+        f"/api/jobs/{jid}/project", content=json.dumps(p["project"]), headers=AUTH
+    ).json()
+    assert put["revision"] == rev + 1
+    assert put["project"]["files"][0]["tracks"][0]["enabled"] is True  # the PUT's tracks
+    assert manager.flush(manager.get(jid))
+    saved = json.loads(manager.get(jid).project_path.read_text())
+    assert saved["files"][0]["tracks"][0]["enabled"] is True

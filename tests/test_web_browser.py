@@ -3,10 +3,15 @@
 One clip with a real face (scikit-image's astronaut) goes through the five
 steps a reviewer takes: open, detect, turn the face off with a reason, draw a
 region and let it follow, export. The output is then decoded and checked.
+
+The editing tests after it (corner drag, ellipse, upload, undo/redo) use a
+stand-in detector that finds one fixed box, so they spend their time in the
+page, not in the face model; each checks the project the server saved.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -24,6 +29,9 @@ pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
 
+from veil.pipeline import Engine  # noqa: E402
+from veil.project import Project  # noqa: E402
+from veil.regions import FACE, Regions  # noqa: E402
 from veil.settings import DetectSettings, Settings  # noqa: E402
 from veil.web.app import create_app  # noqa: E402
 from veil.web.jobs import JobManager  # noqa: E402
@@ -83,13 +91,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path, astronaut):
-    root = tmp_path / "media"
-    root.mkdir()
-    face_clip(root / "face.mp4", astronaut)
-    manager = JobManager(root, Settings(detect=DetectSettings(targets=("face",))), workdir=tmp_path)
-    token = "browser-test-token"
+TOKEN = "browser-test-token"
+FACE_BOX = (40.0, 30.0, 200.0, 230.0)  # what the stand-in detector finds on every frame
+
+
+class FixedFace:
+    """A stand-in face detector: the same box on every frame, found at once."""
+
+    label = FACE
+
+    def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
+        return Regions([list(FACE_BOX)], scores=[0.95], labels=[FACE])
+
+
+def _serve(manager: JobManager, token: str = TOKEN):
+    """Run the app in a thread; a generator for fixtures to yield from."""
     port = _free_port()
     config = uvicorn.Config(
         create_app(manager, token),
@@ -105,9 +121,38 @@ def server(tmp_path, astronaut):
     while not srv.started and time.monotonic() < end:
         time.sleep(0.05)
     assert srv.started
-    yield f"http://127.0.0.1:{port}/#token={token}", manager, root
-    srv.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}/#token={token}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path, astronaut):
+    root = tmp_path / "media"
+    root.mkdir()
+    face_clip(root / "face.mp4", astronaut)
+    manager = JobManager(root, Settings(detect=DetectSettings(targets=("face",))), workdir=tmp_path)
+    for url in _serve(manager):
+        yield url, manager, root
+
+
+@pytest.fixture
+def quick(tmp_path, astronaut):
+    """The same clip, a stand-in detector, uploads up to 60 kB."""
+    root = tmp_path / "media"
+    root.mkdir()
+    face_clip(root / "face.mp4", astronaut)
+    manager = JobManager(
+        root,
+        Settings(detect=DetectSettings(targets=("face",))),
+        engine_factory=lambda s: Engine(s, detectors=[FixedFace()]),
+        max_upload=60_000,
+        workdir=tmp_path,
+    )
+    for url in _serve(manager):
+        yield url, manager, root
 
 
 @pytest.fixture
@@ -250,3 +295,194 @@ def test_review_flow_in_the_browser(server, page, tmp_path):
     assert summary["manual_regions"][0]["ranges"][0]["first_frame"] == 0
     disabled = [d for d in summary["disabled_tracks"] if d["track"] == face_id]
     assert disabled and disabled[0]["reason"] == "consent to be shown"
+
+
+# -- editing in the page, checked against what the server saved ---------------------------
+def _api(page, url: str, path: str):
+    origin = url.split("#")[0].rstrip("/")
+    r = page.request.get(origin + "/api" + path, headers={"X-Veil-Token": TOKEN})
+    assert r.ok, r.text()
+    return r
+
+
+def _project_track(page, url: str, job: str, tid: int) -> dict:
+    entry = _api(page, url, f"/jobs/{job}/project").json()["project"]["files"][0]
+    return next(t for t in entry["tracks"] if t["id"] == tid)
+
+
+def _box_on(track: dict, frame: int) -> list[float] | None:
+    k = next((k for k in track["keyframes"] if k["frame"] == frame), None)
+    return None if k is None or k.get("outside") else k["box"]
+
+
+def _detected(page, url: str) -> tuple[str, int]:
+    """Open the page, pick the clip, run detection; the job id and the face track's id."""
+    page.goto(url)
+    page.click('button[data-path="face.mp4"]')
+    page.click("#detect")
+    page.wait_for_selector("#tracks li")
+    tid = int(page.locator("#tracks li").first.get_attribute("data-track"))
+    return page.evaluate("sessionStorage.getItem('veil-job')"), tid
+
+
+def _to_frame(page, f: int) -> None:
+    page.focus("#view")
+    for _ in range(f):
+        page.keyboard.press("f")
+    page.wait_for_function(f"document.getElementById('frame-label').dataset.frame === '{f}'")
+
+
+def _drag(page, a: tuple[float, float], b: tuple[float, float]) -> None:
+    page.mouse.move(*_canvas_point(page, *a))
+    page.mouse.down()
+    mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+    page.mouse.move(*_canvas_point(page, *mid))
+    page.mouse.move(*_canvas_point(page, *b))
+    page.mouse.up()
+
+
+def _saved(manager: JobManager, job: str) -> Project:
+    """The project file the server wrote in the job's folder (what a crash would keep)."""
+    assert manager.flush(manager.get(job))
+    return Project.load(manager.get(job).project_path)
+
+
+def test_drag_a_corner_to_correct_a_box_on_one_frame(quick, page):
+    url, manager, _ = quick
+    job, tid = _detected(page, url)
+    before = _project_track(page, url, job, tid)
+    x1, y1, x2, y2 = _box_on(before, 5)
+    assert [x1, y1, x2, y2] == pytest.approx(FACE_BOX, abs=0.5)
+    _to_frame(page, 5)
+    page.mouse.click(*_canvas_point(page, (x1 + x2) / 2, (y1 + y2) / 2))  # select it
+    page.wait_for_selector(f'#tracks li.sel[data-track="{tid}"]')
+    _drag(page, (x2, y2), (x2 + 40, y2 + 30))  # the bottom-right corner, out and down
+    page.wait_for_selector("#undo:not([disabled])")
+
+    after = _project_track(page, url, job, tid)
+    moved = _box_on(after, 5)
+    assert moved is not None
+    assert moved[:2] == pytest.approx([x1, y1], abs=0.01)  # the other corner stays put
+    assert moved[2:] == pytest.approx([x2 + 40, y2 + 30], abs=1.5)  # within a screen pixel
+    for f in (4, 6):  # only that frame is corrected
+        assert _box_on(after, f) == _box_on(before, f)
+    saved = _saved(manager, job).entry("face.mp4").tracks[tid]
+    assert saved.box_at(5, N) == pytest.approx(tuple(moved))
+    # the page draws the corrected box on that frame: the label still names frame 5
+    assert page.locator("#frame-label").get_attribute("data-frame") == "5"
+
+
+def test_draw_an_ellipse_with_a_label(quick, page):
+    url, manager, _ = quick
+    job, _ = _detected(page, url)
+    _to_frame(page, 2)
+    page.keyboard.press("e")  # the ellipse tool
+    box = (325.0, 195.0, 425.0, 275.0)  # around the noise patch: its corners keep noise
+    _drag(page, box[:2], box[2:])
+    page.wait_for_selector("#region-dialog[open]")
+    page.select_option("#region-label", "tattoo")
+    page.uncheck("#region-follow")
+    page.click("#region-ok")
+    item = page.locator("#tracks li", has_text="tattoo")
+    item.wait_for()
+    tid = int(item.get_attribute("data-track"))
+
+    track = _project_track(page, url, job, tid)
+    assert (track["label"], track["source"]) == ("tattoo", "manual")
+    assert track["overrides"]["shape"] == "ellipse"
+    assert track["keyframes"][0]["frame"] == 2
+    assert track["keyframes"][0]["box"] == pytest.approx(list(box), abs=1.5)
+    saved = _saved(manager, job).entry("face.mp4").tracks[tid]
+    assert (saved.label, saved.overrides.shape) == ("tattoo", "ellipse")
+
+    # the server's masked preview hides the inside of the ellipse, not the box's corners
+    def frame(masked: bool) -> np.ndarray:
+        r = _api(page, url, f"/jobs/{job}/frames/2?masked={'true' if masked else 'false'}")
+        return np.asarray(Image.open(io.BytesIO(r.body())).convert("RGB"), np.int16)
+
+    plain, hidden = frame(False), frame(True)
+    diff = np.abs(plain - hidden).mean(axis=2)
+    centre = diff[225:245, 360:390].mean()
+    corners = [diff[196:202, 326:332].mean(), diff[268:274, 418:424].mean()]
+    assert centre > 25, centre
+    assert max(corners) < centre / 4, (centre, corners)
+
+
+def test_upload_through_the_page_and_an_oversized_one_is_refused(quick, page, tmp_path):
+    url, manager, _ = quick
+    big = tmp_path / "big.mp4"
+    rng = np.random.default_rng(3)
+    with av.open(str(big), "w") as out:  # noise does not compress: well over the limit
+        s = out.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+        for _ in range(6):
+            img = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+            out.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(s.encode(None))
+    small = tmp_path / "small clip.mp4"
+    with av.open(str(small), "w") as out:
+        s = out.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+        for i in range(6):
+            img = np.full((120, 160, 3), 80 + 10 * i, np.uint8)
+            out.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(s.encode(None))
+    assert small.stat().st_size < manager.max_upload < big.stat().st_size
+
+    page.goto(url)
+    page.wait_for_selector('button[data-path="face.mp4"]')
+    page.set_input_files("#upload", str(big))
+    msg = page.locator("#message")
+    page.wait_for_function("document.getElementById('message').textContent.includes('big.mp4')")
+    assert "Not uploaded" in msg.inner_text() and "60 kB" in msg.inner_text()
+    assert not manager.jobs  # refused before a byte left the page
+
+    # the server refuses it too, and the page says why (a client that skips the check)
+    page.evaluate("S.maxUpload = null")
+    page.set_input_files("#upload", str(big))
+    page.wait_for_function(
+        "document.getElementById('message').textContent.includes('larger than the limit')"
+    )
+    assert "Not uploaded" in msg.inner_text()
+    assert not manager.jobs and not list(manager.workdir.glob("*/input/*"))
+
+    page.set_input_files("#upload", str(small))
+    page.wait_for_selector("#job:not([hidden])")
+    assert page.locator("#job-name").inner_text() == "small clip.mp4"
+    (job,) = manager.jobs.values()
+    assert job.src.read_bytes() == small.read_bytes()  # the bytes arrived whole
+    page.click("#detect")
+    page.wait_for_selector("#tracks li")  # and it can be reviewed like any other
+
+
+def test_undo_and_redo_an_edit_and_reload(quick, page):
+    url, manager, _ = quick
+    job, tid = _detected(page, url)
+    assert page.is_disabled("#undo") and page.is_disabled("#redo")
+    page.click(f"#toggle-{tid}")  # leave the face visible, with a reason
+    page.wait_for_selector("#reason-dialog[open]")
+    page.fill("#reason-input", "public official")
+    page.click("#reason-ok")
+    off = f'#tracks li.off[data-track="{tid}"]'
+    page.wait_for_selector(off)
+    assert _project_track(page, url, job, tid)["reason"] == "public official"
+
+    page.click("#undo")
+    page.wait_for_selector(off, state="detached")
+    assert _project_track(page, url, job, tid)["enabled"] is True
+    assert _saved(manager, job).entry("face.mp4").tracks[tid].enabled
+    assert page.is_enabled("#redo")
+
+    page.click("#redo")
+    page.wait_for_selector(off)
+    t = _project_track(page, url, job, tid)
+    assert (t["enabled"], t["reason"]) == (False, "public official")
+    assert not _saved(manager, job).entry("face.mp4").tracks[tid].enabled
+
+    page.reload()  # nothing is lost, the undo history neither
+    page.wait_for_selector(off)
+    assert page.is_enabled("#undo")
+    page.focus("#view")
+    page.keyboard.press("Control+z")
+    page.wait_for_selector(off, state="detached")
+    assert _project_track(page, url, job, tid)["enabled"] is True

@@ -127,13 +127,15 @@ class Engine:
                 parts.append(d.detect(rgb, threshold))
         return Regions.concat(parts)
 
-    def clip_detector(self) -> Callable[..., Regions]:
+    def clip_detector(self, face_turn: int | None = None) -> Callable[..., Regions]:
         """``detect(rgb, floor=None)`` for one clip's frames, in order.
 
         The camera's mounting is fixed, so the faces' orientation is probed
         once, on the first frame detected, and kept for the rest of the clip.
+        A caller that already decided it (a clip cut into segments decides once
+        for the whole clip) passes ``face_turn`` and nothing is probed.
         """
-        turns: int | None = None
+        turns = face_turn
 
         def detect(rgb: np.ndarray, floor: float | None = None) -> Regions:
             nonlocal turns
@@ -276,6 +278,7 @@ class Engine:
         frames: Iterable[np.ndarray],
         first_index: int = 0,
         detect_last: bool = True,
+        face_turn: int | None = None,
         filled: list[frozenset[int]] | None = None,
     ) -> Iterator[tuple[np.ndarray, Regions]]:
         """Per video frame, in order, the regions to mask: detection plus tracking.
@@ -290,14 +293,16 @@ class Engine:
         A video cut into segments (``veil.scale``) passes each window's
         ``first_index`` in the whole video, so the detector runs on the same
         frames as in one pass, and ``detect_last=False`` for every window but
-        the last (its last frame is not the video's).
+        the last (its last frame is not the video's), and the clip's
+        ``face_turn`` (probed on the video's first frame) so that no window
+        probes its own.
 
         ``filled``, when given, receives one entry per frame yielded: the track ids
         whose box there the tracker filled across a detector run that missed them
         (no detection placed it), for the project and ``veil audit --sample``.
         """
         track = self.settings.track
-        detect = self.clip_detector()
+        detect = self.clip_detector(face_turn)
         if not track.enabled:
             for rgb in frames:
                 if filled is not None:

@@ -25,8 +25,13 @@ DEVICES: tuple[str, ...] = ("cpu", "cuda")
 ENSEMBLE_MODES: tuple[str, ...] = ("all", "alternate")
 #: the bundled models in float32, or their int8 copies (faster on CPUs, see MODELS.md)
 PRECISIONS: tuple[str, ...] = ("float", "int8")
-#: the bundled face networks: YuNet-n and CenterFace fused (they must agree), or one alone
-FACE_MODELS: tuple[str, ...] = ("fused", "yunet", "centerface")
+#: the bundled face networks, alone or fused ("+": a face must score with each);
+#: "fused" is the image default's set
+FACE_MODELS: tuple[str, ...] = (
+    "fused", "yunet", "centerface", "yolo", "yolo+yunet", "yolo+centerface",
+    "yolo+yunet+centerface",
+)  # fmt: skip
+FUSED = "yunet+centerface"
 #: default face thresholds per bundled face network (scores differ between networks):
 #: images, video, and the video score at which one detection confirms a track alone;
 #: chosen by measurement (README, Quality and Video)
@@ -34,7 +39,18 @@ FACE_DEFAULTS: dict[str, tuple[float, float, float]] = {
     "fused": (0.1, 0.05, 0.3),
     "yunet": (0.05, 0.3, 0.5),
     "centerface": (0.15, 0.08, 0.3),
+    "yolo": (0.05, 0.1, 0.3),
+    "yolo+yunet": (0.1, 0.1, 0.3),
+    "yolo+centerface": (0.1, 0.1, 0.3),
+    "yolo+yunet+centerface": (0.1, 0.1, 0.3),
 }
+
+
+def face_networks(name: str) -> list[str]:
+    """The network names a ``FACE_MODELS`` entry stands for, in fusion order."""
+    return (FUSED if name == "fused" else name).split("+")
+
+
 #: what the plate models are shown: the frame as it is, its luma, or its luma
 #: with the 1st-99th percentiles stretched to full range (see detect.plates.plate_view)
 PLATE_INPUTS: tuple[str, ...] = ("rgb", "gray", "gray-stretch")
@@ -200,8 +216,10 @@ class DetectSettings:
         Plates confirm at their threshold (their false masks are few); faces
         need ``video_face_confirm`` or several sightings (TrackSettings.confirm_hits).
         """
-        return max(self.video_face_confirm, self.face_threshold) if target == "face" else (
-            self.plate_threshold
+        return (
+            max(self.video_face_confirm, self.face_threshold)
+            if target == "face"
+            else (self.plate_threshold)
         )
 
     def for_video(self) -> DetectSettings:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..regions import CLASSES, FACE, PLATE, class_id
-from ..settings import DetectSettings
+from ..settings import DetectSettings, face_networks
 from .base import Detector
 from .ensemble import EnsembleDetector
 from .faces import CenterFaceDetector, FaceDetector
@@ -25,6 +25,7 @@ from .onnx import load_session, session_info
 from .plates import ALIGN as YOLO_ALIGN
 from .plates import BUNDLED as SAFELICENSING_MODEL
 from .plates import YoloDetector
+from .yoloface import YoloFaceDetector
 from .yunet import YuNetDetector, is_yunet
 
 FASTANPR_MODEL = SAFELICENSING_MODEL.with_name("plate_fastanpr.onnx")
@@ -37,6 +38,7 @@ __all__ = [
     "FaceDetector",
     "FusedFaceDetector",
     "YoloDetector",
+    "YoloFaceDetector",
     "YuNetDetector",
     "build_detectors",
     "class_settings",
@@ -109,6 +111,8 @@ def _load(cls: ClassSettings) -> Detector:
         return _face(cls, YuNetDetector)
     if cls.label == FACE and len(outs) == 4:
         return _face(cls, CenterFaceDetector)
+    if cls.label == FACE and len(outs) == 1 and len(outs[0].shape) == 3:
+        return _face(cls, YoloFaceDetector)  # the face passes (coarse, tiles), not the plates'
     if len(outs) == 1 and len(outs[0].shape) == 3:
         return _yolo(cls)
     kinds = (
@@ -155,13 +159,20 @@ def _yolo(cls: ClassSettings) -> YoloDetector:
     )
 
 
+#: the bundled face networks by name (settings.FACE_MODELS joins them with "+")
+FACE_NETWORKS: dict[str, type[FaceDetector]] = {
+    "yunet": YuNetDetector,
+    "yolo": YoloFaceDetector,
+    "centerface": CenterFaceDetector,
+}
+
+
 def _bundled_faces(cls: ClassSettings) -> Detector:
-    """YuNet-n and CenterFace fused (a face must score with both), or one of them alone."""
-    if cls.ensemble == "yunet":
-        return _face(cls, YuNetDetector)
-    if cls.ensemble == "centerface":
-        return _face(cls, CenterFaceDetector)
-    return FusedFaceDetector([_face(cls, YuNetDetector), _face(cls, CenterFaceDetector)])
+    """One bundled face network, or several fused (a face must score with each)."""
+    names = face_networks(cls.ensemble)
+    if len(names) == 1:
+        return _face(cls, FACE_NETWORKS[names[0]])
+    return FusedFaceDetector([_face(cls, FACE_NETWORKS[n]) for n in names])
 
 
 def _bundled_plates(cls: ClassSettings) -> Detector:

@@ -54,12 +54,12 @@ def resize(rgb: np.ndarray, scale: float, box_exact: bool = False) -> np.ndarray
     return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR, reducing_gap=None))
 
 
-def pad_to(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Zero-pad bottom/right so the network sees a fixed, aligned shape."""
+def pad_to(rgb: np.ndarray, height: int, width: int, value: int = 0) -> np.ndarray:
+    """Pad bottom/right with ``value`` so the network sees a fixed, aligned shape."""
     h, w = rgb.shape[:2]
     if (h, w) == (height, width):
         return rgb
-    out = np.zeros((height, width, 3), np.uint8)
+    out = np.full((height, width, 3), value, np.uint8)
     out[:h, :w] = rgb
     return out
 
@@ -152,6 +152,8 @@ class FaceDetector:
     label = FACE
     #: the file used when no model is given
     bundled: Path
+    #: what the network saw beyond the picture's edge in training
+    pad_value = 0
 
     def __init__(
         self,
@@ -224,7 +226,7 @@ class FaceDetector:
     def _full(self, img: np.ndarray, scale: float, threshold: float):
         """One pass over ``img``, the frame already resized by ``scale``."""
         ih, iw = img.shape[:2]
-        batch = pad_to(img, _align(ih), _align(iw))[None]
+        batch = pad_to(img, _align(ih), _align(iw), self.pad_value)[None]
         boxes, scores, _ = self._run(batch, threshold)[0]
         return boxes / scale, scores
 
@@ -235,7 +237,9 @@ class FaceDetector:
         th, tw = min(ts, _align(ih)), min(ts, _align(iw))
         ys, xs = tile_origins(ih, th, ov), tile_origins(iw, tw, ov)
         origins = [(y, x) for y in ys for x in xs]
-        tiles = np.stack([pad_to(img[y : y + th, x : x + tw], th, tw) for y, x in origins])
+        tiles = np.stack(
+            [pad_to(img[y : y + th, x : x + tw], th, tw, self.pad_value) for y, x in origins]
+        )
         all_boxes, all_scores = [], []
         for (y, x), (boxes, scores, _) in zip(origins, self._run(tiles, threshold), strict=True):
             if not len(scores):

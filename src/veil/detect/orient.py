@@ -56,9 +56,7 @@ def unturn(regions: Regions, k: int, width: int, height: int) -> Regions:
 
 def probe(detector, rgb: np.ndarray) -> list[Regions]:
     """The probe pass in each of the four orientations (turned coordinates)."""
-    return [
-        detector.single_pass(turn(rgb, k), PROBE_SIDE, EVIDENCE_SCORE) for k in range(4)
-    ]
+    return [detector.single_pass(turn(rgb, k), PROBE_SIDE, EVIDENCE_SCORE) for k in range(4)]
 
 
 def evidence_turn(found: list[Regions]) -> int:

@@ -136,6 +136,8 @@ class _Run:
                 self.settings,
                 self.segment_frames,
                 self.segment_seconds,
+                self.shash,
+                self.factory,
                 task=task,
             )
         else:
@@ -158,7 +160,7 @@ class _Run:
         st = task.src.stat()
         bounds = ",".join(f"{s.start}-{s.end}" for s in plan.segments)
         key = hashlib.sha256(
-            f"{self.shash}|{st.st_size}|{st.st_mtime_ns}|{bounds}".encode()
+            f"{self.shash}|{st.st_size}|{st.st_mtime_ns}|{bounds}|{plan.face_turn}".encode()
         ).hexdigest()[:16]
         folder = task.dst.parent / PARTS_DIR / f"{task.dst.name}-{key}"
         pieces = [folder / f"{s.index:05d}.nut" for s in plan.segments]
@@ -173,6 +175,7 @@ class _Run:
                 self.settings,
                 self.shash,
                 self.factory,
+                plan.face_turn,
                 pure=False,
             )
             for piece, seg in zip(pieces, plan.segments, strict=True)

@@ -78,6 +78,9 @@ class VideoPlan:
     frames: int
     time_base: Fraction
     segments: tuple[Segment, ...]
+    #: quarter turns that make the clip's faces upright, decided once for every
+    #: segment (:func:`clip_face_turn`); None: not decided, each window probes
+    face_turn: int | None = None
 
 
 def overlap_frames(track: TrackSettings) -> int:
@@ -272,8 +275,37 @@ def _colour_of(src: Path) -> dict[str, int]:
     raise InputError(f"{src.name}: no decodable video frame")
 
 
-def mask_segment(engine: Engine, src: Path, piece: Path, seg: Segment, last: bool) -> int:
-    """Mask one segment's core into ``piece`` (appears only when complete); returns frames."""
+def clip_face_turn(engine: Engine, src: Path, plan: VideoPlan) -> int:
+    """The clip's face orientation, probed on its first frame as a single pass does.
+
+    Decided once here and given to every segment: a window probing its own
+    first frame could pick another orientation than the whole clip's, and its
+    masks would then differ from a single-process run.
+    """
+    if not engine.video_profile.any_angle:
+        return 0
+    frames = _window(src, plan.segments[0], engine.settings)
+    try:
+        first = next(frames, None)
+    finally:
+        frames.close()  # the decoder is closed now, not when the generator is collected
+    if first is None:
+        raise InputError(f"{src.name}: no decodable video frame")
+    return engine.face_turn(first)
+
+
+def mask_segment(
+    engine: Engine,
+    src: Path,
+    piece: Path,
+    seg: Segment,
+    last: bool,
+    face_turn: int | None = None,
+) -> int:
+    """Mask one segment's core into ``piece`` (appears only when complete); returns frames.
+
+    ``face_turn`` is the clip's (:func:`clip_face_turn`); None lets the window probe.
+    """
     settings = engine.settings
     info = video_io.probe(src, settings.limits)
     colour = _colour_of(src)
@@ -284,7 +316,10 @@ def mask_segment(engine: Engine, src: Path, piece: Path, seg: Segment, last: boo
         ok = False
         try:
             regions_iter = engine.video_regions(
-                _window(src, seg, settings), first_index=seg.read_from, detect_last=last
+                _window(src, seg, settings),
+                first_index=seg.read_from,
+                detect_last=last,
+                face_turn=face_turn,
             )
             for offset, (rgb, regions) in enumerate(regions_iter):
                 index = seg.read_from + offset
@@ -469,6 +504,7 @@ __all__ = [
     "SegmentError",
     "VideoPlan",
     "can_split",
+    "clip_face_turn",
     "join_pieces",
     "mask_segment",
     "overlap_frames",

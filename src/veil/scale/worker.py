@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,15 @@ from ..media.video import probe
 from ..pipeline import Engine
 from ..settings import Settings
 from .manifest import Entry, stamp_after_hash
-from .segments import Segment, VideoPlan, join_pieces, mask_segment, plan_video, remove_pieces
+from .segments import (
+    Segment,
+    VideoPlan,
+    clip_face_turn,
+    join_pieces,
+    mask_segment,
+    plan_video,
+    remove_pieces,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +105,23 @@ def mask_file_task(
 
 
 def plan_task(
-    src: Path, settings: Settings, segment_frames: int | None, segment_seconds: float
+    src: Path,
+    settings: Settings,
+    segment_frames: int | None,
+    segment_seconds: float,
+    shash: str,
+    factory: EngineFactory | None = None,
 ) -> VideoPlan | None:
-    """Plan a video's segments on a worker (it reads the whole file's packets)."""
+    """Plan a video's segments on a worker (it reads the whole file's packets), and
+    decide the clip's face orientation once, for every segment."""
     if segment_frames is None:
         fps = probe(src, settings.limits).fps or 30
         segment_frames = max(1, round(float(fps) * segment_seconds))
-    return plan_video(src, settings, segment_frames)
+    plan = plan_video(src, settings, segment_frames)
+    if plan is None:
+        return None
+    with engine_for(settings, shash, factory) as engine:
+        return replace(plan, face_turn=clip_face_turn(engine, src, plan))
 
 
 def segment_task(
@@ -114,12 +132,16 @@ def segment_task(
     settings: Settings,
     shash: str,
     factory: EngineFactory | None = None,
+    face_turn: int | None = None,
 ) -> int:
-    """Mask one segment into its piece; a piece already complete (resumed run) is kept."""
+    """Mask one segment into its piece; a piece already complete (resumed run) is kept.
+
+    ``face_turn`` is the clip's, from its plan (:func:`plan_task`).
+    """
     if piece.is_file():
         return seg.end - seg.start
     with engine_for(settings, shash, factory) as engine:
-        return mask_segment(engine, src, piece, seg, last)
+        return mask_segment(engine, src, piece, seg, last, face_turn)
 
 
 def join_task(

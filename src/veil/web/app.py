@@ -31,6 +31,7 @@ from ..errors import ConfigError, LimitError, ProjectError, VeilError
 from ..project import Project
 from ..project import schema as project_schema
 from ..project.document import _KEEP
+from .encode import ProjectText
 from .files import inside, media_files, save_upload, upload_name
 from .jobs import Conflict, Job, JobManager
 
@@ -121,11 +122,22 @@ def apply_edit(project: Project, file: str, e: EditRequest) -> int | None:
     return tid
 
 
-def _track_json(project: Project, file: str, tid: int | None) -> dict[str, Any] | None:
-    if tid is None:
-        return None
-    t = project.entry(file).tracks.get(tid)
-    return None if t is None else project_schema.track_to_dict(t)
+def _changed(job: Job, tid: int | None) -> str:
+    """``{"id": tid, "track": ...}`` as JSON text; the track from the job's per-track cache."""
+    t = None if tid is None else job.entry_project().entry(job.name).tracks.get(tid)
+    track = "null" if t is None else job.text.track(t)
+    return f'{{"id":{json.dumps(tid)},"track":{track}}}'
+
+
+def _json(raw: dict[str, str], rest: dict[str, Any]) -> Response:
+    """A JSON response from ready JSON texts (``raw``) and plain values (``rest``).
+
+    Large projects are sent as the text the job keeps per track, never through
+    FastAPI's encoder, which walks every keyframe of every track.
+    """
+    parts = [f"{json.dumps(k)}:{v}" for k, v in raw.items()]
+    parts += [f"{json.dumps(k)}:{json.dumps(v)}" for k, v in rest.items()]
+    return Response("{" + ",".join(parts) + "}", media_type="application/json")
 
 
 def create_app(manager: JobManager, token: str) -> FastAPI:
@@ -251,26 +263,34 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         return Response(status_code=204)
 
     # -- project --------------------------------------------------------------------------
-    def project_state(job: Job) -> dict[str, Any]:
+    def project_state(job: Job) -> Response:
         with job.lock:
             p = job.entry_project()
-            return {
-                "project": project_schema.project_to_dict(p.files, p.veil_version),
-                "can_undo": p.can_undo,
-                "can_redo": p.can_redo,
-                "history": p.history,
-                "version": job.version,
-            }
+            return _json(
+                {"project": job.project_json()},
+                {
+                    "can_undo": p.can_undo,
+                    "can_redo": p.can_redo,
+                    "history": p.history,
+                    "version": job.version,
+                    "revision": job.revision,
+                },
+            )
 
-    @api.get("/jobs/{job_id}/project", summary="The project document and undo state")
-    def get_project(job_id: str) -> dict[str, Any]:
+    @api.get(
+        "/jobs/{job_id}/project",
+        summary="The project document and undo state",
+        response_class=Response,
+    )
+    def get_project(job_id: str) -> Response:
         return project_state(job_of(job_id))
 
     @api.put(
         "/jobs/{job_id}/project",
         summary="Replace the project (validated as `veil mask --project` does; clears undo)",
+        response_class=Response,
     )
-    async def put_project(job_id: str, request: Request) -> dict[str, Any]:
+    async def put_project(job_id: str, request: Request) -> Response:
         job = job_of(job_id)
         body = await request.body()
         if len(body) > project_schema.MAX_BYTES:
@@ -291,11 +311,17 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             if job.task is not None:
                 raise Conflict(f"job: busy with {job.task}")
             job.project = new
+            job.text, job.boxes = ProjectText(), None
+            job.revision += 1
             job.save()
         return project_state(job)
 
-    @api.post("/jobs/{job_id}/edit", summary="One undoable edit; the project is saved at once")
-    def edit(job_id: str, body: EditRequest) -> dict[str, Any]:
+    @api.post(
+        "/jobs/{job_id}/edit",
+        summary="One undoable edit; the project is saved at once",
+        response_class=Response,
+    )
+    def edit(job_id: str, body: EditRequest) -> Response:
         job = job_of(job_id)
         with job.lock:
             if job.task in ("follow", "detect"):
@@ -303,14 +329,12 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             p = job.entry_project()
             tid = apply_edit(p, job.name, body)
             job.save()
-            return {
-                "changed": [{"id": tid, "track": _track_json(p, job.name, tid)}],
-                "can_undo": p.can_undo,
-                "can_redo": p.can_redo,
-                "version": job.version,
-            }
+            return _json(
+                {"changed": "[" + _changed(job, tid) + "]"},
+                {"can_undo": p.can_undo, "can_redo": p.can_redo, "version": job.version},
+            )
 
-    def history_step(job: Job, redo: bool) -> dict[str, Any]:
+    def history_step(job: Job, redo: bool) -> Response:
         with job.lock:
             if job.task in ("follow", "detect"):
                 raise Conflict(f"job: busy with {job.task}")
@@ -319,22 +343,24 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             changed = []
             if step is not None:
                 tid = (step.after or step.before).id  # type: ignore[union-attr]
-                changed.append({"id": tid, "track": _track_json(p, job.name, tid)})
+                changed.append(_changed(job, tid))
                 job.save()
-            return {
-                "changed": changed,
-                "what": None if step is None else step.what,
-                "can_undo": p.can_undo,
-                "can_redo": p.can_redo,
-                "version": job.version,
-            }
+            return _json(
+                {"changed": "[" + ",".join(changed) + "]"},
+                {
+                    "what": None if step is None else step.what,
+                    "can_undo": p.can_undo,
+                    "can_redo": p.can_redo,
+                    "version": job.version,
+                },
+            )
 
-    @api.post("/jobs/{job_id}/undo", summary="Undo the last edit")
-    def undo(job_id: str) -> dict[str, Any]:
+    @api.post("/jobs/{job_id}/undo", summary="Undo the last edit", response_class=Response)
+    def undo(job_id: str) -> Response:
         return history_step(job_of(job_id), redo=False)
 
-    @api.post("/jobs/{job_id}/redo", summary="Redo the last undone edit")
-    def redo(job_id: str) -> dict[str, Any]:
+    @api.post("/jobs/{job_id}/redo", summary="Redo the last undone edit", response_class=Response)
+    def redo(job_id: str) -> Response:
         return history_step(job_of(job_id), redo=True)
 
     @api.post(

@@ -9,7 +9,8 @@ is then at most ``PROXY_GOP - 1`` small decodes away. Frame ``i`` of the proxy
 is frame ``i`` of the original (pts = index), so the number the page shows is
 the frame it shows. The render always reads the original.
 
-The masked preview draws the project's boxes, scaled to the proxy, with
+The masked preview draws the project's boxes on the frame (found per frame by
+:class:`veil.web.encode.FrameBoxes`), scaled to the proxy, with
 :func:`veil.mask.draw`, the function the render uses.
 """
 
@@ -28,8 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ..mask import draw
-from ..project import FramePlan
+from ..mask import Style, draw
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ PROXY_GOP = 12
 PROXY_RATE = 25  # the proxy's own clock: pts = frame index at 1/25 s
 JPEG_QUALITY = 85
 CACHE_FRAMES = 48
+
+#: What is masked on one frame: boxes (N, 4) in source pixels, styles, seeds.
+Masks = tuple[np.ndarray, list[Style], np.ndarray]
 
 
 def proxy_size(width: int, height: int, side: int = PROXY_SIDE) -> tuple[int, int]:
@@ -154,8 +157,8 @@ class FrameSource:
         self._next = -1
         raise InputError(f"frame: {index} could not be decoded from the proxy")
 
-    def jpeg(self, index: int, plan: FramePlan | None = None, scale: float = 1.0) -> bytes:
-        """JPEG bytes of frame ``index``; masked with ``plan`` when one is given.
+    def jpeg(self, index: int, plan: Masks | None = None, scale: float = 1.0) -> bytes:
+        """JPEG bytes of frame ``index``; masked with ``plan`` (that frame's masks) if given.
 
         Only original frames are cached: a masked preview changes with every edit.
         """
@@ -168,7 +171,7 @@ class FrameSource:
                     return hit
         rgb = self.rgb(index)
         if plan is not None:
-            rgb = masked(rgb, plan, index, scale)
+            rgb = masked(rgb, plan, scale)
         data = encode_jpeg(rgb)
         if plan is None:
             with self._lock:
@@ -178,9 +181,9 @@ class FrameSource:
         return data
 
 
-def masked(rgb: np.ndarray, plan: FramePlan, index: int, scale: float) -> np.ndarray:
-    """The frame with the project's masks, drawn by the render's own code at display scale."""
-    xyxy, styles, seeds, _ = plan.at(index)
+def masked(rgb: np.ndarray, plan: Masks, scale: float) -> np.ndarray:
+    """The frame with its masks, drawn by the render's own code at display scale."""
+    xyxy, styles, seeds = plan
     if not len(xyxy):
         return rgb
     # margins and strengths are relative to each box, so a scaled box is masked alike

@@ -13,6 +13,7 @@ Logs name jobs by their random id and task, never a file name or a coordinate.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import queue
 import secrets
@@ -30,11 +31,13 @@ from PIL import Image
 
 from ..errors import ConfigError, Interrupted, ProjectError, VeilError
 from ..media import image as image_io
+from ..outputs import write_text_atomic
 from ..pipeline import Engine, media_kind
-from ..project import FramePlan, Project, detect_entry, render_file, sha256_file
+from ..project import Project, detect_entry, render_file, sha256_file
 from ..project.follow import Followed, anchors_of, followed_track, gray, propagate
 from ..project.report import FileRecord, write_report
 from ..settings import Settings
+from .encode import FrameBoxes, ProjectText
 from .frames import FrameSource, ProxyWriter, proxy_size, thumbnail
 
 log = logging.getLogger(__name__)
@@ -96,12 +99,16 @@ class Job:
     output: Path | None = None
     report: Path | None = None
     version: int = 0
+    revision: int = 0  # bumped when a task or a PUT replaces tracks wholesale (page reloads)
+    saved_version: int = -1  # the version last written to project.json
+    on_change: Callable[[Job], None] | None = None  # the manager's saver; None: write now
     created: float = field(default_factory=time.time)
     cancel: threading.Event = field(default_factory=threading.Event)
     lock: threading.RLock = field(default_factory=threading.RLock)
     idle: threading.Event = field(default_factory=threading.Event)
     deleted: bool = False
-    plan: tuple[int, FramePlan] | None = None  # the masked preview's plan, per version
+    text: ProjectText = field(default_factory=ProjectText)  # per-track JSON, kept
+    boxes: FrameBoxes | None = None  # the masked preview's per-frame lookup
 
     def __post_init__(self) -> None:
         self.idle.set()
@@ -129,6 +136,7 @@ class Job:
                 "total": self.total,
                 "error": self.error,
                 "version": self.version,
+                "revision": self.revision,
                 "has_output": self.output is not None,
                 "can_undo": bool(self.project and self.project.can_undo),
                 "can_redo": bool(self.project and self.project.can_redo),
@@ -139,10 +147,31 @@ class Job:
             raise Conflict("job: run detection first")
         return self.project
 
+    def project_json(self) -> str:
+        """The project document as JSON text (a valid project file; cached per track)."""
+        return self.text.project(self.entry_project())
+
     def save(self) -> None:
-        """Write the project after every edit, so a reload or a crash loses nothing."""
-        self.entry_project().save(self.project_path)
+        """Record an edit: the project in memory is what every request sees at once, and
+        the manager's saver thread writes it to ``project.json`` right after.
+
+        A reload asks the server, so it loses nothing; the file is what a crash keeps.
+        Writing in the background keeps an edit of a long video's project (tens of MB
+        of JSON) as quick as one of a short one.
+        """
         self.touch()
+        if self.on_change is not None:
+            self.on_change(self)
+        else:
+            self.write()
+
+    def write(self) -> None:
+        """Write the project now (compact JSON from the per-track cache, see :mod:`.encode`)."""
+        with self.lock:
+            text, version = self.project_json(), self.version
+        write_text_atomic(self.project_path, text, "project")
+        with self.lock:
+            self.saved_version = max(self.saved_version, version)
 
 
 class JobManager:
@@ -169,6 +198,11 @@ class JobManager:
         self.jobs: dict[str, Job] = {}
         self.log_filter = RedactNames(self)
         self._queue: queue.Queue[tuple[Job, str, Callable[[Job], None]] | None] = queue.Queue()
+        self._unsaved: dict[str, Job] = {}
+        self._saves = threading.Condition()
+        self._stopping = False
+        self._saver = threading.Thread(target=self._save_loop, name="veil-save", daemon=True)
+        self._saver.start()
         self._threads = [
             threading.Thread(target=self._work, name=f"veil-job-{i}", daemon=True)
             for i in range(workers)
@@ -186,6 +220,10 @@ class JobManager:
 
     def shutdown(self) -> None:
         """Stop the workers and delete every job's files."""
+        with self._saves:
+            self._stopping = True
+            self._saves.notify_all()
+        self._saver.join(timeout=30)
         for job in list(self.jobs.values()):
             job.cancel.set()
         for _ in self._threads:
@@ -208,6 +246,7 @@ class JobManager:
         if kind is None:
             raise ConfigError("path: not an image or video veil reads")
         job = Job(secrets.token_hex(8), name, src or folder, kind, folder)
+        job.on_change = self._changed
         self.jobs[job.id] = job
         log.info("job %s created (%s)", job.id, kind)
         return job
@@ -243,6 +282,44 @@ class JobManager:
                 job.frames.close()
                 job.frames = None
         shutil.rmtree(job.folder, ignore_errors=True)
+
+    # -- saving ----------------------------------------------------------------------------
+    def _changed(self, job: Job) -> None:
+        with self._saves:
+            self._unsaved[job.id] = job
+            self._saves.notify_all()
+
+    def _save_loop(self) -> None:
+        """Write edited projects, the latest state of each; edits that come meanwhile merge."""
+        while True:
+            with self._saves:
+                while not self._unsaved and not self._stopping:
+                    self._saves.wait()
+                if self._stopping:
+                    return
+                batch = list(self._unsaved.values())
+                self._unsaved.clear()
+            for job in batch:
+                if job.deleted:
+                    continue
+                try:
+                    job.write()
+                except VeilError as e:  # the folder went with a delete; otherwise say so
+                    if not job.deleted:
+                        log.warning("job %s: project not saved (%s)", job.id, type(e).__name__)
+            with self._saves:
+                self._saves.notify_all()
+
+    def flush(self, job: Job, timeout: float = 30.0) -> bool:
+        """Wait until ``project.json`` holds the job's latest edit; False on timeout."""
+        end = time.monotonic() + timeout
+        with self._saves:
+            while job.saved_version < job.version and job.project is not None:
+                left = end - time.monotonic()
+                if left <= 0 or self._stopping:
+                    return False
+                self._saves.wait(left)
+        return True
 
     # -- the queue ---------------------------------------------------------------------
     def submit(self, job: Job, task: str) -> None:
@@ -340,17 +417,21 @@ class JobManager:
             if job.frames is not None:
                 job.frames.close()
             job.project, job.frames = project, frames
+            job.text, job.boxes = ProjectText(), None
             job.output = job.report = None
             job.state = "ready"
             shutil.rmtree(job.folder / "thumbs", ignore_errors=True)
+            job.revision += 1
             job.save()
 
     def _render(self, job: Job) -> None:
         with job.lock:
-            project = job.entry_project()
-            entry = project.entry(job.name)
-            text = project.dumps()  # a snapshot: edits during the render do not leak in
-        snap = Project.loads(text).entry(job.name)
+            entry = job.entry_project().entry(job.name)
+            text = job.project_json()
+            # a snapshot: edits during the render replace tracks (immutable) in the live
+            # entry's dict, never in this copy's
+            snap = copy.copy(entry)
+            snap.tracks = dict(entry.tracks)
         out = job.folder / "out"
         out.mkdir(exist_ok=True)
         dst = out / f"{Path(job.name).stem}-masked{job.src.suffix.lower()}"
@@ -414,6 +495,7 @@ class JobManager:
             if current != track:
                 raise Conflict(f"track {track_id}: changed while following; follow again")
             project.replace_track(job.name, followed_track(track, followed, entry.frames), "follow")
+            job.revision += 1
             job.save()
 
     # -- thumbnails ------------------------------------------------------------------------
@@ -447,10 +529,12 @@ class JobManager:
             scale = 1.0
             if masked:
                 entry = job.entry_project().entry(job.name)
-                cached = job.plan
-                if cached is None or cached[0] != job.version:
-                    cached = job.plan = (job.version, FramePlan(entry, self.settings.mask))
-                plan = cached[1]
+                if job.boxes is None or job.boxes.entry is not entry:
+                    job.boxes = FrameBoxes(entry, self.settings.mask)
+                if source is not None and 0 <= index < source.frames:
+                    plan = job.boxes.at(index)  # under the lock: edits replace tracks
+                else:
+                    plan = (np.zeros((0, 4), np.float32), [], np.zeros(0, np.int64))
                 scale = proxy_size(entry.width, entry.height)[0] / entry.width
         if source is None:
             raise Conflict("job: run detection first")

@@ -8,7 +8,8 @@ const $ = (id) => document.getElementById(id);
 const S = {
   token: null, job: null, entry: null, tracks: new Map(), frame: 0, shown: -1, want: 0,
   playing: false, masked: false, tool: "select", selected: null, drag: null, seq: 0,
-  bitmap: null, events: null, version: -1, ranges: new Map(),
+  bitmap: null, events: null, version: -1, revision: -1, ranges: new Map(), maxUpload: null,
+  thumbs: new Map(),  // track id -> {key, url}: a thumbnail is fetched once per first box
 };
 const COLORS = { face: "#3f8ef0", plate: "#e0c020", manual: "#d040d0", off: "#888" };
 
@@ -39,6 +40,7 @@ async function showStart() {
   sessionStorage.removeItem("veil-job");
   $("job").hidden = true; $("start").hidden = false;
   const [files, jobs] = await Promise.all([api("/files"), api("/jobs")]);
+  S.maxUpload = files.max_upload;
   const ul = $("files"); ul.textContent = "";
   for (const f of files.files) {
     const b = document.createElement("button");
@@ -59,15 +61,28 @@ async function showStart() {
 
 $("upload").onchange = (ev) => guard(async () => {
   const file = ev.target.files[0];
+  ev.target.value = "";
   if (!file) return;
+  if (S.maxUpload !== null && file.size > S.maxUpload) {
+    say(`Not uploaded: ${file.name} is ${mb(file.size)}; this server accepts files up to ` +
+      `${mb(S.maxUpload)} (veil serve --max-upload-mb).`);
+    return;
+  }
   say("Uploading…");
-  const job = await api("/jobs/upload?name=" + encodeURIComponent(file.name), { method: "POST", body: file });
+  let job;
+  try {
+    job = await api("/jobs/upload?name=" + encodeURIComponent(file.name), { method: "POST", body: file });
+  } catch (e) {
+    throw new Error(`Not uploaded: ${e.message}`);
+  }
+  say("");
   await openJob(job.id);
 });
+function mb(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : (n / 1e3).toFixed(0) + " kB"; }
 
 // ---------------------------------------------------------------- a job
 async function openJob(id) {
-  S.job = id; S.version = -1;
+  S.job = id; S.version = -1; S.revision = -1; clearThumbs();
   sessionStorage.setItem("veil-job", id);
   $("start").hidden = true; $("job").hidden = false;
   const st = await api(`/jobs/${id}`);
@@ -118,8 +133,9 @@ async function listen(id) {
         if (!line || chunk.startsWith("event: end")) continue;
         const st = JSON.parse(line.slice(6));
         applyStatus(st);
-        // the project changed on the server (detection, following) since this page last saw it
-        if (st.task === null && st.state !== "new" && st.state !== "failed" && st.version > S.version) {
+        // a task (detection, following) or a PUT replaced tracks since this page loaded them;
+        // the page's own edits bump only the version, and their answers carry the change
+        if (st.task === null && st.state !== "new" && st.state !== "failed" && st.revision !== S.revision) {
           await guard(loadProject);
         }
       }
@@ -155,7 +171,7 @@ $("report-md").onclick = () => guard(() => download(`/jobs/${S.job}/report?forma
 // ---------------------------------------------------------------- the project
 async function loadProject() {
   const p = await api(`/jobs/${S.job}/project`);
-  S.version = p.version;
+  S.version = p.version; S.revision = p.revision;
   S.entry = p.project.files[0];
   S.tracks = new Map(S.entry.tracks.map((t) => [t.id, t]));
   S.ranges = new Map();
@@ -163,6 +179,7 @@ async function loadProject() {
   $("undo").disabled = !p.can_undo; $("redo").disabled = !p.can_redo;
   if (S.selected !== null && !S.tracks.has(S.selected)) S.selected = null;
   renderTracks(); renderTimeline();
+  $("review").dataset.version = S.version;
   S.shown = -1;
   await seek(Math.min(S.frame, S.entry.frames - 1));
 }
@@ -172,9 +189,12 @@ function applyChange(res) {
   for (const c of res.changed || []) {
     if (c.track) S.tracks.set(c.id, c.track); else S.tracks.delete(c.id);
     S.ranges.delete(c.id);
+    if (!c.track && S.selected === c.id) S.selected = null;
+    updateTrack(c.id);  // only the changed rows are rebuilt: edits stay quick with many tracks
   }
   $("undo").disabled = !res.can_undo; $("redo").disabled = !res.can_redo;
-  renderTracks(); renderTimeline(); S.shown = -1; seek(S.frame);
+  $("review").dataset.version = S.version;
+  S.shown = -1; seek(S.frame);
 }
 async function edit(body) { const res = await api(`/jobs/${S.job}/edit`, { method: "POST", body }); applyChange(res); return res; }
 $("undo").onclick = () => guard(async () => applyChange(await api(`/jobs/${S.job}/undo`, { method: "POST" })));
@@ -207,77 +227,131 @@ function sortedTracks() { return [...S.tracks.values()].sort((a, b) => a.id - b.
 
 function renderTracks() {
   const ul = $("tracks"); ul.textContent = "";
-  for (const t of sortedTracks()) {
-    const li = document.createElement("li");
-    li.dataset.track = t.id; li.tabIndex = 0; li.setAttribute("role", "option");
-    li.classList.toggle("sel", t.id === S.selected); li.classList.toggle("off", !t.enabled);
-    li.setAttribute("aria-selected", t.id === S.selected ? "true" : "false");
-    const img = document.createElement("img"); img.alt = ""; loadThumb(img, t);
-    const name = document.createElement("div"); name.className = "name";
-    const r = visibleRanges(t);
-    name.textContent = `${t.label} #${t.id} · ${t.source} · frames ${r.length ? r[0][0] : "-"}–${r.length ? r[r.length - 1][1] : "-"}`;
-    const row = document.createElement("div");
-    const cb = document.createElement("input"); cb.type = "checkbox"; cb.checked = t.enabled;
-    cb.id = `toggle-${t.id}`; cb.title = "Masked (T)";
-    cb.onchange = () => { cb.checked = t.enabled; toggleTrack(t.id); };
-    const lab = document.createElement("label"); lab.append(cb, " masked");
-    const sel = document.createElement("select"); sel.title = "Method for this track";
-    for (const m of ["", "blur", "pixelate", "fill", "texture"]) {
-      const o = document.createElement("option"); o.value = m; o.textContent = m || "run's method"; sel.append(o);
-    }
-    sel.value = (t.overrides && t.overrides.method) || "";
-    sel.onchange = () => guard(() => edit({ op: "set_style", track: t.id, method: sel.value || null }));
-    row.append(lab, " ", sel);
-    if (t.source === "manual") {
-      const f = document.createElement("button"); f.textContent = "Follow"; f.title = "Propagate the drawn boxes";
-      f.onclick = () => guard(() => follow(t.id));
-      const d = document.createElement("button"); d.textContent = "Delete";
-      d.onclick = () => guard(() => edit({ op: "delete_track", track: t.id }));
-      row.append(" ", f, " ", d);
-    }
-    const why = document.createElement("div"); why.className = "why";
-    if (!t.enabled) why.textContent = "left visible: " + t.reason;
-    if (t.review && t.review.length) {
-      const rv = document.createElement("span"); rv.className = "rev"; rv.append(" needs review: ");
-      for (const [a, b] of t.review.slice(0, 6)) {
-        const b2 = document.createElement("button"); b2.textContent = `${a}–${b}`;
-        b2.onclick = (ev) => { ev.stopPropagation(); select(t.id); seek(a); };
-        rv.append(b2, " ");
-      }
-      why.append(rv);
-    }
-    li.append(img, name, row, why);
-    li.onclick = (ev) => { if (ev.target === li || ev.target === name || ev.target === img) { select(t.id); jumpTo(t); } };
-    ul.append(li);
+  const frag = document.createDocumentFragment();
+  for (const t of sortedTracks()) frag.append(trackItem(t));
+  ul.append(frag);
+}
+
+// Replace, insert (in id order) or remove one track's row in the list and the timeline.
+function updateTrack(id) {
+  const t = S.tracks.get(id);
+  for (const [box, make] of [[$("tracks"), trackItem], [$("timeline"), timelineRow]]) {
+    const old = box.querySelector(`:scope > [data-track="${id}"]`);
+    if (!t) { if (old) old.remove(); continue; }
+    const row = make(t);
+    if (old) { old.replaceWith(row); continue; }
+    const after = [...box.querySelectorAll(":scope > [data-track]")].find((e) => Number(e.dataset.track) > id);
+    if (after) after.before(row); else if (box === $("timeline")) $("playhead").before(row); else box.append(row);
   }
 }
 
-async function loadThumb(img, t) {
-  try {
-    const r = await api(`/jobs/${S.job}/tracks/${t.id}/thumbnail`, { raw: true });
-    const url = URL.createObjectURL(await r.blob());
-    img.onload = () => URL.revokeObjectURL(url);
-    img.src = url;
-  } catch (_) { /* a thumbnail is optional */ }
+function trackItem(t) {
+  const li = document.createElement("li");
+  li.dataset.track = t.id; li.tabIndex = 0; li.setAttribute("role", "option");
+  li.classList.toggle("sel", t.id === S.selected); li.classList.toggle("off", !t.enabled);
+  li.setAttribute("aria-selected", t.id === S.selected ? "true" : "false");
+  const img = document.createElement("img"); img.alt = ""; loadThumb(img, t);
+  const name = document.createElement("div"); name.className = "name";
+  const r = visibleRanges(t);
+  name.textContent = `${t.label} #${t.id} · ${t.source} · frames ${r.length ? r[0][0] : "-"}–${r.length ? r[r.length - 1][1] : "-"}`;
+  const row = document.createElement("div");
+  const cb = document.createElement("input"); cb.type = "checkbox"; cb.checked = t.enabled;
+  cb.id = `toggle-${t.id}`; cb.title = "Masked (T)";
+  cb.onchange = () => { cb.checked = t.enabled; toggleTrack(t.id); };
+  const lab = document.createElement("label"); lab.append(cb, " masked");
+  const sel = document.createElement("select"); sel.title = "Method for this track";
+  for (const m of ["", "blur", "pixelate", "fill", "texture"]) {
+    const o = document.createElement("option"); o.value = m; o.textContent = m || "run's method"; sel.append(o);
+  }
+  sel.value = (t.overrides && t.overrides.method) || "";
+  sel.onchange = () => guard(() => edit({ op: "set_style", track: t.id, method: sel.value || null }));
+  row.append(lab, " ", sel);
+  if (t.source === "manual") {
+    const f = document.createElement("button"); f.textContent = "Follow"; f.title = "Propagate the drawn boxes";
+    f.onclick = () => guard(() => follow(t.id));
+    const d = document.createElement("button"); d.textContent = "Delete";
+    d.onclick = () => guard(() => edit({ op: "delete_track", track: t.id }));
+    row.append(" ", f, " ", d);
+  }
+  const why = document.createElement("div"); why.className = "why";
+  if (!t.enabled) why.textContent = "left visible: " + t.reason;
+  if (t.review && t.review.length) {
+    const rv = document.createElement("span"); rv.className = "rev"; rv.append(" needs review: ");
+    for (const [a, b] of t.review.slice(0, 6)) {
+      const b2 = document.createElement("button"); b2.textContent = `${a}–${b}`;
+      b2.onclick = (ev) => { ev.stopPropagation(); select(t.id); seek(a); };
+      rv.append(b2, " ");
+    }
+    why.append(rv);
+  }
+  li.append(img, name, row, why);
+  li.onclick = (ev) => { if (ev.target === li || ev.target === name || ev.target === img) { select(t.id); jumpTo(t); } };
+  return li;
+}
+
+// Thumbnails: fetched when their row scrolls into view, a few at a time, and kept per track
+// while its first box is unchanged (a long video can have thousands of tracks).
+const thumbQueue = []; let thumbBusy = 0;
+const thumbSeen = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    thumbSeen.unobserve(e.target); thumbQueue.push(e.target); pumpThumbs();
+  }
+}, { rootMargin: "200px" });
+function thumbKey(t) {
+  const k = t.keyframes.find((x) => !x.outside);
+  return k ? `${k.frame}:${k.box.join(",")}` : "";
+}
+function clearThumbs() {
+  for (const v of S.thumbs.values()) if (v.url) URL.revokeObjectURL(v.url);
+  S.thumbs = new Map(); thumbQueue.length = 0;
+}
+function loadThumb(img, t) {
+  img.dataset.key = thumbKey(t);
+  const hit = S.thumbs.get(t.id);
+  if (hit && hit.key === img.dataset.key) { img.src = hit.url; return; }
+  thumbSeen.observe(img);
+}
+async function pumpThumbs() {
+  while (thumbBusy < 4 && thumbQueue.length) {
+    const img = thumbQueue.shift();
+    if (!img.isConnected) continue;
+    const id = Number(img.closest("[data-track]").dataset.track); const key = img.dataset.key; const job = S.job;
+    thumbBusy++;
+    (async () => {
+      try {
+        const r = await api(`/jobs/${job}/tracks/${id}/thumbnail`, { raw: true });
+        const url = URL.createObjectURL(await r.blob());
+        if (job !== S.job) { URL.revokeObjectURL(url); return; }
+        const old = S.thumbs.get(id); if (old && old.url) URL.revokeObjectURL(old.url);
+        S.thumbs.set(id, { key, url });
+        if (img.isConnected) img.src = url;
+      } catch (_) { /* a thumbnail is optional */ }
+      finally { thumbBusy--; pumpThumbs(); }
+    })();
+  }
 }
 
 function renderTimeline() {
   const tl = $("timeline"); tl.textContent = "";
-  const n = S.entry.frames;
-  for (const t of sortedTracks()) {
-    const row = document.createElement("div"); row.className = "trow"; row.dataset.track = t.id;
-    row.classList.toggle("sel", t.id === S.selected); row.classList.toggle("off", !t.enabled);
-    row.title = `${t.label} #${t.id}`;
-    for (const [a, b] of visibleRanges(t)) row.append(seg(a, b, n, "seg " + kindOf(t)));
-    for (const [a, b] of t.review || []) row.append(seg(a, b, n, "seg rev"));
-    row.onclick = (ev) => {
-      const rect = row.getBoundingClientRect();
-      select(t.id); seek(Math.round(((ev.clientX - rect.left) / rect.width) * (n - 1)));
-    };
-    tl.append(row);
-  }
-  const ph = document.createElement("div"); ph.id = "playhead"; tl.append(ph);
+  const frag = document.createDocumentFragment();
+  for (const t of sortedTracks()) frag.append(timelineRow(t));
+  const ph = document.createElement("div"); ph.id = "playhead"; frag.append(ph);
+  tl.append(frag);
   placePlayhead();
+}
+function timelineRow(t) {
+  const n = S.entry.frames;
+  const row = document.createElement("div"); row.className = "trow"; row.dataset.track = t.id;
+  row.classList.toggle("sel", t.id === S.selected); row.classList.toggle("off", !t.enabled);
+  row.title = `${t.label} #${t.id}`;
+  for (const [a, b] of visibleRanges(t)) row.append(seg(a, b, n, "seg " + kindOf(t)));
+  for (const [a, b] of t.review || []) row.append(seg(a, b, n, "seg rev"));
+  row.onclick = (ev) => {
+    const rect = row.getBoundingClientRect();
+    select(t.id); seek(Math.round(((ev.clientX - rect.left) / rect.width) * (n - 1)));
+  };
+  return row;
 }
 function seg(a, b, n, cls) {
   const d = document.createElement("div"); d.className = cls;
