@@ -119,7 +119,7 @@ class _Run:
         self.tasks: dict[Any, _Task] = {}
         self.pending = as_completed()
         self.report = RunReport()
-        self._saved = time.monotonic()
+        self._saved = float("-inf")  # the first finished output is saved at once
 
     def submit(self, kind: str, fn: Any, *args: Any, task: _Task) -> None:
         fut = self.client.submit(fn, *args, pure=False)
