@@ -38,7 +38,7 @@ FUSED = "yunet+centerface"
 FACE_DEFAULTS: dict[str, tuple[float, float, float]] = {
     "fused": (0.1, 0.05, 0.3),
     "yunet": (0.05, 0.3, 0.5),
-    "centerface": (0.15, 0.08, 0.3),
+    "centerface": (0.15, 0.08, 0.2),
     "yolo": (0.05, 0.1, 0.3),
     "yolo+yunet": (0.1, 0.1, 0.3),
     "yolo+centerface": (0.1, 0.1, 0.3),
