@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy.signal import fftconvolve
 
 from ..errors import ProjectError
 from ..settings import Limits
@@ -109,6 +108,10 @@ def ncc(search: np.ndarray, template: np.ndarray) -> np.ndarray | None:
     tnorm = math.sqrt(float((t * t).sum()))
     if tnorm < 1e-3 * th * tw:
         return None
+    # imported here: scipy.signal takes ~0.7 s to import, and every `veil` command
+    # imports this module, while only manual regions that follow their object need it
+    from scipy.signal import fftconvolve
+
     s = search.astype(np.float64)
     corr = fftconvolve(s, t[::-1, ::-1], mode="valid")
     n = th * tw
