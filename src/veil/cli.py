@@ -116,14 +116,16 @@ def _add_detect_args(p: argparse.ArgumentParser) -> None:
         choices=FACE_MODELS,
         default=d.face_models,
         help="images: the bundled face networks, YuNet-n and CenterFace fused (a face "
-        "must score with both), or one alone (default: %(default)s)",
+        "must score with both), one alone, or YOLOv8-n alone or fused ('+': every "
+        "network named must see the face) (default: %(default)s)",
     )
     g.add_argument(
         "--video-face-models",
         choices=FACE_MODELS,
         default=d.video_face_models,
-        help="video: the bundled face networks; 'yunet' masks far less that is not a "
-        "face but misses small and blurred faces (see README, Video) (default: %(default)s)",
+        help="video: the bundled face networks; 'yolo' or 'yunet' mask far less that is "
+        "not a face (street footage) but miss small and blurred faces (see README, Video) "
+        "(default: %(default)s)",
     )
     g.add_argument(
         "--plate-input",
