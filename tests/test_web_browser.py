@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shutil
 import socket
@@ -486,3 +487,88 @@ def test_undo_and_redo_an_edit_and_reload(quick, page):
     page.keyboard.press("Control+z")
     page.wait_for_selector(off, state="detached")
     assert _project_track(page, url, job, tid)["enabled"] is True
+
+
+# -- a long video's track list: only the rows near the scroll window are in the page -------
+MANY = 2000
+
+
+def _many_tracks(page, url: str, job: str) -> list[int]:
+    """Replace the detected project with MANY short face tracks spread over the clip."""
+    doc = _api(page, url, f"/jobs/{job}/project").json()["project"]
+    (template,) = doc["files"][0]["tracks"]
+    tracks = []
+    for i in range(MANY):
+        t = json.loads(json.dumps(template))
+        first = i % (N - 2)
+        x = float(i % 200)
+        t["id"] = i + 1
+        t["keyframes"] = [
+            {"frame": first, "box": [x, 30.0, x + 60.0, 100.0], "outside": False},
+            {"frame": first + 2, "outside": True},
+        ]
+        t.pop("review", None)
+        tracks.append(t)
+    doc["files"][0]["tracks"] = tracks
+    origin = url.split("#")[0].rstrip("/")
+    r = page.request.put(
+        origin + f"/api/jobs/{job}/project",
+        data=json.dumps(doc),
+        headers={"X-Veil-Token": TOKEN, "Content-Type": "application/json"},
+    )
+    assert r.ok, r.text()
+    return [t["id"] for t in tracks]
+
+
+def _open_review(page) -> float:
+    """Reload the page; seconds until the review screen shows its track list and a frame."""
+    start = time.perf_counter()
+    page.reload()
+    page.wait_for_selector("#tracks li[data-track]")
+    page.wait_for_function("document.getElementById('frame-label').dataset.frame !== undefined")
+    return time.perf_counter() - start
+
+
+def test_a_long_track_list_keeps_few_rows_in_the_page(quick, page):
+    url, manager, _ = quick
+    job, _ = _detected(page, url)
+    ids = _many_tracks(page, url, job)
+    seconds = _open_review(page)
+    rows = page.locator("#tracks li").count()
+    bars = page.locator("#timeline .trow").count()
+    logging.getLogger(__name__).info(
+        "%d tracks: review open in %.2f s, %d list rows, %d timeline rows, %d elements",
+        len(ids),
+        seconds,
+        rows,
+        bars,
+        page.evaluate("document.querySelectorAll('*').length"),
+    )
+    assert 0 < rows < 200 and 0 < bars < 200
+
+    # scroll the list to its end: the last track is there, and still few rows
+    page.locator("aside").evaluate("a => { a.scrollTop = a.scrollHeight; }")
+    last = f'#tracks li[data-track="{ids[-1]}"]'
+    page.wait_for_selector(last)
+    assert page.locator(last).is_visible()
+    assert page.locator("#tracks li").count() < 200
+
+    # turn a track far down the list off with a reason
+    far = ids[-3]
+    page.click(f"#toggle-{far}")
+    page.wait_for_selector("#reason-dialog[open]")
+    page.fill("#reason-input", "a poster, not a person")
+    page.click("#reason-ok")
+    page.wait_for_selector(f'#tracks li.off[data-track="{far}"]')
+    assert _project_track(page, url, job, far)["reason"] == "a poster, not a person"
+    assert page.locator("#tracks li").count() < 200
+
+    # J/K walk the list from the top, and wrap to the end
+    page.locator("aside").evaluate("a => { a.scrollTop = 0; }")
+    page.focus("#view")
+    page.keyboard.press("j")
+    page.wait_for_selector(f'#tracks li.sel[data-track="{ids[0]}"]')
+    page.keyboard.press("k")
+    page.wait_for_selector(f'#tracks li.sel[data-track="{ids[-1]}"]')
+    assert page.locator(f'#tracks li[data-track="{ids[-1]}"]').is_visible()
+    assert page.locator("#tracks li").count() < 200

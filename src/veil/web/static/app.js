@@ -10,6 +10,7 @@ const S = {
   playing: false, masked: false, tool: "select", selected: null, drag: null, seq: 0,
   bitmap: null, events: null, version: -1, revision: -1, ranges: new Map(), maxUpload: null,
   thumbs: new Map(),  // track id -> {key, url}: a thumbnail is fetched once per first box
+  order: [],  // the track ids, ascending: the list's and the timeline's order
 };
 const COLORS = { face: "#3f8ef0", plate: "#e0c020", manual: "#d040d0", off: "#888" };
 
@@ -174,6 +175,7 @@ async function loadProject() {
   S.version = p.version; S.revision = p.revision;
   S.entry = p.project.files[0];
   S.tracks = new Map(S.entry.tracks.map((t) => [t.id, t]));
+  S.order = [...S.tracks.keys()].sort((a, b) => a - b);
   S.ranges = new Map();
   $("review").hidden = false;
   $("undo").disabled = !p.can_undo; $("redo").disabled = !p.can_redo;
@@ -188,6 +190,9 @@ function applyChange(res) {
   S.version = Math.max(S.version, res.version);
   for (const c of res.changed || []) {
     if (c.track) S.tracks.set(c.id, c.track); else S.tracks.delete(c.id);
+    const at = orderIndex(c.id);
+    if (c.track && S.order[at] !== c.id) S.order.splice(at, 0, c.id);
+    if (!c.track && S.order[at] === c.id) S.order.splice(at, 1);
     S.ranges.delete(c.id);
     if (!c.track && S.selected === c.id) S.selected = null;
     updateTrack(c.id);  // only the changed rows are rebuilt: edits stay quick with many tracks
@@ -223,26 +228,77 @@ function visibleRanges(t) {
   return out;
 }
 function kindOf(t) { return t.source === "manual" ? "manual" : t.label; }
-function sortedTracks() { return [...S.tracks.values()].sort((a, b) => a.id - b.id); }
-
-function renderTracks() {
-  const ul = $("tracks"); ul.textContent = "";
-  const frag = document.createDocumentFragment();
-  for (const t of sortedTracks()) frag.append(trackItem(t));
-  ul.append(frag);
+function sortedTracks() { return S.order.map((id) => S.tracks.get(id)); }
+// Where id is, or would go, in S.order.
+function orderIndex(id) {
+  let lo = 0, hi = S.order.length;
+  while (lo < hi) { const m = (lo + hi) >> 1; if (S.order[m] < id) lo = m + 1; else hi = m; }
+  return lo;
 }
 
-// Replace, insert (in id order) or remove one track's row in the list and the timeline.
+// A virtual list: of S.order's rows, only those in and near the scroll window are in the
+// page (a long video has thousands of tracks); padding above and below stands for the rest,
+// so the scrollbar is true. Rows have a fixed height (app.css) and are built on demand.
+function virtualList(box, scroller, rowH, make) {
+  const v = { rows: new Map(), from: -1, to: -1 };
+  v.window = () => {
+    const off = box.getBoundingClientRect().top - scroller.getBoundingClientRect().top
+      - scroller.clientTop + scroller.scrollTop;
+    const h = scroller.clientHeight || window.innerHeight;
+    const top = scroller.scrollTop - off; const over = 8;
+    const n = S.order.length;
+    return [Math.max(0, Math.min(n, Math.floor(top / rowH) - over)),
+      Math.max(0, Math.min(n, Math.ceil((top + h) / rowH) + over)), off];
+  };
+  // the spacers change the scroller's height the first time: then the window is measured again
+  v.paint = (force) => { v.fill(force); v.fill(false); };
+  v.fill = (force) => {
+    const [from, to] = v.window();
+    if (!force && from === v.from && to === v.to) return;
+    v.from = from; v.to = to;
+    const want = S.order.slice(from, to); const keep = new Set(want);
+    for (const [id, el] of v.rows) if (!keep.has(id)) { v.forget(el); v.rows.delete(id); }
+    // the rows kept are in order; new ones go in between
+    const kids = [...box.children].filter((e) => e.dataset.track !== undefined);
+    let k = 0;
+    for (const id of want) {
+      if (v.rows.has(id)) { k++; continue; }
+      const el = make(S.tracks.get(id)); v.rows.set(id, el);
+      box.insertBefore(el, kids[k] || null);
+    }
+    box.style.paddingTop = from * rowH + "px";
+    box.style.paddingBottom = (S.order.length - to) * rowH + "px";
+  };
+  v.forget = (el) => { const img = el.querySelector("img"); if (img) thumbSeen.unobserve(img); el.remove(); };
+  v.drop = (id) => { const el = v.rows.get(id); if (el) { v.forget(el); v.rows.delete(id); } };
+  v.reset = () => { for (const el of v.rows.values()) v.forget(el); v.rows.clear(); v.paint(true); };
+  // scroll so that row id is in view, as scrollIntoView({block: "nearest"}) would
+  v.reveal = (id) => {
+    const i = orderIndex(id); if (S.order[i] !== id) return;
+    const off = v.window()[2]; const top = off + i * rowH; const h = scroller.clientHeight;
+    if (top < scroller.scrollTop) scroller.scrollTop = top;
+    else if (top + rowH > scroller.scrollTop + h) scroller.scrollTop = top + rowH - h;
+    v.paint(false);
+  };
+  let queued = false;
+  scroller.addEventListener("scroll", () => {
+    if (queued) return;
+    queued = true; requestAnimationFrame(() => { queued = false; if (S.entry) v.paint(false); });
+  }, { passive: true });
+  window.addEventListener("resize", () => { if (S.entry) v.paint(false); });
+  return v;
+}
+const TRACK_ROW = 84, TIMELINE_ROW = 14;  // px, as app.css sets them
+let trackList = null, timelineList = null;
+
+function renderTracks() {
+  if (!trackList) trackList = virtualList($("tracks"), $("tracks").closest("aside"), TRACK_ROW, trackItem);
+  trackList.reset();
+}
+
+// Rebuild, insert (in id order) or remove one track's row in the list and the timeline.
 function updateTrack(id) {
-  const t = S.tracks.get(id);
-  for (const [box, make] of [[$("tracks"), trackItem], [$("timeline"), timelineRow]]) {
-    const old = box.querySelector(`:scope > [data-track="${id}"]`);
-    if (!t) { if (old) old.remove(); continue; }
-    const row = make(t);
-    if (old) { old.replaceWith(row); continue; }
-    const after = [...box.querySelectorAll(":scope > [data-track]")].find((e) => Number(e.dataset.track) > id);
-    if (after) after.before(row); else if (box === $("timeline")) $("playhead").before(row); else box.append(row);
-  }
+  for (const v of [trackList, timelineList]) { v.drop(id); v.paint(true); }
 }
 
 function trackItem(t) {
@@ -333,11 +389,14 @@ async function pumpThumbs() {
 }
 
 function renderTimeline() {
-  const tl = $("timeline"); tl.textContent = "";
-  const frag = document.createDocumentFragment();
-  for (const t of sortedTracks()) frag.append(timelineRow(t));
-  const ph = document.createElement("div"); ph.id = "playhead"; frag.append(ph);
-  tl.append(frag);
+  const tl = $("timeline");
+  if (!timelineList) {
+    // the rows sit in a box of their own: padding on the scroller itself would defeat its max-height
+    const rows = document.createElement("div"); rows.id = "timeline-rows";
+    const ph = document.createElement("div"); ph.id = "playhead"; tl.append(rows, ph);
+    timelineList = virtualList(rows, tl, TIMELINE_ROW, timelineRow);
+  }
+  timelineList.reset();
   placePlayhead();
 }
 function timelineRow(t) {
@@ -365,10 +424,10 @@ function placePlayhead() {
 
 function select(id) {
   S.selected = id;
+  if (id !== null) trackList.reveal(id);
   for (const li of $("tracks").children) {
     const on = Number(li.dataset.track) === id;
     li.classList.toggle("sel", on); li.setAttribute("aria-selected", on ? "true" : "false");
-    if (on) li.scrollIntoView({ block: "nearest" });
   }
   for (const r of $("timeline").querySelectorAll(".trow")) r.classList.toggle("sel", Number(r.dataset.track) === id);
   draw();
@@ -566,7 +625,7 @@ document.addEventListener("keydown", (ev) => {
   else if (k === "ArrowRight" || k === "f" || k === "F") seek(S.frame + step);
   else if (k === " " && ev.target.tagName !== "BUTTON") S.playing ? pause() : play();
   else if (k === "j" || k === "k") {
-    const ids = sortedTracks().map((t) => t.id);
+    const ids = S.order;
     if (ids.length) {
       let i = ids.indexOf(S.selected);
       i = i < 0 ? 0 : (i + (k === "j" ? 1 : ids.length - 1)) % ids.length;
