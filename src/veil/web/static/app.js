@@ -322,14 +322,16 @@ function trackItem(t) {
   sel.value = (t.overrides && t.overrides.method) || "";
   sel.onchange = () => guard(() => edit({ op: "set_style", track: t.id, method: sel.value || null }));
   row.append(lab, " ", sel);
+  let manual = [];
   if (t.source === "manual") {
     const f = document.createElement("button"); f.textContent = "Follow"; f.title = "Propagate the drawn boxes";
     f.onclick = () => guard(() => follow(t.id));
     const d = document.createElement("button"); d.textContent = "Delete";
     d.onclick = () => guard(() => edit({ op: "delete_track", track: t.id }));
-    row.append(" ", f, " ", d);
+    manual = [f, " ", d];
   }
   const why = document.createElement("div"); why.className = "why";
+  if (manual.length) why.append(...manual, " ");  // the row above has no room for them
   if (!t.enabled) why.textContent = "left visible: " + t.reason;
   if (t.review && t.review.length) {
     const rv = document.createElement("span"); rv.className = "rev"; rv.append(" needs review: ");
