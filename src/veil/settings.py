@@ -25,12 +25,7 @@ DEVICES: tuple[str, ...] = ("cpu", "cuda")
 ENSEMBLE_MODES: tuple[str, ...] = ("all", "alternate")
 #: the bundled models in float32, or their int8 copies (faster on CPUs, see MODELS.md)
 PRECISIONS: tuple[str, ...] = ("float", "int8")
-#: the bundled face networks, alone or fused ("+": a face must score with each);
-#: "fused" is the image default's set
-FACE_MODELS: tuple[str, ...] = (
-    "fused", "yunet", "centerface", "yolo", "yolo+yunet", "yolo+centerface",
-    "yolo+yunet+centerface",
-)  # fmt: skip
+#: the image default's fused set of face networks
 FUSED = "yunet+centerface"
 #: default face thresholds per bundled face network (scores differ between networks):
 #: images, video, and the video score at which one detection confirms a track alone;
@@ -45,6 +40,9 @@ FACE_DEFAULTS: dict[str, tuple[float, float, float]] = {
     "yolo+centerface": (0.1, 0.1, 0.3),
     "yolo+yunet+centerface": (0.1, 0.1, 0.3),
 }
+#: the bundled face networks, alone or fused ("+": a face must score with each);
+#: "fused" is FUSED
+FACE_MODELS: tuple[str, ...] = tuple(FACE_DEFAULTS)
 
 
 def face_networks(name: str) -> list[str]:

@@ -3,7 +3,8 @@
 Bundled models live in ``veil/models`` (see MODELS.md); ``face_model`` /
 ``plate_model`` swap in a user's ONNX file, whose format is recognised from
 its outputs (YuNet, CenterFace or YOLOv8). The bundled face detector fuses
-YuNet-n and CenterFace (images) or runs YuNet-n alone (video). Whatever the
+YuNet-n and CenterFace for images and runs CenterFace alone for video
+(``settings.FACE_MODELS`` names the other choices). Whatever the
 format, a detector is built from its own class's settings (:class:`ClassSettings`): a face model is
 shown the colour frame at ``face_max_side``, a plate model the plate view at
 ``plate_size``.
@@ -69,7 +70,7 @@ class ClassSettings:
     view: str
     #: the bundled model's ``float`` original or ``int8`` copy
     precision: str
-    #: bundled faces: ``fused``, ``yunet`` or ``centerface``; bundled plate pair: both on
+    #: bundled faces: a ``settings.FACE_MODELS`` entry; bundled plate pair: both on
     #: every frame (``all``) or taking turns (``alternate``)
     ensemble: str
     device: str
@@ -107,13 +108,14 @@ def _load(cls: ClassSettings) -> Detector:
     assert path is not None
     session = load_session(path, cls.device, cls.threads)
     outs = session.get_outputs()
+    yolo = len(outs) == 1 and len(outs[0].shape) == 3
     if cls.label == FACE and is_yunet(session):
         return _face(cls, YuNetDetector)
     if cls.label == FACE and len(outs) == 4:
         return _face(cls, CenterFaceDetector)
-    if cls.label == FACE and len(outs) == 1 and len(outs[0].shape) == 3:
+    if cls.label == FACE and yolo:
         return _face(cls, YoloFaceDetector)  # the face passes (coarse, tiles), not the plates'
-    if len(outs) == 1 and len(outs[0].shape) == 3:
+    if yolo:
         return _yolo(cls)
     kinds = (
         "YuNet (cls/obj/bbox/kps heads at strides 8, 16, 32), CenterFace (4 outputs: 1/2/2/10 "

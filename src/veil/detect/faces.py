@@ -55,11 +55,14 @@ def resize(rgb: np.ndarray, scale: float, box_exact: bool = False) -> np.ndarray
 
 
 def pad_to(rgb: np.ndarray, height: int, width: int, value: int = 0) -> np.ndarray:
-    """Pad bottom/right with ``value`` so the network sees a fixed, aligned shape."""
+    """Pad bottom/right with ``value`` so the network sees a fixed, aligned shape.
+
+    Colour (H, W, 3) or single-plane (H, W) frames (the plate models' luma view).
+    """
     h, w = rgb.shape[:2]
     if (h, w) == (height, width):
         return rgb
-    out = np.full((height, width, 3), value, np.uint8)
+    out = np.full((height, width, *rgb.shape[2:]), value, np.uint8)
     out[:h, :w] = rgb
     return out
 

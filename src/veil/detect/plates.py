@@ -26,7 +26,7 @@ from PIL import Image
 from ..errors import ConfigError, ModelError
 from ..regions import PLATE, Regions, nms
 from ..settings import PLATE_INPUTS
-from .faces import cut_by_inner_edge, merge_union, resize, tile_origins
+from .faces import cut_by_inner_edge, merge_union, pad_to, resize, tile_origins
 from .onnx import load_session
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ class YoloDetector:
         scale = self.size / max(h, w)
         img = _prepare(rgb, scale, self.view)
         ih, iw = img.shape[:2]
-        ((boxes, scores),) = self._run(self._pad(img, _align(ih), _align(iw))[None], threshold)
+        batch = pad_to(img, _align(ih), _align(iw), PAD_VALUE)[None]
+        ((boxes, scores),) = self._run(batch, threshold)
         parts = [(boxes / scale, scores)]
         tile_scale = min(self.max_tile_scale, scale * self.tile_zoom)
         if self.tile and tile_scale > scale * 1.01:
@@ -136,22 +137,15 @@ class YoloDetector:
         ts, ov = self.size, self.tile_overlap
         th, tw = min(ts, _align(ih)), min(ts, _align(iw))
         origins = [(y, x) for y in tile_origins(ih, th, ov) for x in tile_origins(iw, tw, ov)]
-        batch = np.stack([self._pad(img[y : y + th, x : x + tw], th, tw) for y, x in origins])
+        batch = np.stack(
+            [pad_to(img[y : y + th, x : x + tw], th, tw, PAD_VALUE) for y, x in origins]
+        )
         out_b, out_s = [], []
         for (y, x), (boxes, scores) in zip(origins, self._run(batch, threshold), strict=True):
             keep = ~cut_by_inner_edge(boxes, x, y, tw, th, iw, ih)
             out_b.append(boxes[keep] + np.array([x, y, x, y], np.float32))
             out_s.append(scores[keep])
         return np.concatenate(out_b) / scale, np.concatenate(out_s).astype(np.float32)
-
-    @staticmethod
-    def _pad(img: np.ndarray, height: int, width: int) -> np.ndarray:
-        h, w = img.shape[:2]
-        if (h, w) == (height, width):
-            return img
-        out = np.full((height, width, *img.shape[2:]), PAD_VALUE, np.uint8)
-        out[:h, :w] = img
-        return out
 
     def _run(self, batch: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
         if batch.ndim == 3:  # luma: the same plane in the three input channels
