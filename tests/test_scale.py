@@ -27,7 +27,7 @@ pytest.importorskip("distributed")
 
 from veil.scale import worker  # noqa: E402
 from veil.scale.manifest import MANIFEST_NAME, Manifest  # noqa: E402
-from veil.scale.run import PARTS_DIR, mask_many  # noqa: E402
+from veil.scale.run import PARTS_DIR, connect, mask_many  # noqa: E402
 from veil.scale.segments import plan_video  # noqa: E402
 from veil.settings import DetectSettings, EncodeSettings, MaskSettings, Settings  # noqa: E402
 
@@ -42,15 +42,9 @@ SEGMENT = 30  # frames: the 120-frame clip becomes 4 segments
 
 @pytest.fixture(scope="module")
 def client():
-    from distributed import Client, LocalCluster
-
-    # workers are spawned processes: they find veil and these helpers through sys.path
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as c,
-    ):
+    # veil's own local cluster; workers are spawned processes: they find veil
+    # and these helpers through sys.path
+    with connect(workers=2) as c:
         yield c
 
 
@@ -96,6 +90,13 @@ def _assert_same_outputs(reference: Path, out: Path) -> None:
 def _no_leftovers(out: Path) -> None:
     hidden = [p for p in out.rglob(".*") if p.name != MANIFEST_NAME]
     assert hidden == [], hidden
+
+
+def test_local_workers_keep_glibcs_adaptive_allocator(client):
+    # Dask's default MALLOC_TRIM_THRESHOLD_ makes every frame-sized array a fresh mmap
+    values = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert len(values) == 2
+    assert set(values.values()) == {None}
 
 
 def test_folder_run_matches_single_process(client, archive, reference, tmp_path):
