@@ -88,9 +88,10 @@ class _Object:
     key: Any = None  # landmarks (faces) or reference text (plates)
 
 
-def _window(
-    box: np.ndarray, width: int, height: int, grow: float = 1.0
+def window_around(
+    box: Sequence[float], width: int, height: int, grow: float = 1.0
 ) -> tuple[int, int, int, int]:
+    """The image window around ``box``, grown by ``grow`` times its size per side."""
     bw, bh = box[2] - box[0], box[3] - box[1]
     x1 = max(0, int(np.floor(box[0] - grow * bw)))
     y1 = max(0, int(np.floor(box[1] - grow * bh)))
@@ -110,10 +111,22 @@ def _mask_rect(
     j = int(np.argmax(ious))
     if ious[j] <= 0:
         return None
-    g = regions[np.array([j])].expand(margin).xyxy[0]
-    x1, y1 = max(win[0], int(np.floor(g[0]))), max(win[1], int(np.floor(g[1])))
-    x2, y2 = min(win[2], int(np.ceil(g[2]))), min(win[3], int(np.ceil(g[3])))
+    return rect_in_window(regions[np.array([j])].expand(margin).xyxy[0], win)
+
+
+def rect_in_window(
+    xyxy: Sequence[float], win: tuple[int, int, int, int]
+) -> tuple[int, int, int, int]:
+    """An image rectangle clipped to ``win``, in window coordinates (whole pixels, outward)."""
+    x1, y1 = max(win[0], int(np.floor(xyxy[0]))), max(win[1], int(np.floor(xyxy[1])))
+    x2, y2 = min(win[2], int(np.ceil(xyxy[2]))), min(win[3], int(np.ceil(xyxy[3])))
     return (x1 - win[0], y1 - win[1], x2 - win[0], y2 - win[1])
+
+
+def class_detections(engine, rgb: np.ndarray, label: str) -> Regions:
+    """veil's detections of one class at its operating threshold: what it would mask."""
+    found = engine.above_threshold(engine.detect(rgb))
+    return found[found.labels == class_id(label)] if len(found) else found
 
 
 class _Collector:
@@ -148,8 +161,7 @@ class _Collector:
                 continue
             rgb = image_io.load_image(item.file, self.settings.limits).rgb
             if self.cfg.detected:
-                found = self.engine.above_threshold(self.engine.detect(rgb))
-                found = found[found.labels == class_id(self.label)] if len(found) else found
+                found = class_detections(self.engine, rgb, self.label)
             else:
                 found = Regions(
                     np.array([b.xyxy for b in self.eligible(item.boxes)], np.float32),
@@ -164,7 +176,7 @@ class _Collector:
                 else np.zeros(len(boxes))
             )  # fmt: skip
             for b, c in zip(xyxy, cov, strict=True):
-                win = _window(b, w, h, WINDOW[self.label])
+                win = window_around(b, w, h, WINDOW[self.label])
                 obj = _Object(i, b, window=win, covered=bool(np.nan_to_num(c) >= COVERED))
                 obj.rect = _mask_rect(b, found, margin, win) if obj.covered else None
                 obj.covered = obj.covered and obj.rect is not None
@@ -475,8 +487,7 @@ def audit_face_tracks(
     from .tracks import NoiseControl, track_average_table, video_frames
 
     def detect(rgb: np.ndarray) -> Regions:
-        found = engine.above_threshold(engine.detect(rgb))
-        return found[found.labels == class_id("face")] if len(found) else found
+        return class_detections(engine, rgb, "face")
 
     streams, middle = video_frames(ds, settings, cfg.min_height, detect if cfg.detected else None)
     setups = list(cfg.setups)

@@ -28,14 +28,12 @@ from ..regions import Regions, class_id
 from ..settings import MaskSettings
 from .attacks import Attack, families
 from .metrics import identification_ranks, rank_rate
+from .runner import WINDOW, rect_in_window, window_around
 from .setups import Setup
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FrameFaces", "NoiseControl", "track_average_table"]
-
-#: Window around a face, as a multiple of its box per side (as for still images).
-WINDOW = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,16 +67,6 @@ class NoiseControl(Setup):
         return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def _window(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
-    bw, bh = box[2] - box[0], box[3] - box[1]
-    return (
-        max(0, int(np.floor(box[0] - WINDOW * bw))),
-        max(0, int(np.floor(box[1] - WINDOW * bh))),
-        min(width, int(np.ceil(box[2] + WINDOW * bw))),
-        min(height, int(np.ceil(box[3] + WINDOW * bh))),
-    )
-
-
 def _needs_chips(embedder: Any) -> None:
     if not (hasattr(embedder, "chip") and hasattr(embedder, "embed_chips")):
         raise ConfigError(
@@ -110,7 +98,7 @@ def track_average_table(
         h, w = ff.rgb.shape[:2]
         keyed = {}
         for key, box in ff.faces.items():
-            win = _window(box, w, h)
+            win = window_around(box, w, h, WINDOW["face"])
             x1, y1 = win[0], win[1]
             local = (box[0] - x1, box[1] - y1, box[2] - x1, box[3] - y1)
             keyed[key] = (win, embedder.landmarks(ff.rgb[y1 : win[3], x1 : win[2]], local), box)
@@ -123,7 +111,8 @@ def track_average_table(
             for key, (win, lm, box) in keyed.items():
                 x1, y1, x2, y2 = win
                 window = masked[y1:y2, x1:x2]
-                rect = _rect(box, margin, win)
+                grown = Regions(np.array([box], np.float32)).expand(margin).xyxy[0]
+                rect = rect_in_window(grown, win)  # the face's mask rectangle
                 for atk in plan:
                     chip = embedder.chip(atk(window, rect), lm).astype(np.float64)
                     acc = sums.setdefault((s.name, atk.name), {})
@@ -167,16 +156,6 @@ def track_average_table(
 
 def _u8(chip: np.ndarray) -> np.ndarray:
     return np.clip(np.round(chip), 0, 255).astype(np.uint8)
-
-
-def _rect(
-    box: Sequence[float], margin: float, win: tuple[int, int, int, int]
-) -> tuple[int, int, int, int]:
-    """The face's mask rectangle (its box grown by the margin) in window coordinates."""
-    g = Regions(np.array([box], np.float32)).expand(margin).xyxy[0]
-    x1, y1 = max(win[0], int(np.floor(g[0]))), max(win[1], int(np.floor(g[1])))
-    x2, y2 = min(win[2], int(np.ceil(g[2]))), min(win[3], int(np.ceil(g[3])))
-    return (x1 - win[0], y1 - win[1], x2 - win[0], y2 - win[1])
 
 
 def face_regions(
