@@ -215,11 +215,9 @@ class DetectSettings:
         Plates confirm at their threshold (their false masks are few); faces
         need ``video_face_confirm`` or several sightings (TrackSettings.confirm_hits).
         """
-        return (
-            max(self.video_face_confirm, self.face_threshold)
-            if target == "face"
-            else (self.plate_threshold)
-        )
+        if target == "face":
+            return max(self.video_face_confirm, self.face_threshold)
+        return self.plate_threshold
 
     def for_video(self) -> DetectSettings:
         """The per-frame profile for video: no tiles and a smaller face input by default.

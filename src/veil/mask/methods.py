@@ -19,8 +19,10 @@ from PIL import Image
 #: re-identified those faces after a rescale+sharpen attack (rank-5 6% vs 1.25% chance,
 #: 400 WIDER faces). Blur had 3: after a Wiener box deconvolution its probes stayed
 #: measurably closer to their identity than chance (mean rank 0.45-0.47, 4 rank-1 hits
-#: of 355 where 2x chance allows 1); at 2.5, the same cell count as pixelate, that trace
-#: is gone (0 hits, mean rank 0.49-0.50; README, "veil audit").
+#: of 355 where 2x chance allows 1); at 2.5, the same cell count as pixelate, it had 0
+#: hits there (mean rank 0.49-0.50). On all 746 faces with the annotated boxes, both
+#: methods at 2.5 have 2 hits of 706 (1 allowed, 0.9 expected) and blur a faint trace
+#: after deconvolution (mean rank 0.468); 2 cells did no better (README, "veil audit").
 BLUR_CELLS = 2.5
 PIXELATE_CELLS = 2.5
 
