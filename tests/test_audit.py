@@ -340,7 +340,7 @@ class ChipEmbedder(PixelEmbedder):
 
 
 def _track_frames(n_tracks=8, n_frames=16, size=48):
-    from veil.audit.tracks import FrameFaces, face_regions
+    from veil.audit.tracks import FrameObjects, track_regions
 
     rng = np.random.default_rng(11)
     base = _smooth_face(rng, size).astype(float)  # alike faces: noise on one frame hides them
@@ -354,7 +354,7 @@ def _track_frames(n_tracks=8, n_frames=16, size=48):
         img = np.full((h, w, 3), 128, np.uint8)
         for k, (x1, y1, x2, y2) in boxes.items():
             img[y1:y2, x1:x2] = faces[k]
-        yield f, FrameFaces(img, face_regions(boxes, seeds), dict(boxes))
+        yield f, FrameObjects(img, track_regions(boxes, seeds, "face"), dict(boxes))
 
 
 def test_track_average_undoes_per_frame_noise_but_not_veils_masks():
@@ -410,6 +410,102 @@ def test_runner_audits_video_face_tracks(tmp_path):
     setups = {r["setup"] for r in tracks["rows"]}
     assert {"unmasked", "noise-per-frame", "fill"} <= setups
     assert "video face tracks: 2" in summary(out)
+
+
+# -- video plates: reading a track's average --------------------------------------------
+
+#: Digit d is drawn as grey level 30 + 40 d; a reader that looks at one pixel per digit
+#: is thrown off by per-frame noise, but not by the average of many frames.
+_LEVELS = 30 + 40 * np.arange(6)
+
+
+class CodeReader:
+    """An OCR stand-in: three digits coded as grey levels, read at each cell's centre pixel
+    inside the plate box (the window is the box grown by 25% per side)."""
+
+    def read(self, window):
+        h, w = window.shape[:2]
+        x0, x1 = w / 6, 5 * w / 6
+        digits = []
+        for c in range(3):
+            v = float(window[h // 2, int(x0 + (c + 0.5) * (x1 - x0) / 3)].mean())
+            d = int(np.argmin(np.abs(_LEVELS - v)))
+            digits.append(str(d) if abs(_LEVELS[d] - v) < 20 else "X")
+        return "".join(digits)
+
+
+def _plate_track_frames(codes=("012", "345", "503", "241"), n_frames=24):
+    from veil.audit.tracks import FrameObjects, track_regions
+
+    ph, pw = 30, 90
+    h, w = 3 * ph, 2 * pw * len(codes)
+    boxes = {
+        k: (2 * pw * k + pw // 2, ph, 2 * pw * k + pw // 2 + pw, 2 * ph) for k in range(len(codes))
+    }
+    seeds = {k: k + 1 for k in boxes}
+    img = np.full((h, w, 3), 128, np.uint8)
+    for k, (x1, y1, _, y2) in boxes.items():
+        for c, ch in enumerate(codes[k]):  # a thin stroke per digit, as plate characters are
+            mid = x1 + (2 * c + 1) * pw // 6
+            img[y1:y2, mid - 2 : mid + 2] = _LEVELS[int(ch)]
+    for f in range(n_frames):
+        yield f, FrameObjects(img, track_regions(boxes, seeds, "plate"), dict(boxes))
+
+
+def test_plate_track_average_undoes_per_frame_noise_but_not_veils_masks():
+    from veil.audit.setups import Setup
+    from veil.audit.tracks import NoiseControl, plate_track_table
+
+    setups = [
+        Setup("unmasked", "unmasked", None, True),
+        NoiseControl("noise-per-frame", "noise", None, True, sigma=40.0),
+        Setup("pixelate x1", "pixelate", 1.0, False),
+        Setup("fill", "fill", None, False),
+    ]
+    attacks = [a for a in default_attacks() if a.family == "none"]
+    texts = {0: "012", 1: "345", 2: "503", 3: "241"}
+    table = plate_track_table(
+        _plate_track_frames(), setups, attacks, MaskSettings(), CodeReader(),
+        {k: 12 for k in range(4)}, texts,
+    )  # fmt: skip
+    assert table["tracks"] == 4 and table["frames_per_track_median"] == 24
+    assert table["annotated_text"] == 4 and table["ceiling_exact"] == 1.0
+    rows = {r["setup"]: r for r in table["rows"]}
+    assert rows["unmasked"]["exact_single"] == rows["unmasked"]["exact_average"] == 4
+    noise = rows["noise-per-frame"]
+    assert noise["exact_single"] <= 1 and noise["exact_average"] == 4  # averaging works
+    pix = rows["pixelate x1"]  # the same mask on every frame: averaging gains nothing
+    assert pix["exact_average"] == pix["exact_single"] == 0
+    assert pix["char_average"] == pytest.approx(pix["char_single"])
+    assert rows["fill"]["exact_average"] == 0
+
+
+def test_runner_audits_video_plate_tracks(tmp_path):
+    from media_factory import make_clip
+    from veil.audit.report import summary
+    from veil.audit.runner import run
+
+    make_clip(tmp_path / "clip.mp4", width=320, height=120, frames=12)
+    frames = [
+        {"index": f, "boxes": [
+            {"label": "plate", "x1": 20, "y1": 30, "x2": 110, "y2": 60, "id": 1, "text": "AB1"},
+            {"label": "plate", "x1": 180, "y1": 30, "x2": 270, "y2": 60, "id": 2},
+        ]}
+        for f in range(0, 12, 3)
+    ]  # fmt: skip
+    (tmp_path / "v.json").write_text(
+        json.dumps({"videos": [{"file": "clip.mp4", "frames": frames}]})
+    )
+    settings = Settings()
+    cfg = AuditConfig(setups=tuple(build_setups(["fill"], [1.0])), detected=False, min_height=10)
+    out = run(tmp_path / "v.json", settings, cfg, MaskOnly(settings), True, reader=FakeReader())
+    tracks = out["plate_tracks"]
+    assert "plates" not in out and tracks["frames_per_track_median"] == 4
+    assert tracks["annotated_text"] <= 1
+    assert {"unmasked", "noise-per-frame", "fill"} <= {r["setup"] for r in tracks["rows"]}
+    fill = next(r for r in tracks["rows"] if r["setup"] == "fill")
+    assert fill["exact_average"] == fill["exact_single"] == 0
+    assert f"video plate tracks: {tracks['tracks']}" in summary(out)
 
 
 def test_split_ranks_rank_within_interleaved_galleries():

@@ -110,6 +110,30 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
                 f"{_pct(r['rank1_single'])} | {_pct(r['rank1_average'])} |"
             )
         lines += [""]
+    ptracks = result.get("plate_tracks")
+    if ptracks and ptracks.get("tracks"):
+        ceiling = (
+            f"; OCR ceiling on the originals' middle frames: {_pct(ptracks['ceiling_exact'])} "
+            f"of the {ptracks['annotated_text']} with annotated text read whole"
+            if ptracks.get("annotated_text") else ""
+        )  # fmt: skip
+        lines += [
+            "## Video plates: averaging a track", "",
+            f"{ptracks['tracks']} plate tracks (median {ptracks['frames_per_track_median']:g} "
+            f"annotated frames each){ceiling}. The attacker resamples each frame's attacked "
+            "plate onto one canvas and averages the track; the single read is its middle "
+            "frame. `noise-per-frame` shows that averaging works.", "",
+            "| setup | attack | best variant | n | read whole, one frame | read whole, "
+            "track average | characters, one frame | characters, average |",
+            "|---|---|---|---|---|---|---|---|",
+        ]  # fmt: skip
+        for r in ptracks["rows"]:
+            lines.append(
+                f"| {r['setup']} | {r['attack']} | {r['variant']} | {r['n']} | "
+                f"{r['exact_single']} | {r['exact_average']} | {_pct(r['char_single'])} | "
+                f"{_pct(r['char_average'])} |"
+            )
+        lines += [""]
     plates = result.get("plates")
     if plates:
         lines += [
@@ -215,6 +239,13 @@ def summary(result: Mapping[str, Any]) -> str:
             lines.append(f"  {r['setup']:<14} {r['attack']:<16} rank-1 one frame "
                          f"{_pct(r['rank1_single']):>8}, track average "
                          f"{_pct(r['rank1_average']):>8}  n={r['n']}")  # fmt: skip
+    ptracks = result.get("plate_tracks")
+    if ptracks and ptracks.get("tracks"):
+        lines.append(f"video plate tracks: {ptracks['tracks']}")
+        for r in ptracks["rows"]:
+            lines.append(f"  {r['setup']:<14} {r['attack']:<16} whole one frame "
+                         f"{r['exact_single']:>4}, track average {r['exact_average']:>4}  "
+                         f"n={r['n']}")  # fmt: skip
     plates = result.get("plates")
     if plates:
         lines.append(f"plates: {plates['plates']}, OCR ceiling {_pct(plates['ceiling_exact'])} "

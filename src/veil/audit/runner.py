@@ -429,7 +429,8 @@ def audit_plates(
         ref = normalise_plate(annotated or read)
         if not ref:
             return None  # nothing to compare with
-        ceiling[id(obj)] = (_matches(ref, read), char_accuracy(ref, read), annotated is not None)
+        matched = plate_read_whole(ref, read)
+        ceiling[id(obj)] = (matched, char_accuracy(ref, read), annotated is not None)
         return ref
 
     with _bar(len(ds.images), quiet, "detect + read originals") as bar:
@@ -442,7 +443,7 @@ def audit_plates(
         for j, w in batch:
             read = reader.read(w)
             ref = col.objects[j].key
-            out.append((_matches(ref, read), char_accuracy(ref, read)))
+            out.append((plate_read_whole(ref, read), char_accuracy(ref, read)))
         return out
 
     def exact(values: dict[int, Any]) -> float:
@@ -484,12 +485,39 @@ def audit_face_tracks(
 
     The noise control (a mask redrawn on every frame) shows that averaging works.
     """
-    from .tracks import NoiseControl, track_average_table, video_frames
+    from .tracks import track_average_table
+
+    frames, middle, setups = _video_tracks(ds, settings, cfg, engine, "face")
+    return track_average_table(frames, setups, cfg.attacks, settings.mask, embedder, middle)
+
+
+def audit_plate_tracks(
+    ds: Dataset,
+    settings: Settings,
+    cfg: AuditConfig,
+    engine,
+    reader: PlateReader,
+    texts: dict[Any, str] | None = None,
+) -> dict[str, Any]:
+    """Videos: whole plates read from each plate track's average (see
+    :mod:`veil.audit.tracks`); ``texts`` by (video index, object id)."""
+    from .tracks import plate_track_table
+
+    frames, middle, setups = _video_tracks(ds, settings, cfg, engine, "plate")
+    return plate_track_table(frames, setups, cfg.attacks, settings.mask, reader, middle, texts)
+
+
+def _video_tracks(ds: Dataset, settings: Settings, cfg: AuditConfig, engine, label: str):
+    """The annotated frames of every video in order, each track's gallery frame, and the
+    setups with the per-frame noise control (the proof that averaging works) added."""
+    from .tracks import NoiseControl, video_frames
 
     def detect(rgb: np.ndarray) -> Regions:
-        return class_detections(engine, rgb, "face")
+        return class_detections(engine, rgb, label)
 
-    streams, middle = video_frames(ds, settings, cfg.min_height, detect if cfg.detected else None)
+    streams, middle = video_frames(
+        ds, settings, cfg.min_height, detect if cfg.detected else None, label
+    )
     setups = list(cfg.setups)
     if any(s.control for s in setups):
         setups.insert(1, NoiseControl("noise-per-frame", "noise", None, True))
@@ -498,16 +526,16 @@ def audit_face_tracks(
         for stream in streams:
             yield from stream
 
-    return track_average_table(frames(), setups, cfg.attacks, settings.mask, embedder, middle)
+    return frames(), middle, setups
 
 
-def _matches(ref: str, read: str) -> bool:
+def plate_read_whole(ref: str, read: str) -> bool:
     """Whole plate read: the reference appears, in order and complete, in the reading."""
     return bool(ref) and ref in normalise_plate(read.replace(" ", ""))
 
 
 def plate_texts(path: Path) -> dict[tuple[str, tuple[float, ...]], str]:
-    """Plate texts by (media file, box): ``text`` is informational, the loader drops it."""
+    """Plate texts by (image file, box): ``text`` is informational, the loader drops it."""
     import json
     import os
 
@@ -518,6 +546,21 @@ def plate_texts(path: Path) -> dict[tuple[str, tuple[float, ...]], str]:
         for b in e.get("boxes", []):
             if isinstance(b.get("text"), str) and b["text"].strip():
                 out[(f, tuple(float(b[k]) for k in ("x1", "y1", "x2", "y2")))] = b["text"]
+    return out
+
+
+def video_plate_texts(path: Path) -> dict[tuple[int, str], str]:
+    """Plate texts of video tracks by (video index, object id), from any of its boxes."""
+    import json
+
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    out: dict[tuple[int, str], str] = {}
+    for v, e in enumerate(doc.get("videos", [])):
+        for fr in e.get("frames", []):
+            for b in fr.get("boxes", []):
+                text, oid = b.get("text"), b.get("id")
+                if isinstance(text, str) and text.strip() and oid is not None:
+                    out.setdefault((v, str(oid)), text)
     return out
 
 
@@ -547,14 +590,17 @@ def run(
             out["faces"] = audit_faces(ds, settings, cfg, engine, embedder, quiet)
         if ds.videos:
             out["face_tracks"] = audit_face_tracks(ds, settings, cfg, engine, embedder)
-    if "plate" in labels and ds.videos:
-        log.warning("veil audit: plates in videos are not audited (faces are, per track)")
-    if "plate" in labels and ds.images:
+    if "plate" in labels and (ds.images or ds.videos):
         if reader is None:
             from .backends import RapidPlateReader
 
             reader = RapidPlateReader()
-        out["plates"] = audit_plates(
-            ds, settings, cfg, engine, reader, quiet, texts=plate_texts(ds.path)
-        )
+        if ds.images:
+            out["plates"] = audit_plates(
+                ds, settings, cfg, engine, reader, quiet, texts=plate_texts(ds.path)
+            )
+        if ds.videos:
+            out["plate_tracks"] = audit_plate_tracks(
+                ds, settings, cfg, engine, reader, texts=video_plate_texts(ds.path)
+            )
     return out

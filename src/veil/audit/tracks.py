@@ -1,11 +1,16 @@
-"""Video: one person is seen on many frames, so the attacker averages them.
+"""Video: one person or car is seen on many frames, so the attacker averages them.
 
-For each annotated face track (boxes tied by their ``id`` across frames), every
-frame's masked window is attacked and aligned with the *original's* landmarks on
-that frame; the aligned chips of the track are averaged (per-frame noise cancels,
+Faces: for each annotated face track (boxes tied by their ``id`` across frames),
+every frame's masked window is attacked and aligned with the *original's* landmarks
+on that frame; the aligned chips of the track are averaged (per-frame noise cancels,
 what the mask keeps constant does not) and the average is embedded and ranked
 against a gallery of one original per track (its middle frame). The same frame's
 single probe is reported beside it, so the gain of averaging is visible.
+
+Plates: a plate is rigid, so each frame's attacked plate window is aligned by
+resampling it onto one canvas per track (the annotated box fixes the plate's
+place); the OCR reads the track's average and its middle frame, against the
+annotated ``text`` or else the reading of the original middle frame.
 
 veil draws each track's mask from the track alone (cells per region, one seed per
 track), so averaging should gain nothing on veil's methods; a mask that varies
@@ -22,34 +27,35 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..errors import ConfigError
-from ..regions import Regions, class_id
+from ..regions import CLASSES, Regions, class_id
 from ..settings import MaskSettings
 from .attacks import Attack, families
-from .metrics import identification_ranks, rank_rate
-from .runner import WINDOW, rect_in_window, window_around
+from .metrics import char_accuracy, identification_ranks, normalise_plate, rank_rate
+from .runner import WINDOW, plate_read_whole, rect_in_window, window_around
 from .setups import Setup
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FrameFaces", "NoiseControl", "track_average_table"]
+__all__ = ["FrameObjects", "NoiseControl", "plate_track_table", "track_average_table"]
 
 
 @dataclass(frozen=True)
-class FrameFaces:
-    """One decoded frame: the image, the regions masked on it, and the audited faces
-    on it by track key (annotated boxes, x1 y1 x2 y2)."""
+class FrameObjects:
+    """One decoded frame: the image, the regions masked on it, and the audited objects
+    (faces or plates) on it by track key (annotated boxes, x1 y1 x2 y2)."""
 
     rgb: np.ndarray
     regions: Regions
-    faces: dict[Any, tuple[float, float, float, float]]
+    objects: dict[Any, tuple[float, float, float, float]]
 
 
 @dataclass(frozen=True)
 class NoiseControl(Setup):
     """A control that averaging must undo: Gaussian noise, new on every frame, added to
-    the face region (``sigma`` in grey levels). A mask of this kind is reversible."""
+    each masked region (``sigma`` in grey levels). A mask of this kind is reversible."""
 
     sigma: float = 60.0
 
@@ -59,7 +65,8 @@ class NoiseControl(Setup):
         rng = np.random.default_rng(item)  # item: the frame number, so each frame differs
         out = rgb.astype(np.float32)
         h, w = rgb.shape[:2]
-        for x1, y1, x2, y2 in regions.expand(mask.face_margin).xyxy.tolist():
+        margins = np.array([mask.margin(CLASSES[int(lb)]) for lb in regions.labels], np.float32)
+        for x1, y1, x2, y2 in regions.expand(margins).xyxy.tolist():
             a, b = max(0, int(x1)), max(0, int(y1))
             c, d = min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2)))
             if c > a and d > b:
@@ -75,7 +82,7 @@ def _needs_chips(embedder: Any) -> None:
 
 
 def track_average_table(
-    frames: Iterable[tuple[int, FrameFaces]],
+    frames: Iterable[tuple[int, FrameObjects]],
     setups: Sequence[Setup],
     attacks: Sequence[Attack],
     mask: MaskSettings,
@@ -84,7 +91,7 @@ def track_average_table(
 ) -> dict[str, Any]:
     """Rank-1 of single-frame and track-averaged probes, per setup and attack variant.
 
-    ``frames`` yields (frame number, :class:`FrameFaces`) in order; ``middle`` gives
+    ``frames`` yields (frame number, :class:`FrameObjects`) in order; ``middle`` gives
     each track's gallery frame. Each track's aligned chips are summed per (setup,
     variant), so memory is one chip per track, setup and variant, not per frame.
     """
@@ -97,7 +104,7 @@ def track_average_table(
     for number, ff in frames:
         h, w = ff.rgb.shape[:2]
         keyed = {}
-        for key, box in ff.faces.items():
+        for key, box in ff.objects.items():
             win = window_around(box, w, h, WINDOW["face"])
             x1, y1 = win[0], win[1]
             local = (box[0] - x1, box[1] - y1, box[2] - x1, box[3] - y1)
@@ -158,37 +165,147 @@ def _u8(chip: np.ndarray) -> np.ndarray:
     return np.clip(np.round(chip), 0, 255).astype(np.uint8)
 
 
-def face_regions(
-    faces: dict[Any, tuple[float, float, float, float]], seeds: dict[Any, int]
+def track_regions(
+    boxes: dict[Any, tuple[float, float, float, float]], seeds: dict[Any, int], label: str
 ) -> Regions:
-    """Annotated face boxes as regions, each with its track's constant id (mask seed)."""
-    if not faces:
+    """Annotated boxes of one class as regions, each with its track's constant id (mask
+    seed)."""
+    if not boxes:
         return Regions.empty()
-    keys = list(faces)
+    keys = list(boxes)
     return Regions(
-        np.array([faces[k] for k in keys], np.float32),
+        np.array([boxes[k] for k in keys], np.float32),
         np.ones(len(keys), np.float32),
-        np.full(len(keys), class_id("face"), np.int16),
+        np.full(len(keys), class_id(label), np.int16),
         np.array([seeds[k] for k in keys], np.int64),
     )
 
 
+#: Plates are resampled onto a canvas this tall (their window: the box and 25% per side),
+#: as wide as the track's first window keeps the aspect; the OCR reads 48 px text lines.
+PLATE_CANVAS_H = 96
+
+
+def _fit(window: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if window.shape[1] == size[0] and window.shape[0] == size[1]:
+        return window
+    return np.asarray(Image.fromarray(window).resize(size, Image.Resampling.BILINEAR))
+
+
+def plate_track_table(
+    frames: Iterable[tuple[int, FrameObjects]],
+    setups: Sequence[Setup],
+    attacks: Sequence[Attack],
+    mask: MaskSettings,
+    reader: Any,
+    middle: dict[Any, int],
+    texts: dict[Any, str] | None = None,
+) -> dict[str, Any]:
+    """Whole plates read from one frame and from a track's average, per setup and variant.
+
+    Each frame's attacked window is resampled onto the track's canvas and summed, so
+    memory is one canvas per track, setup and variant. ``texts`` gives annotated plate
+    text per track key; the others are compared with the OCR of the original middle
+    frame, and a track whose original the OCR cannot read at all is left out.
+    """
+    margin = mask.margin("plate")
+    canvas: dict[Any, tuple[int, int]] = {}
+    counts: dict[Any, int] = {}
+    originals: dict[Any, np.ndarray] = {}
+    sums: dict[tuple[str, str], dict[Any, np.ndarray]] = {}
+    single: dict[tuple[str, str], dict[Any, np.ndarray]] = {}
+    for number, fo in frames:
+        h, w = fo.rgb.shape[:2]
+        keyed = {}
+        for key, box in fo.objects.items():
+            win = window_around(box, w, h, WINDOW["plate"])
+            if win[2] <= win[0] or win[3] <= win[1]:
+                continue
+            ww, wh = win[2] - win[0], win[3] - win[1]
+            size = canvas.setdefault(key, (max(1, round(ww * PLATE_CANVAS_H / wh)), PLATE_CANVAS_H))
+            counts[key] = counts.get(key, 0) + 1
+            grown = Regions(np.array([box], np.float32)).expand(margin).xyxy[0]
+            keyed[key] = (win, rect_in_window(grown, win), size)
+            if middle.get(key) == number:
+                originals[key] = _fit(fo.rgb[win[1] : win[3], win[0] : win[2]], size)
+        for s in setups:
+            masked = s.masked(number, fo.rgb, fo.regions, mask)
+            plan = [a for a in attacks if a.family == "none"] if s.name == "unmasked" else attacks
+            for key, (win, rect, size) in keyed.items():
+                window = masked[win[1] : win[3], win[0] : win[2]]
+                for atk in plan:
+                    fitted = _fit(atk(window, rect), size).astype(np.float64)
+                    acc = sums.setdefault((s.name, atk.name), {})
+                    acc[key] = acc[key] + fitted if key in acc else fitted
+                    if middle.get(key) == number:
+                        single.setdefault((s.name, atk.name), {})[key] = fitted
+    texts = texts or {}
+    refs: dict[Any, str] = {}
+    ceiling = []
+    for key in sorted(originals, key=str):
+        read = reader.read(originals[key])
+        ref = normalise_plate(texts.get(key) or read)
+        if ref:
+            refs[key] = ref
+            if key in texts:
+                ceiling.append(plate_read_whole(ref, read))
+    keys = list(refs)
+    if not keys:
+        return {"tracks": 0, "rows": []}
+    rows = []
+    for s in setups:
+        for fam in families(attacks):
+            best = None
+            for atk in (a for a in attacks if a.family == fam):
+                if (s.name, atk.name) not in sums:
+                    continue
+                acc, one = sums[(s.name, atk.name)], single[(s.name, atk.name)]
+                avg_reads = [reader.read(_u8(acc[k] / counts[k])) for k in keys]
+                one_reads = [reader.read(_u8(one[k])) for k in keys]
+                row = {
+                    "setup": s.name, "method": s.method, "control": s.control, "attack": fam,
+                    "variant": atk.name, "n": len(keys),
+                    "exact_single": sum(plate_read_whole(refs[k], r)
+                                        for k, r in zip(keys, one_reads, strict=True)),
+                    "exact_average": sum(plate_read_whole(refs[k], r)
+                                         for k, r in zip(keys, avg_reads, strict=True)),
+                    "char_single": float(np.mean([char_accuracy(refs[k], r)
+                                                  for k, r in zip(keys, one_reads, strict=True)])),
+                    "char_average": float(np.mean([char_accuracy(refs[k], r)
+                                                   for k, r in zip(keys, avg_reads, strict=True)])),
+                }  # fmt: skip
+                rank = (row["exact_average"], row["exact_single"], row["char_average"])
+                if best is None or rank > (
+                    best["exact_average"], best["exact_single"], best["char_average"]
+                ):  # fmt: skip
+                    best = row
+            if best is not None:
+                rows.append(best)
+    frames_per_track = [counts[k] for k in keys]
+    return {
+        "tracks": len(keys), "annotated_text": len(ceiling),
+        "ceiling_exact": float(np.mean(ceiling)) if ceiling else float("nan"),
+        "frames_per_track_median": float(np.median(frames_per_track)), "rows": rows,
+    }  # fmt: skip
+
+
 def video_frames(
-    ds: Any, settings: Any, min_height: float, detect: Any | None
-) -> tuple[list[Iterable[tuple[int, FrameFaces]]], dict[Any, int]]:
-    """Per annotated video, its annotated frames as :class:`FrameFaces` (lazily decoded),
-    and each track's gallery frame. Track keys are (video, object id); faces without
-    an ``id`` cannot be tied across frames and are left out. ``detect`` (frame ->
-    regions) masks veil's detections; None masks the annotated boxes."""
+    ds: Any, settings: Any, min_height: float, detect: Any | None, label: str = "face"
+) -> tuple[list[Iterable[tuple[int, FrameObjects]]], dict[Any, int]]:
+    """Per annotated video, its annotated frames as :class:`FrameObjects` (lazily decoded),
+    and each track's gallery frame. Track keys are
+    (video, object id); boxes without an ``id`` cannot be tied across frames and are
+    left out. ``detect`` (frame -> regions) masks veil's detections; None masks the
+    annotated boxes."""
     from ..media import video as video_io
 
-    streams: list[Iterable[tuple[int, FrameFaces]]] = []
+    streams: list[Iterable[tuple[int, FrameObjects]]] = []
     seen: dict[Any, list[int]] = {}
     for v, item in enumerate(ds.videos):
         per_frame: dict[int, dict[Any, tuple[float, float, float, float]]] = {}
         for f, boxes in item.frames.items():
             for b in boxes:
-                usable = b.label == "face" and not b.ignore and b.object_id is not None
+                usable = b.label == label and not b.ignore and b.object_id is not None
                 if usable and b.height >= min_height:
                     per_frame.setdefault(f, {})[(v, b.object_id)] = b.xyxy
                     seen.setdefault((v, b.object_id), []).append(f)
@@ -201,10 +318,13 @@ def video_frames(
             with video_io.iter_frames(path, settings.limits) as reader:
                 for fr in reader:
                     if fr.index in per_frame:
-                        faces = per_frame[fr.index]
-                        regions = face_regions(faces, seeds) if detect is None else detect(fr.image)
+                        objs = per_frame[fr.index]
+                        regions = (
+                            track_regions(objs, seeds, label) if detect is None
+                            else detect(fr.image)
+                        )  # fmt: skip
                         # frame numbers are unique per video: offset so noise differs per video
-                        yield v * 10_000_000 + fr.index, FrameFaces(fr.image, regions, faces)
+                        yield v * 10_000_000 + fr.index, FrameObjects(fr.image, regions, objs)
                     if fr.index >= last:
                         break
 

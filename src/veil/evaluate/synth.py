@@ -203,6 +203,7 @@ def transform_boxes(
             "x1": round(cx1, 2), "y1": round(cy1, 2), "x2": round(cx2, 2), "y2": round(cy2, 2),
             "ignore": ignore,
             "id": b["id"],
+            **({"text": b["text"]} if b.get("text") else {}),  # a plate's annotated reading
         })  # fmt: skip
     return out
 
