@@ -23,6 +23,7 @@ from veil.audit.attacks import (
     wiener_deconvolve,
 )
 from veil.audit.metrics import (
+    binomial_tail,
     binomial_upper,
     char_accuracy,
     identification_ranks,
@@ -137,6 +138,15 @@ def test_binomial_upper_bound():
     assert binomial_upper(0, 100) == pytest.approx(1 - 0.05 ** (1 / 100), rel=1e-3)
     assert 0.02 < binomial_upper(2, 300) < 0.03
     assert binomial_upper(5, 5) == 1.0
+
+
+def test_binomial_tail_is_the_chance_of_as_many_hits_from_nothing():
+    assert binomial_tail(0, 700, 1 / 746) == 1.0
+    assert binomial_tail(1, 10, 0.5) == pytest.approx(1 - 0.5**10)
+    # 2 hits where 0.94 are expected: about one run in four of a mask that carries nothing
+    assert binomial_tail(2, 700, 1 / 746) == pytest.approx(0.242, abs=0.005)
+    assert binomial_tail(8, 700, 1 / 746) < 1e-4  # a leak
+    assert binomial_tail(3, 2, 0.1) == 0.0
 
 
 def test_plate_text_metrics():
@@ -303,6 +313,7 @@ def test_report_holds_aggregates_only(tmp_path):
     assert "audit.json" in names and "report.md" in names
     report = (tmp_path / "out" / "report.md").read_text()
     assert "pixelate x1" in report and "gauss-5%" in report and "pass" in report
+    assert "as many hits by chance alone" in report
     doc = json.loads((tmp_path / "out" / "audit.json").read_text())
     keys: set[str] = set()
 

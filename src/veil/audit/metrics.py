@@ -14,6 +14,7 @@ import re
 import numpy as np
 
 __all__ = [
+    "binomial_tail",
     "binomial_upper",
     "char_accuracy",
     "identification_ranks",
@@ -98,6 +99,20 @@ def binomial_upper(hits: int, n: int, confidence: float = 0.95) -> float:
         else:
             hi = mid
     return hi
+
+
+def binomial_tail(hits: int, n: int, p: float) -> float:
+    """P(X >= hits) for X ~ Bin(n, p): how often a mask that carries nothing (every probe
+    ranked at random, rank-1 rate ``p``) scores at least ``hits`` rank-1 hits of ``n``.
+
+    With about one hit expected, a line at "2x chance" is crossed by 2 or 3 hits; this
+    says whether such a count is evidence of a leak or the luck of the draw.
+    """
+    if hits <= 0:
+        return 1.0
+    if n <= 0 or hits > n:
+        return 0.0
+    return max(0.0, 1.0 - sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(hits)))
 
 
 _PLATE_CHARS = re.compile(r"[^0-9A-Z]")

@@ -29,6 +29,10 @@ def _pct(v: Any) -> str:
     return "-" if v is None else f"{100 * float(v):.2f}%"
 
 
+def _p(v: Any) -> str:
+    return "n/a" if v is None or v != v else f"{100 * v:.0f}%" if v >= 0.01 else f"{v:.1e}"
+
+
 def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Rows of method x strength x attack for the face re-identification table."""
     head = ["setup", "attack", "best variant", "n", "rank-1", "rank-5", "rank-1 95% upper",
@@ -83,15 +87,22 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
         ]  # fmt: skip
         head, rows = face_table(faces)
         lines += _md_table(head, rows) + [""]
-        lines += ["| setup | strongest attack | rank-1 | <= 2x chance | end to end | "
-                  "<= 2x chance + miss rate |", "|---|---|---|---|---|---|"]  # fmt: skip
+        lines += ["| setup | strongest attack | rank-1 (hits) | <= 2x chance | as many hits by "
+                  "chance alone | end to end | <= 2x chance + miss rate |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
         for v in faces["verdicts"]:
             lines.append(
-                f"| {v['setup']} | {v['strongest_attack']} | {_pct(v['rank1'])} | "
-                f"{'pass' if v['covered_pass'] else 'FAIL'} | {_pct(v['end_to_end_rank1'])} | "
-                f"{'pass' if v['end_to_end_pass'] else 'FAIL'} |"
+                f"| {v['setup']} | {v['strongest_attack']} | {_pct(v['rank1'])} "
+                f"({v.get('rank1_hits', '?')} of {v.get('n', '?')}) | "
+                f"{'pass' if v['covered_pass'] else 'FAIL'} | {_p(v.get('rank1_p_chance'))} | "
+                f"{_pct(v['end_to_end_rank1'])} | {'pass' if v['end_to_end_pass'] else 'FAIL'} |"
             )
-        lines += [""]
+        lines += [
+            "", "\"As many hits by chance alone\": how often a mask that carries nothing (each "
+            "probe ranked at random) scores at least as many rank-1 hits. With about one hit "
+            "expected, 2 or 3 hits cross the 2x line and say little; a small value is a leak.",
+            "",
+        ]  # fmt: skip
     tracks = result.get("face_tracks")
     if tracks and tracks.get("tracks"):
         lines += [
@@ -226,7 +237,9 @@ def summary(result: Mapping[str, Any]) -> str:
         for v in faces["verdicts"]:
             ok = "pass" if v["covered_pass"] else "FAIL"
             ok_e2e = "pass" if v["end_to_end_pass"] else "FAIL"
-            lines.append(f"  verdict {v['setup']}: covered {ok}, end to end {ok_e2e}")
+            luck = (f" ({v['rank1_hits']} hits; as many by chance alone {_p(v['rank1_p_chance'])})"
+                    if "rank1_p_chance" in v else "")  # fmt: skip
+            lines.append(f"  verdict {v['setup']}: covered {ok}{luck}, end to end {ok_e2e}")
             if "split_pass" in v:
                 lines.append(f"  verdict {v['setup']} in {faces['galleries']} galleries: "
                              f"rank-1 {_pct(v['split_rank1'])} (chance {_pct(v['split_chance'])}), "

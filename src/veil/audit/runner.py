@@ -38,6 +38,7 @@ from ..settings import Settings
 from .attacks import Attack, default_attacks, families
 from .backends import FaceEmbedder, PlateReader
 from .metrics import (
+    binomial_tail,
     binomial_upper,
     char_accuracy,
     identification_ranks,
@@ -363,6 +364,7 @@ def audit_faces(
                 "attack": fam, "variant": name, "n": len(js),
                 "rank1": rank_rate(ranks, 1), "rank5": rank_rate(ranks, 5),
                 "rank1_upper95": binomial_upper(hits, len(js)), "rank1_hits": hits,
+                "rank1_p_chance": binomial_tail(hits, len(js), chance),
                 "mean_rank": _mean_rank(ranks, n),
                 "end_to_end_rank1": e2e if s.name != "unmasked" else rank_rate(ranks, 1),
                 "by_height": by, **split,
@@ -390,6 +392,8 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
         worst_e2e = max(r["end_to_end_rank1"] for r in mine)
         out.append({
             "setup": name, "strongest_attack": worst["attack"], "rank1": worst["rank1"],
+            "rank1_hits": worst["rank1_hits"], "n": worst["n"],
+            "rank1_p_chance": worst["rank1_p_chance"],
             "covered_pass": worst["rank1"] <= 2 * chance,
             "end_to_end_rank1": worst_e2e,
             "end_to_end_pass": worst_e2e <= 2 * chance + miss_rate,
