@@ -293,7 +293,7 @@ def test_plates_runner_ceiling_and_masked_readings(tmp_path):
     from veil.audit.runner import plate_texts
 
     settings = Settings()
-    cfg = AuditConfig(setups=tuple(build_setups(["fill"], [1.0])), detected=False, min_height=10)
+    cfg = AuditConfig(setups=tuple(build_setups(["fill"], [1.0])), detected=False)
     ds = load_dataset(tmp_path / "plates.json")
     result = audit_plates(
         ds, settings, cfg, MaskOnly(settings), FakeReader(), True, texts=plate_texts(ds.path)
@@ -508,7 +508,7 @@ def test_runner_audits_video_plate_tracks(tmp_path):
         json.dumps({"videos": [{"file": "clip.mp4", "frames": frames}]})
     )
     settings = Settings()
-    cfg = AuditConfig(setups=tuple(build_setups(["fill"], [1.0])), detected=False, min_height=10)
+    cfg = AuditConfig(setups=tuple(build_setups(["fill"], [1.0])), detected=False)
     out = run(tmp_path / "v.json", settings, cfg, MaskOnly(settings), True, reader=FakeReader())
     tracks = out["plate_tracks"]
     assert "plates" not in out and tracks["frames_per_track_median"] == 4

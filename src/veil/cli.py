@@ -373,7 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-height",
         type=float,
         default=40.0,
-        help="smallest face/plate audited, px (default: %(default)s)",
+        help="smallest face audited, px (default: %(default)s)",
+    )
+    pa.add_argument(
+        "--plate-min-height",
+        type=float,
+        default=10.0,
+        help="smallest plate audited, px (default: %(default)s)",
     )
     pa.add_argument(
         "--calibrate",

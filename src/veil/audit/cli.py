@@ -25,8 +25,12 @@ def _config(args: argparse.Namespace, settings: Settings, detected: bool, setups
     from .runner import AuditConfig
     from .setups import build_setups
 
-    if args.min_height <= 0:
-        raise ConfigError(f"--min-height: must be > 0, got {args.min_height:g}")
+    for flag, value in (
+        ("--min-height", args.min_height),
+        ("--plate-min-height", args.plate_min_height),
+    ):
+        if value <= 0:
+            raise ConfigError(f"{flag}: must be > 0, got {value:g}")
     if args.max_objects is not None and args.max_objects < 1:
         raise ConfigError(f"--max-objects: must be >= 1, got {args.max_objects}")
     if args.galleries < 1:
@@ -43,6 +47,7 @@ def _config(args: argparse.Namespace, settings: Settings, detected: bool, setups
     return AuditConfig(
         setups=tuple(setups),
         min_height=args.min_height,
+        plate_min_height=args.plate_min_height,
         calibrate=args.calibrate,
         max_objects=args.max_objects,
         detected=detected,

@@ -68,15 +68,23 @@ WINDOW = {"face": 1.0, "plate": 0.25}
 
 @dataclass(frozen=True)
 class AuditConfig:
-    """What to measure; ``detected=False`` masks the annotated boxes themselves."""
+    """What to measure; ``detected=False`` masks the annotated boxes themselves.
+
+    ``min_height`` is for faces (smaller ones are not recognisable even unmasked);
+    plates are smaller, and one the OCR cannot read unmasked is left out anyway.
+    """
 
     setups: tuple[Setup, ...]
     attacks: tuple[Attack, ...] = field(default_factory=lambda: tuple(default_attacks()))
     min_height: float = 40.0
+    plate_min_height: float = 10.0
     calibrate: int = 60
     max_objects: int | None = None
     detected: bool = True
     galleries: int = 1
+
+    def min_height_of(self, label: str) -> float:
+        return self.plate_min_height if label == "plate" else self.min_height
 
 
 @dataclass
@@ -139,9 +147,9 @@ class _Collector:
         self.regions: dict[int, Regions] = {}
 
     def eligible(self, boxes: Sequence[GroundTruth]) -> list[GroundTruth]:
+        least = self.cfg.min_height_of(self.label)
         return [
-            b for b in boxes
-            if b.label == self.label and not b.ignore and b.height >= self.cfg.min_height
+            b for b in boxes if b.label == self.label and not b.ignore and b.height >= least
         ]  # fmt: skip
 
     def images(self, only: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -440,7 +448,7 @@ def audit_plates(
     with _bar(len(ds.images), quiet, "detect + read originals") as bar:
         col.scan(keyer, bar)
     if not col.objects:
-        raise InputError(f"{ds.path}: no plate at least {cfg.min_height:g} px tall to audit")
+        raise InputError(f"{ds.path}: no plate at least {cfg.plate_min_height:g} px tall to audit")
 
     def score(batch: list[tuple[int, np.ndarray]]) -> list[Any]:
         out = []
@@ -520,7 +528,7 @@ def _video_tracks(ds: Dataset, settings: Settings, cfg: AuditConfig, engine, lab
         return class_detections(engine, rgb, label)
 
     streams, middle = video_frames(
-        ds, settings, cfg.min_height, detect if cfg.detected else None, label
+        ds, settings, cfg.min_height_of(label), detect if cfg.detected else None, label
     )
     setups = list(cfg.setups)
     if any(s.control for s in setups):
