@@ -256,6 +256,47 @@ def test_runner_unmasked_is_identified_and_fill_is_at_chance(tmp_path):
     assert best_gauss >= 0.5
 
 
+class WindowEmbedder(PixelEmbedder):
+    """Sees the whole window, surroundings included, as dlib's padded chip does."""
+
+    def embed(self, items):
+        out = []
+        for win, _ in items:
+            v = np.asarray(Image.fromarray(win).convert("L").resize((12, 12)), float).ravel()
+            v -= v.mean()
+            out.append(v / (np.linalg.norm(v) + 1e-6))
+        return np.asarray(out)
+
+
+def test_blank_context_compares_the_masked_region_only(tmp_path):
+    # one face per image, each in its own surroundings
+    rng = np.random.default_rng(8)
+    entries = []
+    for i in range(8):
+        img = np.asarray(Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+                         .resize((320, 240), Image.Resampling.BICUBIC)).copy()  # fmt: skip
+        img[88:152, 128:192] = _smooth_face(rng)
+        Image.fromarray(img).save(tmp_path / f"c{i}.png")
+        box = {"label": "face", "x1": 128, "y1": 88, "x2": 192, "y2": 152}
+        entries.append({"file": f"c{i}.png", "width": 320, "height": 240, "boxes": [box]})
+    (tmp_path / "c.json").write_text(json.dumps({"images": entries}))
+    settings = Settings(mask=MaskSettings(face_shape="rect"))
+    ds = load_dataset(tmp_path / "c.json")
+
+    def fill_rank1(blank):
+        cfg = AuditConfig(setups=tuple(build_setups(["fill"], [1.0])), detected=False,
+                          calibrate=0, blank_context=blank)  # fmt: skip
+        out = audit_faces(ds, settings, cfg, MaskOnly(settings), WindowEmbedder(), quiet=True)
+        assert out["blank_context"] is blank
+        return _row(out, "fill", "none")["rank1"], _row(out, "unmasked", "none")["rank1"]
+
+    kept, unmasked_kept = fill_rank1(False)
+    blanked, unmasked_blanked = fill_rank1(True)
+    assert kept == 1.0  # a solid fill "re-identified" by the photo's own background
+    assert blanked == pytest.approx(1 / 8)  # identical probes: chance
+    assert unmasked_kept == unmasked_blanked == 1.0  # the faces themselves still match
+
+
 def test_runner_reports_on_faces_held_out_of_calibration(tmp_path):
     result = _run_faces(tmp_path, ["fill"], calibrate=4)
     assert result["calibration"] == 4 and result["reported"] == 8

@@ -376,6 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="smallest face audited, px (default: %(default)s)",
     )
     pa.add_argument(
+        "--blank-context",
+        action="store_true",
+        help="faces: grey out everything outside the mask's rectangle in the original "
+        "and the probe alike, so only what the mask left of the face is compared (the "
+        "same photo's background and hair otherwise match themselves)",
+    )
+    pa.add_argument(
         "--plate-min-height",
         type=float,
         default=10.0,

@@ -52,6 +52,7 @@ def _config(args: argparse.Namespace, settings: Settings, detected: bool, setups
         max_objects=args.max_objects,
         detected=detected,
         galleries=args.galleries,
+        blank_context=args.blank_context,
     )
 
 

@@ -83,7 +83,10 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             f"(miss rate {_pct(faces['miss_rate'])}, counted as re-identified end to end). "
             f"Attack variants chosen on the first {faces['calibration']} covered faces (by mean "
             f"rank); rows report the {faces.get('reported', faces['covered'])} faces held out "
-            "of that choice.", "",
+            "of that choice."
+            + (" Surroundings blanked (`--blank-context`): outside the mask's rectangle, "
+               "original and probe are grey, so only the masked face region is compared."
+               if faces.get("blank_context") else ""), "",
         ]  # fmt: skip
         head, rows = face_table(faces)
         lines += _md_table(head, rows) + [""]

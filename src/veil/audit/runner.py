@@ -82,6 +82,7 @@ class AuditConfig:
     max_objects: int | None = None
     detected: bool = True
     galleries: int = 1
+    blank_context: bool = False
 
     def min_height_of(self, label: str) -> float:
         return self.plate_min_height if label == "plate" else self.min_height
@@ -136,6 +137,27 @@ def class_detections(engine, rgb: np.ndarray, label: str) -> Regions:
     """veil's detections of one class at its operating threshold: what it would mask."""
     found = engine.above_threshold(engine.detect(rgb))
     return found[found.labels == class_id(label)] if len(found) else found
+
+
+#: Grey that replaces a face's surroundings with ``blank_context``.
+CONTEXT_GREY = 128
+
+
+def blank_outside(window: np.ndarray, rect: Sequence[int] | None) -> np.ndarray:
+    """``window`` with everything outside ``rect`` (window coordinates) set to grey.
+
+    The gallery holds the *same photo* as the probe, so its background, hair and
+    clothes, which no face mask covers, match themselves exactly, and some masked
+    faces are found by their surroundings alone (a solid fill is). An attacker's
+    gallery is another photo of the person, where none of that carries over;
+    blanking both sides compares what the mask left of the face region only.
+    """
+    if rect is None:
+        return window
+    x1, y1, x2, y2 = rect
+    out = np.full_like(window, CONTEXT_GREY)
+    out[y1:y2, x1:x2] = window[y1:y2, x1:x2]
+    return out
 
 
 class _Collector:
@@ -310,7 +332,8 @@ def audit_faces(
     def keyer(rgb: np.ndarray, box: np.ndarray, obj: _Object) -> Any:
         x1, y1, x2, y2 = obj.window
         win = np.ascontiguousarray(rgb[y1:y2, x1:x2])
-        windows[id(obj)] = win
+        windows[id(obj)] = blank_outside(win, obj.rect) if cfg.blank_context else win
+        # landmarks from the whole original: the attacker aligns as well as possible
         return embedder.landmarks(win, (box[0] - x1, box[1] - y1, box[2] - x1, box[3] - y1))
 
     with _bar(len(ds.images), quiet, "detect + gallery") as bar:
@@ -324,6 +347,8 @@ def audit_faces(
     n = len(col.objects)
 
     def score(batch: list[tuple[int, np.ndarray]]) -> list[Any]:
+        if cfg.blank_context:
+            batch = [(j, blank_outside(w, col.objects[j].rect)) for j, w in batch]
         descs = embedder.embed([(w, col.objects[j].key) for j, w in batch])
         return list(descs)
 
@@ -382,7 +407,8 @@ def audit_faces(
         "miss_rate": missed / n, "min_height": cfg.min_height,
         "calibration": min(len(covered), cfg.calibrate) if cfg.calibrate > 0 else len(covered),
         "reported": len(reported), "rows": rows,
-        "galleries": cfg.galleries, "verdicts": _face_verdicts(rows, chance, missed / n),
+        "galleries": cfg.galleries, "blank_context": cfg.blank_context,
+        "verdicts": _face_verdicts(rows, chance, missed / n),
     }  # fmt: skip
 
 
