@@ -268,6 +268,19 @@ class WindowEmbedder(PixelEmbedder):
         return np.asarray(out)
 
 
+def test_blank_outside_keeps_the_mask_footprint_only():
+    from veil.audit.runner import CONTEXT_GREY, blank_outside
+
+    win = np.full((40, 60, 3), 7, np.uint8)
+    rect = (10, 5, 50, 35)
+    ell = blank_outside(win, rect, "ellipse")
+    assert (ell[20, 30] == 7).all() and (ell[0, 0] == CONTEXT_GREY).all()
+    assert (ell[5, 10] == CONTEXT_GREY).all()  # the rectangle's corner is outside the ellipse
+    box = blank_outside(win, rect, "rect")
+    assert (box[5, 10] == 7).all() and (box[4, 10] == CONTEXT_GREY).all()
+    assert blank_outside(win, None) is win  # a missed face keeps everything
+
+
 def test_blank_context_compares_the_masked_region_only(tmp_path):
     # one face per image, each in its own surroundings
     rng = np.random.default_rng(8)

@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from ..evaluate.dataset import Dataset, GroundTruth, load_dataset
 from ..evaluate.metrics import central_coverage
+from ..mask.shapes import footprint
 from ..media import image as image_io
 from ..regions import Regions, class_id, iou_matrix
 from ..settings import Settings
@@ -143,8 +144,11 @@ def class_detections(engine, rgb: np.ndarray, label: str) -> Regions:
 CONTEXT_GREY = 128
 
 
-def blank_outside(window: np.ndarray, rect: Sequence[int] | None) -> np.ndarray:
-    """``window`` with everything outside ``rect`` (window coordinates) set to grey.
+def blank_outside(
+    window: np.ndarray, rect: Sequence[int] | None, shape: str = "rect"
+) -> np.ndarray:
+    """``window`` with everything outside the mask's footprint on ``rect`` (window
+    coordinates; ``shape`` as the mask's: ``ellipse`` or ``rect``) set to grey.
 
     The gallery holds the *same photo* as the probe, so its background, hair and
     clothes, which no face mask covers, match themselves exactly, and some masked
@@ -156,7 +160,8 @@ def blank_outside(window: np.ndarray, rect: Sequence[int] | None) -> np.ndarray:
         return window
     x1, y1, x2, y2 = rect
     out = np.full_like(window, CONTEXT_GREY)
-    out[y1:y2, x1:x2] = window[y1:y2, x1:x2]
+    foot = footprint(shape, y2 - y1, x2 - x1)
+    np.copyto(out[y1:y2, x1:x2], window[y1:y2, x1:x2], where=foot[..., None])
     return out
 
 
@@ -328,11 +333,12 @@ def audit_faces(
     """Re-identification table for faces; see the module docstring."""
     col = _Collector(ds, settings, "face", cfg, engine)
     windows: dict[int, np.ndarray] = {}
+    shape = settings.mask.shape("face")
 
     def keyer(rgb: np.ndarray, box: np.ndarray, obj: _Object) -> Any:
         x1, y1, x2, y2 = obj.window
         win = np.ascontiguousarray(rgb[y1:y2, x1:x2])
-        windows[id(obj)] = blank_outside(win, obj.rect) if cfg.blank_context else win
+        windows[id(obj)] = blank_outside(win, obj.rect, shape) if cfg.blank_context else win
         # landmarks from the whole original: the attacker aligns as well as possible
         return embedder.landmarks(win, (box[0] - x1, box[1] - y1, box[2] - x1, box[3] - y1))
 
@@ -348,7 +354,7 @@ def audit_faces(
 
     def score(batch: list[tuple[int, np.ndarray]]) -> list[Any]:
         if cfg.blank_context:
-            batch = [(j, blank_outside(w, col.objects[j].rect)) for j, w in batch]
+            batch = [(j, blank_outside(w, col.objects[j].rect, shape)) for j, w in batch]
         descs = embedder.embed([(w, col.objects[j].key) for j, w in batch])
         return list(descs)
 
