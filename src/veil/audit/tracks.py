@@ -121,7 +121,9 @@ def track_average_table(
                 grown = Regions(np.array([box], np.float32)).expand(margin).xyxy[0]
                 rect = rect_in_window(grown, win)  # the face's mask rectangle
                 for atk in plan:
-                    chip = embedder.chip(atk(window, rect), lm).astype(np.float64)
+                    chip = embedder.chip(atk(window, rect), lm).astype(
+                        np.float32
+                    )  # exact sums up to 65,000 frames
                     acc = sums.setdefault((s.name, atk.name), {})
                     acc[key] = acc[key] + chip if key in acc else chip
                     if middle.get(key) == number:
@@ -245,7 +247,7 @@ def plate_track_table(
             for key, (win, rect, size) in keyed.items():
                 window = masked[win[1] : win[3], win[0] : win[2]]
                 for atk in plan:
-                    fitted = _fit(atk(window, rect), size).astype(np.float64)
+                    fitted = _fit(atk(window, rect), size).astype(np.float32)
                     acc = sums.setdefault((s.name, atk.name), {})
                     acc[key] = acc[key] + fitted if key in acc else fitted
                     if middle.get(key) == number:
