@@ -120,10 +120,8 @@ def track_average_table(
                 window = masked[y1:y2, x1:x2]
                 grown = Regions(np.array([box], np.float32)).expand(margin).xyxy[0]
                 rect = rect_in_window(grown, win)  # the face's mask rectangle
-                for atk in plan:
-                    chip = embedder.chip(atk(window, rect), lm).astype(
-                        np.float32
-                    )  # exact sums up to 65,000 frames
+                for atk in plan:  # float32: exact sums of uint8 chips up to 65,000 frames
+                    chip = embedder.chip(atk(window, rect), lm).astype(np.float32)
                     acc = sums.setdefault((s.name, atk.name), {})
                     acc[key] = acc[key] + chip if key in acc else chip
                     if middle.get(key) == number:
