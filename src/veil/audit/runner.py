@@ -151,8 +151,8 @@ def blank_outside(
     coordinates; ``shape`` as the mask's: ``ellipse`` or ``rect``) set to grey.
 
     The gallery holds the *same photo* as the probe, so its background, hair and
-    clothes, which no face mask covers, match themselves exactly, and some masked
-    faces are found by their surroundings alone (a solid fill is). An attacker's
+    clothes, which no face mask covers, match themselves exactly, and a masked face
+    could be found by its surroundings alone (even a solid fill). An attacker's
     gallery is another photo of the person, where none of that carries over;
     blanking both sides compares what the mask left of the face region only.
     """
