@@ -26,6 +26,7 @@ from veil.audit.metrics import (
     binomial_tail,
     binomial_upper,
     char_accuracy,
+    hub_corrected_ranks,
     identification_ranks,
     normalise_plate,
     rank_rate,
@@ -132,6 +133,20 @@ def test_unmasked_probes_match_themselves_and_identical_probes_hit_chance():
     assert rank_rate(ranks, 1) == pytest.approx(1 / 50)
     assert rank_rate(ranks, 5) == pytest.approx(5 / 50)
     assert np.isnan(rank_rate(np.zeros(0), 1))
+
+
+def test_hub_corrected_ranks_level_a_hub_and_keep_real_matches():
+    rng = np.random.default_rng(13)
+    gallery = rng.normal(size=(40, 16))
+    gallery[7] *= 0.05  # a hub: near the centre, so nearest to any featureless probe
+    alike = np.zeros((40, 16))  # probes that carry nothing, all alike (a solid fill)
+    truth = np.arange(40)
+    plain = identification_ranks(gallery, alike, truth)
+    assert (plain == 1).sum() == 1 and plain[7] == 1  # the hub's own probe "hits"
+    hub = hub_corrected_ranks(gallery, alike, truth)
+    assert (hub <= 1).sum() == 0 and hub.mean() == pytest.approx(20.5)  # all tied: chance
+    near = gallery + rng.normal(scale=0.01, size=gallery.shape)  # probes that do match
+    assert (hub_corrected_ranks(gallery, near, truth) == 1).all()
 
 
 def test_binomial_upper_bound():
@@ -367,7 +382,7 @@ def test_report_holds_aggregates_only(tmp_path):
     assert "audit.json" in names and "report.md" in names
     report = (tmp_path / "out" / "report.md").read_text()
     assert "pixelate x1" in report and "gauss-5%" in report and "pass" in report
-    assert "as many hits by chance alone" in report
+    assert "as many hits by chance alone" in report and "hub-corrected" in report
     doc = json.loads((tmp_path / "out" / "audit.json").read_text())
     keys: set[str] = set()
 

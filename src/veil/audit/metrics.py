@@ -17,6 +17,7 @@ __all__ = [
     "binomial_tail",
     "binomial_upper",
     "char_accuracy",
+    "hub_corrected_ranks",
     "identification_ranks",
     "levenshtein",
     "normalise_plate",
@@ -40,6 +41,31 @@ def identification_ranks(gallery: np.ndarray, probes: np.ndarray, truth: np.ndar
     d = np.sqrt(((probes[:, None, :] - gallery[None, :, :]) ** 2).sum(-1))
     own = d[np.arange(len(probes)), truth]
     return 1 + (d < own[:, None]).sum(axis=1)
+
+
+def hub_corrected_ranks(gallery: np.ndarray, probes: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Ranks after removing each gallery face's pull on the probes (hubness).
+
+    Masked probes look alike, so one gallery face (say, a small blurry original) is
+    nearest to most of them and scores a "hit" with its own probe whatever the mask
+    kept; a solid fill gets one that way. Subtracting from each distance the gallery
+    face's mean distance to all probes (as in CSLS) levels such hubs, and an attacker
+    holding the masked set can do the same. Ties count half (mid-rank), so probes that
+    are all alike rank at chance instead of first.
+    """
+    gallery = np.asarray(gallery, np.float64).reshape(len(gallery), -1)
+    probes = np.asarray(probes, np.float64).reshape(len(probes), -1)
+    truth = np.asarray(truth, np.int64).reshape(-1)
+    if len(probes) != len(truth):
+        raise ValueError(f"{len(probes)} probes but {len(truth)} truth indices")
+    if not len(probes):
+        return np.zeros(0, np.float64)
+    d = np.sqrt(((probes[:, None, :] - gallery[None, :, :]) ** 2).sum(-1))
+    d = d - d.mean(axis=0, keepdims=True)
+    own = d[np.arange(len(probes)), truth]
+    closer = (d < own[:, None] - 1e-9).sum(axis=1)
+    tied = (np.abs(d - own[:, None]) <= 1e-9).sum(axis=1) - 1
+    return 1 + closer + 0.5 * tied
 
 
 def split_ranks(

@@ -36,7 +36,8 @@ def _p(v: Any) -> str:
 def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Rows of method x strength x attack for the face re-identification table."""
     head = ["setup", "attack", "best variant", "n", "rank-1", "rank-5", "rank-1 95% upper",
-            "x chance", "mean rank (0.5 = chance)", "end to end rank-1"]  # fmt: skip
+            "x chance", "mean rank (0.5 = chance)", "end to end rank-1",
+            "rank-1 hub-corrected (hits)"]  # fmt: skip
     head += [f"rank-1 {b} px" for b, _, _ in FACE_BUCKETS]
     k = faces.get("galleries", 1)
     if k > 1:
@@ -55,6 +56,7 @@ def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
             "-" if r["rank1"] is None else f"{r['rank1'] / chance:.1f}",
             "-" if r.get("mean_rank") is None else f"{r['mean_rank']:.3f}",
             _pct(r["end_to_end_rank1"]),
+            f"{_pct(r['hub_rank1'])} ({r['hub_rank1_hits']})" if "hub_rank1" in r else "-",
             *[f"{_pct(by[b]['rank1'])} ({by[b]['n']})" if b in by else "-"
               for b, _, _ in FACE_BUCKETS], *split,
         ])  # fmt: skip

@@ -42,6 +42,7 @@ from .metrics import (
     binomial_tail,
     binomial_upper,
     char_accuracy,
+    hub_corrected_ranks,
     identification_ranks,
     normalise_plate,
     rank_rate,
@@ -385,6 +386,10 @@ def audit_faces(
                 gallery, np.stack([vals[j] for j in js]), np.array(js)
             ) if js else np.zeros(0, np.int64)  # fmt: skip
             hits = int((ranks <= 1).sum())
+            hub = (
+                hub_corrected_ranks(gallery, np.stack([vals[j] for j in js]), np.array(js))
+                if js else np.zeros(0)
+            )  # fmt: skip
             by = {}
             for b, _, _ in FACE_BUCKETS:
                 sel = np.array([_bucket(heights[j]) == b for j in js], bool)
@@ -404,6 +409,7 @@ def audit_faces(
                 "rank1": rank_rate(ranks, 1), "rank5": rank_rate(ranks, 5),
                 "rank1_upper95": binomial_upper(hits, len(js)), "rank1_hits": hits,
                 "rank1_p_chance": binomial_tail(hits, len(js), chance),
+                "hub_rank1": rank_rate(hub, 1), "hub_rank1_hits": int((hub <= 1).sum()),
                 "mean_rank": _mean_rank(ranks, n),
                 "end_to_end_rank1": e2e if s.name != "unmasked" else rank_rate(ranks, 1),
                 "by_height": by, **split,
