@@ -31,16 +31,26 @@ def identification_ranks(gallery: np.ndarray, probes: np.ndarray, truth: np.ndar
 
     ``gallery`` (G, D), ``probes`` (P, D), ``truth`` (P,) gallery indices.
     """
-    gallery = np.asarray(gallery, np.float64).reshape(len(gallery), -1)
-    probes = np.asarray(probes, np.float64).reshape(len(probes), -1)
+    d, truth = _distances(gallery, probes, truth)
+    if not len(truth):
+        return np.zeros(0, np.int64)
+    own = d[np.arange(len(truth)), truth]
+    return 1 + (d < own[:, None]).sum(axis=1)
+
+
+def _distances(
+    gallery: np.ndarray, probes: np.ndarray, truth: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distances (P, G) of probes to gallery entries, and ``truth`` as int64."""
     truth = np.asarray(truth, np.int64).reshape(-1)
     if len(probes) != len(truth):
         raise ValueError(f"{len(probes)} probes but {len(truth)} truth indices")
-    if not len(probes):
-        return np.zeros(0, np.int64)
+    if not len(truth):
+        return np.zeros((0, len(gallery))), truth
+    gallery = np.asarray(gallery, np.float64).reshape(len(gallery), -1)
+    probes = np.asarray(probes, np.float64).reshape(len(probes), -1)
     d = np.sqrt(((probes[:, None, :] - gallery[None, :, :]) ** 2).sum(-1))
-    own = d[np.arange(len(probes)), truth]
-    return 1 + (d < own[:, None]).sum(axis=1)
+    return d.reshape(len(probes), len(gallery)), truth
 
 
 def hub_corrected_ranks(gallery: np.ndarray, probes: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -53,16 +63,11 @@ def hub_corrected_ranks(gallery: np.ndarray, probes: np.ndarray, truth: np.ndarr
     holding the masked set can do the same. Ties count half (mid-rank), so probes that
     are all alike rank at chance instead of first.
     """
-    gallery = np.asarray(gallery, np.float64).reshape(len(gallery), -1)
-    probes = np.asarray(probes, np.float64).reshape(len(probes), -1)
-    truth = np.asarray(truth, np.int64).reshape(-1)
-    if len(probes) != len(truth):
-        raise ValueError(f"{len(probes)} probes but {len(truth)} truth indices")
-    if not len(probes):
+    d, truth = _distances(gallery, probes, truth)
+    if not len(truth):
         return np.zeros(0, np.float64)
-    d = np.sqrt(((probes[:, None, :] - gallery[None, :, :]) ** 2).sum(-1))
     d = d - d.mean(axis=0, keepdims=True)
-    own = d[np.arange(len(probes)), truth]
+    own = d[np.arange(len(truth)), truth]
     closer = (d < own[:, None] - 1e-9).sum(axis=1)
     tied = (np.abs(d - own[:, None]) <= 1e-9).sum(axis=1) - 1
     return 1 + closer + 0.5 * tied
