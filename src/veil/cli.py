@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument(
         "--blank-context",
         action="store_true",
-        help="faces: grey out everything outside the mask's rectangle in the original "
+        help="faces: grey out everything outside the mask's footprint in the original "
         "and the probe alike, so only what the mask left of the face is compared (the "
         "same photo's background and hair otherwise match themselves)",
     )

@@ -86,7 +86,7 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             f"Attack variants chosen on the first {faces['calibration']} covered faces (by mean "
             f"rank); rows report the {faces.get('reported', faces['covered'])} faces held out "
             "of that choice."
-            + (" Surroundings blanked (`--blank-context`): outside the mask's rectangle, "
+            + (" Surroundings blanked (`--blank-context`): outside the mask's footprint, "
                "original and probe are grey, so only the masked face region is compared."
                if faces.get("blank_context") else ""), "",
         ]  # fmt: skip

@@ -275,17 +275,27 @@ def _bar(total: int, quiet: bool, desc: str):
     return tqdm(total=total, unit="img", desc=desc, disable=quiet, leave=False, file=sys.stderr)
 
 
+def attacks_for(setup: Setup, attacks: Sequence[Attack]) -> list[Attack]:
+    """The attack variants run on a setup: the unmasked control needs no attack."""
+    if setup.name == "unmasked":
+        return [a for a in attacks if a.family == "none"]
+    return list(attacks)
+
+
+def grown_rect(
+    box: Sequence[float], margin: float, win: tuple[int, int, int, int]
+) -> tuple[int, int, int, int]:
+    """An annotated box's mask rectangle (grown by its margin) in window coordinates."""
+    return rect_in_window(Regions(np.array([box], np.float32)).expand(margin).xyxy[0], win)
+
+
 def _plans(
     cfg: AuditConfig, setups: Sequence[Setup], best: dict[tuple[str, str], str] | None
 ) -> dict[str, list[Attack]]:
     """Attacks per setup: all variants (calibration) or the best one per family."""
     plans: dict[str, list[Attack]] = {}
     for s in setups:
-        attacks = (
-            [a for a in cfg.attacks if a.family == "none"]
-            if s.name == "unmasked"
-            else list(cfg.attacks)
-        )
+        attacks = attacks_for(s, cfg.attacks)
         if best is not None:
             attacks = [a for a in attacks if best.get((s.name, a.family)) == a.name]
         plans[s.name] = attacks
@@ -382,14 +392,11 @@ def audit_faces(
                 continue
             vals = results[(s.name, name)]
             js = [j for j in reported if j in vals]
-            ranks = identification_ranks(
-                gallery, np.stack([vals[j] for j in js]), np.array(js)
-            ) if js else np.zeros(0, np.int64)  # fmt: skip
+            probes = np.stack([vals[j] for j in js]) if js else np.zeros((0, gallery.shape[1]))
+            truth = np.array(js, np.int64)
+            ranks = identification_ranks(gallery, probes, truth)
             hits = int((ranks <= 1).sum())
-            hub = (
-                hub_corrected_ranks(gallery, np.stack([vals[j] for j in js]), np.array(js))
-                if js else np.zeros(0)
-            )  # fmt: skip
+            hub = hub_corrected_ranks(gallery, probes, truth)
             by = {}
             for b, _, _ in FACE_BUCKETS:
                 sel = np.array([_bucket(heights[j]) == b for j in js], bool)
@@ -397,9 +404,7 @@ def audit_faces(
                     by[b] = {"n": int(sel.sum()), "rank1": rank_rate(ranks[sel], 1)}
             split = {}
             if cfg.galleries > 1 and js:
-                sr, sizes = split_ranks(
-                    gallery, np.stack([vals[j] for j in js]), np.array(js), cfg.galleries
-                )
+                sr, sizes = split_ranks(gallery, probes, truth, cfg.galleries)
                 split = {"split_rank1": rank_rate(sr, 1), "split_chance": float(np.mean(1 / sizes))}
             # end to end: covered faces at this rate, missed ones identified
             e2e = rank_rate(ranks, 1) * (1 - missed / n) + missed / n

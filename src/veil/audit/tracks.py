@@ -34,7 +34,7 @@ from ..regions import CLASSES, Regions, class_id
 from ..settings import MaskSettings
 from .attacks import Attack, families
 from .metrics import char_accuracy, identification_ranks, normalise_plate, rank_rate
-from .runner import WINDOW, plate_read_whole, rect_in_window, window_around
+from .runner import WINDOW, attacks_for, grown_rect, plate_read_whole, window_around
 from .setups import Setup
 
 log = logging.getLogger(__name__)
@@ -108,18 +108,17 @@ def track_average_table(
             win = window_around(box, w, h, WINDOW["face"])
             x1, y1 = win[0], win[1]
             local = (box[0] - x1, box[1] - y1, box[2] - x1, box[3] - y1)
-            keyed[key] = (win, embedder.landmarks(ff.rgb[y1 : win[3], x1 : win[2]], local), box)
+            lm = embedder.landmarks(ff.rgb[y1 : win[3], x1 : win[2]], local)
+            keyed[key] = (win, lm, grown_rect(box, margin, win))
             counts[key] = counts.get(key, 0) + 1
             if middle.get(key) == number:
-                gallery_chips[key] = embedder.chip(ff.rgb[y1 : win[3], x1 : win[2]], keyed[key][1])
+                gallery_chips[key] = embedder.chip(ff.rgb[y1 : win[3], x1 : win[2]], lm)
         for s in setups:
             masked = s.masked(number, ff.rgb, ff.regions, mask)
-            plan = [a for a in attacks if a.family == "none"] if s.name == "unmasked" else attacks
-            for key, (win, lm, box) in keyed.items():
+            plan = attacks_for(s, attacks)
+            for key, (win, lm, rect) in keyed.items():
                 x1, y1, x2, y2 = win
                 window = masked[y1:y2, x1:x2]
-                grown = Regions(np.array([box], np.float32)).expand(margin).xyxy[0]
-                rect = rect_in_window(grown, win)  # the face's mask rectangle
                 for atk in plan:  # float32: exact sums of uint8 chips up to 65,000 frames
                     chip = embedder.chip(atk(window, rect), lm).astype(np.float32)
                     acc = sums.setdefault((s.name, atk.name), {})
@@ -235,13 +234,12 @@ def plate_track_table(
             ww, wh = win[2] - win[0], win[3] - win[1]
             size = canvas.setdefault(key, (max(1, round(ww * PLATE_CANVAS_H / wh)), PLATE_CANVAS_H))
             counts[key] = counts.get(key, 0) + 1
-            grown = Regions(np.array([box], np.float32)).expand(margin).xyxy[0]
-            keyed[key] = (win, rect_in_window(grown, win), size)
+            keyed[key] = (win, grown_rect(box, margin, win), size)
             if middle.get(key) == number:
                 originals[key] = _fit(fo.rgb[win[1] : win[3], win[0] : win[2]], size)
         for s in setups:
             masked = s.masked(number, fo.rgb, fo.regions, mask)
-            plan = [a for a in attacks if a.family == "none"] if s.name == "unmasked" else attacks
+            plan = attacks_for(s, attacks)
             for key, (win, rect, size) in keyed.items():
                 window = masked[win[1] : win[3], win[0] : win[2]]
                 for atk in plan:
