@@ -464,9 +464,60 @@ def test_track_average_undoes_per_frame_noise_but_not_veils_masks():
     assert rows["fill"]["rank1_average"] == pytest.approx(1 / 8)  # identical probes: chance
 
 
+def test_cross_fitted_variant_choice_does_not_reward_luck():
+    from veil.audit.tracks import cross_fitted
+
+    t = np.zeros(6, bool)
+    lucky_a, lucky_b, steady = t.copy(), t.copy(), t.copy()
+    lucky_a[0] = True  # a hit on one track of each half, by different variants:
+    lucky_b[1] = True  # neither variant predicts the other half
+    steady[2:] = True  # two hits in each half by the same variant
+    assert cross_fitted({"a": lucky_a, "b": lucky_b}) == (0, "a", 1)  # hindsight says 1
+    assert cross_fitted({"a": lucky_a, "s": steady}) == (4, "s", 4)
+    assert cross_fitted({"only": lucky_a}) == (1, "only", 1)  # one variant: no choice
+
+
+class ContextChipEmbedder(ChipEmbedder):
+    """A chip of the whole window (the face and its surroundings), as a real aligner
+    keeps some of both."""
+
+    def chip(self, window, key):
+        return np.asarray(Image.fromarray(window).resize((24, 24)))
+
+
+def test_track_blank_context_removes_a_match_on_surroundings():
+    from veil.audit.setups import Setup
+    from veil.audit.tracks import FrameObjects, track_average_table, track_regions
+
+    rng = np.random.default_rng(5)
+    size, n = 32, 6
+    boxes = {k: (3 * size * k + size, size, 3 * size * k + 2 * size, 2 * size) for k in range(n)}
+    img = np.zeros((3 * size, 3 * size * n, 3), np.uint8)
+    for k in range(n):  # each track's surroundings differ, its face is the same grey
+        img[:, 3 * size * k : 3 * size * (k + 1)] = _smooth_face(rng, 3 * size)
+    for x1, y1, x2, y2 in boxes.values():
+        img[y1:y2, x1:x2] = 128
+    regions = track_regions(boxes, {k: k + 1 for k in boxes}, "face")
+    frames = [(f, FrameObjects(img, regions, dict(boxes))) for f in range(4)]
+    setups = [Setup("fill", "fill", None, False)]
+    attacks = [a for a in default_attacks() if a.family == "none"]
+    mask = MaskSettings(face_shape="rect")
+
+    def fill_hits(blank):
+        table = track_average_table(
+            iter(frames), setups, attacks, mask, ContextChipEmbedder(), {k: 2 for k in boxes},
+            blank_context=blank,
+        )  # fmt: skip
+        assert table["blank_context"] is blank
+        return table["rows"][0]["hits_single"]
+
+    assert fill_hits(False) == n  # a fill found by what it leaves around the face
+    assert fill_hits(True) <= 1  # blanked, every probe and gallery entry alike: no more than luck
+
+
 def test_runner_audits_video_face_tracks(tmp_path):
     from media_factory import make_clip
-    from veil.audit.report import summary
+    from veil.audit.report import summary, write_audit
     from veil.audit.runner import run
 
     make_clip(tmp_path / "clip.mp4", width=320, height=120, frames=12)
@@ -489,7 +540,10 @@ def test_runner_audits_video_face_tracks(tmp_path):
     assert tracks["frames_per_track_median"] == 6
     setups = {r["setup"] for r in tracks["rows"]}
     assert {"unmasked", "noise-per-frame", "fill"} <= setups
-    assert "video face tracks: 2" in summary(out)
+    assert "video face tracks: 2" in summary(out) and "verdict fill" in summary(out)
+    write_audit(tmp_path / "out", out)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Video faces" in report and "best in hindsight" in report
 
 
 # -- video plates: reading a track's average --------------------------------------------

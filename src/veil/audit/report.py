@@ -113,17 +113,32 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
         lines += [
             "## Video faces: averaging a track", "",
             f"{tracks['tracks']} face tracks (median {tracks['frames_per_track_median']:g} "
-            f"annotated frames each); chance rank-1 {_pct(tracks['chance'])}. The attacker "
+            f"annotated frames each); chance: 1 hit in {tracks['tracks']}. The attacker "
             "averages the aligned, attacked probes of a track over its frames; the single "
             "probe is its middle frame. `noise-per-frame` (a mask redrawn on every frame) "
-            "shows that averaging works.", "",
-            "| setup | attack | best variant | n | rank-1, one frame | rank-1, track average |",
-            "|---|---|---|---|---|---|",
+            "shows that averaging works. Rank-1 hits; each half of the tracks is scored "
+            "with the variant that did best on the other half (the best in hindsight, an "
+            "upper bound that favours luck, is in the last column)"
+            + (", surroundings blanked (`--blank-context`)" if tracks.get("blank_context")
+               else "") + ".", "",
+            "| setup | attack | variants | one frame | track average | one frame, "
+            "hub-corrected | average, hub-corrected | by chance alone (one frame) | "
+            "best in hindsight: one frame / average |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]  # fmt: skip
         for r in tracks["rows"]:
             lines.append(
-                f"| {r['setup']} | {r['attack']} | {r['variant']} | {r['n']} | "
-                f"{_pct(r['rank1_single'])} | {_pct(r['rank1_average'])} |"
+                f"| {r['setup']} | {r['attack']} | {r['variants']} | {r['hits_single']} | "
+                f"{r['hits_average']} | {r['hits_single_hub']} | {r['hits_average_hub']} | "
+                f"{_p(r['p_chance_single'])} | {r['hindsight_single']} "
+                f"({r['variant_single']}) / {r['hindsight_average']} ({r['variant_average']}) |"
+            )
+        lines += [""]
+        for name, v in track_verdicts(tracks).items():
+            lines.append(
+                f"- **{name}**: at most {v['hits']} of {tracks['tracks']} "
+                f"({v['attack']}, {v['probe']}), line 2x chance: "
+                f"{'pass' if v['pass'] else 'FAIL'}"
             )
         lines += [""]
     ptracks = result.get("plate_tracks")
@@ -254,9 +269,12 @@ def summary(result: Mapping[str, Any]) -> str:
     if tracks and tracks.get("tracks"):
         lines.append(f"video face tracks: {tracks['tracks']}, chance {_pct(tracks['chance'])}")
         for r in tracks["rows"]:
-            lines.append(f"  {r['setup']:<14} {r['attack']:<16} rank-1 one frame "
-                         f"{_pct(r['rank1_single']):>8}, track average "
-                         f"{_pct(r['rank1_average']):>8}  n={r['n']}")  # fmt: skip
+            lines.append(f"  {r['setup']:<14} {r['attack']:<16} rank-1 hits one frame "
+                         f"{r['hits_single']:>3}, track average {r['hits_average']:>3}  "
+                         f"n={r['n']}")  # fmt: skip
+        for name, v in track_verdicts(tracks).items():
+            lines.append(f"  verdict {name}: at most {v['hits']} hits ({v['attack']}, "
+                         f"{v['probe']}): {'pass' if v['pass'] else 'FAIL'}")  # fmt: skip
     ptracks = result.get("plate_tracks")
     if ptracks and ptracks.get("tracks"):
         lines.append(f"video plate tracks: {ptracks['tracks']}")
@@ -272,3 +290,22 @@ def summary(result: Mapping[str, Any]) -> str:
             lines.append(f"  {r['setup']:<14} {r['attack']:<16} whole {r['exact_count']:>4} "
                          f"chars {_pct(r['char_accuracy']):>8}  n={r['n']}")  # fmt: skip
     return "\n".join(lines)
+
+
+def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per masking setup (controls aside), its most re-identified cell over attacks and
+    the two probes (one frame, track average), against the line of 2x chance."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in tracks.get("rows", []):
+        if r.get("control"):
+            continue
+        for probe in ("single", "average"):
+            hits = r[f"hits_{probe}"]
+            v = out.get(r["setup"])
+            if v is None or hits > v["hits"]:
+                out[r["setup"]] = {
+                    "hits": hits, "attack": r["attack"],
+                    "probe": "one frame" if probe == "single" else "track average",
+                    "pass": hits <= 2 * tracks["tracks"] * tracks["chance"],
+                }  # fmt: skip
+    return out

@@ -543,7 +543,9 @@ def audit_face_tracks(
     from .tracks import track_average_table
 
     frames, middle, setups = _video_tracks(ds, settings, cfg, engine, "face")
-    return track_average_table(frames, setups, cfg.attacks, settings.mask, embedder, middle)
+    return track_average_table(
+        frames, setups, cfg.attacks, settings.mask, embedder, middle, cfg.blank_context
+    )
 
 
 def audit_plate_tracks(
