@@ -667,3 +667,10 @@ def test_runner_galleries_give_the_short_list_line(tmp_path):
     assert fill["split_rank1"] == pytest.approx(3 / 12)  # one hit per gallery of 4: chance
     (verdict,) = result["verdicts"]
     assert verdict["split_pass"] and verdict["split_chance"] == pytest.approx(0.25)
+    # at chance on 12 probes: the point estimate passes, but 12 probes cannot certify it
+    assert 0.5 < verdict["split_upper95"] < 1 and not verdict["split_certified"]
+    from veil.audit.report import summary, write_audit
+
+    write_audit(tmp_path / "out", {"faces": result})
+    assert "| fill | none | 25.00% | 25.00% |" in (tmp_path / "out" / "report.md").read_text()
+    assert "not certified" in summary({"faces": result})

@@ -108,6 +108,25 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             "expected, 2 or 3 hits cross the 2x line and say little; a small value is a leak.",
             "",
         ]  # fmt: skip
+        split = [v for v in faces["verdicts"] if "split_upper95" in v]
+        if split:
+            lines += [
+                f"In {faces['galleries']} interleaved galleries (short candidate lists), "
+                f"about {faces['galleries']} hits are expected by chance, so the count has "
+                "power: where the 95% upper bound on rank-1 is at most 2x chance, the line is "
+                "certified, which one gallery cannot do.", "",
+                "| setup | strongest attack | rank-1 | chance | 95% upper bound (x chance) | "
+                "<= 2x chance | certified |", "|---|---|---|---|---|---|---|",
+            ]  # fmt: skip
+            for v in split:
+                lines.append(
+                    f"| {v['setup']} | {v['split_strongest_attack']} | {_pct(v['split_rank1'])} "
+                    f"| {_pct(v['split_chance'])} | {_pct(v['split_upper95'])} "
+                    f"({v['split_upper95'] / v['split_chance']:.1f}) | "
+                    f"{'pass' if v['split_pass'] else 'FAIL'} | "
+                    f"{'yes' if v['split_certified'] else 'no'} |"
+                )
+            lines += [""]
     tracks = result.get("face_tracks")
     if tracks and tracks.get("tracks"):
         lines += [
@@ -264,7 +283,9 @@ def summary(result: Mapping[str, Any]) -> str:
                 lines.append(f"  verdict {v['setup']} in {faces['galleries']} galleries: "
                              f"rank-1 {_pct(v['split_rank1'])} (chance {_pct(v['split_chance'])}), "
                              f"covered {'pass' if v['split_pass'] else 'FAIL'}, end to end "
-                             f"{'pass' if v['split_end_to_end_pass'] else 'FAIL'}")  # fmt: skip
+                             f"{'pass' if v['split_end_to_end_pass'] else 'FAIL'}; 95% upper "
+                             f"bound {v['split_upper95'] / v['split_chance']:.1f}x chance: "
+                             f"{'' if v['split_certified'] else 'not '}certified")  # fmt: skip
     tracks = result.get("face_tracks")
     if tracks and tracks.get("tracks"):
         lines.append(f"video face tracks: {tracks['tracks']}, chance {_pct(tracks['chance'])}")

@@ -452,10 +452,14 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
         split = [r for r in mine if "split_rank1" in r]
         if split:  # short candidate lists: the same line, with k expected hits by chance
             w = max(split, key=lambda r: r["split_rank1"] / r["split_chance"])
+            # about K hits are expected by chance here, so the count has power: the 95%
+            # upper bound can certify "at most 2x chance", which one gallery cannot
+            upper = binomial_upper(round(w["split_rank1"] * w["n"]), w["n"])
             out[-1].update({
                 "split_strongest_attack": w["attack"], "split_rank1": w["split_rank1"],
-                "split_chance": w["split_chance"],
+                "split_chance": w["split_chance"], "split_upper95": upper,
                 "split_pass": w["split_rank1"] <= 2 * w["split_chance"],
+                "split_certified": upper <= 2 * w["split_chance"],
                 "split_end_to_end_pass":
                     w["split_rank1"] * (1 - miss_rate) + miss_rate
                     <= 2 * w["split_chance"] + miss_rate,
