@@ -456,6 +456,9 @@ def test_track_average_undoes_per_frame_noise_but_not_veils_masks():
     assert table["frames_per_track_median"] == 16
     rows = {r["setup"]: r for r in table["rows"]}
     assert rows["unmasked"]["rank1_single"] == rows["unmasked"]["rank1_average"] == 1.0
+    # one clip holds all eight tracks: found the clip every time, the person as well
+    assert rows["unmasked"]["hits_single_clip"] == rows["unmasked"]["hits_single_within_clip"] == 8
+    assert table["within_clip_n"] == 8 and table["within_clip_chance"] == pytest.approx(1 / 8)
     noise = rows["noise-per-frame"]
     assert noise["rank1_single"] < 0.75 and noise["rank1_average"] == 1.0  # averaging works
     # veil's masks are the same on every frame of a track: averaging gains nothing
@@ -642,6 +645,20 @@ def test_runner_audits_video_plate_tracks(tmp_path):
     assert f"video plate tracks: {tracks['tracks']}" in summary(out)
 
 
+def test_photo_ranks_split_finding_the_photo_from_finding_the_person():
+    from veil.audit.metrics import photo_ranks
+
+    gallery = np.array([[0.0, 0], [0, 1], [10, 0], [10, 1]])  # photos A (0, 1) and B (2, 3)
+    photos = ["A", "A", "B", "B"]
+    probes = np.array([[0.0, 0.1], [0, 0.9], [10, 0.1]])  # all three are person 0, photo A
+    first, within, sizes = photo_ranks(gallery, probes, np.zeros(3, int), photos)
+    assert first.tolist() == [True, True, False]  # the third looks like photo B
+    assert within.tolist() == [1, 2, 1]  # among photo A's faces: found, missed, found
+    assert sizes.tolist() == [2, 2, 2]
+    first, within, sizes = photo_ranks(gallery, probes[:0], np.zeros(0, int), photos)
+    assert len(first) == len(within) == len(sizes) == 0
+
+
 def test_split_ranks_rank_within_interleaved_galleries():
     rng = np.random.default_rng(12)
     gallery = rng.normal(size=(12, 8))
@@ -663,6 +680,10 @@ def test_runner_galleries_give_the_short_list_line(tmp_path):
     assert result["galleries"] == 3
     unmasked = _row(result, "unmasked", "none")
     assert unmasked["split_rank1"] == 1.0 and unmasked["split_chance"] == pytest.approx(0.25)
+    # two faces per image: the photo holds 2 of the 12 gallery faces
+    assert unmasked["photo_rank1"] == 1.0 and unmasked["photo_chance"] == pytest.approx(2 / 12)
+    assert unmasked["within_photo_n"] == 12 and unmasked["within_photo_rank1"] == 1.0
+    assert unmasked["within_photo_chance"] == pytest.approx(0.5)
     fill = _row(result, "fill", "none")
     assert fill["split_rank1"] == pytest.approx(3 / 12)  # one hit per gallery of 4: chance
     (verdict,) = result["verdicts"]

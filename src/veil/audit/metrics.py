@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,7 @@ __all__ = [
     "levenshtein",
     "normalise_plate",
     "rank_rate",
+    "photo_ranks",
     "split_ranks",
 ]
 
@@ -71,6 +74,31 @@ def hub_corrected_ranks(gallery: np.ndarray, probes: np.ndarray, truth: np.ndarr
     closer = (d < own[:, None] - 1e-9).sum(axis=1)
     tied = (np.abs(d - own[:, None]) <= 1e-9).sum(axis=1) - 1
     return 1 + closer + 0.5 * tied
+
+
+def photo_ranks(
+    gallery: np.ndarray, probes: np.ndarray, truth: np.ndarray, groups: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split a rank-1 hit into "found the photo" and "found the person in it".
+
+    The gallery holds the probe's own photo (or clip), so whatever a face mask leaves
+    of that photo (its colour cast, its light, the surroundings) points to the faces
+    of that photo, and from there luck among a few faces makes rank-1 hits that a
+    gallery of *other* photos of the person would not give. ``groups[g]`` names the
+    photo of gallery entry ``g``. Returns, per probe: whether its nearest gallery face
+    is from its own photo; its rank among its own photo's faces only (identity given
+    the photo); and that photo's number of faces.
+    """
+    d, truth = _distances(gallery, probes, truth)
+    labels = np.asarray([str(g) for g in groups])
+    if not len(truth):
+        empty = np.zeros(0, np.int64)
+        return np.zeros(0, bool), empty, empty
+    same = labels[None, :] == labels[truth][:, None]
+    rows = np.arange(len(truth))
+    own = d[rows, truth]
+    within = 1 + ((d < own[:, None]) & same).sum(axis=1)
+    return same[rows, d.argmin(axis=1)], within, same.sum(axis=1)
 
 
 def split_ranks(

@@ -45,6 +45,7 @@ from .metrics import (
     hub_corrected_ranks,
     identification_ranks,
     normalise_plate,
+    photo_ranks,
     rank_rate,
     split_ranks,
 )
@@ -384,6 +385,7 @@ def audit_faces(
     held_out = [j for j in covered if j not in calib] if cfg.calibrate > 0 else covered
     reported = held_out or covered  # all calibration: nothing was held out
     heights = np.array([o.box[3] - o.box[1] for o in col.objects])
+    items_of = [o.item for o in col.objects]
     rows = []
     for s in cfg.setups:
         for fam in families(cfg.attacks):
@@ -402,6 +404,7 @@ def audit_faces(
                 sel = np.array([_bucket(heights[j]) == b for j in js], bool)
                 if sel.any():
                     by[b] = {"n": int(sel.sum()), "rank1": rank_rate(ranks[sel], 1)}
+            photo = _photo_stats(gallery, probes, truth, items_of)
             split = {}
             if cfg.galleries > 1 and js:
                 sr, sizes = split_ranks(gallery, probes, truth, cfg.galleries)
@@ -417,7 +420,7 @@ def audit_faces(
                 "hub_rank1": rank_rate(hub, 1), "hub_rank1_hits": int((hub <= 1).sum()),
                 "mean_rank": _mean_rank(ranks, n),
                 "end_to_end_rank1": e2e if s.name != "unmasked" else rank_rate(ranks, 1),
-                "by_height": by, **split,
+                "by_height": by, **photo, **split,
             })  # fmt: skip
     return {
         "gallery": n, "chance": chance, "covered": len(covered), "missed": missed,
@@ -426,6 +429,24 @@ def audit_faces(
         "reported": len(reported), "rows": rows,
         "galleries": cfg.galleries, "blank_context": cfg.blank_context,
         "verdicts": _face_verdicts(rows, chance, missed / n),
+    }  # fmt: skip
+
+
+def _photo_stats(
+    gallery: np.ndarray, probes: np.ndarray, truth: np.ndarray, groups: Sequence[Any]
+) -> dict[str, Any]:
+    """Rank-1 split into finding the photo and finding the person in it (see
+    :func:`veil.audit.metrics.photo_ranks`), each with its chance level; the second
+    over probes whose photo holds at least two gallery faces."""
+    if not len(truth):
+        return {}
+    first, within, sizes = photo_ranks(gallery, probes, truth, groups)
+    multi = sizes >= 2
+    return {
+        "photo_rank1": float(np.mean(first)), "photo_chance": float(np.mean(sizes / len(gallery))),
+        "within_photo_n": int(multi.sum()),
+        "within_photo_rank1": rank_rate(within[multi], 1),
+        "within_photo_chance": float(np.mean(1 / sizes[multi])) if multi.any() else float("nan"),
     }  # fmt: skip
 
 

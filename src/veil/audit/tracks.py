@@ -39,6 +39,7 @@ from .metrics import (
     hub_corrected_ranks,
     identification_ranks,
     normalise_plate,
+    photo_ranks,
 )
 from .runner import (
     WINDOW,
@@ -155,14 +156,19 @@ def track_average_table(
     gallery = embedder.embed_chips([gallery_chips[k] for k in keys])
     truth = np.arange(len(keys))
     n = len(keys)
+    clips = [k[0] if isinstance(k, tuple) else 0 for k in keys]  # track keys: (video, id)
+    sizes = np.array([clips.count(c) for c in clips])
 
     def hits_of(s: Setup, atk: Attack) -> dict[str, np.ndarray]:
         """Per track, whether its probe is ranked first: plain and hub-corrected."""
         acc = sums[(s.name, atk.name)]
         avg = embedder.embed_chips([_u8(acc[k] / counts[k]) for k in keys])
         one = embedder.embed_chips([_u8(single[(s.name, atk.name)][k]) for k in keys])
+        first, within, _ = photo_ranks(gallery, one, truth, clips)
         return {
             "single": identification_ranks(gallery, one, truth) <= 1,
+            "single_clip": first,  # found the clip, whose other faces share its look
+            "single_within_clip": (within <= 1) & (sizes >= 2),  # found the person in it
             "average": identification_ranks(gallery, avg, truth) <= 1,
             "single_hub": hub_corrected_ranks(gallery, one, truth) <= 1,
             "average_hub": hub_corrected_ranks(gallery, avg, truth) <= 1,
@@ -179,7 +185,8 @@ def track_average_table(
                 "setup": s.name, "method": s.method, "control": s.control, "attack": fam,
                 "n": n, "variants": len(tried),
             }  # fmt: skip
-            for metric in ("single", "average", "single_hub", "average_hub"):
+            for metric in ("single", "average", "single_hub", "average_hub", "single_clip",
+                           "single_within_clip"):  # fmt: skip
                 per_variant = {v: h[metric] for v, h in tried.items()}
                 hits, best, hindsight = cross_fitted(per_variant)
                 row[f"hits_{metric}"] = hits
@@ -191,6 +198,9 @@ def track_average_table(
     frames_per_track = [counts[k] for k in keys]
     return {
         "tracks": n, "chance": 1.0 / n, "blank_context": blank_context,
+        "clip_chance": float(np.mean(sizes / n)), "within_clip_n": int((sizes >= 2).sum()),
+        "within_clip_chance": float(np.mean(1 / sizes[sizes >= 2])) if (sizes >= 2).any()
+        else float("nan"),
         "frames_per_track_median": float(np.median(frames_per_track)), "rows": rows,
     }  # fmt: skip
 
