@@ -160,7 +160,8 @@ def track_average_table(
     sizes = np.array([clips.count(c) for c in clips])
 
     def hits_of(s: Setup, atk: Attack) -> dict[str, np.ndarray]:
-        """Per track, whether its probe is ranked first: plain and hub-corrected."""
+        """Per track, whether its probe is ranked first (plain and hub-corrected), whether
+        its nearest original is from its own clip, and whether it is first among them."""
         acc = sums[(s.name, atk.name)]
         avg = embedder.embed_chips([_u8(acc[k] / counts[k]) for k in keys])
         one = embedder.embed_chips([_u8(single[(s.name, atk.name)][k]) for k in keys])
@@ -190,7 +191,8 @@ def track_average_table(
                 per_variant = {v: h[metric] for v, h in tried.items()}
                 hits, best, hindsight = cross_fitted(per_variant)
                 row[f"hits_{metric}"] = hits
-                row[f"rank1_{metric}"] = hits / n
+                if "clip" not in metric:  # the clip counts have their own denominators
+                    row[f"rank1_{metric}"] = hits / n
                 row[f"variant_{metric}"] = best
                 row[f"hindsight_{metric}"] = hindsight
             row["p_chance_single"] = binomial_tail(row["hits_single"], n, 1.0 / n)
