@@ -695,3 +695,9 @@ def test_runner_galleries_give_the_short_list_line(tmp_path):
     write_audit(tmp_path / "out", {"faces": result})
     assert "| fill | none | 25.00% | 25.00% |" in (tmp_path / "out" / "report.md").read_text()
     assert "not certified" in summary({"faces": result})
+    # among the two faces of each photo, a fill is first for one of them: chance exactly
+    assert verdict["within_photo_rank1"] == 0.5 and verdict["within_photo_chance"] == 0.5
+    assert verdict["within_photo_n"] == 12 and verdict["within_photo_upper95"] > 0.5
+    assert (
+        "Among the faces of the probe's own photo" in (tmp_path / "out" / "report.md").read_text()
+    )

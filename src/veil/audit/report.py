@@ -132,6 +132,25 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
                     f"{'yes' if v['split_certified'] else 'no'} |"
                 )
             lines += [""]
+        within = [v for v in faces["verdicts"] if "within_photo_upper95" in v]
+        if within:
+            lines += [
+                "Among the faces of the probe's own photo (which of the people in the "
+                "picture is under the mask; the photo's light and colour, which a mask "
+                "leaves, point to all of them alike), with one gallery per photo of two or "
+                "more faces:", "",
+                "| setup | strongest attack | rank-1 | chance | n | 95% upper bound (x chance) "
+                "| certified |", "|---|---|---|---|---|---|---|",
+            ]  # fmt: skip
+            for v in within:
+                lines.append(
+                    f"| {v['setup']} | {v['within_photo_strongest_attack']} | "
+                    f"{_pct(v['within_photo_rank1'])} | {_pct(v['within_photo_chance'])} | "
+                    f"{v['within_photo_n']} | {_pct(v['within_photo_upper95'])} "
+                    f"({v['within_photo_upper95'] / v['within_photo_chance']:.1f}) | "
+                    f"{'yes' if v['within_photo_certified'] else 'no'} |"
+                )
+            lines += [""]
     tracks = result.get("face_tracks")
     if tracks and tracks.get("tracks"):
         lines += [
@@ -305,6 +324,13 @@ def summary(result: Mapping[str, Any]) -> str:
                              f"{'pass' if v['split_end_to_end_pass'] else 'FAIL'}; 95% upper "
                              f"bound {v['split_upper95'] / v['split_chance']:.1f}x chance: "
                              f"{'' if v['split_certified'] else 'not '}certified")  # fmt: skip
+            if "within_photo_upper95" in v:
+                up = v["within_photo_upper95"] / v["within_photo_chance"]
+                lines.append(f"  verdict {v['setup']} among its photo's faces: rank-1 "
+                             f"{_pct(v['within_photo_rank1'])} (chance "
+                             f"{_pct(v['within_photo_chance'])}); 95% upper bound {up:.1f}x "
+                             f"chance: {'' if v['within_photo_certified'] else 'not '}"
+                             "certified")  # fmt: skip
     tracks = result.get("face_tracks")
     if tracks and tracks.get("tracks"):
         lines.append(f"video face tracks: {tracks['tracks']}, chance {_pct(tracks['chance'])}")

@@ -485,6 +485,19 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
                     w["split_rank1"] * (1 - miss_rate) + miss_rate
                     <= 2 * w["split_chance"] + miss_rate,
             })  # fmt: skip
+        within = [r for r in mine if r.get("within_photo_n")]
+        if within:  # who, among the people of the probe's own photo: ~n/size expected hits
+            w = max(within, key=lambda r: r["within_photo_rank1"] / r["within_photo_chance"])
+            upper = binomial_upper(
+                round(w["within_photo_rank1"] * w["within_photo_n"]), w["within_photo_n"]
+            )
+            out[-1].update({
+                "within_photo_strongest_attack": w["attack"],
+                "within_photo_rank1": w["within_photo_rank1"],
+                "within_photo_chance": w["within_photo_chance"],
+                "within_photo_n": w["within_photo_n"], "within_photo_upper95": upper,
+                "within_photo_certified": upper <= 2 * w["within_photo_chance"],
+            })  # fmt: skip
     return out
 
 
