@@ -544,6 +544,7 @@ def test_runner_audits_video_face_tracks(tmp_path):
     setups = {r["setup"] for r in tracks["rows"]}
     assert {"unmasked", "noise-per-frame", "fill"} <= setups
     assert "video face tracks: 2" in summary(out) and "verdict fill" in summary(out)
+    assert tracks["within_clip_n"] == 2 and "verdict fill among its clip's faces" in summary(out)
     write_audit(tmp_path / "out", out)
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Video faces" in report and "best in hindsight" in report

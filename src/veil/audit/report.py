@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import OutputError
 from ..evaluate.report import _md_table, _out_dir, clean_metrics
 from ..outputs import write_text_atomic
+from .metrics import binomial_upper
 from .runner import FACE_BUCKETS
 
 log = logging.getLogger(__name__)
@@ -192,10 +193,17 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             ]  # fmt: skip
         lines += [""]
         for name, v in track_verdicts(tracks).items():
+            among = (
+                f"; first among its clip's faces at most {v['within_clip_hits']} of "
+                f"{tracks['within_clip_n']} ({v['within_clip_attack']}), 95% upper bound "
+                f"{v['within_clip_upper_x']:.1f}x chance: "
+                f"{'' if v['within_clip_certified'] else 'not '}certified"
+                if "within_clip_hits" in v else ""
+            )  # fmt: skip
             lines.append(
                 f"- **{name}**: at most {v['hits']} of {tracks['tracks']} "
                 f"({v['attack']}, {v['probe']}), line 2x chance: "
-                f"{'pass' if v['pass'] else 'FAIL'}"
+                f"{'pass' if v['pass'] else 'FAIL'}{among}"
             )
         lines += [""]
     ptracks = result.get("plate_tracks")
@@ -341,6 +349,12 @@ def summary(result: Mapping[str, Any]) -> str:
         for name, v in track_verdicts(tracks).items():
             lines.append(f"  verdict {name}: at most {v['hits']} hits ({v['attack']}, "
                          f"{v['probe']}): {'pass' if v['pass'] else 'FAIL'}")  # fmt: skip
+            if "within_clip_hits" in v:
+                lines.append(f"  verdict {name} among its clip's faces: at most "
+                             f"{v['within_clip_hits']} of {tracks['within_clip_n']}, 95% upper "
+                             f"bound {v['within_clip_upper_x']:.1f}x chance: "
+                             f"{'' if v['within_clip_certified'] else 'not '}"
+                             "certified")  # fmt: skip
     ptracks = result.get("plate_tracks")
     if ptracks and ptracks.get("tracks"):
         lines.append(f"video plate tracks: {ptracks['tracks']}")
@@ -374,4 +388,16 @@ def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
                     "probe": "one frame" if probe == "single" else "track average",
                     "pass": hits <= 2 * tracks["tracks"] * tracks["chance"] + 1e-9,
                 }  # fmt: skip
+    n, chance = tracks.get("within_clip_n", 0), tracks.get("within_clip_chance")
+    for r in tracks.get("rows", []):
+        v = out.get(r["setup"])
+        if v is None or not n or "hits_single_within_clip" not in r:
+            continue
+        hits = r["hits_single_within_clip"]
+        if hits >= v.get("within_clip_hits", -1):  # the person, once the clip is known
+            upper = binomial_upper(hits, n)
+            v.update({
+                "within_clip_hits": hits, "within_clip_attack": r["attack"],
+                "within_clip_upper_x": upper / chance, "within_clip_certified": upper <= 2 * chance,
+            })  # fmt: skip
     return out
