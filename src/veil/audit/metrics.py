@@ -23,8 +23,8 @@ __all__ = [
     "identification_ranks",
     "levenshtein",
     "normalise_plate",
-    "rank_rate",
     "photo_ranks",
+    "rank_rate",
     "split_ranks",
 ]
 
