@@ -518,6 +518,27 @@ def test_track_blank_context_removes_a_match_on_surroundings():
     assert fill_hits(True) <= 1  # blanked, every probe and gallery entry alike: no more than luck
 
 
+def test_track_verdicts_are_decided_on_exact_figures():
+    from veil.audit.report import _markdown
+    from veil.audit.tracks import track_verdicts
+    from veil.evaluate.report import clean_metrics
+
+    row = {"setup": "fill", "control": False, "attack": "none", "variants": 1,
+           "hits_single": 2, "hits_average": 1, "hits_single_hub": 1, "hits_average_hub": 1,
+           "p_chance_single": 0.26, "hindsight_single": 2, "variant_single": "none",
+           "hindsight_average": 1, "variant_average": "none", "hits_single_clip": 9,
+           "hits_single_within_clip": 16}  # fmt: skip
+    tracks = {"tracks": 103, "chance": 1 / 103, "frames_per_track_median": 45,
+              "clip_chance": 0.1, "within_clip_n": 94, "within_clip_chance": 15 / 94,
+              "rows": [row]}  # fmt: skip
+    tracks["verdicts"] = track_verdicts(tracks)
+    (v,) = tracks["verdicts"].values()
+    assert v["pass"] and v["hits"] == 2 and v["within_clip_certified"]  # 2 of 103: 2x chance
+    # the report is written from rounded figures (chance 0.0097): the verdict must not flip
+    report = _markdown(clean_metrics({"face_tracks": tracks}), [], None)
+    assert "line 2x chance: pass" in report and "FAIL" not in report
+
+
 def test_runner_audits_video_face_tracks(tmp_path):
     from media_factory import make_clip
     from veil.audit.report import summary, write_audit

@@ -18,7 +18,6 @@ import numpy as np
 from ..errors import OutputError
 from ..evaluate.report import _md_table, _out_dir, clean_metrics
 from ..outputs import write_text_atomic
-from .metrics import binomial_upper
 from .runner import FACE_BUCKETS
 
 log = logging.getLogger(__name__)
@@ -192,7 +191,7 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
                 "person shares none of the clip's look.",
             ]  # fmt: skip
         lines += [""]
-        for name, v in track_verdicts(tracks).items():
+        for name, v in (tracks.get("verdicts") or {}).items():
             among = (
                 f"; first among its clip's faces at most {v['within_clip_hits']} of "
                 f"{tracks['within_clip_n']} ({v['within_clip_attack']}), 95% upper bound "
@@ -346,7 +345,7 @@ def summary(result: Mapping[str, Any]) -> str:
             lines.append(f"  {r['setup']:<14} {r['attack']:<16} rank-1 hits one frame "
                          f"{r['hits_single']:>3}, track average {r['hits_average']:>3}  "
                          f"n={r['n']}")  # fmt: skip
-        for name, v in track_verdicts(tracks).items():
+        for name, v in (tracks.get("verdicts") or {}).items():
             lines.append(f"  verdict {name}: at most {v['hits']} hits ({v['attack']}, "
                          f"{v['probe']}): {'pass' if v['pass'] else 'FAIL'}")  # fmt: skip
             if "within_clip_hits" in v:
@@ -370,34 +369,3 @@ def summary(result: Mapping[str, Any]) -> str:
             lines.append(f"  {r['setup']:<14} {r['attack']:<16} whole {r['exact_count']:>4} "
                          f"chars {_pct(r['char_accuracy']):>8}  n={r['n']}")  # fmt: skip
     return "\n".join(lines)
-
-
-def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per masking setup (controls aside), its most re-identified cell over attacks and
-    the two probes (one frame, track average), against the line of 2x chance."""
-    out: dict[str, dict[str, Any]] = {}
-    for r in tracks.get("rows", []):
-        if r.get("control"):
-            continue
-        for probe in ("single", "average"):
-            hits = r[f"hits_{probe}"]
-            v = out.get(r["setup"])
-            if v is None or hits > v["hits"]:
-                out[r["setup"]] = {
-                    "hits": hits, "attack": r["attack"],
-                    "probe": "one frame" if probe == "single" else "track average",
-                    "pass": hits <= 2 * tracks["tracks"] * tracks["chance"] + 1e-9,
-                }  # fmt: skip
-    n, chance = tracks.get("within_clip_n", 0), tracks.get("within_clip_chance")
-    for r in tracks.get("rows", []):
-        v = out.get(r["setup"])
-        if v is None or not n or "hits_single_within_clip" not in r:
-            continue
-        hits = r["hits_single_within_clip"]
-        if hits >= v.get("within_clip_hits", -1):  # the person, once the clip is known
-            upper = binomial_upper(hits, n)
-            v.update({
-                "within_clip_hits": hits, "within_clip_attack": r["attack"],
-                "within_clip_upper_x": upper / chance, "within_clip_certified": upper <= 2 * chance,
-            })  # fmt: skip
-    return out

@@ -35,6 +35,7 @@ from ..settings import MaskSettings
 from .attacks import Attack, families
 from .metrics import (
     binomial_tail,
+    binomial_upper,
     char_accuracy,
     hub_corrected_ranks,
     identification_ranks,
@@ -53,7 +54,13 @@ from .setups import Setup
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FrameObjects", "NoiseControl", "plate_track_table", "track_average_table"]
+__all__ = [
+    "FrameObjects",
+    "NoiseControl",
+    "plate_track_table",
+    "track_average_table",
+    "track_verdicts",
+]
 
 
 @dataclass(frozen=True)
@@ -198,13 +205,46 @@ def track_average_table(
             row["p_chance_single"] = binomial_tail(row["hits_single"], n, 1.0 / n)
             rows.append(row)
     frames_per_track = [counts[k] for k in keys]
-    return {
+    table = {
         "tracks": n, "chance": 1.0 / n, "blank_context": blank_context,
         "clip_chance": float(np.mean(sizes / n)), "within_clip_n": int((sizes >= 2).sum()),
         "within_clip_chance": float(np.mean(1 / sizes[sizes >= 2])) if (sizes >= 2).any()
         else float("nan"),
         "frames_per_track_median": float(np.median(frames_per_track)), "rows": rows,
     }  # fmt: skip
+    table["verdicts"] = track_verdicts(table)  # on exact figures, before any rounding
+    return table
+
+
+def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per masking setup (controls aside), its most re-identified cell over attacks and
+    the two probes (one frame, track average), against the line of 2x chance."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in tracks.get("rows", []):
+        if r.get("control"):
+            continue
+        for probe in ("single", "average"):
+            hits = r[f"hits_{probe}"]
+            v = out.get(r["setup"])
+            if v is None or hits > v["hits"]:
+                out[r["setup"]] = {
+                    "hits": hits, "attack": r["attack"],
+                    "probe": "one frame" if probe == "single" else "track average",
+                    "pass": hits <= 2 * tracks["tracks"] * tracks["chance"] + 1e-9,
+                }  # fmt: skip
+    n, chance = tracks.get("within_clip_n", 0), tracks.get("within_clip_chance")
+    for r in tracks.get("rows", []):
+        v = out.get(r["setup"])
+        if v is None or not n or "hits_single_within_clip" not in r:
+            continue
+        hits = r["hits_single_within_clip"]
+        if hits >= v.get("within_clip_hits", -1):  # the person, once the clip is known
+            upper = binomial_upper(hits, n)
+            v.update({
+                "within_clip_hits": hits, "within_clip_attack": r["attack"],
+                "within_clip_upper_x": upper / chance, "within_clip_certified": upper <= 2 * chance,
+            })  # fmt: skip
+    return out
 
 
 def cross_fitted(per_variant: dict[str, np.ndarray]) -> tuple[int, str, int]:
