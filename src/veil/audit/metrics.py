@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "binomial_tail",
     "binomial_upper",
+    "certify_twice_chance",
     "char_accuracy",
     "hub_corrected_ranks",
     "identification_ranks",
@@ -158,6 +159,14 @@ def binomial_upper(hits: int, n: int, confidence: float = 0.95) -> float:
         else:
             hi = mid
     return hi
+
+
+def certify_twice_chance(hits: int, n: int, chance: float) -> tuple[float, bool]:
+    """The 95% upper bound of ``hits / n``, and whether it shows the rate is at most 2x
+    ``chance`` (the issue's line). Only a count with several expected hits can: with one,
+    even 0 hits leave the bound above the line."""
+    upper = binomial_upper(hits, n)
+    return upper, upper <= 2 * chance
 
 
 def binomial_tail(hits: int, n: int, p: float) -> float:

@@ -41,6 +41,7 @@ from .backends import FaceEmbedder, PlateReader
 from .metrics import (
     binomial_tail,
     binomial_upper,
+    certify_twice_chance,
     char_accuracy,
     hub_corrected_ranks,
     identification_ranks,
@@ -475,12 +476,14 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
             w = max(split, key=lambda r: r["split_rank1"] / r["split_chance"])
             # about K hits are expected by chance here, so the count has power: the 95%
             # upper bound can certify "at most 2x chance", which one gallery cannot
-            upper = binomial_upper(round(w["split_rank1"] * w["n"]), w["n"])
+            upper, certified = certify_twice_chance(
+                round(w["split_rank1"] * w["n"]), w["n"], w["split_chance"]
+            )
             out[-1].update({
                 "split_strongest_attack": w["attack"], "split_rank1": w["split_rank1"],
                 "split_chance": w["split_chance"], "split_upper95": upper,
                 "split_pass": w["split_rank1"] <= 2 * w["split_chance"],
-                "split_certified": upper <= 2 * w["split_chance"],
+                "split_certified": certified,
                 "split_end_to_end_pass":
                     w["split_rank1"] * (1 - miss_rate) + miss_rate
                     <= 2 * w["split_chance"] + miss_rate,
@@ -488,15 +491,17 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
         within = [r for r in mine if r.get("within_photo_n")]
         if within:  # who, among the people of the probe's own photo: ~n/size expected hits
             w = max(within, key=lambda r: r["within_photo_rank1"] / r["within_photo_chance"])
-            upper = binomial_upper(
-                round(w["within_photo_rank1"] * w["within_photo_n"]), w["within_photo_n"]
+            upper, certified = certify_twice_chance(
+                round(w["within_photo_rank1"] * w["within_photo_n"]),
+                w["within_photo_n"],
+                w["within_photo_chance"],
             )
             out[-1].update({
                 "within_photo_strongest_attack": w["attack"],
                 "within_photo_rank1": w["within_photo_rank1"],
                 "within_photo_chance": w["within_photo_chance"],
                 "within_photo_n": w["within_photo_n"], "within_photo_upper95": upper,
-                "within_photo_certified": upper <= 2 * w["within_photo_chance"],
+                "within_photo_certified": certified,
             })  # fmt: skip
     return out
 

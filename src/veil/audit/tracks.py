@@ -35,7 +35,7 @@ from ..settings import MaskSettings
 from .attacks import Attack, families
 from .metrics import (
     binomial_tail,
-    binomial_upper,
+    certify_twice_chance,
     char_accuracy,
     hub_corrected_ranks,
     identification_ranks,
@@ -239,10 +239,10 @@ def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         hits = r["hits_single_within_clip"]
         if hits >= v.get("within_clip_hits", -1):  # the person, once the clip is known
-            upper = binomial_upper(hits, n)
+            upper, certified = certify_twice_chance(hits, n, chance)
             v.update({
                 "within_clip_hits": hits, "within_clip_attack": r["attack"],
-                "within_clip_upper_x": upper / chance, "within_clip_certified": upper <= 2 * chance,
+                "within_clip_upper_x": upper / chance, "within_clip_certified": certified,
             })  # fmt: skip
     return out
 
