@@ -325,15 +325,44 @@ def test_blank_context_compares_the_masked_region_only(tmp_path):
     assert unmasked_kept == unmasked_blanked == 1.0  # the faces themselves still match
 
 
-def test_runner_reports_on_faces_held_out_of_calibration(tmp_path):
-    result = _run_faces(tmp_path, ["fill"], calibrate=4)
-    assert result["calibration"] == 4 and result["reported"] == 8
-    assert all(r["n"] == 8 for r in result["rows"])
-    assert result["chance"] == pytest.approx(1 / 12)  # the gallery is still every face
+def test_runner_reports_every_covered_face_with_cross_fitted_variants(tmp_path):
+    result = _run_faces(tmp_path, ["fill"], calibrate=2)
+    # every variant on the first 2 faces of each half; every covered face is reported
+    assert result["calibration"] == 4 and result["reported"] == 12 and result["cross_fitted"]
+    assert all(r["n"] == 12 for r in result["rows"])
+    assert result["chance"] == pytest.approx(1 / 12)
     unmasked = _row(result, "unmasked", "none")
     assert unmasked["rank1"] == 1.0 and unmasked["mean_rank"] == 0.0
     fill = _row(result, "fill", "none")
     assert 0.3 < fill["mean_rank"] < 0.8  # identical probes: ranks spread over the gallery
+
+
+def test_choose_per_half_picks_on_the_other_half():
+    from veil.audit.runner import choose_per_half
+
+    half = {0: 0, 1: 1, 2: 0, 3: 1}
+    # "lucky" scores on half 0 only, "steady" on both: half 0's own luck must not choose
+    # half 0's attack, and half 1 is attacked with what half 0 found best
+    tried = {"steady": {0: 0.5, 1: 0.5, 2: 0.5, 3: 0.5}, "lucky": {0: 1.0, 1: 0.0, 2: 1.0, 3: 0.0}}
+
+    def mean(values):
+        return float(np.mean(list(values.values())))
+
+    assert choose_per_half(tried, half, mean) == ("steady", "lucky")
+    # one object: no other half to choose on, so every tried object counts
+    assert choose_per_half({"a": {0: 0.1}, "b": {0: 0.9}}, {0: 0}, mean) == ("b", "b")
+
+
+def test_at_most_passes_a_count_exactly_on_the_line():
+    from veil.audit.runner import _at_most
+
+    for n in (205, 746, 706, 1000):
+        chance = 1.0 / n
+        assert _at_most(2 / n, 2 * chance)  # 2 hits of n at chance 1/n: on the line
+        assert not _at_most(3 / n, 2 * chance)
+        missed = 6 / n  # end to end: (2 hits + 6 missed) of n against 2x chance + misses
+        assert _at_most((2 / (n - 6)) * (1 - missed) + missed, 2 * chance + missed)
+        assert not _at_most((3 / (n - 6)) * (1 - missed) + missed, 2 * chance + missed)
 
 
 def test_runner_max_objects_keeps_chance_at_one_over_the_gallery(tmp_path):

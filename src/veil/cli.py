@@ -392,8 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--calibrate",
         type=int,
         default=60,
-        help="objects on which every attack variant is tried before the best per family "
-        "runs on all (0: every variant on every object; default: %(default)s)",
+        help="objects per half on which every attack variant is tried; each half is then "
+        "attacked with the variant per family that did best on the other half (0: every "
+        "variant on every object; default: %(default)s)",
     )
     pa.add_argument("--max-objects", type=int, help="audit at most this many objects per class")
     pa.add_argument(

@@ -78,6 +78,16 @@ def _plate_table(plates: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]
     return head, rows
 
 
+def _choice_note(table: Mapping[str, Any], what: str) -> str:
+    """How the attacker's variants were chosen for the rows."""
+    return (
+        f"Attack variants are cross-fitted: the covered {what} alternate between two halves, "
+        f"every variant ran on {table['calibration']} of them, and each half is attacked "
+        "with the variant per family that did best on the other half; rows report all "
+        f"{table['covered']} covered {what}, none under a variant its own result chose."
+    )
+
+
 def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) -> str:
     lines = ["# veil audit: can the masks be undone?", ""]
     faces = result.get("faces")
@@ -88,9 +98,7 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             f"tall; chance rank-1 {_pct(faces['chance'])}. Covered by the mask: "
             f"{faces['covered']}; missed by the detector: {faces['missed']} "
             f"(miss rate {_pct(faces['miss_rate'])}, counted as re-identified end to end). "
-            f"Attack variants chosen on the first {faces['calibration']} covered faces (by mean "
-            f"rank); rows report the {faces.get('reported', faces['covered'])} faces held out "
-            "of that choice."
+            + _choice_note(faces, "faces")
             + (" Surroundings blanked (`--blank-context`): outside the mask's footprint, "
                "original and probe are grey, so only the masked face region is compared."
                if faces.get("blank_context") else ""), "",
@@ -236,15 +244,16 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             f"{plates['plates']} plates ({plates['annotated_text']} with annotated text), "
             f"{plates['covered']} covered by the mask, {plates['missed']} missed. OCR ceiling on "
             f"the unmasked plates: {_pct(plates['ceiling_exact'])} read whole, character "
-            f"accuracy {_pct(plates['ceiling_char_accuracy'])}.", "",
+            f"accuracy {_pct(plates['ceiling_char_accuracy'])}. " + _choice_note(plates, "plates"),
+            "",
         ]  # fmt: skip
         head, rows = _plate_table(plates)
         lines += _md_table(head, rows) + [""]
     lines += [
         "Attacks: `none`; `deconvolution`, Wiener with Gaussian and box PSFs scaled to the "
         "mask; `upscale-sharpen`, averaging to a cell grid, bicubic up-scaling and an unsharp "
-        "mask. Per family the best variant is kept. The attacker aligns faces with the "
-        "original's landmarks. Controls show the attacks work.", "",
+        "mask. Per family the attacker keeps the variant that did best on other objects, "
+        "and aligns faces with the original's landmarks. Controls show the attacks work.", "",
     ]  # fmt: skip
     if images:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in images] + [""]

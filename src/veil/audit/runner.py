@@ -11,9 +11,11 @@ Plates: the OCR reads every covered plate after each setup and attack; a
 whole-plate match against the annotated text (or the OCR of the original where
 there is none) is a plate read back. The OCR on the unmasked plates is the ceiling.
 
-Attack variants of one family are scored on a calibration subset (the first
-``calibrate`` covered objects), the best is kept and run on all: an attacker
-tunes on a few samples. ``calibrate=0`` runs every variant on every object.
+Attack variants are cross-fitted: covered objects alternate between two halves,
+every variant runs on a calibration subset of each (the first ``calibrate``),
+and each half is attacked with the variant per family that did best on the other
+half: an attacker tunes on a few samples, and every object is reported, none under
+a variant its own result chose. ``calibrate=0`` runs every variant on every object.
 
 Only aggregate numbers leave this module; crops exist in memory only.
 """
@@ -304,6 +306,35 @@ def _plans(
     return plans
 
 
+def _halves(covered: Sequence[int]) -> dict[int, int]:
+    """Covered objects alternate between two halves (0, 1), in dataset order."""
+    return {j: k % 2 for k, j in enumerate(covered)}
+
+
+def choose_per_half(
+    tried: dict[str, dict[int, Any]],
+    half: dict[int, int],
+    rank_of: Callable[[dict[int, Any]], float],
+) -> tuple[str, str]:
+    """The variant for each half, chosen on the objects of the *other* half.
+
+    ``tried`` maps each variant to its scores on the calibration objects. No object's own
+    result picks the attack it is reported under: the best of several variants in
+    hindsight favours luck (a mask that carries nothing gains hits by selection alone).
+    A half whose other half was not tried (a single object) falls back to all of them.
+    """
+    names = list(tried)
+    picks = []
+    for h in (0, 1):
+
+        def other(name: str, h: int = h) -> dict[int, Any]:
+            return {j: v for j, v in tried[name].items() if half[j] != h}
+
+        basis = other if any(other(n) for n in names) else (lambda name: tried[name])
+        picks.append(max(names, key=lambda n: rank_of(basis(n))))  # first of equals
+    return picks[0], picks[1]
+
+
 def _two_phase(
     col: _Collector,
     cfg: AuditConfig,
@@ -311,29 +342,49 @@ def _two_phase(
     rank_of: Callable[[dict[int, Any]], float],
     quiet: bool,
 ) -> tuple[dict[tuple[str, str], dict[int, Any]], dict[tuple[str, str], str], set[int]]:
-    """Calibrate every variant on the first covered objects, then run the best on all.
+    """Cross-fitted attack choice: every covered object is reported, none under a variant
+    its own result chose.
 
-    Returns the scores, the best variant per (setup, family) and the calibration objects
-    (the caller reports on the others: a variant chosen on a sample scores high there by
-    selection alone)."""
+    Covered objects alternate between two halves. Every variant runs on the calibration
+    objects (the first ``calibrate`` of each half; all with ``calibrate=0``); each half
+    is then attacked with the variant per family that did best on the *other* half's
+    calibration objects. Returns, per (setup, family), the scores of every covered
+    object; the variant names (``"a / b"`` where the halves chose differently); and the
+    calibration objects."""
     covered = [j for j, o in enumerate(col.objects) if o.covered]
-    calib = set(covered if cfg.calibrate <= 0 else covered[: cfg.calibrate])
+    half = _halves(covered)
+    sides = [[j for j in covered if half[j] == h] for h in (0, 1)]
+    k = cfg.calibrate
+    calib = set(covered) if k <= 0 else set(sides[0][:k] + sides[1][:k])
     setups = list(cfg.setups)
     with _bar(len(col.regions), quiet, "attack (calibration)") as bar:
         results = col.probes(_plans(cfg, setups, None), setups, calib, score, bar)
-    best: dict[tuple[str, str], str] = {}
+    picks: dict[tuple[str, str], tuple[str, str]] = {}
     for s in setups:
         for fam in families(cfg.attacks):
-            names = [a.name for a in cfg.attacks if a.family == fam and (s.name, a.name) in results]
-            if names:
-                best[(s.name, fam)] = max(names, key=lambda n: rank_of(results[(s.name, n)]))
-    rest = set(covered) - calib
-    if rest:
-        with _bar(len(col.regions), quiet, "attack") as bar:
-            more = col.probes(_plans(cfg, setups, best), setups, rest, score, bar)
-        for k, v in more.items():
-            results.setdefault(k, {}).update(v)
-    return results, best, calib
+            tried = {
+                a.name: results[(s.name, a.name)]
+                for a in cfg.attacks if a.family == fam and (s.name, a.name) in results
+            }  # fmt: skip
+            if tried:
+                picks[(s.name, fam)] = choose_per_half(tried, half, rank_of)
+    for h in (0, 1):
+        rest = set(sides[h]) - calib
+        if rest:
+            best = {key: pair[h] for key, pair in picks.items()}
+            with _bar(len(col.regions), quiet, f"attack (half {h + 1})") as bar:
+                more = col.probes(_plans(cfg, setups, best), setups, rest, score, bar)
+            for key, v in more.items():
+                results.setdefault(key, {}).update(v)
+    chosen: dict[tuple[str, str], dict[int, Any]] = {}
+    names: dict[tuple[str, str], str] = {}
+    for (setup, fam), pair in picks.items():
+        chosen[(setup, fam)] = {
+            j: results[(setup, pair[half[j]])][j]
+            for j in covered if j in results.get((setup, pair[half[j]]), {})
+        }  # fmt: skip
+        names[(setup, fam)] = pair[0] if pair[0] == pair[1] else f"{pair[0]} / {pair[1]}"
+    return chosen, names, calib
 
 
 def _bucket(height: float) -> str:
@@ -379,22 +430,20 @@ def audit_faces(
         r = identification_ranks(gallery, np.stack([values[j] for j in js]), np.array(js))
         return 1.0 - _mean_rank(r, n) + 1e-3 * rank_rate(r, 1)
 
-    results, best, calib = _two_phase(col, cfg, score, signal, quiet)
+    results, names, calib = _two_phase(col, cfg, score, signal, quiet)
     chance = 1.0 / n
     covered = [j for j, o in enumerate(col.objects) if o.covered]
     missed = n - len(covered)
-    held_out = [j for j in covered if j not in calib] if cfg.calibrate > 0 else covered
-    reported = held_out or covered  # all calibration: nothing was held out
     heights = np.array([o.box[3] - o.box[1] for o in col.objects])
     items_of = [o.item for o in col.objects]
     rows = []
     for s in cfg.setups:
         for fam in families(cfg.attacks):
-            name = best.get((s.name, fam))
+            name = names.get((s.name, fam))
             if name is None:
                 continue
-            vals = results[(s.name, name)]
-            js = [j for j in reported if j in vals]
+            vals = results[(s.name, fam)]
+            js = [j for j in covered if j in vals]
             probes = np.stack([vals[j] for j in js]) if js else np.zeros((0, gallery.shape[1]))
             truth = np.array(js, np.int64)
             ranks = identification_ranks(gallery, probes, truth)
@@ -426,8 +475,7 @@ def audit_faces(
     return {
         "gallery": n, "chance": chance, "covered": len(covered), "missed": missed,
         "miss_rate": missed / n, "min_height": cfg.min_height,
-        "calibration": min(len(covered), cfg.calibrate) if cfg.calibrate > 0 else len(covered),
-        "reported": len(reported), "rows": rows,
+        "calibration": len(calib), "cross_fitted": True, "reported": len(covered), "rows": rows,
         "galleries": cfg.galleries, "blank_context": cfg.blank_context,
         "verdicts": _face_verdicts(rows, chance, missed / n),
     }  # fmt: skip
@@ -456,6 +504,12 @@ def _mean_rank(ranks: np.ndarray, n: int) -> float:
     return float(np.mean((ranks - 1) / max(1, n - 1))) if len(ranks) else float("nan")
 
 
+def _at_most(rate: float, line: float) -> bool:
+    """``rate <= line``, where a count exactly on the line (2 hits of n at chance 1/n)
+    passes whatever the rounding of the two sides."""
+    return rate <= line * (1 + 1e-9)
+
+
 def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) -> list[dict]:
     """Per veil setup, the strongest attack and the two pass lines of the issue."""
     out = []
@@ -467,9 +521,9 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
             "setup": name, "strongest_attack": worst["attack"], "rank1": worst["rank1"],
             "rank1_hits": worst["rank1_hits"], "n": worst["n"],
             "rank1_p_chance": worst["rank1_p_chance"],
-            "covered_pass": worst["rank1"] <= 2 * chance,
+            "covered_pass": _at_most(worst["rank1"], 2 * chance),
             "end_to_end_rank1": worst_e2e,
-            "end_to_end_pass": worst_e2e <= 2 * chance + miss_rate,
+            "end_to_end_pass": _at_most(worst_e2e, 2 * chance + miss_rate),
         })  # fmt: skip
         split = [r for r in mine if "split_rank1" in r]
         if split:  # short candidate lists: the same line, with k expected hits by chance
@@ -482,11 +536,12 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
             out[-1].update({
                 "split_strongest_attack": w["attack"], "split_rank1": w["split_rank1"],
                 "split_chance": w["split_chance"], "split_upper95": upper,
-                "split_pass": w["split_rank1"] <= 2 * w["split_chance"],
+                "split_pass": _at_most(w["split_rank1"], 2 * w["split_chance"]),
                 "split_certified": certified,
-                "split_end_to_end_pass":
-                    w["split_rank1"] * (1 - miss_rate) + miss_rate
-                    <= 2 * w["split_chance"] + miss_rate,
+                "split_end_to_end_pass": _at_most(
+                    w["split_rank1"] * (1 - miss_rate) + miss_rate,
+                    2 * w["split_chance"] + miss_rate,
+                ),
             })  # fmt: skip
         within = [r for r in mine if r.get("within_photo_n")]
         if within:  # who, among the people of the probe's own photo: ~n/size expected hits
@@ -548,7 +603,7 @@ def audit_plates(
         v = list(values.values())
         return float(np.mean([m for m, _ in v])) + 1e-3 * float(np.mean([c for _, c in v]))
 
-    results, best, _ = _two_phase(col, cfg, score, exact, quiet)
+    results, names, calib = _two_phase(col, cfg, score, exact, quiet)
     n = len(col.objects)
     covered = [j for j, o in enumerate(col.objects) if o.covered]
     ceil = [ceiling[id(o)] for o in col.objects]
@@ -556,10 +611,10 @@ def audit_plates(
     rows = []
     for s in cfg.setups:
         for fam in families(cfg.attacks):
-            name = best.get((s.name, fam))
+            name = names.get((s.name, fam))
             if name is None:
                 continue
-            vals = [results[(s.name, name)][j] for j in covered if j in results[(s.name, name)]]
+            vals = [results[(s.name, fam)][j] for j in covered if j in results[(s.name, fam)]]
             rows.append({
                 "setup": s.name, "method": s.method, "strength": s.strength, "control": s.control,
                 "attack": fam, "variant": name, "n": len(vals),
@@ -569,7 +624,7 @@ def audit_plates(
             })  # fmt: skip
     return {
         "plates": n, "annotated_text": annotated, "covered": len(covered),
-        "missed": n - len(covered),
+        "missed": n - len(covered), "calibration": len(calib), "cross_fitted": True,
         "ceiling_exact": float(np.mean([m for m, _, a in ceil if a] or [np.nan])),
         "ceiling_char_accuracy": float(np.nanmean([c for _, c, a in ceil if a] or [np.nan])),
         "rows": rows,
