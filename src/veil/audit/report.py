@@ -226,7 +226,7 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             f"annotated frames each){ceiling}. The attacker resamples each frame's attacked "
             "plate onto one canvas and averages the track; the single read is its middle "
             "frame. `noise-per-frame` shows that averaging works.", "",
-            "| setup | attack | best variant | n | read whole, one frame | read whole, "
+            "| setup | attack | variant (cross-fitted) | n | read whole, one frame | read whole, "
             "track average | characters, one frame | characters, average |",
             "|---|---|---|---|---|---|---|---|",
         ]  # fmt: skip

@@ -247,12 +247,20 @@ def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def half_picks(scores: np.ndarray) -> tuple[int, int]:
+    """For each alternate half of the tracks, the variant (row of ``scores``, variants x
+    tracks) with the highest sum on the *other* half; the first of equals."""
+    half = np.arange(scores.shape[1]) % 2
+    picks = [int(np.argmax(scores[:, half != h].sum(axis=1))) for h in (0, 1)]
+    return picks[0], picks[1]
+
+
 def cross_fitted(per_variant: dict[str, np.ndarray]) -> tuple[int, str, int]:
     """Hits of an attacker who picks the variant on the *other* half of the tracks.
 
     ``per_variant`` maps each variant to a boolean hit per track (all in one order).
     Tracks are split into alternate halves; each half is scored with the variant that
-    did best on the other half (the first of equals), so no track's own result picks
+    did best on the other half (:func:`half_picks`), so no track's own result picks
     its attack: the best of several variants in hindsight favours luck (with up to
     nine variants, a fill that carries nothing reaches 2 hits in 81). Returns the
     cross-fitted hits, the variant best on all tracks, and its hits (the hindsight
@@ -261,31 +269,11 @@ def cross_fitted(per_variant: dict[str, np.ndarray]) -> tuple[int, str, int]:
     names = list(per_variant)
     stack = np.array([per_variant[v] for v in names], dtype=bool)
     half = np.arange(stack.shape[1]) % 2
-    hits = 0
-    for h in (0, 1):
-        pick = int(np.argmax(stack[:, half != h].sum(axis=1)))
-        hits += int(stack[pick, half == h].sum())
+    picks = half_picks(stack)
+    hits = sum(int(stack[picks[h], half == h].sum()) for h in (0, 1))
     totals = stack.sum(axis=1)
     best = int(np.argmax(totals))
     return hits, names[best], int(totals[best])
-
-
-def _best_per_family(
-    setups: Sequence[Setup],
-    attacks: Sequence[Attack],
-    done: dict[tuple[str, str], Any],
-    row_of: Any,
-    order: Any,
-) -> list[dict[str, Any]]:
-    """Per setup and attack family, the row of the variant the attacker does best with
-    (by ``order``; the first of equals)."""
-    rows = []
-    for s in setups:
-        for fam in families(attacks):
-            tried = [row_of(s, a) for a in attacks if a.family == fam and (s.name, a.name) in done]
-            if tried:
-                rows.append(max(tried, key=order))
-    return rows
 
 
 def _u8(chip: np.ndarray) -> np.ndarray:
@@ -328,12 +316,14 @@ def plate_track_table(
     middle: dict[Any, int],
     texts: dict[Any, str] | None = None,
 ) -> dict[str, Any]:
-    """Whole plates read from one frame and from a track's average, per setup and variant.
+    """Whole plates read from one frame and from a track's average, per setup and family.
 
     Each frame's attacked window is resampled onto the track's canvas and summed, so
     memory is one canvas per track, setup and variant. ``texts`` gives annotated plate
     text per track key; the others are compared with the OCR of the original middle
-    frame, and a track whose original the OCR cannot read at all is left out.
+    frame, and a track whose original the OCR cannot read at all is left out. The
+    variant of a family is chosen on the other half of the tracks, as for faces; the
+    best in hindsight is kept as ``hindsight_exact_*``, an upper bound.
     """
     margin = mask.margin("plate")
     canvas: dict[Any, tuple[int, int]] = {}
@@ -379,30 +369,47 @@ def plate_track_table(
     if not keys:
         return {"tracks": 0, "rows": []}
 
-    def row_of(s: Setup, atk: Attack) -> dict[str, Any]:
+    def reads_of(s: Setup, atk: Attack) -> dict[str, np.ndarray]:
+        """Per track: read whole, and character accuracy, for each probe."""
         acc, one = sums[(s.name, atk.name)], single[(s.name, atk.name)]
-        avg_reads = [reader.read(_u8(acc[k] / counts[k])) for k in keys]
-        one_reads = [reader.read(_u8(one[k])) for k in keys]
-
-        def whole(reads: list[str]) -> int:
-            return sum(plate_read_whole(refs[k], r) for k, r in zip(keys, reads, strict=True))
-
-        def chars(reads: list[str]) -> float:
-            return float(
-                np.mean([char_accuracy(refs[k], r) for k, r in zip(keys, reads, strict=True)])
+        out = {}
+        for probe, images in (("single", [_u8(one[k]) for k in keys]),
+                              ("average", [_u8(acc[k] / counts[k]) for k in keys])):  # fmt: skip
+            reads = [reader.read(im) for im in images]
+            out[f"whole_{probe}"] = np.array(
+                [plate_read_whole(refs[k], r) for k, r in zip(keys, reads, strict=True)]
             )
+            out[f"char_{probe}"] = np.array(
+                [char_accuracy(refs[k], r) for k, r in zip(keys, reads, strict=True)]
+            )
+        return out
 
-        return {
-            "setup": s.name, "method": s.method, "control": s.control, "attack": atk.family,
-            "variant": atk.name, "n": len(keys),
-            "exact_single": whole(one_reads), "exact_average": whole(avg_reads),
-            "char_single": chars(one_reads), "char_average": chars(avg_reads),
-        }  # fmt: skip
-
-    rows = _best_per_family(
-        setups, attacks, sums, row_of,
-        lambda r: (r["exact_average"], r["exact_single"], r["char_average"]),
-    )  # fmt: skip
+    rows = []
+    half = np.arange(len(keys)) % 2
+    cols = np.arange(len(keys))
+    for s in setups:
+        for fam in families(attacks):
+            tried = {a.name: reads_of(s, a) for a in attacks
+                     if a.family == fam and (s.name, a.name) in sums}  # fmt: skip
+            if not tried:
+                continue
+            names = list(tried)
+            row: dict[str, Any] = {
+                "setup": s.name, "method": s.method, "control": s.control, "attack": fam,
+                "n": len(keys),
+            }  # fmt: skip
+            for probe in ("single", "average"):
+                whole = np.array([tried[v][f"whole_{probe}"] for v in names], float)
+                chars = np.array([tried[v][f"char_{probe}"] for v in names], float)
+                # cross-fitted, as for faces: each half is read with the variant that read
+                # most plates (then most characters) on the other half
+                pick = np.array(half_picks(whole + 1e-3 * chars))[half]
+                row[f"exact_{probe}"] = int(whole[pick, cols].sum())
+                row[f"char_{probe}"] = float(chars[pick, cols].mean())
+                row[f"variant_{probe}"] = " / ".join(dict.fromkeys(names[p] for p in pick))
+                row[f"hindsight_exact_{probe}"] = int(whole.sum(axis=1).max())
+            row["variant"] = row["variant_average"]
+            rows.append(row)
     frames_per_track = [counts[k] for k in keys]
     return {
         "tracks": len(keys), "annotated_text": len(ceiling),
