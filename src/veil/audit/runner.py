@@ -458,7 +458,10 @@ def audit_faces(
             split = {}
             if cfg.galleries > 1 and js:
                 sr, sizes = split_ranks(gallery, probes, truth, cfg.galleries)
-                split = {"split_rank1": rank_rate(sr, 1), "split_chance": float(np.mean(1 / sizes))}
+                split = {
+                    "split_rank1": rank_rate(sr, 1), "split_rank1_hits": int((sr <= 1).sum()),
+                    "split_chance": float(np.mean(1 / sizes)),
+                }  # fmt: skip
             # end to end: covered faces at this rate, missed ones identified
             e2e = rank_rate(ranks, 1) * (1 - missed / n) + missed / n
             rows.append({
@@ -495,6 +498,7 @@ def _photo_stats(
         "photo_rank1": float(np.mean(first)), "photo_chance": float(np.mean(sizes / len(gallery))),
         "within_photo_n": int(multi.sum()),
         "within_photo_rank1": rank_rate(within[multi], 1),
+        "within_photo_hits": int((within[multi] <= 1).sum()),
         "within_photo_chance": float(np.mean(1 / sizes[multi])) if multi.any() else float("nan"),
     }  # fmt: skip
 
@@ -531,7 +535,7 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
             # about K hits are expected by chance here, so the count has power: the 95%
             # upper bound can certify "at most 2x chance", which one gallery cannot
             upper, certified = certify_twice_chance(
-                round(w["split_rank1"] * w["n"]), w["n"], w["split_chance"]
+                w["split_rank1_hits"], w["n"], w["split_chance"]
             )
             out[-1].update({
                 "split_strongest_attack": w["attack"], "split_rank1": w["split_rank1"],
@@ -547,9 +551,7 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
         if within:  # who, among the people of the probe's own photo: ~n/size expected hits
             w = max(within, key=lambda r: r["within_photo_rank1"] / r["within_photo_chance"])
             upper, certified = certify_twice_chance(
-                round(w["within_photo_rank1"] * w["within_photo_n"]),
-                w["within_photo_n"],
-                w["within_photo_chance"],
+                w["within_photo_hits"], w["within_photo_n"], w["within_photo_chance"]
             )
             out[-1].update({
                 "within_photo_strongest_attack": w["attack"],
