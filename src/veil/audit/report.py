@@ -35,8 +35,8 @@ def _p(v: Any) -> str:
 
 def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Rows of method x strength x attack for the face re-identification table."""
-    head = ["setup", "attack", "best variant", "n", "rank-1", "rank-5", "rank-1 95% upper",
-            "x chance", "mean rank (0.5 = chance)", "end to end rank-1",
+    head = ["setup", "attack", "variant (cross-fitted)", "n", "rank-1", "rank-5",
+            "rank-1 95% upper", "x chance", "mean rank (0.5 = chance)", "end to end rank-1",
             "rank-1 hub-corrected (hits)", "nearest is from its photo (chance)",
             "rank-1 among its photo's faces (chance)"]  # fmt: skip
     head += [f"rank-1 {b} px" for b, _, _ in FACE_BUCKETS]
@@ -69,7 +69,8 @@ def face_table(faces: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def _plate_table(plates: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    head = ["setup", "attack", "best variant", "n", "whole plates read", "character accuracy"]
+    head = ["setup", "attack", "variant (cross-fitted)", "n", "whole plates read",
+            "character accuracy"]  # fmt: skip
     rows = [
         [r["setup"] + (" (control)" if r["control"] else ""), r["attack"], r["variant"],
          str(r["n"]), f"{r['exact_count']} ({_pct(r['exact'])})", _pct(r["char_accuracy"])]
