@@ -99,13 +99,46 @@ def test_rescale_turns_a_mosaic_into_a_smooth_image_of_the_same_colours():
 
 def test_mosaic_cell_is_read_off_the_mask():
     from veil.audit.attacks import mosaic_cell
-    from veil.mask.methods import pixelate
+    from veil.mask.methods import blur, pixelate
 
     rng = np.random.default_rng(8)
     crop = rng.integers(0, 256, (80, 120, 3), dtype=np.uint8)
     assert mosaic_cell(pixelate(crop, strength=0.5)) == pytest.approx(16, abs=1)  # 80 px / 5
     assert mosaic_cell(pixelate(crop, strength=1.0)) == pytest.approx(32, abs=2)  # 80 / 2.5
     assert mosaic_cell(crop) is None  # changes on every column: not a mosaic
+    # veil's default on faces: two or three blocks across, inside an ellipse that leaves
+    # the original in the corners (one or two changes between blocks, many at the ends)
+    for h in range(40, 140, 9):
+        w = int(0.8 * h)
+        face = np.asarray(Image.fromarray(crop[:8, :8]).resize((w, h), Image.Resampling.BICUBIC))
+        yy, xx = np.mgrid[0:h, 0:w]
+        ellipse = ((xx + 0.5 - w / 2) / (w / 2)) ** 2 + ((yy + 0.5 - h / 2) / (h / 2)) ** 2 <= 1
+        masked = face.copy()
+        masked[ellipse] = pixelate(face)[ellipse]
+        block = w / 2  # 2.5 per short side rounds to 2 blocks across
+        assert mosaic_cell(masked) == pytest.approx(block, rel=0.2), (h, w)
+    assert mosaic_cell(blur(face)) is None
+
+
+def test_a_mosaic_redrawn_smooth_is_veils_blur_of_the_same_cells():
+    from veil.audit.attacks import smooth_mosaic, smooth_then_deconvolve
+    from veil.mask.methods import blur, pixelate
+
+    rng = np.random.default_rng(9)
+    for h, w in ((80, 64), (100, 100), (57, 43), (120, 90)):
+        cells = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+        crop = np.asarray(Image.fromarray(cells).resize((w, h), Image.Resampling.BICUBIC))
+        smooth = smooth_mosaic(pixelate(crop))
+        assert smooth is not None
+        # the mosaic carries exactly what the blur shows: the redraw is the blur
+        diff = np.abs(smooth[0].astype(float) - blur(crop))
+        assert diff.mean() < 3, (h, w, diff.mean())
+        assert np.abs(blur(crop).astype(float) - pixelate(crop)).mean() > 3 * diff.mean()
+    assert smooth_mosaic(blur(crop)) is None  # not blocky
+    flat = np.full((40, 40, 3), 90, np.uint8)
+    assert (
+        np.abs(smooth_then_deconvolve(pixelate(flat), (0, 0, 40, 40)).astype(int) - 90).max() <= 1
+    )
 
 
 def test_average_aligned_cancels_noise_not_the_signal():

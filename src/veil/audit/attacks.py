@@ -25,6 +25,8 @@ __all__ = [
     "box_psf",
     "default_attacks",
     "gaussian_psf",
+    "smooth_mosaic",
+    "smooth_then_deconvolve",
     "upscale_sharpen",
     "wiener_deconvolve",
 ]
@@ -113,15 +115,56 @@ def upscale_sharpen(crop: np.ndarray, cells: float, amount: float = 1.5) -> np.n
 
 def mosaic_cell(crop: np.ndarray) -> float | None:
     """The block width of a mosaic, read off the mask itself (the attacker sees it):
-    the median spacing of the columns where the middle rows change. None if the crop
-    is not blocky (a blur changes on every column)."""
-    h = crop.shape[0]
+    the median width of the runs of identical columns in the middle rows. None if the
+    crop is not blocky (a blur changes on almost every column).
+
+    Runs, not the spacing of changes: veil's own pixelate has two or three blocks
+    across a face, i.e. one or two changes, and an elliptical mask leaves a few
+    columns of the original at the band's ends, which change on every column.
+    """
+    h, w = crop.shape[:2]
     band = crop[h // 3 : max(h // 3 + 1, 2 * h // 3)].astype(np.int16)
-    changes = np.flatnonzero(np.abs(np.diff(band, axis=1)).sum(axis=(0, 2)) > 0)
-    if len(changes) < 2:
+    same = np.abs(np.diff(band, axis=1)).sum(axis=(0, 2)) == 0  # column j == column j + 1
+    runs, length = [], 0
+    for flag in same.tolist() + [False]:
+        if flag:
+            length += 1
+        elif length:
+            runs.append(length + 1)  # a block of b columns has b - 1 equal neighbours
+            length = 0
+    if not runs or sum(runs) < 0.8 * w:
         return None
-    cell = float(np.median(np.diff(changes)))
+    cell = float(np.median(runs))
     return cell if cell >= 2 else None
+
+
+def smooth_mosaic(crop: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """A mosaic redrawn as the smooth image its blocks encode, and its block width; None
+    if the crop is not blocky.
+
+    The grid is read off the mask along both axes (:func:`mosaic_cell` on the crop and
+    on its transpose); averaging to it recovers the block means, and bicubic up-scaling
+    draws from them what veil's blur draws from the same cells.
+    """
+    across, down = mosaic_cell(crop), mosaic_cell(crop.transpose(1, 0, 2))
+    if across is None or down is None:
+        return None
+    h, w = crop.shape[:2]
+    small = Image.fromarray(crop).resize(
+        (max(1, round(w / across)), max(1, round(h / down))), Image.Resampling.BOX
+    )
+    return np.asarray(small.resize((w, h), Image.Resampling.BICUBIC)), min(across, down)
+
+
+def smooth_then_deconvolve(crop: np.ndarray, rect: Rect) -> np.ndarray:
+    """A chained attack: :func:`smooth_mosaic`, then a Wiener deconvolution as wide as a
+    block, so whatever a deconvolution gets out of veil's blur it also gets out of a
+    mosaic of the same cells. A crop that is not blocky is deconvolved as it is, with a
+    box of 1/5 of the mask."""
+    smooth = smooth_mosaic(crop)
+    if smooth is None:
+        return wiener_deconvolve(crop, box_psf(_short(rect) / 5))
+    return wiener_deconvolve(smooth[0], box_psf(smooth[1]))
 
 
 def _grid_cells(crop: np.ndarray, rect: Rect, fallback: float) -> float:
@@ -142,7 +185,8 @@ def default_attacks() -> list[Attack]:
     pixelate cells (1/3 and 1/5 of the short side); the scaling grid matches a
     mosaic of 5 cells and one of 8. The ``grid`` variants read the block size off
     a mosaic (:func:`mosaic_cell`), so a stronger pixelate cannot pass merely by
-    leaving the fixed grid.
+    leaving the fixed grid; ``smooth-grid-wiener`` chains pixelation inversion and
+    deconvolution (:func:`smooth_then_deconvolve`).
     """
     attacks = [Attack("none", "none", lambda c, r: c)]
     for frac in (0.035, 0.07):
@@ -168,6 +212,7 @@ def default_attacks() -> list[Attack]:
             lambda c, r: wiener_deconvolve(c, box_psf(_short(r) / _grid_cells(c, r, 5))),
         )
     )
+    attacks.append(Attack("deconvolution", "smooth-grid-wiener", smooth_then_deconvolve))
     for cells in (5, 8):
         attacks.append(
             Attack(
