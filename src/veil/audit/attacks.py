@@ -116,7 +116,7 @@ def upscale_sharpen(crop: np.ndarray, cells: float, amount: float = 1.5) -> np.n
 def mosaic_cell(crop: np.ndarray) -> float | None:
     """The block width of a mosaic, read off the mask itself (the attacker sees it):
     the median width of the runs of identical columns in the middle rows. None if the
-    crop is not blocky (a blur changes on almost every column).
+    crop is not blocky (a blur changes on almost every column, a fill on none).
 
     Runs, not the spacing of changes: veil's own pixelate has two or three blocks
     across a face, i.e. one or two changes, and an elliptical mask leaves a few
@@ -132,7 +132,7 @@ def mosaic_cell(crop: np.ndarray) -> float | None:
         elif length:
             runs.append(length + 1)  # a block of b columns has b - 1 equal neighbours
             length = 0
-    if not runs or sum(runs) < 0.8 * w:
+    if len(runs) < 2 or sum(runs) < 0.8 * w:  # one run is a flat crop, not blocks
         return None
     cell = float(np.median(runs))
     return cell if cell >= 2 else None
