@@ -20,9 +20,10 @@ from PIL import Image
 #: 400 WIDER faces). Blur had 3: after a Wiener box deconvolution its probes stayed
 #: measurably closer to their identity than chance (mean rank 0.45-0.47, 4 rank-1 hits
 #: of 355 where 2x chance allows 1); at 2.5, the same cell count as pixelate, it had 0
-#: hits there (mean rank 0.49-0.50). On all 746 faces with the annotated boxes, both
-#: methods at 2.5 have 2 hits of 706 (1 allowed, 0.9 expected) and blur a faint trace
-#: after deconvolution (mean rank 0.468); 2 cells did no better (README, "veil audit").
+#: hits there (mean rank 0.49-0.50). Cross-fitted on all 746 WIDER faces, each keeps
+#: a faint trace of the face's colour layout (up to 4 rank-1 hits of 740-746, 1 expected;
+#: mean rank 0.476-0.489), and 2 or 1.5 cells did no better (3 hits; README, "veil
+#: audit"): only fill and texture, which keep no colour of the face, are at chance.
 BLUR_CELLS = 2.5
 PIXELATE_CELLS = 2.5
 
