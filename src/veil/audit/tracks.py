@@ -22,7 +22,7 @@ Only aggregate numbers leave this module; chips live in memory as running sums.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,27 +183,22 @@ def track_average_table(
         }
 
     rows = []
-    for s in setups:
-        for fam in families(attacks):
-            tried = {a.name: hits_of(s, a) for a in attacks
-                     if a.family == fam and (s.name, a.name) in sums}  # fmt: skip
-            if not tried:
-                continue
-            row: dict[str, Any] = {
-                "setup": s.name, "method": s.method, "control": s.control, "attack": fam,
-                "n": n, "variants": len(tried),
-            }  # fmt: skip
-            for metric in ("single", "average", "single_hub", "average_hub", "single_clip",
-                           "single_within_clip"):  # fmt: skip
-                per_variant = {v: h[metric] for v, h in tried.items()}
-                hits, best, hindsight = cross_fitted(per_variant)
-                row[f"hits_{metric}"] = hits
-                if "clip" not in metric:  # the clip counts have their own denominators
-                    row[f"rank1_{metric}"] = hits / n
-                row[f"variant_{metric}"] = best
-                row[f"hindsight_{metric}"] = hindsight
-            row["p_chance_single"] = binomial_tail(row["hits_single"], n, 1.0 / n)
-            rows.append(row)
+    for s, fam, tried in _per_family(setups, attacks, sums, hits_of):
+        row: dict[str, Any] = {
+            "setup": s.name, "method": s.method, "control": s.control, "attack": fam,
+            "n": n, "variants": len(tried),
+        }  # fmt: skip
+        for metric in ("single", "average", "single_hub", "average_hub", "single_clip",
+                       "single_within_clip"):  # fmt: skip
+            per_variant = {v: h[metric] for v, h in tried.items()}
+            hits, best, hindsight = cross_fitted(per_variant)
+            row[f"hits_{metric}"] = hits
+            if "clip" not in metric:  # the clip counts have their own denominators
+                row[f"rank1_{metric}"] = hits / n
+            row[f"variant_{metric}"] = best
+            row[f"hindsight_{metric}"] = hindsight
+        row["p_chance_single"] = binomial_tail(row["hits_single"], n, 1.0 / n)
+        rows.append(row)
     frames_per_track = [counts[k] for k in keys]
     table = {
         "tracks": n, "chance": 1.0 / n, "blank_context": blank_context,
@@ -274,6 +269,21 @@ def cross_fitted(per_variant: dict[str, np.ndarray]) -> tuple[int, str, int]:
     totals = stack.sum(axis=1)
     best = int(np.argmax(totals))
     return hits, names[best], int(totals[best])
+
+
+def _per_family(
+    setups: Sequence[Setup],
+    attacks: Sequence[Attack],
+    done: dict[tuple[str, str], Any],
+    measure: Any,
+) -> Iterator[tuple[Setup, str, dict[str, Any]]]:
+    """Per setup and attack family, ``measure(setup, attack)`` of every variant run."""
+    for s in setups:
+        for fam in families(attacks):
+            tried = {a.name: measure(s, a) for a in attacks
+                     if a.family == fam and (s.name, a.name) in done}  # fmt: skip
+            if tried:
+                yield s, fam, tried
 
 
 def _u8(chip: np.ndarray) -> np.ndarray:
@@ -387,29 +397,24 @@ def plate_track_table(
     rows = []
     half = np.arange(len(keys)) % 2
     cols = np.arange(len(keys))
-    for s in setups:
-        for fam in families(attacks):
-            tried = {a.name: reads_of(s, a) for a in attacks
-                     if a.family == fam and (s.name, a.name) in sums}  # fmt: skip
-            if not tried:
-                continue
-            names = list(tried)
-            row: dict[str, Any] = {
-                "setup": s.name, "method": s.method, "control": s.control, "attack": fam,
-                "n": len(keys),
-            }  # fmt: skip
-            for probe in ("single", "average"):
-                whole = np.array([tried[v][f"whole_{probe}"] for v in names], float)
-                chars = np.array([tried[v][f"char_{probe}"] for v in names], float)
-                # cross-fitted, as for faces: each half is read with the variant that read
-                # most plates (then most characters) on the other half
-                pick = np.array(half_picks(whole + 1e-3 * chars))[half]
-                row[f"exact_{probe}"] = int(whole[pick, cols].sum())
-                row[f"char_{probe}"] = float(chars[pick, cols].mean())
-                row[f"variant_{probe}"] = " / ".join(dict.fromkeys(names[p] for p in pick))
-                row[f"hindsight_exact_{probe}"] = int(whole.sum(axis=1).max())
-            row["variant"] = row["variant_average"]
-            rows.append(row)
+    for s, fam, tried in _per_family(setups, attacks, sums, reads_of):
+        names = list(tried)
+        row: dict[str, Any] = {
+            "setup": s.name, "method": s.method, "control": s.control, "attack": fam,
+            "n": len(keys),
+        }  # fmt: skip
+        for probe in ("single", "average"):
+            whole = np.array([tried[v][f"whole_{probe}"] for v in names], float)
+            chars = np.array([tried[v][f"char_{probe}"] for v in names], float)
+            # cross-fitted, as for faces: each half is read with the variant that read
+            # most plates (then most characters) on the other half
+            pick = np.array(half_picks(whole + 1e-3 * chars))[half]
+            row[f"exact_{probe}"] = int(whole[pick, cols].sum())
+            row[f"char_{probe}"] = float(chars[pick, cols].mean())
+            row[f"variant_{probe}"] = " / ".join(dict.fromkeys(names[p] for p in pick))
+            row[f"hindsight_exact_{probe}"] = int(whole.sum(axis=1).max())
+        row["variant"] = row["variant_average"]
+        rows.append(row)
     frames_per_track = [counts[k] for k in keys]
     return {
         "tracks": len(keys), "annotated_text": len(ceiling),
