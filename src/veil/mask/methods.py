@@ -21,9 +21,10 @@ from PIL import Image
 #: measurably closer to their identity than chance (mean rank 0.45-0.47, 4 rank-1 hits
 #: of 355 where 2x chance allows 1); at 2.5, the same cell count as pixelate, it had 0
 #: hits there (mean rank 0.49-0.50). Cross-fitted on all 746 WIDER faces, each keeps
-#: a faint trace of the face's colour layout (up to 4 rank-1 hits of 740-746, 1 expected;
-#: mean rank 0.476-0.489), and 2 or 1.5 cells did no better (3 hits; README, "veil
-#: audit"): only fill and texture, which keep no colour of the face, are at chance.
+#: a faint trace of the face's colours (up to 4 rank-1 hits of 740-746, 1 expected; mean
+#: rank 0.476-0.489), and 2, 1.5 or 1 cell did no better (2-3 hits, mean rank 0.480-0.486;
+#: README, "veil audit"): only fill and texture, which keep no colour of the face, are at
+#: chance.
 BLUR_CELLS = 2.5
 PIXELATE_CELLS = 2.5
 
