@@ -387,15 +387,15 @@ def test_choose_per_half_picks_on_the_other_half():
 
 
 def test_at_most_passes_a_count_exactly_on_the_line():
-    from veil.audit.runner import _at_most
+    from veil.audit.metrics import at_most
 
     for n in (205, 746, 706, 1000):
         chance = 1.0 / n
-        assert _at_most(2 / n, 2 * chance)  # 2 hits of n at chance 1/n: on the line
-        assert not _at_most(3 / n, 2 * chance)
+        assert at_most(2 / n, 2 * chance)  # 2 hits of n at chance 1/n: on the line
+        assert not at_most(3 / n, 2 * chance)
         missed = 6 / n  # end to end: (2 hits + 6 missed) of n against 2x chance + misses
-        assert _at_most((2 / (n - 6)) * (1 - missed) + missed, 2 * chance + missed)
-        assert not _at_most((3 / (n - 6)) * (1 - missed) + missed, 2 * chance + missed)
+        assert at_most((2 / (n - 6)) * (1 - missed) + missed, 2 * chance + missed)
+        assert not at_most((3 / (n - 6)) * (1 - missed) + missed, 2 * chance + missed)
 
 
 def test_runner_max_objects_keeps_chance_at_one_over_the_gallery(tmp_path):

@@ -13,8 +13,9 @@ of the blur may succeed with another.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -25,6 +26,7 @@ __all__ = [
     "box_psf",
     "default_attacks",
     "gaussian_psf",
+    "per_family",
     "smooth_mosaic",
     "smooth_then_deconvolve",
     "upscale_sharpen",
@@ -234,6 +236,22 @@ def default_attacks() -> list[Attack]:
 def families(attacks: Sequence[Attack]) -> list[str]:
     """Attack families in first-seen order."""
     return list(dict.fromkeys(a.family for a in attacks))
+
+
+def per_family(
+    setups: Sequence[Any],
+    attacks: Sequence[Attack],
+    done: Container[tuple[str, str]],
+    measure: Callable[[Any, Attack], Any],
+) -> Iterator[tuple[Any, str, dict[str, Any]]]:
+    """Per setup and attack family, ``measure(setup, attack)`` of every variant that was
+    run (``(setup.name, attack.name)`` in ``done``), keyed by variant name."""
+    for s in setups:
+        for fam in families(attacks):
+            tried = {a.name: measure(s, a) for a in attacks
+                     if a.family == fam and (s.name, a.name) in done}  # fmt: skip
+            if tried:
+                yield s, fam, tried
 
 
 def average_aligned(chips: Sequence[np.ndarray]) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "at_most",
     "binomial_tail",
     "binomial_upper",
     "certify_twice_chance",
@@ -159,6 +160,12 @@ def binomial_upper(hits: int, n: int, confidence: float = 0.95) -> float:
         else:
             hi = mid
     return hi
+
+
+def at_most(rate: float, line: float) -> bool:
+    """``rate <= line``, where a count exactly on the line (2 hits of n at chance 1/n)
+    passes whatever the rounding of the two sides."""
+    return rate <= line * (1 + 1e-9)
 
 
 def certify_twice_chance(hits: int, n: int, chance: float) -> tuple[float, bool]:

@@ -38,9 +38,10 @@ from ..mask.shapes import footprint
 from ..media import image as image_io
 from ..regions import Regions, class_id, iou_matrix
 from ..settings import Settings
-from .attacks import Attack, default_attacks, families
+from .attacks import Attack, default_attacks, families, per_family
 from .backends import FaceEmbedder, PlateReader
 from .metrics import (
+    at_most,
     binomial_tail,
     binomial_upper,
     certify_twice_chance,
@@ -359,15 +360,12 @@ def _two_phase(
     setups = list(cfg.setups)
     with _bar(len(col.regions), quiet, "attack (calibration)") as bar:
         results = col.probes(_plans(cfg, setups, None), setups, calib, score, bar)
-    picks: dict[tuple[str, str], tuple[str, str]] = {}
-    for s in setups:
-        for fam in families(cfg.attacks):
-            tried = {
-                a.name: results[(s.name, a.name)]
-                for a in cfg.attacks if a.family == fam and (s.name, a.name) in results
-            }  # fmt: skip
-            if tried:
-                picks[(s.name, fam)] = choose_per_half(tried, half, rank_of)
+    picks = {
+        (s.name, fam): choose_per_half(tried, half, rank_of)
+        for s, fam, tried in per_family(
+            setups, cfg.attacks, results, lambda s, a: results[(s.name, a.name)]
+        )
+    }
     for h in (0, 1):
         rest = set(sides[h]) - calib
         if rest:
@@ -508,12 +506,6 @@ def _mean_rank(ranks: np.ndarray, n: int) -> float:
     return float(np.mean((ranks - 1) / max(1, n - 1))) if len(ranks) else float("nan")
 
 
-def _at_most(rate: float, line: float) -> bool:
-    """``rate <= line``, where a count exactly on the line (2 hits of n at chance 1/n)
-    passes whatever the rounding of the two sides."""
-    return rate <= line * (1 + 1e-9)
-
-
 def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) -> list[dict]:
     """Per veil setup, the strongest attack and the two pass lines of the issue."""
     out = []
@@ -525,9 +517,9 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
             "setup": name, "strongest_attack": worst["attack"], "rank1": worst["rank1"],
             "rank1_hits": worst["rank1_hits"], "n": worst["n"],
             "rank1_p_chance": worst["rank1_p_chance"],
-            "covered_pass": _at_most(worst["rank1"], 2 * chance),
+            "covered_pass": at_most(worst["rank1"], 2 * chance),
             "end_to_end_rank1": worst_e2e,
-            "end_to_end_pass": _at_most(worst_e2e, 2 * chance + miss_rate),
+            "end_to_end_pass": at_most(worst_e2e, 2 * chance + miss_rate),
         })  # fmt: skip
         split = [r for r in mine if "split_rank1" in r]
         if split:  # short candidate lists: the same line, with k expected hits by chance
@@ -540,9 +532,9 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
             out[-1].update({
                 "split_strongest_attack": w["attack"], "split_rank1": w["split_rank1"],
                 "split_chance": w["split_chance"], "split_upper95": upper,
-                "split_pass": _at_most(w["split_rank1"], 2 * w["split_chance"]),
+                "split_pass": at_most(w["split_rank1"], 2 * w["split_chance"]),
                 "split_certified": certified,
-                "split_end_to_end_pass": _at_most(
+                "split_end_to_end_pass": at_most(
                     w["split_rank1"] * (1 - miss_rate) + miss_rate,
                     2 * w["split_chance"] + miss_rate,
                 ),

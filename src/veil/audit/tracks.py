@@ -22,7 +22,7 @@ Only aggregate numbers leave this module; chips live in memory as running sums.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,9 @@ from PIL import Image
 from ..errors import ConfigError
 from ..regions import CLASSES, Regions, class_id
 from ..settings import MaskSettings
-from .attacks import Attack, families
+from .attacks import Attack, per_family
 from .metrics import (
+    at_most,
     binomial_tail,
     certify_twice_chance,
     char_accuracy,
@@ -183,7 +184,7 @@ def track_average_table(
         }
 
     rows = []
-    for s, fam, tried in _per_family(setups, attacks, sums, hits_of):
+    for s, fam, tried in per_family(setups, attacks, sums, hits_of):
         row: dict[str, Any] = {
             "setup": s.name, "method": s.method, "control": s.control, "attack": fam,
             "n": n, "variants": len(tried),
@@ -225,7 +226,7 @@ def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 out[r["setup"]] = {
                     "hits": hits, "attack": r["attack"],
                     "probe": "one frame" if probe == "single" else "track average",
-                    "pass": hits <= 2 * tracks["tracks"] * tracks["chance"] + 1e-9,
+                    "pass": at_most(hits, 2 * tracks["tracks"] * tracks["chance"]),
                 }  # fmt: skip
     n, chance = tracks.get("within_clip_n", 0), tracks.get("within_clip_chance")
     for r in tracks.get("rows", []):
@@ -269,21 +270,6 @@ def cross_fitted(per_variant: dict[str, np.ndarray]) -> tuple[int, str, int]:
     totals = stack.sum(axis=1)
     best = int(np.argmax(totals))
     return hits, names[best], int(totals[best])
-
-
-def _per_family(
-    setups: Sequence[Setup],
-    attacks: Sequence[Attack],
-    done: dict[tuple[str, str], Any],
-    measure: Any,
-) -> Iterator[tuple[Setup, str, dict[str, Any]]]:
-    """Per setup and attack family, ``measure(setup, attack)`` of every variant run."""
-    for s in setups:
-        for fam in families(attacks):
-            tried = {a.name: measure(s, a) for a in attacks
-                     if a.family == fam and (s.name, a.name) in done}  # fmt: skip
-            if tried:
-                yield s, fam, tried
 
 
 def _u8(chip: np.ndarray) -> np.ndarray:
@@ -397,7 +383,7 @@ def plate_track_table(
     rows = []
     half = np.arange(len(keys)) % 2
     cols = np.arange(len(keys))
-    for s, fam, tried in _per_family(setups, attacks, sums, reads_of):
+    for s, fam, tried in per_family(setups, attacks, sums, reads_of):
         names = list(tried)
         row: dict[str, Any] = {
             "setup": s.name, "method": s.method, "control": s.control, "attack": fam,
