@@ -103,8 +103,9 @@ def test_mosaic_cell_is_read_off_the_mask():
 
     rng = np.random.default_rng(8)
     crop = rng.integers(0, 256, (80, 120, 3), dtype=np.uint8)
-    assert mosaic_cell(pixelate(crop, strength=0.5)) == pytest.approx(16, abs=1)  # 80 px / 5
-    assert mosaic_cell(pixelate(crop, strength=1.0)) == pytest.approx(32, abs=2)  # 80 / 2.5
+    assert mosaic_cell(pixelate(crop, strength=0.5)) == pytest.approx(20, abs=1)  # 80 px / 4
+    assert mosaic_cell(pixelate(crop, strength=0.25)) == pytest.approx(10, abs=1)  # 80 / 8
+    assert mosaic_cell(pixelate(crop, strength=1.0)) == pytest.approx(40, abs=2)  # 80 / 2
     assert mosaic_cell(crop) is None  # changes on every column: not a mosaic
     # veil's default on faces: two or three blocks across, inside an ellipse that leaves
     # the original in the corners (one or two changes between blocks, many at the ends)
@@ -772,6 +773,10 @@ def test_runner_galleries_give_the_short_list_line(tmp_path):
     assert fill["split_rank1"] == pytest.approx(3 / 12)  # one hit per gallery of 4: chance
     (verdict,) = result["verdicts"]
     assert verdict["split_pass"] and verdict["split_chance"] == pytest.approx(0.25)
+    assert verdict["line_on"] == "short lists" and verdict["pass"]
+    (bucket,) = fill["by_height"].values()  # the synthetic faces are all one size
+    assert bucket["n"] == 12 and bucket["split_expected"] == pytest.approx(3.0)
+    assert bucket["split_rank1_hits"] == 3
     # at chance on 12 probes: the point estimate passes, but 12 probes cannot certify it
     assert 0.5 < verdict["split_upper95"] < 1 and not verdict["split_certified"]
     from veil.audit.report import summary, write_audit
@@ -785,3 +790,46 @@ def test_runner_galleries_give_the_short_list_line(tmp_path):
     assert (
         "Among the faces of the probe's own photo" in (tmp_path / "out" / "report.md").read_text()
     )
+
+
+def _verdict_row(hits, n, gallery, split_hits=None, k=10):
+    row = {
+        "setup": "blur x1", "control": False, "attack": "deconvolution", "n": n,
+        "rank1": hits / n, "rank5": hits / n, "rank1_hits": hits,
+        "rank1_p_chance": 0.02, "end_to_end_rank1": hits / n,
+    }  # fmt: skip
+    if split_hits is not None:
+        row.update({"split_rank1": split_hits / n, "split_rank1_hits": split_hits,
+                    "split_chance": k / gallery})  # fmt: skip
+    return row
+
+
+def test_verdict_is_decided_on_the_short_lists_when_there_are_any():
+    """4 hits of 746 in one gallery (1 expected) cross "2x chance"; the same probes in 10
+    short lists, 15 hits where 10 are expected, are within it: the lists decide."""
+    from veil.audit.runner import _face_verdicts
+
+    (v,) = _face_verdicts([_verdict_row(4, 746, 746, split_hits=15)], 1 / 746, 0.0)
+    assert not v["covered_pass"] and v["split_pass"]
+    assert v["line_on"] == "short lists" and v["pass"]
+    (v,) = _face_verdicts([_verdict_row(4, 746, 746, split_hits=21)], 1 / 746, 0.0)
+    assert v["line_on"] == "short lists" and not v["pass"]  # 2.1x chance in the lists
+    (v,) = _face_verdicts([_verdict_row(4, 746, 746)], 1 / 746, 0.0)
+    assert v["line_on"] == "one gallery" and not v["pass"]
+    (v,) = _face_verdicts([_verdict_row(2, 746, 746)], 1 / 746, 0.0)
+    assert v["line_on"] == "one gallery" and v["pass"]
+    # the smallest faces have a line of their own in the same lists
+    row = _verdict_row(4, 746, 746, split_hits=15)
+    row["by_height"] = {"40-60": {"n": 300, "rank1": 0.0, "split_rank1_hits": 9,
+                                  "split_expected": 4.0}}  # fmt: skip
+    (v,) = _face_verdicts([row], 1 / 746, 0.0)
+    assert v["split_pass"] and not v["small_split_pass"] and not v["pass"]
+    assert v["small_split_hits"] == 9 and v["small_split_expected"] == 4.0
+    row["by_height"]["40-60"]["split_rank1_hits"] = 8  # on the line
+    assert _face_verdicts([row], 1 / 746, 0.0)[0]["pass"]
+
+
+def test_short_lists_default_to_ten_and_never_hold_one_face(tmp_path):
+    assert AuditConfig(setups=()).galleries == 10
+    result = _run_faces(tmp_path, ["fill"], calibrate=0, galleries=50)
+    assert result["galleries"] == 6  # 12 faces: lists of two at least

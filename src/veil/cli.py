@@ -400,10 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument(
         "--galleries",
         type=int,
-        default=1,
+        default=10,
         metavar="K",
         help="faces: also rank each probe within K interleaved galleries (short candidate "
-        "lists; K hits expected by chance instead of one; default: %(default)s)",
+        "lists; K hits expected by chance instead of one, so the verdict is decided there; "
+        "1: one gallery only; default: %(default)s)",
     )
     pa.add_argument(
         "--no-controls",

@@ -106,7 +106,20 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
         ]  # fmt: skip
         head, rows = face_table(faces)
         lines += _md_table(head, rows) + [""]
-        lines += ["| setup | strongest attack | rank-1 (hits) | <= 2x chance | as many hits by "
+        lines += ["Verdict per setup: both lines (rank-1 at most 2x chance on covered faces, "
+                  "and end to end at most 2x chance plus the miss rate), decided on the short "
+                  "candidate lists when there are any (`--galleries`), where chance gives "
+                  "several hits, else on the one gallery.", "",
+                  "| setup | verdict | decided on | smallest faces in the lists: hits "
+                  "(expected by chance) |", "|---|---|---|---|"]  # fmt: skip
+        for v in faces["verdicts"]:
+            small = (f"{v['small_faces']} px: {v['small_split_hits']} "
+                     f"({v['small_split_expected']:.1f})" if "small_split_hits" in v
+                     else "-")  # fmt: skip
+            lines.append(f"| {v['setup']} | {'pass' if v.get('pass') else 'FAIL'} | "
+                         f"{v.get('line_on', 'one gallery')} | {small} |")  # fmt: skip
+        lines += ["", "One gallery of every face:", "",
+                  "| setup | strongest attack | rank-1 (hits) | <= 2x chance | as many hits by "
                   "chance alone | end to end | <= 2x chance + miss rate |",
                   "|---|---|---|---|---|---|---|"]  # fmt: skip
         for v in faces["verdicts"]:
@@ -127,8 +140,9 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             lines += [
                 f"In {faces['galleries']} interleaved galleries (short candidate lists), "
                 f"about {faces['galleries']} hits are expected by chance, so the count has "
-                "power: where the 95% upper bound on rank-1 is at most 2x chance, the line is "
-                "certified, which one gallery cannot do.", "",
+                "power: the verdict above is decided here, and where the 95% upper bound on "
+                "rank-1 is at most 2x chance, the line is certified, which one gallery "
+                "cannot do.", "",
                 "| setup | strongest attack | rank-1 | chance | 95% upper bound (x chance) | "
                 "<= 2x chance | certified |", "|---|---|---|---|---|---|---|",
             ]  # fmt: skip
@@ -333,7 +347,14 @@ def summary(result: Mapping[str, Any]) -> str:
             ok_e2e = "pass" if v["end_to_end_pass"] else "FAIL"
             luck = (f" ({v['rank1_hits']} hits; as many by chance alone {_p(v['rank1_p_chance'])})"
                     if "rank1_p_chance" in v else "")  # fmt: skip
-            lines.append(f"  verdict {v['setup']}: covered {ok}{luck}, end to end {ok_e2e}")
+            if "pass" in v:
+                small = (f"; faces {v['small_faces']} px: {v['small_split_hits']} hits, "
+                         f"{v['small_split_expected']:.1f} expected"
+                         if "small_split_hits" in v else "")  # fmt: skip
+                lines.append(f"  verdict {v['setup']}: {'pass' if v['pass'] else 'FAIL'} "
+                             f"(decided on {v['line_on']}{small})")  # fmt: skip
+            lines.append(f"  verdict {v['setup']} in one gallery: covered {ok}{luck}, "
+                         f"end to end {ok_e2e}")  # fmt: skip
             if "split_pass" in v:
                 lines.append(f"  verdict {v['setup']} in {faces['galleries']} galleries: "
                              f"rank-1 {_pct(v['split_rank1'])} (chance {_pct(v['split_chance'])}), "

@@ -18,15 +18,14 @@ from PIL import Image
 #: Cells across the shorter side of a region at strength 1.0. Pixelate had 5: `veil audit`
 #: re-identified those faces after a rescale+sharpen attack (rank-5 6% vs 1.25% chance,
 #: 400 WIDER faces). Blur had 3: after a Wiener box deconvolution its probes stayed
-#: measurably closer to their identity than chance (mean rank 0.45-0.47, 4 rank-1 hits
-#: of 355 where 2x chance allows 1); at 2.5, the same cell count as pixelate, it had 0
-#: hits there (mean rank 0.49-0.50). Cross-fitted on all 746 WIDER faces, each keeps
-#: a faint trace of the face's colours (up to 4 rank-1 hits of 740-746, 1 expected; mean
-#: rank 0.476-0.489), and 2, 1.5 or 1 cell did no better (2-3 hits, mean rank 0.480-0.486;
-#: README, "veil audit"): only fill and texture, which keep no colour of the face, are at
-#: chance.
-BLUR_CELLS = 2.5
-PIXELATE_CELLS = 2.5
+#: measurably closer to their identity than chance (mean rank 0.45-0.47). At 2.5 cells,
+#: cross-fitted on 746 WIDER and 205 held-out faces, both still kept a faint trace: up
+#: to 4 rank-1 hits where 1 is expected, and pixelate 2.0x chance in short candidate
+#: lists of the held-out faces. The trace shrank with the cell count (blur at 2.5, 2,
+#: 1.5, 1 cells: mean rank 0.476, 0.480, 0.482, 0.486; chance 0.5), so both now keep 2
+#: cells, a 2 x 3 grid on a face (README, "veil audit").
+BLUR_CELLS = 2.0
+PIXELATE_CELLS = 2.0
 
 
 class MaskMethod(Protocol):
@@ -41,7 +40,7 @@ def _cells(crop: np.ndarray, per_side: float) -> tuple[int, int]:
 
 
 def pixelate(crop: np.ndarray, seed: int = 0, strength: float = 1.0) -> np.ndarray:
-    """Mosaic with about ``2.5 / strength`` blocks across the region's shorter side."""
+    """Mosaic with about ``2 / strength`` blocks across the region's shorter side."""
     h, w = crop.shape[:2]
     cw, ch = _cells(crop, PIXELATE_CELLS / strength)
     small = Image.fromarray(crop).resize((cw, ch), Image.Resampling.BOX)
@@ -49,7 +48,7 @@ def pixelate(crop: np.ndarray, seed: int = 0, strength: float = 1.0) -> np.ndarr
 
 
 def blur(crop: np.ndarray, seed: int = 0, strength: float = 1.0) -> np.ndarray:
-    """A blur as wide as ~2/5 of the region: area-average to a few cells, then smooth back up.
+    """A blur as wide as ~1/2 of the region: area-average to a few cells, then smooth back up.
 
     Equivalent in information to a box blur of about 0.8x the region height
     (which a face-recognition model re-identified at chance level), at a cost
