@@ -774,9 +774,11 @@ def test_runner_galleries_give_the_short_list_line(tmp_path):
     (verdict,) = result["verdicts"]
     assert verdict["split_pass"] and verdict["split_chance"] == pytest.approx(0.25)
     assert verdict["line_on"] == "short lists" and verdict["pass"]
-    (bucket,) = fill["by_height"].values()  # the synthetic faces are all one size
-    assert bucket["n"] == 12 and bucket["split_expected"] == pytest.approx(3.0)
-    assert bucket["split_rank1_hits"] == 3
+    # the synthetic faces are all one size; each size gets lists as short as 10 expected
+    # hits need, but of 10 faces at least: here the whole set's 3 lists of 4 stay
+    (bucket,) = fill["by_height"].values()
+    assert bucket["n"] == 12 and bucket["split_lists"] == 3
+    assert bucket["split_expected"] == pytest.approx(3.0) and bucket["split_rank1_hits"] == 3
     # at chance on 12 probes: the point estimate passes, but 12 probes cannot certify it
     assert 0.5 < verdict["split_upper95"] < 1 and not verdict["split_certified"]
     from veil.audit.report import summary, write_audit
@@ -820,16 +822,37 @@ def test_verdict_is_decided_on_the_short_lists_when_there_are_any():
     assert v["line_on"] == "one gallery" and v["pass"]
     # the smallest faces have a line of their own in the same lists
     row = _verdict_row(4, 746, 746, split_hits=15)
-    row["by_height"] = {"40-60": {"n": 300, "rank1": 0.0, "split_rank1_hits": 9,
-                                  "split_expected": 4.0}}  # fmt: skip
+    row["by_height"] = {"40-60": {"n": 300, "rank1": 0.0, "split_rank1_hits": 13,
+                                  "split_expected": 6.0}}  # fmt: skip
     (v,) = _face_verdicts([row], 1 / 746, 0.0)
     assert v["split_pass"] and not v["small_split_pass"] and not v["pass"]
-    assert v["small_split_hits"] == 9 and v["small_split_expected"] == 4.0
-    row["by_height"]["40-60"]["split_rank1_hits"] = 8  # on the line
+    assert v["small_split_hits"] == 13 and v["small_split_expected"] == 6.0
+    row["by_height"]["40-60"]["split_rank1_hits"] = 12  # on the line
     assert _face_verdicts([row], 1 / 746, 0.0)[0]["pass"]
+    # 29 small faces in lists of 20 expect 1.4 hits: 3 cross "2x", as chance does 17% of
+    # the time, so that line is reported but does not decide
+    row["by_height"]["40-60"].update({"split_rank1_hits": 3, "split_expected": 1.45})
+    (v,) = _face_verdicts([row], 1 / 746, 0.0)
+    assert not v["small_split_pass"] and not v["small_split_decides"] and v["pass"]
 
 
 def test_short_lists_default_to_ten_and_never_hold_one_face(tmp_path):
     assert AuditConfig(setups=()).galleries == 10
     result = _run_faces(tmp_path, ["fill"], calibrate=0, galleries=50)
     assert result["galleries"] == 6  # 12 faces: lists of two at least
+
+
+def test_each_face_size_gets_lists_with_ten_expected_hits():
+    from veil.audit.runner import _bucket_lists
+
+    rng = np.random.default_rng(3)
+    gallery = rng.normal(size=(746, 8))
+    sel = np.zeros(746, bool)
+    sel[:328] = True  # the small WIDER faces
+    out = _bucket_lists(gallery, gallery + 0.01, np.arange(746), sel, 10)
+    assert out["split_lists"] == 23  # lists of 32-33 faces
+    assert out["split_expected"] == pytest.approx(10.1, abs=0.2)
+    assert out["split_rank1_hits"] == 328  # probes that are their face: all first
+    few = np.zeros(746, bool)
+    few[:29] = True  # 29 faces would need lists of 3: lists of 10 at most
+    assert _bucket_lists(gallery, gallery, np.arange(746), few, 10)["split_lists"] == 74

@@ -114,8 +114,9 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
                   "(expected by chance) |", "|---|---|---|---|"]  # fmt: skip
         for v in faces["verdicts"]:
             small = (f"{v['small_faces']} px: {v['small_split_hits']} "
-                     f"({v['small_split_expected']:.1f})" if "small_split_hits" in v
-                     else "-")  # fmt: skip
+                     f"({v['small_split_expected']:.1f})"
+                     + ("" if v["small_split_decides"] else ", too few to decide")
+                     if "small_split_hits" in v else "-")  # fmt: skip
             lines.append(f"| {v['setup']} | {'pass' if v.get('pass') else 'FAIL'} | "
                          f"{v.get('line_on', 'one gallery')} | {small} |")  # fmt: skip
         lines += ["", "One gallery of every face:", "",
@@ -350,6 +351,7 @@ def summary(result: Mapping[str, Any]) -> str:
             if "pass" in v:
                 small = (f"; faces {v['small_faces']} px: {v['small_split_hits']} hits, "
                          f"{v['small_split_expected']:.1f} expected"
+                         + ("" if v["small_split_decides"] else ", too few to decide")
                          if "small_split_hits" in v else "")  # fmt: skip
                 lines.append(f"  verdict {v['setup']}: {'pass' if v['pass'] else 'FAIL'} "
                              f"(decided on {v['line_on']}{small})")  # fmt: skip
