@@ -786,6 +786,9 @@ def test_runner_galleries_give_the_short_list_line(tmp_path):
     write_audit(tmp_path / "out", {"faces": result})
     assert "| fill | none | 25.00% | 25.00% |" in (tmp_path / "out" / "report.md").read_text()
     assert "not certified" in summary({"faces": result})
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| fill | pass | short lists | - |" in report  # 64 px faces: none under 60
+    assert "verdict fill: pass (decided on short lists)" in summary({"faces": result})
     # among the two faces of each photo, a fill is first for one of them: chance exactly
     assert verdict["within_photo_rank1"] == 0.5 and verdict["within_photo_chance"] == 0.5
     assert verdict["within_photo_n"] == 12 and verdict["within_photo_upper95"] > 0.5
@@ -834,6 +837,9 @@ def test_verdict_is_decided_on_the_short_lists_when_there_are_any():
     row["by_height"]["40-60"].update({"split_rank1_hits": 3, "split_expected": 1.45})
     (v,) = _face_verdicts([row], 1 / 746, 0.0)
     assert not v["small_split_pass"] and not v["small_split_decides"] and v["pass"]
+    from veil.audit.report import _small_faces
+
+    assert _small_faces(v) == "40-60 px: 3 hits (1.4 expected), too few to decide"
 
 
 def test_short_lists_default_to_ten_and_never_hold_one_face(tmp_path):
