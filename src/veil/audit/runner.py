@@ -590,7 +590,7 @@ def _face_verdicts(rows: list[dict[str, Any]], chance: float, miss_rate: float) 
             })  # fmt: skip
         small = [r.get("by_height", {}).get(FACE_BUCKETS[0][0]) for r in mine]
         small = [b for b in small if b and b.get("split_expected")]
-        if small:  # the smallest faces, where masks fail first, in the same short lists
+        if small:  # the smallest faces, where masks fail first, in short lists of their own
             w = max(small, key=lambda b: b["split_rank1_hits"] / b["split_expected"])
             out[-1].update({
                 "small_faces": FACE_BUCKETS[0][0], "small_split_hits": w["split_rank1_hits"],

@@ -23,7 +23,7 @@ from PIL import Image
 #: to 4 rank-1 hits where 1 is expected, and pixelate 2.0x chance in short candidate
 #: lists of the held-out faces. The trace shrank with the cell count (blur at 2.5, 2,
 #: 1.5, 1 cells: mean rank 0.476, 0.480, 0.482, 0.486; chance 0.5), so both now keep 2
-#: cells, a 2 x 3 grid on a face (README, "veil audit").
+#: cells, a 2 x 3 grid on a face: 1.1-1.5x chance in short lists (README, "veil audit").
 BLUR_CELLS = 2.0
 PIXELATE_CELLS = 2.0
 
