@@ -355,7 +355,8 @@ def summary(result: Mapping[str, Any]) -> str:
             luck = (f" ({v['rank1_hits']} hits; as many by chance alone {_p(v['rank1_p_chance'])})"
                     if "rank1_p_chance" in v else "")  # fmt: skip
             if "pass" in v:
-                small = f"; faces {_small_faces(v)}" if "small_split_hits" in v else ""
+                small = _small_faces(v)
+                small = f"; faces {small}" if small else ""
                 lines.append(f"  verdict {v['setup']}: {'pass' if v['pass'] else 'FAIL'} "
                              f"(decided on {v['line_on']}{small})")  # fmt: skip
             lines.append(f"  verdict {v['setup']} in one gallery: covered {ok}{luck}, "

@@ -456,7 +456,6 @@ def audit_faces(
             hub = hub_corrected_ranks(gallery, probes, truth)
             photo = _photo_stats(gallery, probes, truth, items_of)
             split = {}
-            sr = sizes = None
             if k_lists > 1 and js:
                 sr, sizes = split_ranks(gallery, probes, truth, k_lists)
                 split = {
@@ -468,7 +467,7 @@ def audit_faces(
                 sel = np.array([_bucket(heights[j]) == b for j in js], bool)
                 if sel.any():
                     by[b] = {"n": int(sel.sum()), "rank1": rank_rate(ranks[sel], 1)}
-                    if sr is not None:  # each size gets a line with power of its own
+                    if split:  # each size gets a line with power of its own
                         by[b].update(_bucket_lists(gallery, probes, truth, sel, k_lists))
             # end to end: covered faces at this rate, missed ones identified
             e2e = rank_rate(ranks, 1) * (1 - missed / n) + missed / n
