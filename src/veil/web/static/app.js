@@ -85,9 +85,10 @@ function mb(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : (n / 1e3).toFi
 async function openJob(id) {
   S.job = id; S.version = -1; S.revision = -1; clearThumbs();
   sessionStorage.setItem("veil-job", id);
-  $("start").hidden = true; $("job").hidden = false;
   const st = await api(`/jobs/${id}`);
+  // The panel appears with its own name already in it, never with the last job's or none.
   $("job-name").textContent = st.name;
+  $("start").hidden = true; $("job").hidden = false;
   applyStatus(st);
   if (st.state !== "new" && st.state !== "failed") await loadProject();
   else $("review").hidden = true;
