@@ -600,6 +600,38 @@ def test_track_verdicts_are_decided_on_exact_figures():
     # the report is written from rounded figures (chance 0.0097): the verdict must not flip
     report = _markdown(clean_metrics({"face_tracks": tracks}), [], None)
     assert "line 2x chance: pass" in report and "FAIL" not in report
+    assert v["line_on"] == "its clip's faces" and v["within_clip_pass"]
+
+
+def test_track_verdict_is_decided_among_the_clips_faces():
+    """The one-gallery count finds the clip (its look is in the gallery); the verdict is
+    decided among the clip's own faces, on the stronger of the two probes."""
+    from veil.audit.report import summary
+    from veil.audit.tracks import track_verdicts
+
+    def verdict(single, average, within_single, within_average, n_within=73, chance=16 / 73):
+        row = {"setup": "blur", "control": False, "attack": "deconvolution", "n": 81,
+               "hits_single": single, "hits_average": average,
+               "hits_single_within_clip": within_single,
+               "hits_average_within_clip": within_average}  # fmt: skip
+        tracks = {"tracks": 81, "chance": 1 / 81, "within_clip_n": n_within,
+                  "within_clip_chance": chance, "rows": [row]}  # fmt: skip
+        return track_verdicts(tracks)["blur"], tracks
+
+    v, tracks = verdict(8, 1, 21, 12)  # seed 5's blur: 8 one-frame hits of 81, 1 expected
+    assert not v["one_gallery_pass"] and v["pass"] and v["line_on"] == "its clip's faces"
+    assert v["within_clip_hits"] == 21 and v["within_clip_probe"] == "one frame"
+    assert v["within_clip_expected"] == pytest.approx(16)
+    text = summary({"face_tracks": {**tracks, "verdicts": {"blur": v}}})
+    assert "verdict blur: pass (decided on its clip's faces" in text
+    assert "in one gallery at most 8 of 81" in text and "line 2x chance: FAIL" in text
+
+    v, _ = verdict(1, 2, 20, 33)  # the average finds the person among the clip's faces
+    assert not v["pass"] and v["within_clip_probe"] == "track average"
+    assert v["within_clip_hits"] == 33 and not v["within_clip_certified"]
+
+    v, _ = verdict(3, 1, 3, 2, n_within=8, chance=0.5)  # 4 expected hits: one gallery decides
+    assert v["line_on"] == "one gallery" and v["pass"] is v["one_gallery_pass"] is False
 
 
 def test_runner_audits_video_face_tracks(tmp_path):
@@ -628,7 +660,9 @@ def test_runner_audits_video_face_tracks(tmp_path):
     setups = {r["setup"] for r in tracks["rows"]}
     assert {"unmasked", "noise-per-frame", "fill"} <= setups
     assert "video face tracks: 2" in summary(out) and "verdict fill" in summary(out)
-    assert tracks["within_clip_n"] == 2 and "verdict fill among its clip's faces" in summary(out)
+    assert tracks["within_clip_n"] == 2 and "first among its clip's faces" in summary(out)
+    # two tracks give one expected hit among a clip's faces: too few to decide on
+    assert tracks["verdicts"]["fill"]["line_on"] == "one gallery"
     write_audit(tmp_path / "out", out)
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Video faces" in report and "best in hindsight" in report

@@ -188,7 +188,7 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             "| setup | attack | variants | one frame | track average | one frame, "
             "hub-corrected | average, hub-corrected | by chance alone (one frame) | "
             "best in hindsight: one frame / average | one frame: nearest is from its clip | "
-            "one frame: rank-1 among its clip's faces |",
+            "rank-1 among its clip's faces: one frame / average |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]  # fmt: skip
         for r in tracks["rows"]:
@@ -197,7 +197,8 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
                 f"{r['hits_average']} | {r['hits_single_hub']} | {r['hits_average_hub']} | "
                 f"{_p(r['p_chance_single'])} | {r['hindsight_single']} "
                 f"({r['variant_single']}) / {r['hindsight_average']} ({r['variant_average']}) | "
-                f"{r.get('hits_single_clip', '-')} | {r.get('hits_single_within_clip', '-')} |"
+                f"{r.get('hits_single_clip', '-')} | {r.get('hits_single_within_clip', '-')} / "
+                f"{r.get('hits_average_within_clip', '-')} |"
             )
         if "clip_chance" in tracks:
             lines += [
@@ -213,18 +214,7 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
             ]  # fmt: skip
         lines += [""]
         for name, v in (tracks.get("verdicts") or {}).items():
-            among = (
-                f"; first among its clip's faces at most {v['within_clip_hits']} of "
-                f"{tracks['within_clip_n']} ({v['within_clip_attack']}), 95% upper bound "
-                f"{v['within_clip_upper_x']:.1f}x chance: "
-                f"{'' if v['within_clip_certified'] else 'not '}certified"
-                if "within_clip_hits" in v else ""
-            )  # fmt: skip
-            lines.append(
-                f"- **{name}**: at most {v['hits']} of {tracks['tracks']} "
-                f"({v['attack']}, {v['probe']}), line 2x chance: "
-                f"{'pass' if v['pass'] else 'FAIL'}{among}"
-            )
+            lines.append(f"- **{name}**: {_track_verdict(v, tracks)}")
         lines += [""]
     ptracks = result.get("plate_tracks")
     if ptracks and ptracks.get("tracks"):
@@ -339,6 +329,24 @@ def _small_faces(v: Mapping[str, Any]) -> str:
             f"({v['small_split_expected']:.1f} expected){enough}")  # fmt: skip
 
 
+def _track_verdict(v: Mapping[str, Any], tracks: Mapping[str, Any]) -> str:
+    """A face-track verdict in words: the decided line first, then both counts."""
+    text = f"{'pass' if v['pass'] else 'FAIL'} (decided on {v['line_on']})"
+    if "within_clip_hits" in v:
+        text += (
+            f"; first among its clip's faces at most {v['within_clip_hits']} of "
+            f"{tracks['within_clip_n']} ({v['within_clip_attack']}, "
+            f"{v['within_clip_probe']}; chance "
+            f"{tracks['within_clip_n'] * tracks['within_clip_chance']:.1f}), 95% upper bound "
+            f"{v['within_clip_upper_x']:.1f}x chance: "
+            f"{'' if v['within_clip_certified'] else 'not '}certified"
+        )
+    return (
+        text + f"; in one gallery at most {v['hits']} of {tracks['tracks']} ({v['attack']}, "
+        f"{v['probe']}), line 2x chance: {'pass' if v['one_gallery_pass'] else 'FAIL'}"
+    )
+
+
 def summary(result: Mapping[str, Any]) -> str:
     """The verdict lines for the terminal."""
     lines = []
@@ -383,14 +391,7 @@ def summary(result: Mapping[str, Any]) -> str:
                          f"{r['hits_single']:>3}, track average {r['hits_average']:>3}  "
                          f"n={r['n']}")  # fmt: skip
         for name, v in (tracks.get("verdicts") or {}).items():
-            lines.append(f"  verdict {name}: at most {v['hits']} hits ({v['attack']}, "
-                         f"{v['probe']}): {'pass' if v['pass'] else 'FAIL'}")  # fmt: skip
-            if "within_clip_hits" in v:
-                lines.append(f"  verdict {name} among its clip's faces: at most "
-                             f"{v['within_clip_hits']} of {tracks['within_clip_n']}, 95% upper "
-                             f"bound {v['within_clip_upper_x']:.1f}x chance: "
-                             f"{'' if v['within_clip_certified'] else 'not '}"
-                             "certified")  # fmt: skip
+            lines.append(f"  verdict {name}: {_track_verdict(v, tracks)}")
     ptracks = result.get("plate_tracks")
     if ptracks and ptracks.get("tracks"):
         lines.append(f"video plate tracks: {ptracks['tracks']}")
