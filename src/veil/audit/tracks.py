@@ -249,7 +249,7 @@ def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         for probe in ("single", "average"):
             hits = r.get(f"hits_{probe}_within_clip")
-            if hits is None or hits < v.get("within_clip_hits", -1):
+            if hits is None or hits <= v.get("within_clip_hits", -1):
                 continue  # the person, once the clip is known: the most over both probes
             upper, certified = certify_twice_chance(hits, n, chance)
             v.update({
