@@ -113,8 +113,8 @@ def _markdown(result: Mapping[str, Any], images: list[str], note: str | None) ->
                   "| setup | verdict | decided on | smallest faces in their own lists |",
                   "|---|---|---|---|"]  # fmt: skip
         for v in faces["verdicts"]:
-            verdict = "pass" if v.get("pass") else "FAIL"
-            lines.append(f"| {v['setup']} | {verdict} | {v.get('line_on', 'one gallery')} | "
+            verdict = "pass" if v["pass"] else "FAIL"
+            lines.append(f"| {v['setup']} | {verdict} | {v['line_on']} | "
                          f"{_small_faces(v) or '-'} |")  # fmt: skip
         lines += ["", "One gallery of every face:", "",
                   "| setup | strongest attack | rank-1 (hits) | <= 2x chance | as many hits by "
@@ -362,11 +362,10 @@ def summary(result: Mapping[str, Any]) -> str:
             ok_e2e = "pass" if v["end_to_end_pass"] else "FAIL"
             luck = (f" ({v['rank1_hits']} hits; as many by chance alone {_p(v['rank1_p_chance'])})"
                     if "rank1_p_chance" in v else "")  # fmt: skip
-            if "pass" in v:
-                small = _small_faces(v)
-                small = f"; faces {small}" if small else ""
-                lines.append(f"  verdict {v['setup']}: {'pass' if v['pass'] else 'FAIL'} "
-                             f"(decided on {v['line_on']}{small})")  # fmt: skip
+            small = _small_faces(v)
+            small = f"; faces {small}" if small else ""
+            lines.append(f"  verdict {v['setup']}: {'pass' if v['pass'] else 'FAIL'} "
+                         f"(decided on {v['line_on']}{small})")  # fmt: skip
             lines.append(f"  verdict {v['setup']} in one gallery: covered {ok}{luck}, "
                          f"end to end {ok_e2e}")  # fmt: skip
             if "split_pass" in v:

@@ -215,6 +215,10 @@ def track_average_table(
     return table
 
 
+#: The two probes of a face track, as the verdicts name them.
+_PROBES = {"single": "one frame", "average": "track average"}
+
+
 def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per masking setup (controls aside), its most re-identified cell over attacks and
     the two probes (one frame, track average), and the line of 2x chance that decides.
@@ -233,13 +237,13 @@ def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for r in tracks.get("rows", []):
         if r.get("control"):
             continue
-        for probe in ("single", "average"):
+        for probe in _PROBES:
             hits = r[f"hits_{probe}"]
             v = out.get(r["setup"])
             if v is None or hits > v["hits"]:
                 out[r["setup"]] = {
                     "hits": hits, "attack": r["attack"],
-                    "probe": "one frame" if probe == "single" else "track average",
+                    "probe": _PROBES[probe],
                     "one_gallery_pass": at_most(hits, 2 * tracks["tracks"] * tracks["chance"]),
                 }  # fmt: skip
     n, chance = tracks.get("within_clip_n", 0), tracks.get("within_clip_chance")
@@ -247,14 +251,14 @@ def track_verdicts(tracks: dict[str, Any]) -> dict[str, dict[str, Any]]:
         v = out.get(r["setup"])
         if v is None or not n:
             continue
-        for probe in ("single", "average"):
+        for probe in _PROBES:
             hits = r.get(f"hits_{probe}_within_clip")
             if hits is None or hits <= v.get("within_clip_hits", -1):
                 continue  # the person, once the clip is known: the most over both probes
             upper, certified = certify_twice_chance(hits, n, chance)
             v.update({
                 "within_clip_hits": hits, "within_clip_attack": r["attack"],
-                "within_clip_probe": "one frame" if probe == "single" else "track average",
+                "within_clip_probe": _PROBES[probe],
                 "within_clip_expected": n * chance,
                 "within_clip_pass": at_most(hits, 2 * n * chance),
                 "within_clip_upper_x": upper / chance, "within_clip_certified": certified,
