@@ -135,7 +135,10 @@ class Track:
     """One object over time. Disabled tracks are kept (and reported) but not masked.
 
     ``seed`` fixes the ``texture`` pattern of the track so both passes draw the
-    same one; ``score`` is the detector's best score (auto tracks); ``review``
+    same one; ``score`` is the detector's best score (auto tracks); ``confidence``
+    is the decision's belief that the track is a real face or plate (the learned
+    P(face) for video faces; the detector evidence where no model decides), which
+    review ranks and filters by; ``review``
     lists inclusive frame ranges a person should check (a propagated region
     whose tracker lost confidence there); ``filled`` lists inclusive frame ranges where
     veil's tracker drew the box across a detector run that missed the object (auto
@@ -151,6 +154,7 @@ class Track:
     overrides: Overrides = field(default_factory=Overrides)
     seed: int = 0
     score: float | None = None
+    confidence: float | None = None
     review: tuple[tuple[int, int], ...] = ()
     filled: tuple[tuple[int, int], ...] = ()
 
@@ -188,6 +192,10 @@ class Track:
             if not _is_num(self.score) or not 0.0 <= float(self.score) <= 1.0:
                 raise ProjectError("score: expected a number from 0 to 1")
             object.__setattr__(self, "score", float(self.score))
+        if self.confidence is not None:
+            if not _is_num(self.confidence) or not 0.0 <= float(self.confidence) <= 1.0:
+                raise ProjectError("confidence: expected a number from 0 to 1")
+            object.__setattr__(self, "confidence", float(self.confidence))
         kfs = tuple(self.keyframes)
         if not kfs:
             raise ProjectError("keyframes: a track needs at least one keyframe")

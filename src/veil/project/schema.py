@@ -62,6 +62,8 @@ def track_to_dict(t: Track) -> dict[str, Any]:
     d["seed"] = t.seed
     if t.score is not None:
         d["score"] = round(t.score, 4)
+    if t.confidence is not None:
+        d["confidence"] = round(t.confidence, 4)
     if t.review:
         d["review"] = [list(r) for r in t.review]
     if t.filled:
@@ -185,7 +187,7 @@ def parse_track(v: Any, where: str) -> Track:
         v,
         where,
         {"id", "label", "source", "enabled", "keyframes"},
-        {"reason", "overrides", "seed", "score", "review", "filled"},
+        {"reason", "overrides", "seed", "score", "confidence", "review", "filled"},
     )
     kfs = tuple(
         parse_keyframe(k, f"{where}.keyframes[{i}]")
@@ -216,6 +218,7 @@ def parse_track(v: Any, where: str) -> Track:
             overrides=ov,
             seed=d.get("seed", 0),
             score=d.get("score"),
+            confidence=d.get("confidence"),
             review=tuple(tuple(r) for r in spans["review"]),
             filled=tuple(tuple(r) for r in spans["filled"]),
         ),
