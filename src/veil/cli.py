@@ -1,281 +1,60 @@
 """Command line: arguments -> Settings -> pipeline. Deliberately thin.
 
 Only counts, timings and one-line errors reach the terminal; regions go only
-to the ``--json`` file the user names.
+to the ``--json`` file the user names. Option groups, settings and input planning
+live in :mod:`veil.cliargs`, below this module and the commands it runs; each
+command here is a function that adds its subparser and sets ``run`` (see COMMANDS).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .cliargs import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common_args,
+    add_detect_args,
+    add_mask_args,
+    add_output_args,
+    add_scale_args,
+    add_track_args,
+    plan_jobs,
+    settings_from_args,
+)
 from .errors import ConfigError, OutputError, ProjectError, VeilError
 from .outputs import clean_stale_temporaries, remove_live_temporaries
 from .pipeline import Engine, FileResult, media_kind
 from .project.jobs import ProjectJobs
-from .settings import (
-    ENSEMBLE_MODES,
-    FACE_MODELS,
-    PLATE_INPUTS,
-    PRECISIONS,
-    SHAPES,
-    DetectSettings,
-    EncodeSettings,
-    Limits,
-    MaskSettings,
-    Settings,
-    TrackSettings,
-    confirm_wait,
-    parse_per_class,
-    split_per_class,
-)
+from .settings import Settings
 
 log = logging.getLogger("veil")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# ``veil.cli.settings_from_args`` and friends stay importable from here.
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+    "plan_jobs",
+    "settings_from_args",
+]
+
+Subparsers = argparse._SubParsersAction  # what ``add_subparsers`` returns
 
 
-# -- argument parsing ---------------------------------------------------------
-def _add_detect_args(p: argparse.ArgumentParser) -> None:
-    d = DetectSettings()
-    g = p.add_argument_group("detection")
-    g.add_argument(
-        "--targets", default="face,plate", help="what to find: face, plate or face,plate (default)"
-    )
-    g.add_argument(
-        "--threshold",
-        default=None,
-        help="score threshold per class, e.g. 'face=0.3,plate=0.25' or one value for all, "
-        "for images and video; low defaults favour recall (default: "
-        f"face={d.face_threshold},plate={d.plate_threshold}; video faces "
-        f"{d.video_face_threshold}; each face network has its own defaults)",
-    )
-    g.add_argument(
-        "--face-model", type=Path, help="another ONNX face model (CenterFace or YOLO format)"
-    )
-    g.add_argument("--plate-model", type=Path, help="another ONNX plate model (YOLOv8 format)")
-    g.add_argument(
-        "--face-max-side",
-        type=int,
-        default=d.face_max_side,
-        help="longest side the face detector sees; larger finds smaller faces "
-        "(default: %(default)s)",
-    )
-    g.add_argument(
-        "--no-tiling",
-        action="store_true",
-        help="skip the tiled pass for tiny faces and plates in images (faster, lower recall)",
-    )
-    g.add_argument(
-        "--video-tiling",
-        action="store_true",
-        help="also run the tiled pass on video frames (several times slower, finds smaller "
-        "faces and plates)",
-    )
-    g.add_argument(
-        "--video-face-max-side",
-        type=int,
-        default=d.video_face_max_side,
-        help="longest side the face detector sees in video frames (default: %(default)s)",
-    )
-    g.add_argument(
-        "--video-plate-size",
-        type=int,
-        default=d.video_plate_size,
-        help="plate detector input size for video frames, a multiple of 32 (default: %(default)s)",
-    )
-    g.add_argument(
-        "--video-plate-models",
-        choices=ENSEMBLE_MODES,
-        default=d.video_plate_ensemble,
-        help="video: the two bundled plate models take turns on detected frames (alternate) "
-        "or both run on each (all); images always use both (default: %(default)s)",
-    )
-    g.add_argument(
-        "--video-plate-precision",
-        choices=PRECISIONS,
-        default=d.video_plate_precision,
-        help="video: the bundled plate models' int8 copies (faster) or the float originals "
-        "that images use (default: %(default)s)",
-    )
-    g.add_argument(
-        "--video-face-precision",
-        choices=PRECISIONS,
-        default=d.video_face_precision,
-        help="video: CenterFace's int8 copy (faster) or the float original that images "
-        "use (default: %(default)s)",
-    )
-    g.add_argument(
-        "--face-models",
-        choices=FACE_MODELS,
-        default=d.face_models,
-        help="images: the bundled face networks, YuNet-n and CenterFace fused (a face "
-        "must score with both), one alone, or YOLOv8-n alone or fused ('+': every "
-        "network named must see the face) (default: %(default)s)",
-    )
-    g.add_argument(
-        "--video-face-models",
-        choices=FACE_MODELS,
-        default=d.video_face_models,
-        help="video: the bundled face networks; 'yolo' or 'yunet' mask far less that is "
-        "not a face (street footage) but miss small and blurred faces (see README, Video) "
-        "(default: %(default)s)",
-    )
-    g.add_argument(
-        "--plate-input",
-        choices=PLATE_INPUTS,
-        default=d.plate_input,
-        help="what the plate models see: the frame's luma (gray: a colour cast, as at night, "
-        "cannot hide a plate), the luma contrast-stretched, or the colour frame "
-        "(default: %(default)s)",
-    )
-    g.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default="cpu",
-        help="inference device (cuda needs veil[gpu])",
-    )
-    g.add_argument("--threads", type=int, default=0, help="inference threads (0: automatic)")
-    lim = p.add_argument_group("limits")
-    lim.add_argument(
-        "--max-pixels",
-        type=int,
-        default=Limits().max_pixels,
-        help="refuse images/frames above this many pixels (default: %(default)s)",
-    )
-    lim.add_argument(
-        "--max-duration",
-        type=float,
-        default=Limits().max_duration_s,
-        help="refuse videos longer than this many seconds (default: %(default)s)",
-    )
-    lim.add_argument(
-        "--max-file-size",
-        type=int,
-        default=Limits().max_file_bytes,
-        help="refuse files above this many bytes (default: %(default)s)",
-    )
-
-
-def _add_mask_args(p: argparse.ArgumentParser) -> None:
-    m = MaskSettings()
-    g = p.add_argument_group("masking")
-    g.add_argument(
-        "--method",
-        choices=("blur", "pixelate", "fill", "texture"),
-        default=m.method,
-        help="how regions are hidden (default: %(default)s; at default strength none "
-        "is re-identified measurably above chance by veil audit's attacks; fill and "
-        "texture keep nothing of the face)",
-    )
-    g.add_argument(
-        "--color", default="#000000", help="fill/texture colour as hex (default: %(default)s)"
-    )
-    g.add_argument(
-        "--shape",
-        default=f"face={m.face_shape},plate={m.plate_shape}",
-        help="ellipse or rect, per class or for all (default: %(default)s)",
-    )
-    g.add_argument(
-        "--margin",
-        default=f"face={m.face_margin},plate={m.plate_margin}",
-        help="region growth as a fraction of its size, per class or for all (default: %(default)s)",
-    )
-    g.add_argument(
-        "--strength",
-        type=float,
-        default=m.strength,
-        help="blur/pixelate strength, 1 = default (0.5-4)",
-    )
-    _add_track_args(p)
-
-
-def _add_output_args(p: argparse.ArgumentParser) -> None:
-    """Encoding options: only for commands that write media (``veil eval`` writes none)."""
-    e = EncodeSettings()
-    o = p.add_argument_group("output")
-    o.add_argument(
-        "--quality",
-        type=int,
-        default=e.jpeg_quality,
-        help="JPEG/WebP/HEIC quality (default: %(default)s)",
-    )
-    o.add_argument("--codec", default=e.codec, help="video codec (default: %(default)s)")
-    o.add_argument(
-        "--crf", type=int, default=e.crf, help="video constant rate factor (default: %(default)s)"
-    )
-    o.add_argument("--preset", default=e.preset, help="video encoder preset (default: %(default)s)")
-
-
-def _add_track_args(p: argparse.ArgumentParser) -> None:
-    t = TrackSettings()
-    v = p.add_argument_group("video")
-    v.add_argument(
-        "--detect-every",
-        type=int,
-        default=t.detect_every,
-        help="run the detector every N-th frame and track in between (default: %(default)s)",
-    )
-    v.add_argument(
-        "--no-track",
-        action="store_true",
-        help="per-frame detection only, no temporal tracking (leaks more)",
-    )
-
-
-def _add_scale_args(p: argparse.ArgumentParser, segments: bool) -> None:
-    """Dask options; dask is imported only when one of them is given."""
-    g = p.add_argument_group("scale out (needs veil[dask])")
-    g.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="run on a local Dask cluster with this many worker processes",
-    )
-    g.add_argument(
-        "--scheduler",
-        default=os.environ.get("VEIL_SCHEDULER"),
-        help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
-        "(default: $VEIL_SCHEDULER); workers must see the same paths",
-    )
-    if segments:
-        g.add_argument(
-            "--segment-seconds",
-            type=float,
-            default=60.0,
-            help="with workers: long videos are cut at keyframes into segments of about "
-            "this length, masked in parallel and joined without re-encoding "
-            "(default: %(default)s)",
-        )
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="more log detail (-vv for debug); logs never hold detections",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="veil",
-        description="Find faces and licence plates in photos and videos and mask them "
-        "irreversibly. "
-        "Runs fully offline; the models ship inside the package.",
-    )
-    parser.add_argument("--version", action="version", version=f"veil {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+# -- commands: each adds its parser and sets ``run`` ----------------------------
+def _mask_command(sub: Subparsers) -> None:
     pm = sub.add_parser(
         "mask",
         help="mask faces and plates in images, videos or folders",
@@ -305,12 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a redaction report for an auditor (.md or .json): hashes, settings, "
         "counts, manual and disabled regions with reasons; no coordinates",
     )
-    _add_detect_args(pm)
-    _add_mask_args(pm)
-    _add_output_args(pm)
-    _add_scale_args(pm, segments=True)
-    _add_common(pm)
+    add_detect_args(pm)
+    add_mask_args(pm)
+    add_output_args(pm)
+    add_scale_args(pm, segments=True)
+    add_common_args(pm)
+    pm.set_defaults(run=run_mask)
 
+
+def _detect_command(sub: Subparsers) -> None:
     pd = sub.add_parser(
         "detect",
         help="find faces and plates without masking (for review and evaluation)",
@@ -324,10 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a reviewable project file instead: tracks with keyframes, to edit and "
         "then render with `veil mask --project`",
     )
-    _add_detect_args(pd)
-    _add_track_args(pd)
-    _add_common(pd)
+    add_detect_args(pd)
+    add_track_args(pd)
+    add_common_args(pd)
+    pd.set_defaults(run=run_detect)
 
+
+def _eval_command(sub: Subparsers) -> None:
     pe = sub.add_parser(
         "eval",
         help="measure detection and masking quality and speed on an annotated dataset",
@@ -338,11 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument(
         "--out", type=Path, default=Path("veil-eval"), help="report folder (default: %(default)s)"
     )
-    _add_detect_args(pe)
-    _add_mask_args(pe)
-    _add_scale_args(pe, segments=False)
-    _add_common(pe)
+    add_detect_args(pe)
+    add_mask_args(pe)
+    add_scale_args(pe, segments=False)
+    add_common_args(pe)
+    pe.set_defaults(run=run_eval)
 
+
+def _audit_command(sub: Subparsers) -> None:
     pa = sub.add_parser(
         "audit",
         help="show that masks cannot be undone (attacks + re-identification), or pick "
@@ -438,10 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --sample: also show the original pixels in the contact sheet",
     )
-    _add_detect_args(pa)
-    _add_mask_args(pa)
-    _add_common(pa)
+    add_detect_args(pa)
+    add_mask_args(pa)
+    add_common_args(pa)
+    pa.set_defaults(run=run_audit)
 
+
+def _serve_command(sub: Subparsers) -> None:
     ps = sub.add_parser(
         "serve",
         help="review, correct and render in a browser (local web app and REST API)",
@@ -470,168 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument(
         "--workers", type=int, default=1, help="jobs that run at once (default: %(default)s)"
     )
-    _add_detect_args(ps)
-    _add_mask_args(ps)
-    _add_output_args(ps)
-    _add_common(ps)
-    return parser
-
-
-def _per_class_choice(text: str, name: str, allowed: Sequence[str]) -> dict[str, str]:
-    values = split_per_class(text, name)
-    for value in values.values():
-        if value not in allowed:
-            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
-    return values
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Build validated settings; any bad value raises ConfigError naming it."""
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    thr = parse_per_class(args.threshold, "--threshold") if args.threshold else {}
-    base = DetectSettings()
-    detect = DetectSettings(
-        targets=targets,
-        face_threshold=thr.get("face"),
-        plate_threshold=thr.get("plate", base.plate_threshold),
-        # a threshold the user gives is theirs for video too
-        video_face_threshold=thr.get("face"),
-        face_model=args.face_model,
-        plate_model=args.plate_model,
-        face_max_side=args.face_max_side,
-        face_tile=not args.no_tiling,
-        plate_tile=not args.no_tiling,
-        video_tile=args.video_tiling,
-        video_face_max_side=args.video_face_max_side,
-        video_plate_size=args.video_plate_size,
-        video_plate_ensemble=args.video_plate_models,
-        video_plate_precision=args.video_plate_precision,
-        face_models=args.face_models,
-        video_face_models=args.video_face_models,
-        video_face_precision=args.video_face_precision,
-        plate_input=args.plate_input,
-        device=args.device,
-        threads=args.threads,
-    )
-    limits = Limits(
-        max_pixels=args.max_pixels,
-        max_file_bytes=args.max_file_size,
-        max_duration_s=args.max_duration,
-    )
-    settings = Settings(detect=detect, limits=limits)
-    if hasattr(args, "detect_every"):
-        t = TrackSettings()
-        # a sparser detector needs a longer look-ahead to confirm a track before its
-        # first frames leave the window (TrackSettings checks the rule)
-        wait = confirm_wait(t.confirm_hits, max(args.detect_every, 1), t.pre_frames)
-        track = TrackSettings(
-            enabled=not args.no_track,
-            detect_every=args.detect_every,
-            lookahead=max(t.lookahead, min(wait, 120)),
-        )
-        settings = settings.evolve(track=track)
-    if hasattr(args, "method"):
-        shapes = _per_class_choice(args.shape, "--shape", SHAPES)
-        margins = parse_per_class(args.margin, "--margin")
-        m = MaskSettings()
-        mask = MaskSettings(
-            method=args.method,
-            color=args.color,
-            face_shape=shapes.get("face", m.face_shape),
-            plate_shape=shapes.get("plate", m.plate_shape),
-            face_margin=margins.get("face", m.face_margin),
-            plate_margin=margins.get("plate", m.plate_margin),
-            strength=args.strength,
-        )
-        settings = settings.evolve(mask=mask)
-    if hasattr(args, "quality"):
-        encode = EncodeSettings(
-            jpeg_quality=args.quality, codec=args.codec, crf=args.crf, preset=args.preset
-        )
-        settings = settings.evolve(encode=encode)
-    return settings
-
-
-# -- input planning -----------------------------------------------------------
-def _files_under(root: Path) -> list[Path]:
-    """Every file below ``root``, sorted; an unreadable folder is an error, never skipped
-    silently (``Path.rglob`` drops it, and its files would vanish from the output)."""
-
-    def fail(exc: OSError) -> None:
-        raise ConfigError(f"{exc.filename}: cannot read folder ({exc.strerror})")
-
-    found = [Path(d) / f for d, _, files in os.walk(root, onerror=fail) for f in files]
-    return sorted(found)
-
-
-def _file_id(path: Path, missing_ok: bool = False) -> tuple[int, int] | None:
-    """(device, inode): equal for two names of one file, hard links included."""
-    try:
-        st = path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        if missing_ok:
-            return None
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot tell whether it is an input ({exc.strerror or exc})"
-        ) from None
-    return st.st_dev, st.st_ino
-
-
-def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, Path | None, str]]:
-    """(source, destination, name relative to its input root) for every media file.
-
-    One file input writes ``output`` itself; otherwise ``output`` is a folder that
-    mirrors each folder input (one folder: directly; several: under each folder's name).
-    """
-    for p in inputs:
-        if not p.exists():
-            raise ConfigError(f"{p}: no such file or folder")
-        if not (p.is_file() or p.is_dir()):  # a FIFO or device would block or never end
-            raise ConfigError(f"{p}: not a regular file or folder")
-    single_file = len(inputs) == 1 and inputs[0].is_file()
-    if single_file and output is not None and (output.is_dir() or str(output).endswith(os.sep)):
-        output = output / inputs[0].name  # `veil mask a.jpg -o folder/` writes folder/a.jpg
-    jobs: list[tuple[Path, Path | None, str]] = []
-    many = len(inputs) > 1
-    for root in inputs:
-        if root.is_file():
-            if media_kind(root) is None:
-                raise ConfigError(
-                    f"{root}: unsupported file type {root.suffix or '(no extension)'!r}"
-                )
-            rel = root.name
-            dst = None if output is None else (output if single_file else output / rel)
-            jobs.append((root, dst, rel))
-            continue
-        if output is not None:
-            out_res, root_res = output.resolve(), root.resolve()
-            if out_res == root_res or root_res in out_res.parents:
-                raise ConfigError(
-                    f"{output}: output folder is inside the input folder {root}; choose another"
-                )
-        for path in _files_under(root):
-            if path.is_file() and not path.name.startswith(".") and media_kind(path):
-                rel = path.relative_to(root).as_posix()
-                sub = f"{root.name}/{rel}" if many else rel
-                dst = None if output is None else output / sub
-                jobs.append((path, dst, sub if many else rel))
-    if output is not None:
-        if not single_file and output.exists() and not output.is_dir():
-            raise ConfigError(f"{output}: several inputs need an output folder, not a file")
-        srcs = {p.resolve() for p, _, _ in jobs}
-        src_ids = {_file_id(p) for p, _, _ in jobs}
-        seen: set[Path] = set()
-        for _, dst, _ in jobs:
-            assert dst is not None
-            r = dst.resolve()
-            if r in srcs or _file_id(dst, missing_ok=True) in src_ids:  # hard links too
-                raise ConfigError(f"{dst}: output would overwrite an input")
-            if r in seen:
-                raise ConfigError(f"{dst}: two inputs map to the same output")
-            seen.add(r)
-    return jobs
+    add_detect_args(ps)
+    add_mask_args(ps)
+    add_output_args(ps)
+    add_common_args(ps)
+    ps.set_defaults(run=run_serve)
 
 
 # -- JSON ---------------------------------------------------------------------
@@ -789,6 +423,14 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def run_mask(args: argparse.Namespace) -> int:
+    return run_files(args, detect_only=False)
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    return run_files(args, detect_only=True)
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from .evaluate.runner import run_evaluation
 
@@ -825,19 +467,32 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: The commands in the order ``veil --help`` lists them. A new command is one function
+#: that adds its subparser and sets ``run`` (args -> exit status), named here.
+COMMANDS = (_mask_command, _detect_command, _eval_command, _audit_command, _serve_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="veil",
+        description="Find faces and licence plates in photos and videos and mask them "
+        "irreversibly. "
+        "Runs fully offline; the models ship inside the package.",
+    )
+    parser.add_argument("--version", action="version", version=f"veil {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in COMMANDS:
+        add_command(sub)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    _setup_logging(getattr(args, "verbose", 0))
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        if args.command == "eval":
-            return run_eval(args)
-        if args.command == "serve":
-            return run_serve(args)
-        if args.command == "audit":
-            return run_audit(args)
-        return run_files(args, detect_only=args.command == "detect")
+        return args.run(args)
     except (ConfigError, OutputError, ProjectError) as exc:
         print(f"veil: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..cliargs import EXIT_FAILED, EXIT_OK, plan_jobs, settings_from_args
 from ..errors import ConfigError
 from ..settings import Settings
 
@@ -34,7 +35,6 @@ def _client(args: argparse.Namespace) -> Any:
 
 def run_mask_distributed(args: argparse.Namespace) -> int:
     """``veil mask ... --workers N``: every file on the cluster, resumable; exit status as usual."""
-    from ..cli import EXIT_FAILED, EXIT_OK, plan_jobs, settings_from_args
     from .run import local_threads, mask_many
 
     for option in ("json", "project", "report"):
