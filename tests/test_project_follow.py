@@ -7,7 +7,7 @@ import pytest
 
 from veil.errors import ProjectError
 from veil.project import FileEntry, Project
-from veil.project.follow import FollowConfig, propagate
+from veil.project.follow import FollowConfig, Followed, followed_track, propagate
 
 
 def _scene(seed: int = 0) -> np.ndarray:
@@ -70,3 +70,32 @@ def test_follow_is_one_undoable_edit_and_keeps_the_drawn_keyframes():
     assert len(p.track("v.mp4", tid).keyframes) == 2
     with pytest.raises(ProjectError, match="frames given"):
         p.follow("v.mp4", tid, frames[:10])
+
+
+def test_frames_the_follow_did_not_reach_keep_a_grown_box_and_are_flagged():
+    """A region followed over only part of a long video (the server's window) stays
+    masked after it, with the last box grown, and those frames go to review."""
+    p = Project([FileEntry("v.mp4", "video", "0" * 64, 900, 320, 240)])
+    tid = p.add_track("v.mp4", "logo", [(10, (100, 100, 140, 140))])
+    before = p.track("v.mp4", tid)
+    assert before.box_at(810, 900) is not None
+    window = Followed({f: (100.0, 100.0, 140.0, 140.0) for f in range(0, 761)}, set())
+    after = followed_track(before, window, 900)
+    assert after.visible_ranges(900) == [(0, 899)]
+    assert after.box_at(810, 900) == (80.0, 80.0, 160.0, 160.0)  # grown by half a side
+    assert (761, 899) in after.review
+    assert len(after.keyframes) == 763  # a held run is two keyframes, not one a frame
+
+
+def test_a_lost_object_keeps_its_region_masked_and_flagged_in_the_project():
+    frames, truth = _pan(cut_at=16)
+    p = Project([FileEntry("v.mp4", "video", "0" * 64, 24, 320, 240)])
+    tid = p.add_track("v.mp4", "logo", [(8, truth[8])])
+    p.follow("v.mp4", tid, frames, FollowConfig(hold=3))
+    t = p.track("v.mp4", tid)
+    assert t.visible_ranges(24) == [(0, 23)]  # never turned off by the follow
+    assert any(lo <= 23 <= hi for lo, hi in t.review)
+    last = t.box_at(18, 24)
+    held = t.box_at(23, 24)
+    assert held is not None and last is not None
+    assert held[2] - held[0] > last[2] - last[0]  # grown where the follow gave up

@@ -13,12 +13,16 @@ drift. Measured against OpenCV's CSRT and KCF in ``benchmarks/follow_regions.py`
 When the match is weak (the correlation peak below ``min_score``), the region
 is not trusted: the box keeps following the camera alone, for at most
 ``hold`` frames, those frames are flagged "needs review", and if the object
-is not found again the region stops there (fail closed: an unsure region is
-shown to a person, never silently moved elsewhere).
+is not found again the follow stops there. The track never goes dark where it
+was masked before the follow: frames the follow did not reach (lost, or past
+the stretch a server decodes) keep the last known box, grown by
+:data:`HOLD_GROW`, and are flagged for review (fail closed: only a reviewer
+turns a region off).
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections.abc import Sequence
@@ -34,6 +38,10 @@ from ..track.motion import CameraMotion, Motion
 from .model import Box, Keyframe, Track
 
 log = logging.getLogger(__name__)
+
+#: Where a follow did not reach, the last known box grows by this share of its
+#: width and height on each side (the object may have moved since).
+HOLD_GROW = 0.5
 
 
 @dataclass(frozen=True)
@@ -247,18 +255,52 @@ def propagate(
     return out
 
 
+def _grown(box: Box) -> Box:
+    x1, y1, x2, y2 = box
+    gw, gh = HOLD_GROW * (x2 - x1), HOLD_GROW * (y2 - y1)
+    return (x1 - gw, y1 - gh, x2 + gw, y2 + gh)
+
+
+def _held(track: Track, boxes: dict[int, Box], n_frames: int) -> dict[int, Box]:
+    """Frames the track was visible on before the follow but the follow did not reach:
+    each keeps the nearest earlier followed box (else the nearest later one), grown."""
+    known = sorted(boxes)
+    if not known:
+        return {}
+    out: dict[int, Box] = {}
+    for first, last in track.visible_ranges(n_frames):
+        for f in range(first, last + 1):
+            if f in boxes:
+                continue
+            i = bisect.bisect_left(known, f)
+            out[f] = _grown(boxes[known[i - 1] if i > 0 else known[i]])
+    return out
+
+
 def followed_track(track: Track, followed: Followed, n_frames: int) -> Track:
     """The track with a keyframe on every followed frame (drawn ones kept) and its
-    needs-review ranges; frames no side reached are ``outside``."""
+    needs-review ranges.
+
+    Frames the track was visible on before but the follow did not reach keep the
+    last known box, grown, and are flagged for review: following never turns a
+    region off. Frames it was not visible on and no side reached are ``outside``.
+    """
+    held = _held(track, followed.boxes, n_frames)
+    boxes = {**held, **followed.boxes}
     kfs: list[Keyframe] = []
-    frames = sorted(followed.boxes)
+    frames = sorted(boxes)
     drawn = {k.frame for k in track.keyframes if not k.outside and not k.tracked}
     for j, f in enumerate(frames):
-        kfs.append(Keyframe(f, followed.boxes[f], tracked=f not in drawn))
         nxt = frames[j + 1] if j + 1 < len(frames) else n_frames
+        prev = frames[j - 1] if j > 0 else -2
+        # a held run needs only its first and last frame (same box: it holds between)
+        inner = f in held and prev == f - 1 and nxt == f + 1 and prev in held and nxt in held
+        if not inner:
+            kfs.append(Keyframe(f, boxes[f], tracked=f not in drawn))
         if nxt > f + 1:
             kfs.append(Keyframe(f + 1, None, outside=True))
-    return replace(track, keyframes=tuple(kfs), review=tuple(_ranges(followed.review)))
+    review = set(followed.review) | set(held)
+    return replace(track, keyframes=tuple(kfs), review=tuple(_ranges(review)))
 
 
 def _ranges(frames: set[int]) -> list[tuple[int, int]]:

@@ -1,0 +1,62 @@
+"""``veil serve`` fixes from the review of issue 30: each test fails on the code before."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from media_factory import make_clip  # noqa: E402
+from test_web_api import AUTH, TOKEN, BarDetector, _detected, _wait  # noqa: E402
+from veil.pipeline import Engine  # noqa: E402
+from veil.project import Project  # noqa: E402
+from veil.settings import DetectSettings, Settings  # noqa: E402
+from veil.web import jobs as web_jobs  # noqa: E402
+from veil.web.app import create_app  # noqa: E402
+from veil.web.jobs import JobManager  # noqa: E402
+
+
+def _manager(root, tmp_path, **kw) -> JobManager:
+    return JobManager(
+        root,
+        Settings(detect=DetectSettings(targets=("face",))),
+        engine_factory=lambda s: Engine(s, detectors=[BarDetector()]),
+        max_upload=300_000,
+        workdir=tmp_path,
+        **kw,
+    )
+
+
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "media"
+    root.mkdir()
+    make_clip(root / "clip.mp4", frames=30)
+    manager = _manager(root, tmp_path)
+    with TestClient(create_app(manager, TOKEN)) as client:
+        yield client, manager
+
+
+def test_follow_past_the_servers_window_keeps_the_region_masked(served, monkeypatch):
+    """Issue 30.1: the server follows FOLLOW_SPAN frames around the drawn boxes; the
+    frames after that stayed unmasked and unflagged."""
+    client, _ = served
+    monkeypatch.setattr(web_jobs, "FOLLOW_SPAN", 5)
+    jid = _detected(client)
+    add = client.post(
+        f"/api/jobs/{jid}/edit",
+        json={"op": "add_track", "label": "logo", "frame": 3, "box": [100, 10, 150, 30]},
+        headers=AUTH,
+    )
+    logo = add.json()["changed"][0]["id"]
+    assert client.post(f"/api/jobs/{jid}/tracks/{logo}/follow", headers=AUTH).status_code == 202
+    assert _wait(client, jid)["error"] is None
+    doc = client.get(f"/api/jobs/{jid}/project", headers=AUTH).json()["project"]
+    track = Project.loads(json.dumps(doc)).track("clip.mp4", logo)
+    assert track.visible_ranges(30) == [(0, 29)]
+    assert any(lo <= 9 and hi >= 29 for lo, hi in track.review)
+    box = track.box_at(25, 30)
+    assert box is not None and box[2] - box[0] > 50  # the last box, grown
