@@ -60,3 +60,40 @@ def test_follow_past_the_servers_window_keeps_the_region_masked(served, monkeypa
     assert any(lo <= 9 and hi >= 29 for lo, hi in track.review)
     box = track.box_at(25, 30)
     assert box is not None and box[2] - box[0] > 50  # the last box, grown
+
+
+def _render(client: TestClient, jid: str) -> dict:
+    assert client.post(f"/api/jobs/{jid}/render", headers=AUTH).status_code == 202
+    s = _wait(client, jid)
+    assert s["state"] == "rendered" and s["error"] is None, s
+    return s
+
+
+def test_an_output_older_than_the_edits_is_marked_stale_and_not_served_silently(
+    served, monkeypatch
+):
+    """Issue 30.2: an edit after (or during) a render left the old output downloadable
+    as if it were current."""
+    client, _ = served
+    jid = _detected(client)
+    assert _render(client, jid)["stale"] is False
+    assert client.get(f"/api/jobs/{jid}/output", headers=AUTH).status_code == 200
+    add = {"op": "add_track", "label": "logo", "frame": 3, "box": [100, 10, 150, 30]}
+    assert client.post(f"/api/jobs/{jid}/edit", json=add, headers=AUTH).status_code == 200
+    assert client.get(f"/api/jobs/{jid}", headers=AUTH).json()["stale"] is True
+    refused = client.get(f"/api/jobs/{jid}/output", headers=AUTH)
+    assert refused.status_code == 409 and "render again" in refused.json()["detail"]
+    assert client.get(f"/api/jobs/{jid}/output?stale=true", headers=AUTH).status_code == 200
+    assert _render(client, jid)["stale"] is False
+
+    # an edit accepted while the render runs is not in that output either
+    real = web_jobs.render_file
+
+    def edit_meanwhile(*a, **kw):
+        r = client.post(f"/api/jobs/{jid}/edit", json=add, headers=AUTH)
+        assert r.status_code == 200, r.text
+        return real(*a, **kw)
+
+    monkeypatch.setattr(web_jobs, "render_file", edit_meanwhile)
+    assert _render(client, jid)["stale"] is True
+    assert client.get(f"/api/jobs/{jid}/output", headers=AUTH).status_code == 409

@@ -392,11 +392,19 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
     def thumb(job_id: str, track_id: int) -> Response:
         return Response(manager.thumbnail(job_of(job_id), track_id), media_type="image/jpeg")
 
-    @api.get("/jobs/{job_id}/output", summary="Download the rendered file")
-    def output(job_id: str) -> FileResponse:
+    @api.get(
+        "/jobs/{job_id}/output",
+        summary="Download the rendered file (stale=true: also when edits came after its render)",
+    )
+    def output(job_id: str, stale: bool = False) -> FileResponse:
         job = job_of(job_id)
         if job.output is None or not job.output.is_file():
             raise Conflict("job: render first")
+        if job.status()["stale"] and not stale:
+            raise Conflict(
+                "job: the output was rendered before the latest edits and does not show them; "
+                "render again, or ask for the old output with stale=true"
+            )
         return FileResponse(job.output, filename=job.output.name)
 
     @api.get("/jobs/{job_id}/report", summary="Download the redaction report (json or md)")

@@ -101,6 +101,8 @@ class Job:
     version: int = 0
     revision: int = 0  # bumped when a task or a PUT replaces tracks wholesale (page reloads)
     saved_version: int = -1  # the version last written to project.json
+    changes: int = 0  # bumped by every change of the project (edit, undo, task, PUT)
+    output_changes: int = -1  # ``changes`` when the render took its snapshot
     on_change: Callable[[Job], None] | None = None  # the manager's saver; None: write now
     created: float = field(default_factory=time.time)
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -138,6 +140,8 @@ class Job:
                 "version": self.version,
                 "revision": self.revision,
                 "has_output": self.output is not None,
+                # the output misses edits made after its render's snapshot
+                "stale": self.output is not None and self.output_changes != self.changes,
                 "can_undo": bool(self.project and self.project.can_undo),
                 "can_redo": bool(self.project and self.project.can_redo),
             }
@@ -160,6 +164,7 @@ class Job:
         of JSON) as quick as one of a short one.
         """
         self.touch()
+        self.changes += 1
         if self.on_change is not None:
             self.on_change(self)
         else:
@@ -432,6 +437,7 @@ class JobManager:
             # entry's dict, never in this copy's
             snap = copy.copy(entry)
             snap.tracks = dict(entry.tracks)
+            at = job.changes
         out = job.folder / "out"
         out.mkdir(exist_ok=True)
         dst = out / f"{Path(job.name).stem}-masked{job.src.suffix.lower()}"
@@ -452,7 +458,9 @@ class JobManager:
         )
         with job.lock:
             job.output, job.report = dst, report
+            job.output_changes = at
             job.state = "rendered"
+            job.touch()
 
     def _follow(self, job: Job, track_id: int) -> None:
         with job.lock:

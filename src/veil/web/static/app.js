@@ -110,6 +110,8 @@ function applyStatus(st) {
     $("task").textContent = st.error ? `last task: ${st.error}` : "";
   }
   for (const id of ["download", "report-json", "report-md"]) $(id).hidden = !st.has_output || busy;
+  S.stale = !!st.stale;  // the output misses edits made after its render
+  $("download").textContent = S.stale ? "Download old output (without your latest edits)" : "Download output";
   $("undo").disabled = !st.can_undo || busy; $("redo").disabled = !st.can_redo || busy;
   $("job").dataset.state = st.state;
   $("job").dataset.busy = busy ? "1" : "0";
@@ -165,7 +167,8 @@ async function download(path, name) {
 }
 $("download").onclick = () => guard(() => {
   const n = $("job-name").textContent; const dot = n.lastIndexOf(".");
-  return download(`/jobs/${S.job}/output`, n.slice(0, dot).split("/").pop() + "-masked" + n.slice(dot));
+  if (S.stale && !confirm("This output was rendered before your latest edits and does not show them. Render again to include them. Download the old output anyway?")) return;
+  return download(`/jobs/${S.job}/output${S.stale ? "?stale=true" : ""}`, n.slice(0, dot).split("/").pop() + "-masked" + n.slice(dot));
 });
 $("report-json").onclick = () => guard(() => download(`/jobs/${S.job}/report?format=json`, "report.json"));
 $("report-md").onclick = () => guard(() => download(`/jobs/${S.job}/report?format=md`, "report.md"));
