@@ -318,7 +318,7 @@ class WindowEmbedder(PixelEmbedder):
 
 
 def test_blank_outside_keeps_the_mask_footprint_only():
-    from veil.audit.runner import CONTEXT_GREY, blank_outside
+    from veil.audit.windows import CONTEXT_GREY, blank_outside
 
     win = np.full((40, 60, 3), 7, np.uint8)
     rect = (10, 5, 50, 35)

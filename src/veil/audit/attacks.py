@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageFilter
 
+if TYPE_CHECKING:
+    from .setups import Setup
+
 __all__ = [
+    "attacks_for",
     "Attack",
     "average_aligned",
     "box_psf",
@@ -264,3 +268,10 @@ def average_aligned(chips: Sequence[np.ndarray]) -> np.ndarray:
         raise ValueError("average_aligned needs at least one chip")
     stack = np.stack([np.asarray(c, np.float64) for c in chips])
     return np.clip(np.round(stack.mean(axis=0)), 0, 255).astype(np.uint8)
+
+
+def attacks_for(setup: Setup, attacks: Sequence[Attack]) -> list[Attack]:
+    """The attack variants run on a setup: the unmasked control needs no attack."""
+    if setup.name == "unmasked":
+        return [a for a in attacks if a.family == "none"]
+    return list(attacks)

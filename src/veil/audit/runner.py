@@ -34,13 +34,13 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from ..evaluate.dataset import Dataset, GroundTruth, load_dataset
 from ..evaluate.metrics import central_coverage
-from ..mask.shapes import footprint
 from ..media import image as image_io
 from ..regions import Regions, class_id, iou_matrix
 from ..settings import Settings
-from .attacks import Attack, default_attacks, families, per_family
+from .attacks import Attack, attacks_for, default_attacks, families, per_family
 from .backends import FaceEmbedder, PlateReader
 from .metrics import (
+    MIN_EXPECTED_HITS,
     at_most,
     binomial_tail,
     binomial_upper,
@@ -50,10 +50,13 @@ from .metrics import (
     identification_ranks,
     normalise_plate,
     photo_ranks,
+    plate_read_whole,
     rank_rate,
     split_ranks,
 )
 from .setups import Setup
+from .tracks import NoiseControl, plate_track_table, track_average_table, video_frames
+from .windows import WINDOW, blank_outside, rect_in_window, window_around
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +69,10 @@ FACE_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("100-200", 100.0, 200.0),
     (">=200", 200.0, float("inf")),
 )
-#: Hits chance must give a subset's short-list line before it decides a verdict: at 5,
-#: a mask at chance crosses "2x" (11 hits) about 1% of the time per attack family; at
-#: 1.4 (29 small faces in lists of 20) it crosses it (3 hits) 17% of the time.
-MIN_EXPECTED_HITS = 5.0
 #: Hits chance gives each face size in its own short lists (see ``_bucket_lists``).
 BUCKET_EXPECTED_HITS = 10.0
 #: Central coverage above which a face counts as masked (as in ``veil eval``).
 COVERED = 0.9
-#: Window around an object, as a multiple of its box per side: room for the face
-#: aligner's padding; a plate needs only a little context for the OCR to find it.
-WINDOW = {"face": 1.0, "plate": 0.25}
 
 
 @dataclass(frozen=True)
@@ -111,18 +107,6 @@ class _Object:
     key: Any = None  # landmarks (faces) or reference text (plates)
 
 
-def window_around(
-    box: Sequence[float], width: int, height: int, grow: float = 1.0
-) -> tuple[int, int, int, int]:
-    """The image window around ``box``, grown by ``grow`` times its size per side."""
-    bw, bh = box[2] - box[0], box[3] - box[1]
-    x1 = max(0, int(np.floor(box[0] - grow * bw)))
-    y1 = max(0, int(np.floor(box[1] - grow * bh)))
-    x2 = min(width, int(np.ceil(box[2] + grow * bw)))
-    y2 = min(height, int(np.ceil(box[3] + grow * bh)))
-    return x1, y1, x2, y2
-
-
 def _mask_rect(
     box: np.ndarray, regions: Regions, margin: float, win: tuple[int, int, int, int]
 ) -> tuple[int, int, int, int] | None:
@@ -137,44 +121,10 @@ def _mask_rect(
     return rect_in_window(regions[np.array([j])].expand(margin).xyxy[0], win)
 
 
-def rect_in_window(
-    xyxy: Sequence[float], win: tuple[int, int, int, int]
-) -> tuple[int, int, int, int]:
-    """An image rectangle clipped to ``win``, in window coordinates (whole pixels, outward)."""
-    x1, y1 = max(win[0], int(np.floor(xyxy[0]))), max(win[1], int(np.floor(xyxy[1])))
-    x2, y2 = min(win[2], int(np.ceil(xyxy[2]))), min(win[3], int(np.ceil(xyxy[3])))
-    return (x1 - win[0], y1 - win[1], x2 - win[0], y2 - win[1])
-
-
 def class_detections(engine, rgb: np.ndarray, label: str) -> Regions:
     """veil's detections of one class at its operating threshold: what it would mask."""
     found = engine.above_threshold(engine.detect(rgb))
     return found[found.labels == class_id(label)] if len(found) else found
-
-
-#: Grey that replaces a face's surroundings with ``blank_context``.
-CONTEXT_GREY = 128
-
-
-def blank_outside(
-    window: np.ndarray, rect: Sequence[int] | None, shape: str = "rect"
-) -> np.ndarray:
-    """``window`` with everything outside the mask's footprint on ``rect`` (window
-    coordinates; ``shape`` as the mask's: ``ellipse`` or ``rect``) set to grey.
-
-    The gallery holds the *same photo* as the probe, so its background, hair and
-    clothes, which no face mask covers, match themselves exactly, and a masked face
-    could be found by its surroundings alone (even a solid fill). An attacker's
-    gallery is another photo of the person, where none of that carries over;
-    blanking both sides compares what the mask left of the face region only.
-    """
-    if rect is None:
-        return window
-    x1, y1, x2, y2 = rect
-    out = np.full_like(window, CONTEXT_GREY)
-    foot = footprint(shape, y2 - y1, x2 - x1)
-    np.copyto(out[y1:y2, x1:x2], window[y1:y2, x1:x2], where=foot[..., None])
-    return out
 
 
 class _Collector:
@@ -284,20 +234,6 @@ def _bar(total: int, quiet: bool, desc: str):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="img", desc=desc, disable=quiet, leave=False, file=sys.stderr)
-
-
-def attacks_for(setup: Setup, attacks: Sequence[Attack]) -> list[Attack]:
-    """The attack variants run on a setup: the unmasked control needs no attack."""
-    if setup.name == "unmasked":
-        return [a for a in attacks if a.family == "none"]
-    return list(attacks)
-
-
-def grown_rect(
-    box: Sequence[float], margin: float, win: tuple[int, int, int, int]
-) -> tuple[int, int, int, int]:
-    """An annotated box's mask rectangle (grown by its margin) in window coordinates."""
-    return rect_in_window(Regions(np.array([box], np.float32)).expand(margin).xyxy[0], win)
 
 
 def _plans(
@@ -685,8 +621,6 @@ def audit_face_tracks(
 
     The noise control (a mask redrawn on every frame) shows that averaging works.
     """
-    from .tracks import track_average_table
-
     frames, middle, setups = _video_tracks(ds, settings, cfg, engine, "face")
     return track_average_table(
         frames, setups, cfg.attacks, settings.mask, embedder, middle, cfg.blank_context
@@ -703,8 +637,6 @@ def audit_plate_tracks(
 ) -> dict[str, Any]:
     """Videos: whole plates read from each plate track's average (see
     :mod:`veil.audit.tracks`); ``texts`` by (video index, object id)."""
-    from .tracks import plate_track_table
-
     frames, middle, setups = _video_tracks(ds, settings, cfg, engine, "plate")
     return plate_track_table(frames, setups, cfg.attacks, settings.mask, reader, middle, texts)
 
@@ -712,7 +644,6 @@ def audit_plate_tracks(
 def _video_tracks(ds: Dataset, settings: Settings, cfg: AuditConfig, engine, label: str):
     """The annotated frames of every video in order, each track's gallery frame, and the
     setups with the per-frame noise control (the proof that averaging works) added."""
-    from .tracks import NoiseControl, video_frames
 
     def detect(rgb: np.ndarray) -> Regions:
         return class_detections(engine, rgb, label)
@@ -729,11 +660,6 @@ def _video_tracks(ds: Dataset, settings: Settings, cfg: AuditConfig, engine, lab
             yield from stream
 
     return frames(), middle, setups
-
-
-def plate_read_whole(ref: str, read: str) -> bool:
-    """Whole plate read: the reference appears, in order and complete, in the reading."""
-    return bool(ref) and ref in normalise_plate(read.replace(" ", ""))
 
 
 def plate_texts(path: Path) -> dict[tuple[str, tuple[float, ...]], str]:

@@ -32,8 +32,9 @@ from PIL import Image
 from ..errors import ConfigError
 from ..regions import CLASSES, Regions, class_id
 from ..settings import MaskSettings
-from .attacks import Attack, per_family
+from .attacks import Attack, attacks_for, per_family
 from .metrics import (
+    MIN_EXPECTED_HITS,
     at_most,
     binomial_tail,
     certify_twice_chance,
@@ -42,17 +43,10 @@ from .metrics import (
     identification_ranks,
     normalise_plate,
     photo_ranks,
-)
-from .runner import (
-    MIN_EXPECTED_HITS,
-    WINDOW,
-    attacks_for,
-    blank_outside,
-    grown_rect,
     plate_read_whole,
-    window_around,
 )
 from .setups import Setup
+from .windows import WINDOW, blank_outside, grown_rect, window_around
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +113,7 @@ def track_average_table(
     each track's gallery frame. Each track's aligned chips are summed per (setup,
     variant), so memory is one chip per track, setup and variant, not per frame.
     ``blank_context`` greys everything outside the mask's footprint in gallery and
-    probes (see :func:`veil.audit.runner.blank_outside`). The variant of a family is
+    probes (see :func:`veil.audit.windows.blank_outside`). The variant of a family is
     chosen on the other half of the tracks (:func:`cross_fitted`).
     """
     _needs_chips(embedder)
