@@ -1,5 +1,7 @@
 """veil: find faces and licence plates in photos and videos and mask them irreversibly."""
 
+from importlib import metadata as _metadata
+
 from .errors import (
     ConfigError,
     InputError,
@@ -19,7 +21,10 @@ from .settings import (
     TrackSettings,
 )
 
-__version__ = "0.1.0"
+try:  # pyproject.toml holds the one version; an installed veil (editable too) carries it
+    __version__ = _metadata.version("veil")
+except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree never installed
+    __version__ = "0+unknown"
 
 # The pipeline pulls in onnxruntime and PyAV; load it on first use so that
 # ``import veil`` (settings, regions) stays light for workers and tools.

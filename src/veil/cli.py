@@ -15,7 +15,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
 from .cliargs import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -51,6 +50,19 @@ __all__ = [
 ]
 
 Subparsers = argparse._SubParsersAction  # what ``add_subparsers`` returns
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the models are hashed only when asked, not on every start."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .about import version_text
+
+        print(version_text())
+        parser.exit()
 
 
 # -- commands: each adds its parser and sets ``run`` ----------------------------
@@ -479,7 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
         "irreversibly. "
         "Runs fully offline; the models ship inside the package.",
     )
-    parser.add_argument("--version", action="version", version=f"veil {__version__}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the version and the bundled models' sha256"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in COMMANDS:
         add_command(sub)
