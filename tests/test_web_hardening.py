@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -15,7 +22,7 @@ from veil.pipeline import Engine  # noqa: E402
 from veil.project import Project  # noqa: E402
 from veil.settings import DetectSettings, Settings  # noqa: E402
 from veil.web import jobs as web_jobs  # noqa: E402
-from veil.web.app import create_app  # noqa: E402
+from veil.web.app import TOKEN_HEADER, create_app  # noqa: E402
 from veil.web.jobs import JobManager  # noqa: E402
 
 
@@ -97,3 +104,62 @@ def test_an_output_older_than_the_edits_is_marked_stale_and_not_served_silently(
     monkeypatch.setattr(web_jobs, "render_file", edit_meanwhile)
     assert _render(client, jid)["stale"] is True
     assert client.get(f"/api/jobs/{jid}/output", headers=AUTH).status_code == 409
+
+
+_SERVER = """
+import logging, sys
+from pathlib import Path
+import veil.web.app as app
+root = Path(sys.argv[1])
+def unreadable(folder, limit=5000):  # an unhandled error quoting a person's file name
+    raise RuntimeError(f"cannot read {folder / 'Jane Doe.mp4'}")
+app.media_files = unreadable
+logging.basicConfig(level=logging.INFO)  # a root handler too, as a host app may set
+from veil.web import serve
+serve(root, port=int(sys.argv[2]))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_running_servers_log_hides_file_names_in_tracebacks_too(tmp_path):
+    """Issue 30.3: the filter was put on the handlers before uvicorn replaced them, and
+    it redacted the message only, so a traceback logged the full path."""
+    root = tmp_path / "media"
+    root.mkdir()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(root), str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        while "#token=" not in line:
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, "server did not start"
+        token = line.split("#token=")[1].strip()
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(
+                    urllib.request.Request(
+                        f"http://127.0.0.1:{port}/api/files", headers={TOKEN_HEADER: token}
+                    ),
+                    timeout=10,
+                ):
+                    pass
+            except urllib.error.HTTPError as e:
+                assert e.code == 500
+                break
+            except OSError:
+                time.sleep(0.1)  # not listening yet
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert "RuntimeError" in err  # the traceback is logged ...
+    assert "Jane" not in err and str(root) not in err  # ... without the name or the path
+    assert "<file>" in err

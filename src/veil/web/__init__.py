@@ -56,9 +56,6 @@ def serve(
     token = secrets.token_urlsafe(24)
     manager = JobManager(folder, settings, workers=workers, max_upload=max_upload)
     app = create_app(manager, token)
-    for name in ("veil", "uvicorn", "uvicorn.error", ""):
-        for handler in logging.getLogger(name).handlers:
-            handler.addFilter(manager.log_filter)
     say = announce or (lambda text: sys.stderr.write(text + "\n"))
     if host not in LOCAL_HOSTS:
         say(
@@ -75,7 +72,22 @@ def serve(
         log_level="warning",
         server_header=False,
     )
+    # after uvicorn.Config: it configures logging and replaces uvicorn's handlers
+    handlers = redact_logs(manager.log_filter)
     try:
         uvicorn.Server(config).run()
     finally:
         manager.shutdown()  # idempotent; also when the port was taken
+        for handler in handlers:
+            handler.removeFilter(manager.log_filter)
+
+
+def redact_logs(log_filter: logging.Filter) -> list[logging.Handler]:
+    """Put ``log_filter`` on every handler a server's log line can reach; returns them."""
+    names = ("", "veil", "uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+    handlers = {h for n in names for h in logging.getLogger(n).handlers}
+    if logging.lastResort is not None:  # where records go when no handler is set
+        handlers.add(logging.lastResort)
+    for handler in handlers:
+        handler.addFilter(log_filter)
+    return list(handlers)

@@ -16,6 +16,7 @@ import contextlib
 import copy
 import logging
 import queue
+import re
 import secrets
 import shutil
 import tempfile
@@ -55,23 +56,36 @@ class RedactNames(logging.Filter):
     """Replaces the names of the server's inputs in log lines by ``<file>``.
 
     The library logs file names at INFO (useful on a command line); a server's
-    log is often kept and shared, so ``veil serve`` puts this filter on its
-    handlers.
+    log is often kept and shared, so ``veil serve`` puts this filter on every
+    handler once uvicorn has configured logging. Any path under the served
+    folder or the work folder is replaced whole, and so is a traceback's text
+    (an exception's message often quotes the path it failed on).
     """
 
     def __init__(self, manager: JobManager) -> None:
         super().__init__()
         self.manager = manager
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def redact(self, text: str) -> str:
+        for top in (self.manager.workdir, self.manager.root):
+            # the path to the end of the quote, line or text: a name may hold spaces
+            text = re.sub(re.escape(str(top)) + r"[^'\"\n]*", "<file>", text)
         names = set()
         for job in list(self.manager.jobs.values()):
-            names.update((str(job.src), job.src.name, job.name, Path(job.name).stem))
-        names.add(str(self.manager.root))
-        msg = record.getMessage()
+            names.update((job.src.name, job.name, Path(job.name).stem))
         for name in sorted((n for n in names if n), key=len, reverse=True):
-            msg = msg.replace(name, "<file>")
-        record.msg, record.args = msg, ()
+            text = text.replace(name, "<file>")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.redact(record.getMessage()), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        record.exc_info = None  # a formatter would render it again, unredacted
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
