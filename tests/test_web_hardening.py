@@ -163,3 +163,18 @@ def test_a_running_servers_log_hides_file_names_in_tracebacks_too(tmp_path):
     assert "RuntimeError" in err  # the traceback is logged ...
     assert "Jane" not in err and str(root) not in err  # ... without the name or the path
     assert "<file>" in err
+
+
+def test_a_symlink_loop_is_skipped_in_the_list_and_refused_on_open(served):
+    """Issue 30.4: one loop (x.mp4 -> x.mp4) made every file listing answer 500."""
+    client, manager = served
+    (manager.root / "x.mp4").symlink_to("x.mp4")
+    (manager.root / "a.mp4").symlink_to("b.mp4")
+    (manager.root / "b.mp4").symlink_to("a.mp4")
+    r = client.get("/api/files", headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert [f["path"] for f in r.json()["files"]] == ["clip.mp4"]
+    for name in ("x.mp4", "a.mp4", "sub/../x.mp4"):
+        r = client.post("/api/jobs", json={"path": name}, headers=AUTH)
+        assert r.status_code == 400, r.text
+    assert manager.jobs == {}

@@ -33,10 +33,21 @@ def inside(root: Path, rel: str) -> Path:
     if pure.is_absolute() or rel.startswith("~") or any(p == ".." for p in pure.parts):
         raise ConfigError("path: must be relative to the served folder, without '..'")
     base = root.resolve()
-    target = (base / pure).resolve()
+    target = _resolved(base / pure)
+    if target is None:
+        raise ConfigError("path: a symlink loop or an unreadable link")
     if target != base and base not in target.parents:
         raise ConfigError("path: leads outside the served folder")
     return target
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path`` with symlinks resolved; None for a loop (``x -> x``), which Python 3.11
+    answers with RuntimeError, or a link the file system refuses to follow."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return None
 
 
 def media_files(root: Path, limit: int = 5000) -> list[dict[str, object]]:
@@ -49,9 +60,9 @@ def media_files(root: Path, limit: int = 5000) -> list[dict[str, object]]:
             if name.startswith(".") or media_kind(Path(name)) is None:
                 continue
             path = Path(dirpath) / name
-            real = path.resolve()
-            if base not in real.parents or not real.is_file():
-                continue  # a link out of the folder is not offered
+            real = _resolved(path)
+            if real is None or base not in real.parents or not real.is_file():
+                continue  # a link out of the folder, or a loop, is not offered
             out.append(
                 {
                     "path": path.relative_to(base).as_posix(),
