@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/media_factory.py
+
+
+def need_program(path: str, install: str) -> str:
+    """``path`` (a program outside Python) when it is there; when it is not, skip with
+    one line naming ``install``, the command that brings it, except under CI
+    (``CI=true``), where every test must run and a missing program fails."""
+    found = shutil.which(path)
+    if found:
+        return found
+    message = f"{path} is missing; install it with: {install}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true: {message} (.ci/run installs it)", pytrace=False)
+    pytest.skip(message)
 
 
 def shared_data_dir() -> Path | None:

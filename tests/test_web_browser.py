@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
@@ -25,6 +24,8 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import need_program
 
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
@@ -53,12 +54,7 @@ PATCH = (330, 200, 420, 270)  # x1, y1, x2, y2 of a textured patch: the "logo" t
 
 
 def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    can_install = shutil.which("apt-get") is not None and os.geteuid() == 0
-    if can_install:  # CI must run these: .ci/run installs the package
-        pytest.fail("/usr/bin/chromium is missing: apt-get install -y chromium (see .ci/run)")
-    pytest.skip("/usr/bin/chromium is missing and apt-get cannot install it here")
+    need_program(str(CHROMIUM), "sudo apt-get install chromium")
 
 
 def face_clip(path: Path, astronaut: np.ndarray) -> Path:
