@@ -21,7 +21,7 @@ from ..errors import ProjectError
 from ..outputs import write_text_atomic
 from . import schema
 from .follow import FollowConfig, anchors_of, followed_track, propagate
-from .model import Box, FileEntry, Keyframe, Overrides, Track, check_box
+from .model import Box, Decision, FileEntry, Keyframe, Overrides, Track, check_box
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,28 @@ _KEEP = object()  # "leave this override as it is"
 
 @dataclass(frozen=True)
 class Edit:
-    """One undoable change: ``before`` -> ``after`` for one track of one file."""
+    """One undoable change: ``before`` -> ``after`` for one track of one file.
+
+    A bulk edit (review) changes more tracks at once: their pairs are in ``more``,
+    and the reviewer's ``decision`` it records is added to the file's decisions
+    (undo takes both back together).
+    """
 
     what: str
     file: str
     before: Track | None
     after: Track | None
+    more: tuple[tuple[Track | None, Track | None], ...] = ()
+    decision: Decision | None = None
+
+    @property
+    def pairs(self) -> tuple[tuple[Track | None, Track | None], ...]:
+        return ((self.before, self.after), *self.more)
+
+    @property
+    def track_ids(self) -> list[int]:
+        """The ids of every track the edit changed."""
+        return [(a or b).id for b, a in self.pairs if (a or b) is not None]  # type: ignore[union-attr]
 
 
 class Project:
@@ -111,7 +127,11 @@ class Project:
         if not self._undo:
             return None
         edit = self._undo.pop()
-        self._swap(edit.file, edit.after, edit.before)
+        for before, after in edit.pairs:
+            self._swap(edit.file, after, before)
+        if edit.decision is not None:
+            entry = self.entry(edit.file)
+            entry.decisions = tuple(d for d in entry.decisions if d is not edit.decision)
         self._redo.append(edit)
         return edit
 
@@ -119,7 +139,11 @@ class Project:
         if not self._redo:
             return None
         edit = self._redo.pop()
-        self._swap(edit.file, edit.before, edit.after)
+        for before, after in edit.pairs:
+            self._swap(edit.file, before, after)
+        if edit.decision is not None:
+            entry = self.entry(edit.file)
+            entry.decisions = (*entry.decisions, edit.decision)
         self._undo.append(edit)
         return edit
 
@@ -136,6 +160,30 @@ class Project:
             entry.check_track(after)
         self._swap(file, before, after)
         self._undo.append(Edit(what, file, before, after))
+        self._redo.clear()
+
+    def bulk(
+        self, file: str, what: str, tracks: Sequence[Track], decision: Decision | None = None
+    ) -> None:
+        """Swap in new versions of many existing tracks (and record ``decision``): one
+        undoable edit. Nothing changes unless every track is valid for the file."""
+        entry = self.entry(file)
+        pairs: list[tuple[Track | None, Track | None]] = []
+        seen: set[int] = set()
+        for t in tracks:
+            if t.id in seen:
+                raise ProjectError(f"track {t.id}: given twice in one edit")
+            seen.add(t.id)
+            entry.check_track(t)
+            pairs.append((self.track(file, t.id), t))
+        if not pairs and decision is None:
+            return
+        for before, after in pairs:
+            self._swap(file, before, after)
+        if decision is not None:
+            entry.decisions = (*entry.decisions, decision)
+        first = pairs[0] if pairs else (None, None)
+        self._undo.append(Edit(what, file, first[0], first[1], tuple(pairs[1:]), decision))
         self._redo.clear()
 
     def replace_track(self, file: str, track: Track, what: str = "change track") -> None:

@@ -293,6 +293,52 @@ class Track:
         return out
 
 
+#: What a reviewer's bulk decision did.
+DECISIONS: tuple[str, ...] = ("threshold", "disable")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A reviewer's bulk decision (a threshold, or many tracks off at once), for the report.
+
+    ``tracks`` are the ids it turned off, ``threshold`` and ``evidence`` (what the
+    threshold was compared with: the learned confidence or the detector score) for a
+    threshold, ``confirmed`` how many of the tracks were rated very likely a face and
+    turned off after an explicit confirmation.
+    """
+
+    what: str
+    reason: str
+    tracks: tuple[int, ...] = ()
+    threshold: float | None = None
+    evidence: str | None = None
+    confirmed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.what not in DECISIONS:
+            raise ProjectError(f"what: expected one of {', '.join(DECISIONS)}, got {self.what!r}")
+        if not isinstance(self.reason, str) or not self.reason.strip():
+            raise ProjectError("reason: a decision needs a reason")
+        if len(self.reason) > MAX_REASON or any(ord(c) < 32 and c != "\t" for c in self.reason):
+            raise ProjectError(
+                f"reason: at most {MAX_REASON} characters on one line, no control characters"
+            )
+        ids = tuple(self.tracks)
+        if not all(_is_int(i) and 0 <= i < 2**31 for i in ids):
+            raise ProjectError("tracks: expected track ids")
+        object.__setattr__(self, "tracks", tuple(int(i) for i in ids))
+        if self.threshold is not None:
+            if not _is_num(self.threshold) or not 0.0 <= float(self.threshold) <= 1.0:
+                raise ProjectError("threshold: expected a number from 0 to 1")
+            object.__setattr__(self, "threshold", float(self.threshold))
+        if self.evidence is not None and (
+            not isinstance(self.evidence, str) or len(self.evidence) > 100
+        ):
+            raise ProjectError("evidence: expected a short text")
+        if not _is_int(self.confirmed) or self.confirmed < 0:
+            raise ProjectError("confirmed: expected a whole number >= 0")
+
+
 @dataclass
 class FileEntry:
     """One input: its identity (sha256), geometry, timing, the settings used, its tracks.
@@ -313,6 +359,7 @@ class FileEntry:
     fps: str | None = None
     times: tuple[float, ...] | None = None
     settings: dict = field(default_factory=dict)
+    decisions: tuple[Decision, ...] = ()  # reviewers' bulk decisions, oldest first
 
     def __post_init__(self) -> None:
         if not isinstance(self.file, str) or not self.file or "\x00" in self.file:
@@ -340,6 +387,9 @@ class FileEntry:
                 raise ProjectError(f"{name}: expected a fraction like '1/90000', got {v!r}")
         if not isinstance(self.settings, dict):
             raise ProjectError("settings: expected an object")
+        self.decisions = tuple(self.decisions)
+        if not all(isinstance(d, Decision) for d in self.decisions):
+            raise ProjectError("decisions: expected Decision records")
         for tid, track in self.tracks.items():
             self.check_track(track, f"tracks[id={tid}]")
 

@@ -22,6 +22,7 @@ from ..outputs import write_text_atomic
 from ..settings import Settings
 from .build import settings_record
 from .model import FileEntry, Track
+from .schema import decision_to_dict
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def file_summary(record: FileRecord) -> dict[str, Any]:
     out["classes"] = dict(sorted(classes.items()))
     out["manual_regions"] = manual
     out["disabled_tracks"] = disabled
+    out["review_decisions"] = [decision_to_dict(d) for d in e.decisions]
     return out
 
 
@@ -109,6 +111,17 @@ def _span(r: dict[str, Any]) -> str:
     if "start_s" in r:
         frames += f" ({r['start_s']:.3f}–{r['end_s']:.3f} s)"
     return frames
+
+
+def _decision_line(d: dict[str, Any]) -> str:
+    n = len(d["tracks"])
+    if d["what"] == "threshold":
+        head = f"threshold {d['threshold']:g} on {d.get('evidence', 'evidence')}: {n} track(s) off"
+    else:
+        head = f"{n} track(s) off at once"
+    if d.get("confirmed"):
+        head += f" ({d['confirmed']} rated very likely a face, confirmed)"
+    return f"{head}; reason: {_cell(d['reason'])}"
 
 
 def _cell(text: str) -> str:
@@ -163,6 +176,10 @@ def to_markdown(report: dict[str, Any]) -> str:
                 f"- track {d['track']}, {d['label']} ({d['source']}): {spans}; "
                 f"reason: {_cell(d['reason'])}"
             )
+        if f.get("review_decisions"):
+            lines += ["", "Reviewer's bulk decisions:", ""]
+        for d in f.get("review_decisions", []):
+            lines.append(f"- {_decision_line(d)}")
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ProjectError
 from .model import (
     SCHEMA_VERSION,
+    Decision,
     FileEntry,
     Keyframe,
     Overrides,
@@ -97,8 +98,38 @@ def entry_to_dict(e: FileEntry) -> dict[str, Any]:
     if e.times is not None:
         d["times"] = list(e.times)
     d["settings"] = e.settings
+    if e.decisions:
+        d["decisions"] = [decision_to_dict(x) for x in e.decisions]
     d["tracks"] = [track_to_dict(e.tracks[k]) for k in sorted(e.tracks)]
     return d
+
+
+def decision_to_dict(x: Decision) -> dict[str, Any]:
+    d: dict[str, Any] = {"what": x.what, "reason": x.reason}
+    if x.threshold is not None:
+        d["threshold"] = x.threshold
+    if x.evidence is not None:
+        d["evidence"] = x.evidence
+    if x.confirmed:
+        d["confirmed"] = x.confirmed
+    d["tracks"] = list(x.tracks)
+    return d
+
+
+def parse_decision(v: Any, where: str) -> Decision:
+    d = _obj(v, where, {"what", "reason"}, {"tracks", "threshold", "evidence", "confirmed"})
+    tracks = _list(d.get("tracks", []), f"{where}.tracks")
+    return _at(
+        where,
+        lambda: Decision(
+            d["what"],
+            d["reason"],
+            tuple(tracks),
+            d.get("threshold"),
+            d.get("evidence"),
+            d.get("confirmed", 0),
+        ),
+    )
 
 
 def project_to_dict(files: list[FileEntry], veil_version: str) -> dict[str, Any]:
@@ -230,7 +261,7 @@ def parse_entry(v: Any, where: str) -> FileEntry:
         v,
         where,
         {"file", "kind", "sha256", "frames", "width", "height", "tracks"},
-        {"time_base", "fps", "times", "settings"},
+        {"time_base", "fps", "times", "settings", "decisions"},
     )
     tracks: dict[int, Track] = {}
     for i, t in enumerate(_list(d["tracks"], f"{where}.tracks")):
@@ -254,6 +285,10 @@ def parse_entry(v: Any, where: str) -> FileEntry:
             fps=_str_or_none(d.get("fps"), "fps"),
             times=times,
             settings=d.get("settings", {}),
+            decisions=tuple(
+                parse_decision(x, f"decisions[{i}]")
+                for i, x in enumerate(_list(d.get("decisions", []), "decisions"))
+            ),
         ),
     )
     for i, track in enumerate(tracks.values()):

@@ -1,0 +1,543 @@
+"""Review at the scale of a project: tracks ranked by evidence, bulk decisions, "more like this".
+
+Pure functions over the project model, shared by ``veil review``, the REST API
+and the page, so the three agree on every count.
+
+* **Evidence** of a track is the decision's ``confidence`` (the learned P(face))
+  where there is one, else the detector's best ``score``; which of the two it
+  is travels with it (:func:`evidence_kind`), so a reviewer never mistakes a raw
+  detector score for a calibrated probability. Manual regions have none: a
+  person drew them and no threshold turns them off.
+* **Threshold**: "mask the tracks at or above X". :func:`preview` counts what
+  that masks (tracks, and the share of the frame area inside their boxes) and
+  :func:`apply_threshold` turns the rest off as one undoable edit with one
+  reason, recorded as a :class:`~veil.project.model.Decision`.
+* **Never unmask by accident**: a bulk action that would turn off a track rated
+  very likely a face (evidence >= :data:`LIKELY_FACE`, or a face drawn by hand)
+  raises :class:`NeedsConfirmation` naming how many, unless ``confirm=True``.
+* **More like this**: :func:`similar` ranks tracks by their distance to the
+  tracks a reviewer turned off, over four groups of features (see
+  :func:`features` and docs/review.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import ProjectError
+from ..settings import METHODS
+from .document import Project
+from .model import Decision, FileEntry, Track
+
+#: Evidence at or above which turning a face track off needs an explicit confirmation.
+LIKELY_FACE = 0.9
+EVIDENCE_CONFIDENCE = "confidence"
+EVIDENCE_SCORE = "detector score"
+EVIDENCE_NONE = "none"
+#: Bulk actions (one undoable edit each).
+ACTIONS = ("disable", "enable", "method")
+
+
+class NeedsConfirmation(ProjectError):
+    """A bulk action would turn off tracks rated very likely a face; ``count`` says how many."""
+
+    def __init__(self, count: int, ids: Sequence[int]) -> None:
+        super().__init__(
+            f"this would turn off {count} track(s) rated very likely a face "
+            f"(evidence >= {LIKELY_FACE} or drawn by hand); confirm to go on"
+        )
+        self.count = count
+        self.ids = tuple(ids)
+
+
+# -- evidence ---------------------------------------------------------------------------
+def evidence(t: Track) -> float | None:
+    """The learned confidence where there is one, else the detector score (None: manual)."""
+    if t.confidence is not None:
+        return t.confidence
+    return t.score
+
+
+def evidence_kind(t: Track) -> str:
+    if t.confidence is not None:
+        return EVIDENCE_CONFIDENCE
+    return EVIDENCE_SCORE if t.score is not None else EVIDENCE_NONE
+
+
+def likely_face(t: Track, likely: float = LIKELY_FACE) -> bool:
+    """Very likely a face: a face track rated >= ``likely``, or a face a person drew."""
+    if t.label != "face":
+        return False
+    ev = evidence(t)
+    return ev is None or ev >= likely
+
+
+def below(t: Track, threshold: float) -> bool:
+    """Would a threshold turn this track off? Only enabled tracks with evidence below it."""
+    ev = evidence(t)
+    return t.enabled and ev is not None and ev < threshold
+
+
+def _check_threshold(threshold: float) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise ProjectError(f"threshold: expected a number from 0 to 1, got {threshold!r}")
+    if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
+        raise ProjectError(f"threshold: expected a number from 0 to 1, got {threshold!r}")
+    return float(threshold)
+
+
+# -- per-track figures -------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrackStats:
+    """What the grid sorts and filters by; no coordinates leave as such (shares of the frame)."""
+
+    id: int
+    label: str
+    source: str
+    enabled: bool
+    evidence: float | None
+    evidence_kind: str
+    likely_face: bool
+    frames: int  # visible frames
+    first: int
+    last: int
+    area: float  # mean share of the frame inside the box while visible
+    size: float  # median box height in pixels
+    cx: float  # mean centre, share of width
+    cy: float  # mean centre, share of height
+    aspect: float  # median width / height
+
+    def as_dict(self) -> dict[str, object]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for k in ("area", "size", "cx", "cy", "aspect"):
+            d[k] = round(float(d[k]), 5)  # type: ignore[arg-type]
+        return d
+
+
+def _clipped(xyxy: np.ndarray, w: int, h: int) -> np.ndarray:
+    out = xyxy.astype(np.float64).copy()
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, w)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, h)
+    return out
+
+
+def track_stats(entry: FileEntry, t: Track) -> TrackStats:
+    frames, xyxy = frame_boxes(t, entry.frames)
+    ev = evidence(t)
+    if len(frames):
+        b = _clipped(xyxy, entry.width, entry.height)
+        bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        area = float((bw * bh).mean()) / (entry.width * entry.height)
+        raw_w, raw_h = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
+        size, aspect = float(np.median(raw_h)), float(np.median(raw_w / raw_h))
+        cx = float(((xyxy[:, 0] + xyxy[:, 2]) / 2).mean()) / entry.width
+        cy = float(((xyxy[:, 1] + xyxy[:, 3]) / 2).mean()) / entry.height
+        first, last = int(frames[0]), int(frames[-1])
+    else:
+        area = size = cx = cy = 0.0
+        aspect = 1.0
+        first = last = t.first_frame
+    return TrackStats(
+        t.id,
+        t.label,
+        t.source,
+        t.enabled,
+        None if ev is None else round(ev, 4),
+        evidence_kind(t),
+        likely_face(t),
+        int(len(frames)),
+        first,
+        last,
+        area,
+        size,
+        cx,
+        cy,
+        aspect,
+    )
+
+
+class StatsCache:
+    """:func:`track_stats` per track object: an edit replaces one track, one is recomputed."""
+
+    def __init__(self) -> None:
+        self._hit: dict[int, tuple[Track, TrackStats]] = {}
+
+    def get(self, entry: FileEntry, t: Track) -> TrackStats:
+        hit = self._hit.get(t.id)
+        if hit is None or hit[0] is not t:
+            hit = (t, track_stats(entry, t))
+            self._hit[t.id] = hit
+        return hit[1]
+
+    def all(self, entry: FileEntry) -> list[TrackStats]:
+        for gone in [i for i in self._hit if i not in entry.tracks]:
+            del self._hit[gone]
+        return [self.get(entry, entry.tracks[i]) for i in sorted(entry.tracks)]
+
+
+# -- threshold preview ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preview:
+    """What "mask the tracks at or above ``threshold``" would leave masked."""
+
+    threshold: float
+    masked: int  # tracks masked afterwards
+    turned_off: int  # enabled tracks the threshold turns off
+    already_off: int  # tracks a reviewer turned off before (left as they are)
+    likely_faces_off: int  # of turned_off, rated very likely a face (needs confirmation)
+    area_share: float  # mean over frames of the frame share inside masked boxes (union)
+    evidence: dict[str, int]  # masked tracks per evidence kind
+
+    def as_dict(self) -> dict[str, object]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["area_share"] = round(self.area_share, 6)
+        return d
+
+
+def frame_boxes(t: Track, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`Track.boxes` without a Python step per frame (review reads every track at once).
+
+    Same frames and boxes, in float64: between two box keyframes the box moves
+    linearly, after a box followed by ``outside`` or by nothing it holds.
+    """
+    kfs = t.keyframes
+    m = len(kfs)
+    f = np.fromiter((k.frame for k in kfs), np.int64, m)
+    out = np.fromiter((k.outside for k in kfs), bool, m)
+    b = np.array([(0.0, 0.0, 0.0, 0.0) if k.outside else k.box for k in kfs], np.float64)
+    stop = np.minimum(np.append(f[1:], n_frames), n_frames)
+    length = np.where(out | (f >= n_frames), 0, stop - f).clip(min=0)
+    total = int(length.sum())
+    if not total:
+        return np.zeros(0, np.int64), np.zeros((0, 4), np.float64)
+    i = np.repeat(np.arange(m), length)
+    start = np.cumsum(length) - length
+    frames = np.arange(total) - start[i] + f[i]
+    j = np.minimum(i + 1, m - 1)
+    moves = (i + 1 < m) & ~out[j]
+    span = np.where(moves, f[j] - f[i], 1)
+    w = np.where(moves, (frames - f[i]) / span, 0.0)
+    boxes = b[i] + w[:, None] * (b[j] - b[i])
+    return frames, boxes
+
+
+class Coverage:
+    """The frame area a threshold leaves masked, answered by a binary search.
+
+    The frames are cut into cells (a few pixels, sized so that the boxes of all
+    tracks cover at most about ``budget`` cells, on every ``step``-th frame); a
+    cell is inside a box when its centre is (unbiased for small boxes). Each cell
+    keeps the highest evidence of the enabled tracks covering it (manual tracks:
+    infinite), so the share masked at X is the share of cells whose highest
+    evidence is >= X: a sort when the tracks change, then O(log cells) a query.
+    Each track's cells are kept per track object, so after an edit only the new
+    versions of changed tracks are rasterised again.
+    """
+
+    def __init__(self, entry: FileEntry, budget: int = 3_000_000) -> None:
+        w, h, n = entry.width, entry.height, entry.frames
+        px = 0.0
+        for t in entry.tracks.values():
+            frames, xyxy = frame_boxes(t, n)
+            if len(frames):
+                px += float(((xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])).sum())
+        # ~4 px cells at 640 px wide, coarser when the boxes would cover too many
+        self.cell = max(w / 160.0, math.sqrt(px / budget), 1.0)
+        self.gw, self.gh = max(1, math.ceil(w / self.cell)), max(1, math.ceil(h / self.cell))
+        self.step = max(1, math.ceil(n * self.gw * self.gh / (4 * budget)))
+        self.n = n
+        self.cells = len(range(0, n, self.step)) * self.gw * self.gh
+        self._tracks: dict[int, tuple[Track, np.ndarray]] = {}
+        self._key: tuple[int, ...] | None = None
+        self._sorted = np.zeros(0, np.float32)
+        self.update(entry)
+
+    def _cells(self, t: Track) -> np.ndarray:
+        hit = self._tracks.get(t.id)
+        if hit is not None and hit[0] is t:
+            return hit[1]
+        frames, xyxy = frame_boxes(t, self.n)
+        keep = frames % self.step == 0
+        frames, xyxy = frames[keep] // self.step, xyxy[keep]
+        c = self.cell
+        x1 = np.ceil(xyxy[:, 0] / c - 0.5).clip(0, self.gw).astype(np.int64)
+        x2 = np.ceil(xyxy[:, 2] / c - 0.5).clip(0, self.gw).astype(np.int64)
+        y1 = np.ceil(xyxy[:, 1] / c - 0.5).clip(0, self.gh).astype(np.int64)
+        y2 = np.ceil(xyxy[:, 3] / c - 0.5).clip(0, self.gh).astype(np.int64)
+        nx, ny = (x2 - x1).clip(min=0), (y2 - y1).clip(min=0)
+        count = nx * ny
+        r = np.repeat(np.arange(len(frames)), count)
+        local = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        nxr = np.maximum(nx[r], 1)
+        y = y1[r] + local // nxr
+        x = x1[r] + local % nxr
+        cells = (frames[r] * self.gh + y) * self.gw + x
+        self._tracks[t.id] = (t, cells)
+        return cells
+
+    def update(self, entry: FileEntry) -> None:
+        """Follow the entry's tracks as they are now (cheap when nothing changed)."""
+        on = [t for t in entry.tracks.values() if t.enabled]
+        key = tuple(id(t) for t in on)
+        if key == self._key:
+            return
+        for gone in [i for i in self._tracks if i not in entry.tracks]:
+            del self._tracks[gone]
+        grid = np.full(self.cells, -np.inf, np.float32)
+        # ascending evidence: a cell ends with the highest evidence of the tracks covering it
+        for t in sorted(on, key=lambda t: np.inf if evidence(t) is None else evidence(t)):
+            ev = evidence(t)
+            grid[self._cells(t)] = np.inf if ev is None else ev
+        self._sorted = np.sort(grid[grid > -np.inf])
+        self._key = key
+
+    def share(self, threshold: float) -> float:
+        """Share of the frame area (mean over frames) masked at ``threshold``."""
+        i = int(np.searchsorted(self._sorted, np.float32(threshold), side="left"))
+        return float(len(self._sorted) - i) / self.cells if self.cells else 0.0
+
+
+def preview(entry: FileEntry, threshold: float, coverage: Coverage | None = None) -> Preview:
+    """Counts for "mask at or above ``threshold``"; pass a cached ``coverage`` for speed."""
+    threshold = _check_threshold(threshold)
+    masked = off = already = likely = 0
+    kinds: dict[str, int] = {}
+    for t in entry.tracks.values():
+        if not t.enabled:
+            already += 1
+        elif below(t, threshold):
+            off += 1
+            likely += likely_face(t)
+        else:
+            masked += 1
+            k = evidence_kind(t)
+            kinds[k] = kinds.get(k, 0) + 1
+    cov = coverage if coverage is not None else Coverage(entry)
+    cov.update(entry)
+    return Preview(threshold, masked, off, already, likely, cov.share(threshold), kinds)
+
+
+# -- bulk edits ------------------------------------------------------------------------------
+def _guard(tracks: Iterable[Track], confirm: bool) -> None:
+    risky = [t.id for t in tracks if likely_face(t)]
+    if risky and not confirm:
+        raise NeedsConfirmation(len(risky), risky)
+
+
+def threshold_plan(entry: FileEntry, threshold: float) -> list[Track]:
+    """The enabled tracks a threshold turns off, by id."""
+    threshold = _check_threshold(threshold)
+    return [entry.tracks[i] for i in sorted(entry.tracks) if below(entry.tracks[i], threshold)]
+
+
+def apply_threshold(
+    project: Project, file: str, threshold: float, reason: str, confirm: bool = False
+) -> Decision:
+    """Turn off every enabled track below ``threshold``: one undoable edit, one reason."""
+    entry = project.entry(file)
+    plan = threshold_plan(entry, threshold)
+    _guard(plan, confirm)
+    kinds = sorted({evidence_kind(t) for t in plan}) or [EVIDENCE_NONE]
+    decision = Decision(
+        what="threshold",
+        reason=reason,
+        tracks=tuple(t.id for t in plan),
+        threshold=float(threshold),
+        evidence=" + ".join(kinds),
+        confirmed=sum(likely_face(t) for t in plan),
+    )
+    after = [replace(t, enabled=False, reason=reason) for t in plan]
+    project.bulk(file, f"threshold {threshold:g}: {len(plan)} off", after, decision)
+    return decision
+
+
+def bulk_plan(
+    entry: FileEntry, ids: Sequence[int], action: str, method: str | None = None
+) -> list[Track]:
+    """The tracks a bulk action changes (tracks already in that state are left out)."""
+    if action not in ACTIONS:
+        raise ProjectError(f"action: expected one of {', '.join(ACTIONS)}, got {action!r}")
+    if action == "method" and method is not None and method not in METHODS:
+        raise ProjectError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    seen: set[int] = set()
+    out = []
+    for i in ids:
+        if i not in entry.tracks:
+            raise ProjectError(f"tracks: no track {i}")
+        if i in seen:
+            continue
+        seen.add(i)
+        t = entry.tracks[i]
+        if (
+            (action == "disable" and t.enabled)
+            or (action == "enable" and not t.enabled)
+            or (action == "method" and t.overrides.method != method)
+        ):
+            out.append(t)
+    return out
+
+
+def bulk_edit(
+    project: Project,
+    file: str,
+    ids: Sequence[int],
+    action: str,
+    reason: str | None = None,
+    method: str | None = None,
+    confirm: bool = False,
+) -> Decision | None:
+    """Turn tracks off (with one reason) or on, or set their method: one undoable edit.
+
+    Turning off is recorded as a reviewer's :class:`Decision`; returns it (None otherwise).
+    """
+    entry = project.entry(file)
+    plan = bulk_plan(entry, ids, action, method)
+    decision = None
+    if action == "disable":
+        if reason is None or not reason.strip():
+            raise ProjectError("reason: turning tracks off needs a reason (e.g. 'not a face')")
+        _guard(plan, confirm)
+        after = [replace(t, enabled=False, reason=reason) for t in plan]
+        decision = Decision(
+            what="disable",
+            reason=reason,
+            tracks=tuple(t.id for t in plan),
+            confirmed=sum(likely_face(t) for t in plan),
+        )
+    elif action == "enable":
+        after = [replace(t, enabled=True, reason=None) for t in plan]
+    else:
+        after = [replace(t, overrides=replace(t.overrides, method=method)) for t in plan]
+    project.bulk(file, f"{action} {len(plan)} tracks", after, decision)
+    return decision
+
+
+# -- more like this ---------------------------------------------------------------------------
+#: Weight of each feature group in the distance (see docs/review.md for how they were chosen).
+WEIGHTS: dict[str, float] = {"evidence": 1.0, "appearance": 1.0, "place": 1.0, "shape": 1.0}
+APPEARANCE_DIM = 12
+
+
+def appearance(rgb: np.ndarray) -> np.ndarray:
+    """A small descriptor of a crop: colour, brightness, skin share and edge directions.
+
+    12 numbers: mean and spread of brightness and of two colour-opponent axes
+    (red-green, yellow-blue), the share of skin-coloured pixels, the mean edge
+    strength and a 4-bin histogram of edge directions. Enough to tell a row of
+    lanterns or a sign from faces; not enough to recognise anyone.
+    """
+    a = np.asarray(rgb, np.float32)
+    if a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 2 or a.shape[1] < 2:
+        return np.zeros(APPEARANCE_DIM, np.float32)
+    a = a / 255.0
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    rg, yb = r - g, (r + g) / 2 - b
+    skin = (r > 0.35) & (r > g) & (g > b) & (r - b > 0.06) & (r - b < 0.5)
+    gx, gy = np.diff(y, axis=1)[:-1, :], np.diff(y, axis=0)[:, :-1]
+    mag = np.hypot(gx, gy)
+    ang = (np.arctan2(gy, gx) % np.pi) / (np.pi / 4)
+    bins = np.bincount(np.floor(ang).astype(np.int64).clip(0, 3).ravel(), mag.ravel(), 4)
+    bins = bins / max(float(bins.sum()), 1e-6)
+    colour = [y.mean(), y.std(), rg.mean(), rg.std(), yb.mean(), yb.std(), skin.mean()]
+    return np.array([*colour, mag.mean(), *bins], np.float32)
+
+
+def features(stats: TrackStats, look: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The feature groups of one track: evidence, appearance, place in the frame, shape."""
+    ev = stats.evidence if stats.evidence is not None else 1.0
+    return {
+        "evidence": np.array([ev], np.float64),
+        "appearance": np.zeros(APPEARANCE_DIM) if look is None else np.asarray(look, np.float64),
+        "place": np.array([stats.cx, stats.cy], np.float64),
+        "shape": np.array(
+            [
+                math.log(max(stats.size, 1.0)),
+                math.log(max(stats.aspect, 1e-3)),
+                math.log1p(stats.frames),
+            ]
+        ),
+    }
+
+
+def similar(
+    stats: Sequence[TrackStats],
+    seeds: Sequence[int],
+    looks: Mapping[int, np.ndarray] | None = None,
+    weights: Mapping[str, float] | None = None,
+    only_enabled: bool = True,
+) -> list[tuple[int, float]]:
+    """Tracks ranked by likeness to the ``seeds`` (most alike first): ``(id, similarity)``.
+
+    Each feature is scaled by its spread over the clip's tracks (so a pixel and a
+    probability weigh alike), each group's distance is the root mean square of
+    its scaled differences, and the distance to the seeds is the smallest over
+    them of the weighted root sum of squares of the group distances; similarity
+    is ``exp(-distance)``. Tracks of another class than every seed are left out,
+    as are the seeds and (``only_enabled``) tracks already off.
+    """
+    w = dict(WEIGHTS if weights is None else weights)
+    looks = looks or {}
+    by_id = {s.id: s for s in stats}
+    missing = [i for i in seeds if i not in by_id]
+    if missing:
+        raise ProjectError(f"seeds: no track {missing[0]}")
+    if not seeds or len(stats) < 2:
+        return []
+    if not all(s.id in looks for s in stats):
+        w["appearance"] = 0.0  # no pixels for some track: compare what there is
+    feats = [features(s, looks.get(s.id)) for s in stats]
+    groups = {g: np.stack([f[g] for f in feats]) for g in feats[0]}
+    scaled = {}
+    for g, m in groups.items():
+        spread = m.std(axis=0)
+        scaled[g] = m / np.where(spread > 1e-9, spread, 1.0)
+    index = {s.id: i for i, s in enumerate(stats)}
+    seed_rows = [index[i] for i in dict.fromkeys(seeds)]
+    total = np.zeros((len(stats), len(seed_rows)))
+    for g, m in scaled.items():
+        if w.get(g, 0.0) <= 0:
+            continue
+        d = m[:, None, :] - m[None, seed_rows, :]
+        total += w[g] * (d**2).mean(axis=2)
+    dist = np.sqrt(total).min(axis=1)
+    labels = {by_id[i].label for i in seeds}
+    seed_set = set(seeds)
+    out = [
+        (s.id, float(math.exp(-dist[k])))
+        for k, s in enumerate(stats)
+        if s.id not in seed_set and s.label in labels and (s.enabled or not only_enabled)
+    ]
+    out.sort(key=lambda x: (-x[1], x[0]))
+    return out
+
+
+__all__ = [
+    "ACTIONS",
+    "EVIDENCE_CONFIDENCE",
+    "EVIDENCE_NONE",
+    "EVIDENCE_SCORE",
+    "LIKELY_FACE",
+    "Coverage",
+    "NeedsConfirmation",
+    "Preview",
+    "StatsCache",
+    "TrackStats",
+    "appearance",
+    "apply_threshold",
+    "bulk_edit",
+    "bulk_plan",
+    "evidence",
+    "evidence_kind",
+    "features",
+    "frame_boxes",
+    "likely_face",
+    "preview",
+    "similar",
+    "threshold_plan",
+    "track_stats",
+]

@@ -1,0 +1,169 @@
+"""Project-level review: evidence, threshold preview and apply, bulk edits, more like this."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import review_factory as rf
+from veil.errors import ProjectError
+from veil.project import Keyframe, Project, Track
+from veil.project import review as rv
+from veil.project.report import FileRecord, build_report, to_markdown
+from veil.settings import Settings
+
+FILE = "clip.mp4"
+
+
+def test_evidence_is_the_confidence_else_the_detector_score():
+    learned = rf.track(1, (0, 0, 10, 10), score=0.9, confidence=0.2)
+    raw = rf.track(2, (0, 0, 10, 10), score=0.3)
+    drawn = rf.track(3, (0, 0, 10, 10), None, source="manual")
+    assert (rv.evidence(learned), rv.evidence_kind(learned)) == (0.2, "confidence")
+    assert (rv.evidence(raw), rv.evidence_kind(raw)) == (0.3, "detector score")
+    assert (rv.evidence(drawn), rv.evidence_kind(drawn)) == (None, "none")
+    # a face drawn by hand is "very likely a face"; a plate never is
+    assert rv.likely_face(drawn) and not rv.likely_face(raw)
+    assert not rv.likely_face(rf.track(4, (0, 0, 5, 5), 0.99, label="plate"))
+
+
+def test_preview_counts_tracks_and_the_union_of_their_area():
+    e = rf.project().entry(FILE)
+    p0 = rv.preview(e, 0.0)
+    assert (p0.masked, p0.turned_off) == (4, 0)
+    assert p0.area_share == pytest.approx(0.12)
+    p = rv.preview(e, 0.18)
+    assert (p.masked, p.turned_off, p.likely_faces_off) == (3, 1, 0)
+    assert p.area_share == pytest.approx(0.11)
+    assert p.evidence == {"detector score": 3}
+    # overlapping boxes count once
+    e.tracks[5] = rf.track(5, (10, 10, 50, 50), 0.4)
+    assert rv.preview(e, 0.0).area_share == pytest.approx(0.12)
+    with pytest.raises(ProjectError, match="threshold"):
+        rv.preview(e, 1.5)
+
+
+def test_coverage_follows_edits():
+    p = rf.project()
+    e = p.entry(FILE)
+    cov = rv.Coverage(e)
+    p.disable(FILE, 1, "consent")
+    assert rv.preview(e, 0.0, cov).area_share == pytest.approx(0.04)
+    assert rv.preview(e, 0.0, cov).already_off == 1
+
+
+def test_threshold_is_one_undoable_edit_recorded_as_a_decision(tmp_path):
+    p = rf.project()
+    d = rv.apply_threshold(p, FILE, 0.3, "lanterns, not faces")
+    e = p.entry(FILE)
+    assert d.tracks == (2, 3) and d.threshold == 0.3 and d.evidence == "detector score"
+    assert [e.tracks[i].enabled for i in (1, 2, 3, 4)] == [True, False, False, True]
+    assert e.tracks[2].reason == "lanterns, not faces"
+    assert e.decisions == (d,)
+    assert len(p.history) == 1
+    path = tmp_path / "p.json"
+    p.save(path)
+    back = Project.load(path).entry(FILE)
+    assert back.decisions == (d,)
+    assert json.loads(path.read_text())["files"][0]["decisions"][0]["tracks"] == [2, 3]
+    report = build_report([FileRecord(back, "0" * 64)], Settings())
+    assert report["files"][0]["review_decisions"][0]["threshold"] == 0.3
+    assert "threshold 0.3 on detector score: 2 track(s) off" in to_markdown(report)
+    edit = p.undo()
+    assert edit is not None and sorted(edit.track_ids) == [2, 3]
+    assert all(t.enabled for t in e.tracks.values()) and e.decisions == ()
+    p.redo()
+    assert e.decisions == (d,) and not e.tracks[3].enabled
+
+
+def test_turning_off_a_likely_face_needs_confirmation():
+    p = rf.project()
+    with pytest.raises(rv.NeedsConfirmation) as err:
+        rv.apply_threshold(p, FILE, 0.99, "everything")
+    assert err.value.count == 1 and err.value.ids == (1,)
+    assert all(t.enabled for t in p.entry(FILE).tracks.values()) and not p.can_undo
+    with pytest.raises(rv.NeedsConfirmation):
+        rv.bulk_edit(p, FILE, [1, 2], "disable", reason="x")
+    d = rv.bulk_edit(p, FILE, [1, 2], "disable", reason="consent", confirm=True)
+    assert d is not None and d.confirmed == 1 and d.what == "disable"
+
+
+def test_bulk_enable_disable_and_method_are_one_edit_each():
+    p = rf.project()
+    e = p.entry(FILE)
+    with pytest.raises(ProjectError, match="reason"):
+        rv.bulk_edit(p, FILE, [2, 3], "disable")
+    rv.bulk_edit(p, FILE, [2, 3, 2], "disable", reason="signs")
+    rv.bulk_edit(p, FILE, [2, 3, 4], "method", method="fill")
+    assert [e.tracks[i].overrides.method for i in (1, 2, 3, 4)] == [None, "fill", "fill", "fill"]
+    rv.bulk_edit(p, FILE, [2], "enable")
+    assert len(p.history) == 3
+    p.undo()
+    p.undo()
+    assert all(t.overrides.method is None for t in e.tracks.values())
+    with pytest.raises(ProjectError, match="no track 9"):
+        rv.bulk_edit(p, FILE, [9], "enable")
+    with pytest.raises(ProjectError, match="method"):
+        rv.bulk_edit(p, FILE, [2], "method", method="smudge")
+    with pytest.raises(ProjectError, match="action"):
+        rv.bulk_edit(p, FILE, [2], "delete")
+
+
+def test_frame_boxes_match_the_model():
+    t = Track(
+        1,
+        "face",
+        "manual",
+        (
+            Keyframe(1, (0, 0, 10, 10)),
+            Keyframe(5, (8, 4, 20, 30)),
+            Keyframe(7, None, outside=True),
+            Keyframe(8, (1, 1, 3, 3)),
+        ),
+    )
+    f1, b1 = t.boxes(10)
+    f2, b2 = rv.frame_boxes(t, 10)
+    assert np.array_equal(f1, f2)
+    np.testing.assert_allclose(b1, b2, atol=1e-4)
+
+
+def test_more_like_this_ranks_the_look_alike_first():
+    e = rf.project().entry(FILE)
+    e.tracks[5] = rf.track(5, (140, 2, 150, 22), 0.18)  # a third lantern
+    e.tracks[6] = rf.track(6, (60, 40, 100, 90), 0.8)  # another real face
+    stats = rv.StatsCache().all(e)
+    ranked = rv.similar(stats, [2])
+    ids = [i for i, _ in ranked]
+    assert ids[:2] == [3, 5] and 4 not in ids  # the plate is another class
+    assert ranked[0][1] > ranked[-1][1]
+    # appearance counts once every track has one
+    looks = {s.id: np.zeros(rv.APPEARANCE_DIM) for s in stats}
+    looks[3] = np.ones(rv.APPEARANCE_DIM) * 5
+    assert [i for i, _ in rv.similar(stats, [2], looks)][0] == 5
+    with pytest.raises(ProjectError, match="no track 42"):
+        rv.similar(stats, [42])
+
+
+def test_appearance_tells_skin_from_a_lantern():
+    skin = np.zeros((20, 20, 3), np.uint8)
+    skin[:] = (200, 150, 120)
+    red = np.zeros((20, 20, 3), np.uint8)
+    red[:] = (230, 20, 20)
+    a, b = rv.appearance(skin), rv.appearance(red)
+    assert a.shape == (rv.APPEARANCE_DIM,) and a[6] == 1.0 and b[6] == 0.0
+    assert rv.appearance(np.zeros((1, 1, 3), np.uint8)).sum() == 0
+
+
+def test_a_bad_decision_in_a_file_is_refused():
+    p = rf.project()
+    rv.apply_threshold(p, FILE, 0.3, "signs")
+    doc = json.loads(p.dumps())
+    doc["files"][0]["decisions"][0]["thresold"] = 1
+    with pytest.raises(ProjectError, match=r"decisions\[0\]\.thresold: unknown field"):
+        Project.loads(json.dumps(doc))
+    del doc["files"][0]["decisions"][0]["thresold"]
+    doc["files"][0]["decisions"][0]["what"] = "vote"
+    with pytest.raises(ProjectError, match="what"):
+        Project.loads(json.dumps(doc))
