@@ -43,6 +43,11 @@ SAVE_EVERY_S = 2.0
 PARTS_DIR = ".veil-parts"
 #: Environment variable naming a scheduler when ``--scheduler`` is not given.
 SCHEDULER_ENV = "VEIL_SCHEDULER"
+#: Environment variable naming where a local cluster's dashboard listens (host:port).
+DASHBOARD_ENV = "VEIL_DASHBOARD"
+#: The dashboard's default: this machine only, any free port. Dask's own default,
+#: ":0", listens on every interface, and the dashboard has no login.
+DASHBOARD = "127.0.0.1:0"
 
 
 @contextlib.contextmanager
@@ -64,7 +69,9 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
         return
     if not workers or workers < 1:
         raise ConfigError(f"--workers must be a positive number, got {workers!r}")
-    dashboard = ":0" if importlib.util.find_spec("bokeh") else None
+    dashboard = None
+    if importlib.util.find_spec("bokeh"):
+        dashboard = os.environ.get(DASHBOARD_ENV) or DASHBOARD
     import dask
 
     with (
