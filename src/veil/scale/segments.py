@@ -330,8 +330,12 @@ def mask_segment(
             ok = True
         finally:
             writer.close(ok)
-    if written != len(core_pts):
-        raise SegmentError(f"{src.name}: segment {seg.index} wrote {written} of {len(core_pts)}")
+        # checked before atomic_output renames the piece: a short piece under its
+        # final name would count as done in a resumed run
+        if written != len(core_pts):
+            raise SegmentError(
+                f"{src.name}: segment {seg.index} wrote {written} of {len(core_pts)}"
+            )
     return written
 
 
