@@ -122,7 +122,7 @@ def test_parsers():
     assert parse_color("#ff8000") == (255, 128, 0)
     assert parse_color("000000") == (0, 0, 0)
     assert parse_per_class("face=0.3,plate=0.25", "t") == {"face": 0.3, "plate": 0.25}
-    assert parse_per_class("0.4", "t") == {"face": 0.4, "plate": 0.4}
+    assert parse_per_class("0.4", "t") == {"face": 0.4, "plate": 0.4, "text": 0.4}
     with pytest.raises(ConfigError, match="'abc'"):
         parse_per_class("face=abc", "--threshold")
     with pytest.raises(ConfigError, match="'dog'"):

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Class names, indexed by ``Regions.labels``.
-CLASSES: tuple[str, ...] = ("face", "plate")
+CLASSES: tuple[str, ...] = ("face", "plate", "text")
 FACE = 0
 PLATE = 1
+#: a line of text (detect/text.py), masked when it holds personal data (veil.pii)
+TEXT = 2
 
 
 def class_id(name: str) -> int:

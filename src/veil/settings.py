@@ -54,6 +54,11 @@ def face_networks(name: str) -> list[str]:
 #: with the 1st-99th percentiles stretched to full range (see detect.plates.plate_view)
 PLATE_INPUTS: tuple[str, ...] = ("rgb", "gray", "gray-stretch")
 
+#: ``--text``: mask text regions only when they hold personal data, or every one
+TEXT_MODES: tuple[str, ...] = ("pii", "all")
+#: the targets when none are named (text is opt-in: OCR costs a second or so per frame)
+DEFAULT_TARGETS: tuple[str, ...] = ("face", "plate")
+
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 
@@ -119,7 +124,7 @@ class DetectSettings:
     and larger scales find smaller faces at a cost in time.
     """
 
-    targets: tuple[str, ...] = CLASSES
+    targets: tuple[str, ...] = DEFAULT_TARGETS
     #: None: the default of the face network in use (``FACE_DEFAULTS``)
     face_threshold: float | None = None
     plate_threshold: float = 0.2
@@ -149,6 +154,24 @@ class DetectSettings:
     plate_input: str = "gray-stretch"
     device: str = "cpu"
     threads: int = 0
+    #: text (detect/text.py): the lowest recognition score a text line is kept at
+    text_threshold: float = 0.5
+    #: ``pii``: only lines holding personal data (veil.pii); ``all``: every line
+    text_mode: str = "pii"
+    #: the veil.pii categories masked under ``pii``
+    text_categories: tuple[str, ...] = ()
+    #: the phone regions whose national formats are tried (ISO 3166)
+    text_regions: tuple[str, ...] = ("PL",)
+    #: the user's terms file (``--text-terms``); its terms are read by the detector and
+    #: never stored here, as the settings go into the project file and the report
+    text_terms: Path | None = None
+    #: the text detector's input: a frame whose long side is over this is shrunk to it
+    text_max_side: int = 1920
+    #: video: the text detector runs on every N-th detector run (text is static or moves
+    #: with the camera, the tracker carries it between)
+    video_text_every: int = 4
+    #: the text detector runs on one call in this many (``for_video`` sets it)
+    text_every: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", tuple(self.targets))
@@ -205,8 +228,40 @@ class DetectSettings:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
             raise ConfigError(f"threads must be a whole number >= 0, got {self.threads!r}")
+        self._check_text()
+
+    def _check_text(self) -> None:
+        from .pii import CATEGORIES
+
+        _check_range("text threshold", self.text_threshold, 0.0, 1.0)
+        if self.text_mode not in TEXT_MODES:
+            raise ConfigError(
+                f"text mode must be one of {', '.join(TEXT_MODES)}, got {self.text_mode!r}"
+            )
+        object.__setattr__(self, "text_categories", tuple(self.text_categories or CATEGORIES))
+        for c in self.text_categories:
+            if c not in CATEGORIES:
+                raise ConfigError(
+                    f"unknown text category {c!r}; expected one of {', '.join(CATEGORIES)}"
+                )
+        object.__setattr__(self, "text_regions", tuple(self.text_regions))
+        for r in self.text_regions:
+            if not (isinstance(r, str) and re.fullmatch(r"[A-Z]{2}", r)):
+                raise ConfigError(f"text phone region must be like 'PL', got {r!r}")
+        if self.text_terms is not None:
+            object.__setattr__(self, "text_terms", Path(self.text_terms))
+        for name, lo, hi in (
+            ("text_max_side", 96, 8192),
+            ("video_text_every", 1, 30),
+            ("text_every", 1, 30),
+        ):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
 
     def threshold(self, target: str) -> float:
+        if target == "text":
+            return self.text_threshold
         return self.face_threshold if target == "face" else self.plate_threshold
 
     def confirm(self, target: str) -> float:
@@ -217,7 +272,7 @@ class DetectSettings:
         """
         if target == "face":
             return max(self.video_face_confirm, self.face_threshold)
-        return self.plate_threshold
+        return self.threshold(target)
 
     def for_video(self) -> DetectSettings:
         """The per-frame profile for video: no tiles and a smaller face input by default.
@@ -245,6 +300,7 @@ class DetectSettings:
             face_models=self.video_face_models,
             face_precision=self.video_face_precision,
             face_threshold=self.video_face_threshold,
+            text_every=self.video_text_every,
         )
 
 
@@ -259,6 +315,9 @@ class MaskSettings:
     face_margin: float = 0.4
     plate_margin: float = 0.15
     strength: float = 1.0
+    text_shape: str = "rect"
+    #: a recognised line's box is tight around its glyphs
+    text_margin: float = 0.1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -269,19 +328,24 @@ class MaskSettings:
             isinstance(c, int) and 0 <= c <= 255 for c in self.color
         ):
             raise ConfigError(f"color must be three integers 0-255, got {self.color!r}")
-        for name in ("face_shape", "plate_shape"):
+        for name in ("face_shape", "plate_shape", "text_shape"):
             if getattr(self, name) not in SHAPES:
                 raise ConfigError(
                     f"{name} must be one of {', '.join(SHAPES)}, got {getattr(self, name)!r}"
                 )
         _check_range("face margin", self.face_margin, 0.0, 3.0)
         _check_range("plate margin", self.plate_margin, 0.0, 3.0)
+        _check_range("text margin", self.text_margin, 0.0, 3.0)
         _check_range("strength", self.strength, 0.5, 4.0)
 
     def shape(self, target: str) -> str:
+        if target == "text":
+            return self.text_shape
         return self.face_shape if target == "face" else self.plate_shape
 
     def margin(self, target: str) -> float:
+        if target == "text":
+            return self.text_margin
         return self.face_margin if target == "face" else self.plate_margin
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ModelError
-from ..regions import CLASSES, FACE, PLATE, class_id
+from ..regions import CLASSES, FACE, PLATE, TEXT, class_id
 from ..settings import DetectSettings, face_networks
 from .base import Detector
 from .ensemble import EnsembleDetector
@@ -188,10 +188,28 @@ def _bundled_plates(cls: ClassSettings) -> Detector:
     )
 
 
+def _text(settings: DetectSettings) -> Detector:
+    """PP-OCR lines judged by veil.pii (imported here: the text extra is optional)."""
+    from .text import TextDetector, rules_for
+
+    rules = rules_for(settings.text_categories, settings.text_regions, settings.text_terms)
+    return TextDetector(
+        settings.text_mode,
+        rules,
+        max_side=settings.text_max_side,
+        every=settings.text_every,
+        device=settings.device,
+        threads=settings.threads,
+    )
+
+
 def build_detectors(settings: DetectSettings) -> list[Detector]:
     """One detector per target in ``settings.targets``, bundled unless a path is given."""
     out: list[Detector] = []
     for target in settings.targets:
+        if class_id(target) == TEXT:
+            out.append(_text(settings))
+            continue
         cls = class_settings(settings, class_id(target))
         if cls.model is not None:
             out.append(_load(cls))
