@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -11,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
+import httpx
 import pytest
 
 pytest.importorskip("fastapi")
@@ -178,3 +180,38 @@ def test_a_symlink_loop_is_skipped_in_the_list_and_refused_on_open(served):
         r = client.post("/api/jobs", json={"path": name}, headers=AUTH)
         assert r.status_code == 400, r.text
     assert manager.jobs == {}
+
+
+def test_an_upload_is_not_listed_or_usable_until_it_is_complete(tmp_path):
+    """Issue 30.7: the job was listed, and detection could start, while its upload was
+    still streaming in."""
+    root = tmp_path / "media"
+    root.mkdir()
+    manager = _manager(root, tmp_path)
+    app = create_app(manager, TOKEN)
+    clip = make_clip(tmp_path / "up.mp4", frames=10).read_bytes()
+    seen: dict[str, object] = {}
+
+    async def main() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+
+            async def body():
+                yield clip[: len(clip) // 2]
+                (job_id,) = manager.jobs  # reserved, half written
+                seen["listed"] = (await c.get("/api/jobs", headers=AUTH)).json()["jobs"]
+                seen["status"] = (await c.get(f"/api/jobs/{job_id}", headers=AUTH)).status_code
+                detect = await c.post(f"/api/jobs/{job_id}/detect", headers=AUTH)
+                seen["detect"] = detect.status_code
+                yield clip[len(clip) // 2 :]
+
+            return await c.post("/api/jobs/upload?name=up.mp4", content=body(), headers=AUTH)
+
+    try:
+        done = asyncio.run(main())
+        assert seen == {"listed": [], "status": 404, "detect": 404}
+        assert done.status_code == 201, done.text
+        assert manager.get(done.json()["id"]).src.stat().st_size == len(clip)
+        assert [j.id for j in manager.listed()] == [done.json()["id"]]
+    finally:
+        manager.shutdown()

@@ -195,7 +195,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
 
     @api.get("/jobs", summary="All jobs")
     def list_jobs() -> dict[str, Any]:
-        return {"jobs": [j.status() for j in manager.jobs.values() if not j.deleted]}
+        return {"jobs": [j.status() for j in manager.listed()]}
 
     @api.post("/jobs", status_code=201, summary="Create a job on a file in the served folder")
     def create_job(body: JobFromPath) -> dict[str, Any]:
@@ -218,6 +218,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         except BaseException:
             manager.delete(job)
             raise
+        manager.finish_upload(job)
         return job.status()
 
     @api.get("/jobs/{job_id}", summary="A job's status and progress")

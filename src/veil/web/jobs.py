@@ -123,6 +123,7 @@ class Job:
     lock: threading.RLock = field(default_factory=threading.RLock)
     idle: threading.Event = field(default_factory=threading.Event)
     deleted: bool = False
+    uploading: bool = False  # input still streaming in: the job is not listed or usable yet
     text: ProjectText = field(default_factory=ProjectText)  # per-track JSON, kept
     boxes: FrameBoxes | None = None  # the masked preview's per-frame lookup
 
@@ -256,9 +257,13 @@ class JobManager:
 
     def get(self, job_id: str) -> Job:
         job = self.jobs.get(job_id)
-        if job is None or job.deleted:
+        if job is None or job.deleted or job.uploading:
             raise KeyError(job_id)
         return job
+
+    def listed(self) -> list[Job]:
+        """The jobs a client may see: not deleted, input complete."""
+        return [j for j in list(self.jobs.values()) if not j.deleted and not j.uploading]
 
     def _new_job(self, name: str, src: Path | None, folder: Path) -> Job:
         kind = media_kind(Path(name))
@@ -279,12 +284,20 @@ class JobManager:
         return self._new_job(name, src, folder)
 
     def reserve_upload(self, name: str) -> tuple[Job, Path]:
-        """A job whose input will be uploaded into its own folder."""
+        """A job whose input will be uploaded into its own folder; hidden (404, not
+        listed) until :meth:`finish_upload`, so no task starts on a partial file."""
         folder = self.workdir / secrets.token_hex(8)
         (folder / "input").mkdir(parents=True)
         dst = folder / "input" / name
         job = self._new_job(name, dst, folder)
+        job.uploading = True
         return job, dst
+
+    def finish_upload(self, job: Job) -> None:
+        """The upload is complete: the job appears."""
+        with job.lock:
+            job.uploading = False
+            job.touch()
 
     def delete(self, job: Job, wait_s: float = 60.0) -> None:
         """Cancel the job's work, wait for it to stop, then remove its folder."""
