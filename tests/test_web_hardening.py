@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -215,3 +216,29 @@ def test_an_upload_is_not_listed_or_usable_until_it_is_complete(tmp_path):
         assert [j.id for j in manager.listed()] == [done.json()["id"]]
     finally:
         manager.shutdown()
+
+
+def test_work_folders_of_a_killed_server_are_removed_at_the_next_start(tmp_path):
+    """Issue 30.7: a killed server left its unmasked proxy, thumbnails and uploads in its
+    work folder for good."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = tmp_path / "veil-serve-killed"
+    (killed / "job" / "input").mkdir(parents=True)
+    (killed / "job" / "proxy.mkv").write_bytes(b"unmasked")
+    (killed / "owner.pid").write_text(str(dead.pid))
+    running = tmp_path / "veil-serve-running"  # another server, still up
+    running.mkdir()
+    (running / "owner.pid").write_text(str(os.getpid()))
+    other = tmp_path / "keep-me"
+    other.mkdir()
+    root = tmp_path / "media"
+    root.mkdir()
+    manager = _manager(root, tmp_path)
+    try:
+        assert not killed.exists()
+        assert running.is_dir() and other.is_dir()
+        assert (manager.workdir / "owner.pid").read_text() == str(os.getpid())
+    finally:
+        manager.shutdown()
+    assert not manager.workdir.exists()

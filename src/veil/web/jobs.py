@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
 import queue
 import re
 import secrets
@@ -50,6 +51,51 @@ MAX_FOLLOW_FRAMES = 3000
 #: Frames followed before the first and after the last drawn box.
 FOLLOW_SPAN = 750
 FOLLOW_SIDE = 640
+#: Prefix of a server's private work folder (under TMPDIR, or ``workdir``).
+WORK_PREFIX = "veil-serve-"
+#: File in the work folder naming the server process that owns it.
+OWNER_FILE = "owner.pid"
+#: A work folder without an owner file is taken as abandoned after this long.
+UNOWNED_AFTER_S = 600.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def clean_stale_workdirs(parent: Path) -> int:
+    """Remove the work folders of servers that were killed (SIGKILL, power cut) and so
+    never cleaned up: they hold unmasked proxies, thumbnails and uploads.
+
+    A folder is stale when its owner process is gone, or when it has no owner file
+    and is older than :data:`UNOWNED_AFTER_S`. Only this user's folders are looked at.
+    Returns how many were removed.
+    """
+    removed = 0
+    for folder in parent.glob(WORK_PREFIX + "*"):
+        try:
+            st = folder.lstat()
+            if not folder.is_dir() or folder.is_symlink() or st.st_uid != os.getuid():
+                continue
+            owner = folder / OWNER_FILE
+            if owner.is_file():
+                stale = not _alive(int(owner.read_text().strip() or "0"))
+            else:
+                stale = time.time() - st.st_mtime > UNOWNED_AFTER_S
+        except (OSError, ValueError):
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += not folder.exists()
+    if removed:
+        log.warning("removed %d work folder(s) left by a server that was killed", removed)
+    return removed
 
 
 class RedactNames(logging.Filter):
@@ -214,7 +260,10 @@ class JobManager:
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
-        self.workdir = Path(tempfile.mkdtemp(prefix="veil-serve-", dir=workdir))
+        parent = Path(workdir) if workdir is not None else Path(tempfile.gettempdir())
+        clean_stale_workdirs(parent)
+        self.workdir = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=parent))
+        (self.workdir / OWNER_FILE).write_text(str(os.getpid()), encoding="utf-8")
         self.jobs: dict[str, Job] = {}
         self.log_filter = RedactNames(self)
         self._queue: queue.Queue[tuple[Job, str, Callable[[Job], None]] | None] = queue.Queue()
