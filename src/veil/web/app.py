@@ -343,8 +343,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             step = p.redo() if redo else p.undo()
             changed = []
             if step is not None:
-                tid = (step.after or step.before).id  # type: ignore[union-attr]
-                changed.append(_changed(job, tid))
+                changed += [_changed(job, tid) for tid in step.track_ids]  # bulk: many
                 job.save()
             return _json(
                 {"changed": "[" + ",".join(changed) + "]"},
@@ -418,6 +417,16 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         path = job.report.with_suffix("." + format)
         return FileResponse(path, filename=f"report.{format}")
 
+    from .review import add_review_routes
+
+    def edited(job: Job, ids: list[int]) -> Response:
+        p = job.entry_project()
+        return _json(
+            {"changed": "[" + ",".join(_changed(job, i) for i in ids) + "]"},
+            {"can_undo": p.can_undo, "can_redo": p.can_redo, "version": job.version},
+        )
+
+    add_review_routes(api, manager, job_of, edited)
     app.include_router(api)
 
     # -- the page and its docs (no token: they hold no data) ---------------------------

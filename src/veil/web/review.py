@@ -1,0 +1,213 @@
+"""REST routes for review at scale: per-track evidence, threshold preview, bulk edits, suggestions.
+
+Everything the review grid and the slider do goes through these routes (and
+:mod:`veil.project.review` behind them), so a script can do it too. A bulk
+action that would turn off tracks rated very likely a face is answered
+``409`` with ``{"confirm": N, "ids": [...]}`` unless the request says
+``"confirm": true``; ``"dry_run": true`` answers the counts and changes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from ..project import review as rv
+from .jobs import Conflict, Job, JobManager
+
+
+class ThresholdRequest(BaseModel):
+    """Mask the tracks at or above ``threshold``; the others are turned off with ``reason``."""
+
+    threshold: float
+    reason: str | None = None
+    confirm: bool = False
+    dry_run: bool = False
+
+
+class BulkRequest(BaseModel):
+    """Turn ``tracks`` off (with ``reason``) or on, or set their ``method``: one edit."""
+
+    tracks: list[int]
+    action: str
+    reason: str | None = None
+    method: str | None = None
+    confirm: bool = False
+    dry_run: bool = False
+
+
+class SimilarRequest(BaseModel):
+    """Tracks like ``seeds`` (ids), most alike first; at most ``limit``."""
+
+    seeds: list[int]
+    limit: int = 50
+
+
+class _State:
+    """Per job: figures per track object, the coverage for the slider, thumbnail looks."""
+
+    def __init__(self) -> None:
+        self.stats = rv.StatsCache()
+        self.coverage: rv.Coverage | None = None
+        self.entry: object = None
+        self.looks: dict[int, tuple[object, np.ndarray]] = {}
+
+
+def add_review_routes(
+    api: APIRouter,
+    manager: JobManager,
+    job_of: Callable[[str], Job],
+    respond: Callable[[Job, list[int]], Response],
+) -> None:
+    """Register the review routes on ``api``; ``respond`` answers an edit (changed tracks)."""
+    states: dict[str, _State] = {}
+    guard = threading.Lock()
+
+    def state(job: Job) -> _State:
+        with guard:
+            for gone in [k for k in states if k not in manager.jobs]:
+                del states[gone]
+            return states.setdefault(job.id, _State())
+
+    def coverage(job: Job, st: _State) -> rv.Coverage:
+        entry = job.entry_project().entry(job.name)
+        if st.coverage is None or st.entry is not entry:  # a new detection: a new entry
+            st.coverage, st.entry = rv.Coverage(entry), entry
+        return st.coverage
+
+    def editable(job: Job) -> None:
+        if job.task in ("follow", "detect"):
+            raise Conflict(f"job: busy with {job.task}")
+
+    def needs_confirm(e: rv.NeedsConfirmation) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(e), "confirm": e.count, "ids": list(e.ids)}, status_code=409
+        )
+
+    @api.get("/jobs/{job_id}/review/tracks", summary="Per-track evidence, size, place and state")
+    def review_tracks(job_id: str) -> dict[str, Any]:
+        job = job_of(job_id)
+        with job.lock:
+            entry = job.entry_project().entry(job.name)
+            rows = [s.as_dict() for s in state(job).stats.all(entry)]
+        return {
+            "likely_face": rv.LIKELY_FACE,
+            "evidence_kinds": sorted({r["evidence_kind"] for r in rows}),
+            "tracks": rows,
+        }
+
+    @api.get(
+        "/jobs/{job_id}/review/preview",
+        summary="What 'mask the tracks at or above threshold' leaves masked (tracks, area)",
+    )
+    def review_preview(job_id: str, threshold: float) -> dict[str, Any]:
+        job = job_of(job_id)
+        with job.lock:
+            entry = job.entry_project().entry(job.name)
+            return rv.preview(entry, threshold, coverage(job, state(job))).as_dict()
+
+    @api.post(
+        "/jobs/{job_id}/review/threshold",
+        summary="Turn off the tracks below a threshold, with one reason (one undoable edit)",
+        response_class=Response,
+    )
+    def review_threshold(job_id: str, body: ThresholdRequest) -> Response:
+        job = job_of(job_id)
+        with job.lock:
+            editable(job)
+            p = job.entry_project()
+            entry = p.entry(job.name)
+            if body.dry_run:
+                plan = rv.threshold_plan(entry, body.threshold)
+                return JSONResponse(_counts(plan))
+            try:
+                d = rv.apply_threshold(p, job.name, body.threshold, body.reason or "", body.confirm)
+            except rv.NeedsConfirmation as e:
+                return needs_confirm(e)
+            job.save()
+            return respond(job, list(d.tracks))
+
+    @api.post(
+        "/jobs/{job_id}/review/bulk",
+        summary="Turn tracks off (with a reason) or on, or set their method (one undoable edit)",
+        response_class=Response,
+    )
+    def review_bulk(job_id: str, body: BulkRequest) -> Response:
+        job = job_of(job_id)
+        with job.lock:
+            editable(job)
+            p = job.entry_project()
+            entry = p.entry(job.name)
+            plan = rv.bulk_plan(entry, body.tracks, body.action, body.method)
+            if body.dry_run:
+                return JSONResponse(_counts(plan if body.action == "disable" else []))
+            try:
+                rv.bulk_edit(
+                    p, job.name, body.tracks, body.action, body.reason, body.method, body.confirm
+                )
+            except rv.NeedsConfirmation as e:
+                return needs_confirm(e)
+            job.save()
+            return respond(job, [t.id for t in plan])
+
+    @api.post(
+        "/jobs/{job_id}/review/similar",
+        summary="'More like this': tracks ranked by likeness to the given ones",
+    )
+    def review_similar(job_id: str, body: SimilarRequest) -> dict[str, Any]:
+        job = job_of(job_id)
+        with job.lock:
+            entry = job.entry_project().entry(job.name)
+            st = state(job)
+            stats = st.stats.all(entry)
+            source = job.frames
+            tracks = dict(entry.tracks)
+            width = entry.width
+        looks = _looks(st, tracks, source, width, entry.frames)
+        ranked = rv.similar(stats, body.seeds, looks)[: max(0, body.limit)]
+        return {
+            "seeds": body.seeds,
+            "appearance": bool(looks),
+            "suggestions": [{"id": i, "similarity": round(s, 4)} for i, s in ranked],
+        }
+
+
+def _counts(plan: list) -> dict[str, Any]:
+    risky = [t.id for t in plan if rv.likely_face(t)]
+    return {"turned_off": len(plan), "confirm": len(risky), "ids": [t.id for t in plan]}
+
+
+def _looks(
+    st: _State, tracks: dict, source: Any, width: int, n_frames: int
+) -> dict[int, np.ndarray]:
+    """Each track's appearance descriptor from its first box (kept per track object).
+
+    Frames are read once each, in order; without frames (not ready) there are none.
+    """
+    if source is None:
+        return {}
+    todo: dict[int, list] = {}
+    for t in tracks.values():
+        hit = st.looks.get(t.id)
+        if hit is None or hit[0] is not t:
+            todo.setdefault(t.first_frame, []).append(t)
+    for frame in sorted(todo):
+        rgb = source.rgb(frame)
+        s = rgb.shape[1] / width
+        for t in todo[frame]:
+            box = t.box_at(frame, n_frames)
+            x1, y1, x2, y2 = (int(round(v * s)) for v in box) if box else (0, 0, 0, 0)
+            crop = rgb[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
+            st.looks[t.id] = (t, rv.appearance(crop))
+    for gone in [i for i in st.looks if i not in tracks]:
+        del st.looks[gone]
+    return {i: v[1] for i, v in st.looks.items()}
+
+
+__all__ = ["add_review_routes"]
