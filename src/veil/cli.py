@@ -479,9 +479,43 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: The sample ``veil demo`` masks (see samples/PROVENANCE.md): public domain or made here.
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def _demo_command(sub: Subparsers) -> None:
+    pd = sub.add_parser(
+        "demo",
+        help="mask the small sample that ships with veil (a photo and a clip) into OUT_DIR",
+        description="Mask the sample shipped in the package (a photo with two faces and a "
+        "plate, and a 2 s clip of the same scene) with the default settings, as "
+        "`veil mask` would: OUT_DIR receives the masked files and redaction-report.md.",
+    )
+    pd.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder for the results")
+    add_common_args(pd)
+    pd.set_defaults(run=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    samples = sorted(p for p in SAMPLES.iterdir() if media_kind(p))
+    report = args.out_dir / "redaction-report.md"
+    argv = ["mask", *map(str, samples), "-o", str(args.out_dir), "--report", str(report)]
+    argv += ["-q"] * args.quiet + ["-v"] * args.verbose
+    code = run_files(build_parser().parse_args(argv), detect_only=False)
+    print(f"veil: demo: masked files and {report.name} are in {args.out_dir}", file=sys.stderr)
+    return code
+
+
 #: The commands in the order ``veil --help`` lists them. A new command is one function
 #: that adds its subparser and sets ``run`` (args -> exit status), named here.
-COMMANDS = (_mask_command, _detect_command, _eval_command, _audit_command, _serve_command)
+COMMANDS = (
+    _mask_command,
+    _detect_command,
+    _eval_command,
+    _audit_command,
+    _serve_command,
+    _demo_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
