@@ -167,3 +167,32 @@ def test_a_bad_decision_in_a_file_is_refused():
     doc["files"][0]["decisions"][0]["what"] = "vote"
     with pytest.raises(ProjectError, match="what"):
         Project.loads(json.dumps(doc))
+
+
+def test_veil_review_cli(tmp_path, capsys):
+    from veil import cli
+
+    path = tmp_path / "p.json"
+    rf.project().save(path)
+    assert cli.main(["review", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "4 tracks; evidence: detector score" in out
+    assert "at or above 0.3: 2 masked" in out
+    assert cli.main(["review", str(path), "--threshold", "0.3", "--dry-run"]) == 0
+    assert "would turn off 2 track(s)" in capsys.readouterr().out
+    assert Project.load(path).entry(FILE).decisions == ()
+    assert cli.main(["review", str(path), "--threshold", "0.3", "--reason", "signs"]) == 0
+    e = Project.load(path).entry(FILE)
+    assert [e.tracks[i].enabled for i in (1, 2, 3, 4)] == [True, False, False, True]
+    assert e.decisions[0].threshold == 0.3
+    # a likely face needs --confirm; refused means nothing written
+    assert cli.main(["review", str(path), "--disable", "1,4", "--reason", "x"]) == 2
+    assert "--confirm" in capsys.readouterr().err
+    assert Project.load(path).entry(FILE).tracks[1].enabled
+    out2 = tmp_path / "q.json"
+    args = ["review", str(path), "--disable", "1,4", "--reason", "x", "--confirm", "-o", str(out2)]
+    assert cli.main(args) == 0
+    assert not Project.load(out2).entry(FILE).tracks[1].enabled
+    assert cli.main(["review", str(path), "--method", "fill", "2-4"]) == 0
+    assert Project.load(path).entry(FILE).tracks[3].overrides.method == "fill"
+    assert cli.main(["review", str(path), "--enable", "2-x"]) == 2

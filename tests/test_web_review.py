@@ -63,7 +63,7 @@ def job(tmp_path):
 def test_tracks_and_preview(job):
     client, jid = job
     r = client.get(f"/api/jobs/{jid}/review/tracks", headers=AUTH).json()
-    assert r["evidence_kinds"] == ["detector score"] and r["likely_face"] == 0.9
+    assert r["evidence_kinds"] == ["detector score"] and r["likely_face"]["confidence"] == 0.9
     by_id = {t["id"]: t for t in r["tracks"]}
     assert by_id[1]["likely_face"] and by_id[2]["evidence"] == 0.15
     assert by_id[1]["area"] == pytest.approx(0.08)

@@ -33,6 +33,7 @@ from .errors import ConfigError, OutputError, ProjectError, VeilError
 from .outputs import clean_stale_temporaries, remove_live_temporaries
 from .pipeline import Engine, FileResult, media_kind
 from .project.jobs import ProjectJobs
+from .project.review_cli import review_command
 from .settings import Settings
 
 log = logging.getLogger("veil")
@@ -514,6 +515,7 @@ COMMANDS = (
     _eval_command,
     _audit_command,
     _serve_command,
+    review_command,
     _demo_command,
 )
 

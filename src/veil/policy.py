@@ -87,7 +87,7 @@ class Policy:
             mask = replace(m, **mask_changes)
         except ConfigError as exc:
             raise ConfigError(f"policy {self.name}: {exc}") from None
-        return settings.evolve(detect=detect, mask=mask)
+        return settings.evolve(detect=detect, mask=mask, policy=tuple(self.record().items()))
 
 
 def presets() -> dict[str, Path]:

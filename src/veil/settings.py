@@ -464,6 +464,9 @@ class Settings:
     track: TrackSettings = field(default_factory=TrackSettings)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
     limits: Limits = field(default_factory=Limits)
+    #: the compliance policy the run follows (veil.policy): name, version and sha256
+    #: pairs, written into the project file and the report; empty for none
+    policy: tuple[tuple[str, str], ...] = ()
 
     def evolve(self, **changes: object) -> Settings:
         """Return a copy with whole sections replaced (``evolve(mask=MaskSettings(...))``)."""

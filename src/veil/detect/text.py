@@ -91,6 +91,8 @@ class TextDetector:
         self._ocr = _engine(max_side, device, threads)
         #: lines kept, by category (``all`` counts lines without one as ``text``)
         self.tally: Counter[str] = Counter()
+        #: the lines kept since the project code last took them (project/textcats.py)
+        self.kept: list[TextLine] = []
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
         """Boxes of the kept lines scoring at least ``threshold`` in an RGB frame."""
@@ -102,6 +104,7 @@ class TextDetector:
             return Regions.empty()
         for line in lines:
             self.tally.update(line.categories or ("text",))
+        self.kept.extend(lines)
         h, w = rgb.shape[:2]
         xyxy = np.array([line.xyxy for line in lines], np.float32)
         scores = np.array([line.score for line in lines], np.float32)

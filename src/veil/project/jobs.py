@@ -16,13 +16,33 @@ from ..errors import ConfigError
 from ..settings import Settings
 from .build import detect_entry, entry_from_frames
 from .document import Project
+from .model import FileEntry
 from .render import render_file, sha256_file
 from .report import FileRecord, write_report
+from .textcats import label_text_tracks, take_text_lines
 
 if TYPE_CHECKING:
     from ..pipeline import Engine, FileResult, Progress
 
 log = logging.getLogger(__name__)
+
+
+def _check_policy(project: Project, settings: Settings) -> None:
+    """Refuse to render a project made under a policy unless ``--policy`` is given again.
+
+    Rendering takes the method and margins from the run, so a project reviewed under
+    ``dataset-release`` (texture) would otherwise be rendered with the default blur.
+    """
+    if settings.policy:
+        return
+    for entry in project.files:
+        made = entry.settings.get("policy") if isinstance(entry.settings, dict) else None
+        if made:
+            name = made.get("name", "?") if isinstance(made, dict) else "?"
+            raise ConfigError(
+                f"the project was made under policy {name!r}; give --policy again "
+                "(the same one, or the one to render under) to render it"
+            )
 
 
 class ProjectJobs:
@@ -45,6 +65,7 @@ class ProjectJobs:
         if project is not None and not detect_only:
             self.source = Project.load(project)
             self.project_sha256 = sha256_file(project)
+            _check_policy(self.source, settings)
 
     @classmethod
     def from_args(
@@ -83,9 +104,10 @@ class ProjectJobs:
         from ..pipeline import FileResult, media_kind
 
         kind = media_kind(src) or "unknown"
+        take_text_lines(engine)  # what an earlier file left
         if self.detect_only:
             assert engine is not None
-            entry = detect_entry(engine, src, rel, progress)
+            entry = self._stamp(detect_entry(engine, src, rel, progress), engine)
             self.made.add_entry(entry)
             counts: dict[str, int] = {}
             for t in entry.tracks.values():
@@ -111,9 +133,17 @@ class ProjectJobs:
                 h,
                 self.settings,
             )
+            entry = self._stamp(entry, engine)
         if self.report_path is not None:
             self.records.append(FileRecord(entry, sha256_file(dst)))
         return result
+
+    def _stamp(self, entry: FileEntry, engine: Engine | None) -> FileEntry:
+        """The text tracks' categories and the run's policy, into a fresh entry."""
+        entry = label_text_tracks(entry, take_text_lines(engine))
+        if self.settings.policy:
+            entry.settings["policy"] = dict(self.settings.policy)
+        return entry
 
     def finish(self) -> None:
         """Write the project (detect) or the report (mask), atomically."""

@@ -27,12 +27,13 @@ from ..settings import METHODS, SHAPES
 #: The schema version this veil writes; files with a higher one are refused.
 SCHEMA_VERSION = 1
 #: Labels of tracks veil finds itself.
-AUTO_LABELS: tuple[str, ...] = ("face", "plate")
+AUTO_LABELS: tuple[str, ...] = ("face", "plate", "text")
 #: Labels a reviewer may give a region drawn by hand. A fixed list, not free text:
 #: labels reach the redaction report, and a name typed as a label would be personal data.
 MANUAL_LABELS: tuple[str, ...] = (
     "face",
     "plate",
+    "text",
     "logo",
     "tattoo",
     "document",
@@ -157,6 +158,9 @@ class Track:
     confidence: float | None = None
     review: tuple[tuple[int, int], ...] = ()
     filled: tuple[tuple[int, int], ...] = ()
+    #: text tracks: the kinds of personal data read in them (veil.pii.CATEGORIES), never
+    #: the text itself; empty for a line kept by ``--text all`` without any
+    categories: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _is_int(self.id) or not 0 <= self.id < 2**31:
@@ -207,6 +211,17 @@ class Track:
         if all(k.outside for k in kfs):
             raise ProjectError("keyframes: a track needs at least one box")
         object.__setattr__(self, "keyframes", kfs)
+        from ..pii import CATEGORIES
+
+        cats = tuple(self.categories)
+        if cats and self.label != "text":
+            raise ProjectError("categories: only a text track has categories")
+        for c in cats:
+            if c not in CATEGORIES:
+                raise ProjectError(
+                    f"categories: expected some of {', '.join(CATEGORIES)}, got {c!r}"
+                )
+        object.__setattr__(self, "categories", cats)
         for name in ("review", "filled"):
             spans = tuple(tuple(r) for r in getattr(self, name))
             for i, r in enumerate(spans):

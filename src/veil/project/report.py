@@ -10,6 +10,7 @@ scores, pixels or thumbnails: they would re-identify what was hidden.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,10 +82,22 @@ def file_summary(record: FileRecord) -> dict[str, Any]:
     if e.times is not None and e.frames > 1:
         out["duration_s"] = round(e.times[-1] - e.times[0], 3)
     out["classes"] = dict(sorted(classes.items()))
+    out["text_categories"] = _text_categories(e)
+    out["disabled_by_reason"] = dict(sorted(Counter(d["reason"] for d in disabled).items()))
     out["manual_regions"] = manual
     out["disabled_tracks"] = disabled
     out["review_decisions"] = [decision_to_dict(d) for d in e.decisions]
     return out
+
+
+def _text_categories(entry: FileEntry) -> dict[str, int]:
+    """Masked text tracks per kind of personal data (a track may hold several)."""
+    from ..pii import CATEGORIES
+
+    counts = Counter(
+        c for t in entry.tracks.values() if t.enabled and t.label == "text" for c in t.categories
+    )
+    return {c: counts[c] for c in CATEGORIES if counts[c]}
 
 
 def build_report(
@@ -101,6 +114,7 @@ def build_report(
         "project": None
         if project is None
         else {"file": Path(project).name, "sha256": project_sha256},
+        "policy": dict(settings.policy) or None,
         "settings": settings_record(settings, ("mask", "detect", "track", "encode")),
         "files": [file_summary(r) for r in records],
     }
@@ -140,6 +154,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append(f"- rendered from project `{p['file']}` (sha256 `{p['sha256']}`)")
     else:
         lines.append("- rendered directly from detection (no reviewed project)")
+    if report.get("policy"):
+        p = report["policy"]
+        lines.append(
+            f"- policy: {_cell(p['name'])}, version {_cell(p['version'])} (sha256 `{p['sha256']}`)"
+        )
     lines += ["", "## Settings", ""]
     for section, values in report["settings"].items():
         shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items())
@@ -161,6 +180,9 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {label} | {c['tracks']} | {c['masked_frames']} |")
         if not f["classes"]:
             lines.append("| (nothing masked) | 0 | 0 |")
+        if f.get("text_categories"):
+            shown = ", ".join(f"{c} {n}" for c, n in f["text_categories"].items())
+            lines += ["", f"Text tracks masked by kind of personal data: {shown}"]
         lines += ["", "Manual regions:", ""]
         if not f["manual_regions"]:
             lines.append("- none")
@@ -176,6 +198,10 @@ def to_markdown(report: dict[str, Any]) -> str:
                 f"- track {d['track']}, {d['label']} ({d['source']}): {spans}; "
                 f"reason: {_cell(d['reason'])}"
             )
+        if f.get("disabled_by_reason"):
+            lines += ["", "Tracks left unmasked, by reason:", ""]
+            for reason, n in f["disabled_by_reason"].items():
+                lines.append(f"- {_cell(reason)}: {n}")
         if f.get("review_decisions"):
             lines += ["", "Reviewer's bulk decisions:", ""]
         for d in f.get("review_decisions", []):

@@ -33,8 +33,11 @@ from ..settings import METHODS
 from .document import Project
 from .model import Decision, FileEntry, Track
 
-#: Evidence at or above which turning a face track off needs an explicit confirmation.
+#: Learned confidence at or above which turning a face track off needs a confirmation.
 LIKELY_FACE = 0.9
+#: The same line for a raw detector score, which is not a probability: in the real
+#: sample clips no face track scores above ~0.85, and most at 0.6 or more are faces.
+LIKELY_FACE_SCORE = 0.6
 EVIDENCE_CONFIDENCE = "confidence"
 EVIDENCE_SCORE = "detector score"
 EVIDENCE_NONE = "none"
@@ -47,8 +50,9 @@ class NeedsConfirmation(ProjectError):
 
     def __init__(self, count: int, ids: Sequence[int]) -> None:
         super().__init__(
-            f"this would turn off {count} track(s) rated very likely a face "
-            f"(evidence >= {LIKELY_FACE} or drawn by hand); confirm to go on"
+            f"this would turn off {count} track(s) rated very likely a face (confidence >= "
+            f"{LIKELY_FACE}, detector score >= {LIKELY_FACE_SCORE}, or drawn by hand); "
+            "confirm to go on"
         )
         self.count = count
         self.ids = tuple(ids)
@@ -68,12 +72,18 @@ def evidence_kind(t: Track) -> str:
     return EVIDENCE_SCORE if t.score is not None else EVIDENCE_NONE
 
 
-def likely_face(t: Track, likely: float = LIKELY_FACE) -> bool:
-    """Very likely a face: a face track rated >= ``likely``, or a face a person drew."""
+def likely_line(t: Track) -> float:
+    """The evidence from which a track counts as very likely a face (per evidence kind)."""
+    return LIKELY_FACE if t.confidence is not None else LIKELY_FACE_SCORE
+
+
+def likely_face(t: Track) -> bool:
+    """Very likely a face: a face track rated at or above its :func:`likely_line`, or a
+    face a person drew."""
     if t.label != "face":
         return False
     ev = evidence(t)
-    return ev is None or ev >= likely
+    return ev is None or ev >= likely_line(t)
 
 
 def below(t: Track, threshold: float) -> bool:
@@ -522,6 +532,7 @@ __all__ = [
     "EVIDENCE_NONE",
     "EVIDENCE_SCORE",
     "LIKELY_FACE",
+    "LIKELY_FACE_SCORE",
     "Coverage",
     "NeedsConfirmation",
     "Preview",
@@ -536,6 +547,7 @@ __all__ = [
     "features",
     "frame_boxes",
     "likely_face",
+    "likely_line",
     "preview",
     "similar",
     "threshold_plan",

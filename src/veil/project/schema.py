@@ -69,6 +69,8 @@ def track_to_dict(t: Track) -> dict[str, Any]:
         d["review"] = [list(r) for r in t.review]
     if t.filled:
         d["filled"] = [list(r) for r in t.filled]
+    if t.categories:
+        d["categories"] = list(t.categories)
     d["keyframes"] = [_keyframe(k) for k in t.keyframes]
     return d
 
@@ -218,7 +220,7 @@ def parse_track(v: Any, where: str) -> Track:
         v,
         where,
         {"id", "label", "source", "enabled", "keyframes"},
-        {"reason", "overrides", "seed", "score", "confidence", "review", "filled"},
+        {"reason", "overrides", "seed", "score", "confidence", "review", "filled", "categories"},
     )
     kfs = tuple(
         parse_keyframe(k, f"{where}.keyframes[{i}]")
@@ -252,6 +254,7 @@ def parse_track(v: Any, where: str) -> Track:
             confidence=d.get("confidence"),
             review=tuple(tuple(r) for r in spans["review"]),
             filled=tuple(tuple(r) for r in spans["filled"]),
+            categories=tuple(_list(d.get("categories", []), f"{where}.categories")),
         ),
     )
 

@@ -97,7 +97,7 @@ def add_review_routes(
             entry = job.entry_project().entry(job.name)
             rows = [s.as_dict() for s in state(job).stats.all(entry)]
         return {
-            "likely_face": rv.LIKELY_FACE,
+            "likely_face": {"confidence": rv.LIKELY_FACE, "detector score": rv.LIKELY_FACE_SCORE},
             "evidence_kinds": sorted({r["evidence_kind"] for r in rows}),
             "tracks": rows,
         }

@@ -1,0 +1,164 @@
+"""``veil review PROJECT``: rank, threshold and bulk-edit a project file without a browser.
+
+Registered in :data:`veil.cli.COMMANDS`. The edits are those of the page and the
+REST API (:mod:`veil.project.review`): a threshold or a list of ids turned off
+with one reason is one decision, recorded in the project and in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..cliargs import EXIT_OK
+from ..errors import ConfigError, ProjectError
+from ..settings import METHODS
+from . import review as rv
+from .document import Project
+
+
+def _say(text: str) -> None:
+    """The command's answer, on stdout (this is a CLI module: no logging here)."""
+    sys.stdout.write(text + "\n")
+
+
+def parse_ids(text: str) -> list[int]:
+    """``"3,5,7-9"`` -> ``[3, 5, 7, 8, 9]``."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        try:
+            lo, hi = int(a), int(b or a)
+        except ValueError:
+            raise ConfigError(
+                f"track ids: expected numbers and ranges like 3,5,7-9, got {part!r}"
+            ) from None
+        if hi < lo or hi - lo > 1_000_000:
+            raise ConfigError(f"track ids: {part!r} is not a range first-last")
+        out.extend(range(lo, hi + 1))
+    if not out:
+        raise ConfigError("track ids: none given")
+    return out
+
+
+def review_command(sub: argparse._SubParsersAction) -> None:
+    pr = sub.add_parser(
+        "review",
+        help="rank a project's tracks by evidence; apply a threshold or turn tracks off/on",
+        description="Without an action, list the tracks of a project file ranked by evidence "
+        "(the learned confidence where the project has one, else the detector score) and what "
+        "a few thresholds would mask. With --threshold X, turn off every track below X; with "
+        "--disable/--enable/--method, change the listed tracks. Each action is one decision "
+        "with one reason, recorded in the project and in the redaction report. Turning off "
+        f"faces rated very likely a face (confidence {rv.LIKELY_FACE} or more, detector score "
+        f"{rv.LIKELY_FACE_SCORE} or more, or drawn by hand) needs --confirm.",
+        epilog="examples:\n"
+        "  veil review street.project.json\n"
+        "  veil review street.project.json --threshold 0.3 --reason 'signs and lanterns'\n"
+        "  veil review street.project.json --disable 4,9-12 --reason 'poster, not a person'\n"
+        "exit status: 0 done, 2 usage error or refused (e.g. needs --confirm)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pr.add_argument("project", type=Path, metavar="PROJECT", help="project file to review")
+    pr.add_argument("--file", help="which file of the project (default: its only file)")
+    act = pr.add_mutually_exclusive_group()
+    act.add_argument("--threshold", type=float, help="mask tracks at or above X; turn off the rest")
+    act.add_argument("--disable", metavar="IDS", help="turn off these tracks (e.g. 3,5,7-9)")
+    act.add_argument("--enable", metavar="IDS", help="turn these tracks on again")
+    act.add_argument(
+        "--method",
+        nargs=2,
+        metavar=("METHOD", "IDS"),
+        help=f"mask these tracks with METHOD ({', '.join(METHODS)}, or 'default')",
+    )
+    pr.add_argument("--reason", help="why the tracks are left unmasked (goes into the report)")
+    pr.add_argument(
+        "--confirm", action="store_true", help="allow turning off tracks rated very likely a face"
+    )
+    pr.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+    pr.add_argument("-o", "--output", type=Path, help="write here (default: PROJECT, in place)")
+    pr.add_argument("--top", type=int, default=20, help="tracks listed without an action")
+    pr.set_defaults(run=run_review)
+
+
+def _pick_file(project: Project, name: str | None) -> str:
+    names = [e.file for e in project.files]
+    if name is not None:
+        project.entry(name)
+        return name
+    if len(names) != 1:
+        raise ConfigError(f"--file: the project holds {len(names)} files; name one")
+    return names[0]
+
+
+def _summary(project: Project, file: str, top: int) -> None:
+    entry = project.entry(file)
+    stats = sorted(
+        rv.StatsCache().all(entry),
+        key=lambda s: (s.evidence is None, -(s.evidence or 0.0), s.id),
+    )
+    kinds = sorted({s.evidence_kind for s in stats})
+    _say(f"{len(stats)} tracks; evidence: {', '.join(kinds) or 'none'}")
+    cov = rv.Coverage(entry)
+    for x in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9):
+        p = rv.preview(entry, x, cov)
+        _say(
+            f"  at or above {x:.1f}: {p.masked} masked ({100 * p.area_share:.1f}% of frame "
+            f"area), {p.turned_off} turned off ({p.likely_faces_off} likely faces)"
+        )
+    _say("id     class  state  evidence                 frames  size px")
+    for s in stats[:top]:
+        ev = "-" if s.evidence is None else f"{s.evidence:.3f} ({s.evidence_kind})"
+        state = "on" if s.enabled else "off"
+        _say(f"{s.id:<6} {s.label:<6} {state:<6} {ev:<24} {s.frames:>6}  {s.size:>7.0f}")
+
+
+def run_review(args: argparse.Namespace) -> int:
+    project = Project.load(args.project)
+    file = _pick_file(project, args.file)
+    entry = project.entry(file)
+    if args.threshold is None and not (args.disable or args.enable or args.method):
+        _summary(project, file, args.top)
+        return EXIT_OK
+    try:
+        if args.threshold is not None:
+            if args.dry_run:
+                p = rv.preview(entry, args.threshold)
+                _say(
+                    f"would turn off {p.turned_off} track(s) ({p.likely_faces_off} rated very "
+                    f"likely a face); {p.masked} stay masked, {100 * p.area_share:.1f}% of the "
+                    "frame area"
+                )
+                return EXIT_OK
+            d = rv.apply_threshold(project, file, args.threshold, args.reason or "", args.confirm)
+            changed = len(d.tracks)
+        else:
+            if args.method:
+                action, method, ids = "method", args.method[0], parse_ids(args.method[1])
+                method = None if method == "default" else method
+            else:
+                action = "disable" if args.disable else "enable"
+                ids, method = parse_ids(args.disable or args.enable), None
+            plan = rv.bulk_plan(entry, ids, action, method)
+            if args.dry_run:
+                risky = sum(rv.likely_face(t) for t in plan) if action == "disable" else 0
+                _say(f"would change {len(plan)} track(s) ({risky} rated very likely a face)")
+                return EXIT_OK
+            rv.bulk_edit(project, file, ids, action, args.reason, method, args.confirm)
+            changed = len(plan)
+    except rv.NeedsConfirmation as e:
+        raise ProjectError(
+            f"{e.count} of these track(s) are rated very likely a face; add --confirm to turn "
+            "them off anyway"
+        ) from None
+    out = args.output or args.project
+    project.save(out)
+    sys.stderr.write(f"veil: review: {changed} track(s) changed; wrote {out}\n")
+    return EXIT_OK
+
+
+__all__ = ["parse_ids", "review_command", "run_review"]
