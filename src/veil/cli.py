@@ -507,6 +507,35 @@ def run_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _policies_command(sub: Subparsers) -> None:
+    pp = sub.add_parser(
+        "policies",
+        help="list the compliance policy presets, or print one as TOML",
+        description="`veil policies` lists the presets with their purpose; "
+        "`veil policies show NAME` prints one as TOML, a starting point for your own "
+        "file (pass it with --policy FILE).",
+    )
+    pp.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    pp.add_argument("name", nargs="?", help="the preset to show")
+    pp.set_defaults(run=run_policies)
+
+
+def run_policies(args: argparse.Namespace) -> int:
+    from .policy import load_policy, presets
+
+    known = presets()
+    if args.action == "show":
+        if args.name not in known:
+            raise ConfigError(
+                f"veil policies show: name one of {', '.join(sorted(known))} (got {args.name!r})"
+            )
+        sys.stdout.write(known[args.name].read_text(encoding="utf-8"))
+        return EXIT_OK
+    for name in sorted(known):
+        print(f"{name:<18} {load_policy(name).purpose}")
+    return EXIT_OK
+
+
 #: The commands in the order ``veil --help`` lists them. A new command is one function
 #: that adds its subparser and sets ``run`` (args -> exit status), named here.
 COMMANDS = (
@@ -517,6 +546,7 @@ COMMANDS = (
     _serve_command,
     review_command,
     _demo_command,
+    _policies_command,
 )
 
 

@@ -35,18 +35,60 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 # -- argument parsing ---------------------------------------------------------
+def add_text_args(p: argparse.ArgumentParser) -> None:
+    """The text target's options and ``--policy`` (docs/text.md)."""
+    d = DetectSettings()
+    g = p.add_argument_group("text and policy")
+    g.add_argument(
+        "--text",
+        choices=("pii", "all"),
+        default=d.text_mode,
+        help="with --targets ...,text: mask only text holding personal data (pii: phone, "
+        "e-mail, IBAN, card, ID numbers, your terms, plate-like strings) or all text "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--text-terms",
+        type=Path,
+        default=None,
+        help="a UTF-8 file of terms to mask where they are read (names...), one a line",
+    )
+    g.add_argument(
+        "--text-regions",
+        default=",".join(d.text_regions),
+        help="countries whose national phone formats are recognised, e.g. PL,DE "
+        "(international +NN numbers always are; default: %(default)s)",
+    )
+    g.add_argument(
+        "--video-text-every",
+        type=int,
+        default=d.video_text_every,
+        help="video: read text on every N-th detector run and track it between "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--policy",
+        default=None,
+        help="a compliance policy, a preset name (veil policies) or a TOML file: it sets "
+        "targets, method, strength, margins and text categories over the options above",
+    )
+
+
 def add_detect_args(p: argparse.ArgumentParser) -> None:
+    add_text_args(p)
     d = DetectSettings()
     g = p.add_argument_group("detection")
     g.add_argument(
-        "--targets", default="face,plate", help="what to find: face, plate or face,plate (default)"
+        "--targets",
+        default="face,plate",
+        help="what to find, comma-separated: face, plate, text (default: face,plate)",
     )
     g.add_argument(
         "--threshold",
         default=None,
         help="score threshold per class, e.g. 'face=0.3,plate=0.25' or one value for all, "
         "for images and video; low defaults favour recall (default: "
-        f"face={d.face_threshold},plate={d.plate_threshold}; video faces "
+        f"face={d.face_threshold},plate={d.plate_threshold},text={d.text_threshold}; video faces "
         f"{d.video_face_threshold}; each face network has its own defaults)",
     )
     g.add_argument(
@@ -294,6 +336,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         plate_input=args.plate_input,
         device=args.device,
         threads=args.threads,
+        text_threshold=thr.get("text", base.text_threshold),
+        text_mode=args.text,
+        text_terms=args.text_terms,
+        text_regions=tuple(r.strip().upper() for r in args.text_regions.split(",") if r.strip()),
+        video_text_every=args.video_text_every,
     )
     limits = Limits(
         max_pixels=args.max_pixels,
@@ -324,6 +371,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             face_margin=margins.get("face", m.face_margin),
             plate_margin=margins.get("plate", m.plate_margin),
             strength=args.strength,
+            text_shape=shapes.get("text", m.text_shape),
+            text_margin=margins.get("text", m.text_margin),
         )
         settings = settings.evolve(mask=mask)
     if hasattr(args, "quality"):
@@ -331,6 +380,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             jpeg_quality=args.quality, codec=args.codec, crf=args.crf, preset=args.preset
         )
         settings = settings.evolve(encode=encode)
+    if args.policy is not None:
+        from .policy import load_policy
+
+        settings = load_policy(args.policy).apply(settings)
+    terms = settings.detect.text_terms
+    if "text" in settings.detect.targets and terms is not None and not terms.is_file():
+        raise ConfigError(f"--text-terms {terms}: no such file")
     return settings
 
 
