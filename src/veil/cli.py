@@ -30,6 +30,7 @@ from .cliargs import (
     settings_from_args,
 )
 from .errors import ConfigError, OutputError, ProjectError, VeilError
+from .live.cli import live_command
 from .outputs import clean_stale_temporaries, remove_live_temporaries
 from .pipeline import Engine, FileResult, media_kind
 from .project.jobs import ProjectJobs
@@ -547,6 +548,7 @@ COMMANDS = (
     review_command,
     _demo_command,
     _policies_command,
+    live_command,
 )
 
 

@@ -1,0 +1,299 @@
+"""veil live on real streams: FFmpeg publishes a generated clip at real rate over
+loopback TCP, veil reads, masks and publishes it, and FFmpeg records the result.
+
+Every recorded frame is checked against the clip's ground truth (live_helpers):
+each face and plate masked, or the whole frame masked. The plug-in detector
+stands in for the networks, which do not fire on synthetic shapes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from live_helpers import (
+    UNMASKED_TEXTURE,
+    ColourDetector,
+    boxes_at,
+    check_masked,
+    decode_all,
+    make_live_clip,
+    picture,
+    plugin_engine,
+    read_index,
+    texture,
+)
+from veil.cli import main
+from veil.errors import ConfigError, InputError, OutputError
+from veil.live import LiveRun, LiveSettings, redact, redact_text, whole_frame
+from veil.regions import FACE, PLATE
+
+FFMPEG = shutil.which("ffmpeg")
+needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed")
+HELPERS = Path(__file__).parent / "live_helpers.py"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_live_clip(tmp_path_factory.mktemp("live") / "clip.ts")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int, timeout: float = 10.0) -> None:
+    """Wait until something listens on 127.0.0.1:port (without connecting to it:
+    FFmpeg's listen mode serves one connection)."""
+    want = f":{port:04X} "
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as f:
+            if any(want in line and line.split()[3] == "0A" for line in f):
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def publish(clip: Path, port: int) -> subprocess.Popen:
+    """FFmpeg serving ``clip`` at its real rate to the first client on loopback TCP."""
+    cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy"]
+    cmd += ["-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    listening(port)
+    return proc
+
+
+def record(port: int, dst: Path) -> subprocess.Popen:
+    """FFmpeg recording what veil publishes to loopback TCP."""
+    cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-i", f"tcp://127.0.0.1:{port}?listen=1"]
+    proc = subprocess.Popen([*cmd, "-c", "copy", "-y", str(dst)], stdin=subprocess.DEVNULL)
+    listening(port)
+    return proc
+
+
+def finish(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+# -- the ground truth is meaningful ----------------------------------------------------
+def test_generated_clip_shows_detectable_textured_objects(clip):
+    frames = decode_all(clip)
+    assert [read_index(f) for f in frames] == list(range(75))
+    for i in (0, 30, 74):
+        for label, box in boxes_at(i):
+            assert texture(frames[i], box) > 1.5 * UNMASKED_TEXTURE  # the check can fail
+            found = ColourDetector(label).detect(frames[i], 0.1)
+            assert len(found) == 1 and np.abs(found.xyxy[0] - box).max() <= 3
+    with pytest.raises(AssertionError, match="unmasked"):
+        check_masked(frames[:1])
+    covered = whole_frame(picture(3))
+    assert read_index(covered) is None
+    assert check_masked([covered]) == {"indexed": 0, "whole": 1}
+
+
+# -- the network path ---------------------------------------------------------------------
+@needs_ffmpeg
+def test_stream_is_masked_on_every_frame_with_audio(clip, tmp_path):
+    rec = tmp_path / "recorded.ts"
+    src_port, dst_port = free_port(), free_port()
+    recorder = record(dst_port, rec)
+    source = publish(clip, src_port)
+    run = LiveRun(
+        f"tcp://127.0.0.1:{src_port}",
+        f"tcp://127.0.0.1:{dst_port}",
+        live=LiveSettings(latency_s=1.0),
+        engine=plugin_engine(),
+    )
+    stats = run.run()
+    finish(source)
+    finish(recorder)
+    counts = check_masked(decode_all(rec))
+    assert counts["indexed"] >= 60, counts  # most of the 75 frames made it, masked
+    assert stats.written == counts["indexed"] + counts["whole"]
+    assert stats.detected > 0 and stats.carried > 0  # detect_every 4: tracks carry frames
+    assert stats.max_delay <= 1.0 + 0.25
+    with av.open(str(rec)) as c:
+        assert len(c.streams.audio) == 1
+        assert sum(1 for p in c.demux(c.streams.audio[0]) if p.size) > 50  # ~3 s of AAC
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("overload", ["blur", "drop"])
+def test_slow_detector_never_leaks_and_counts(clip, tmp_path, overload):
+    out = tmp_path / "out.ts"
+    lines: list[str] = []
+    live = LiveSettings(
+        latency_s=0.5, realtime=True, slow_detect_s=0.3, overload=overload, status_every_s=0.5
+    )
+    run = LiveRun(
+        clip, out, live=live, engine=plugin_engine(), on_status=lambda s: lines.append(s.line())
+    )
+    stats = run.run()
+    counts = check_masked(decode_all(out))
+    assert stats.frames_in == 75
+    assert stats.carried_under_load > 0  # step 1: fewer frames detected, tracks carried
+    if overload == "blur":
+        assert stats.blurred > 0 and counts["whole"] == stats.blurred
+    else:
+        assert stats.blurred == 0 and counts["whole"] == 0
+        assert stats.dropped > 0 and counts["indexed"] == stats.written < 75
+    assert any(f"blurred {stats.blurred}" in line or "blurred" in line for line in lines)
+    assert f"carried {stats.carried}" in stats.line()
+
+
+@needs_ffmpeg
+def test_source_killed_and_restarted_is_reconnected(clip, tmp_path):
+    out = tmp_path / "out.ts"
+    port = free_port()
+    first = publish(clip, port)
+    run = LiveRun(
+        f"tcp://127.0.0.1:{port}",
+        out,
+        live=LiveSettings(reconnect_s=20.0, stall_timeout_s=2.0),
+        engine=plugin_engine(),
+    )
+    result: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: result.update(stats=run.run()), daemon=True)
+    worker.start()
+    time.sleep(1.5)
+    first.kill()
+    first.wait()
+    time.sleep(0.5)
+    second = publish(clip, port)
+    finish(second)
+    deadline = time.monotonic() + 5
+    while run.stats.reconnects < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # the last frames leave the look-ahead
+    run.stop()
+    worker.join(20)
+    stats = result["stats"]
+    assert stats.reconnects >= 1 and stats.gaps_s and stats.gaps_s[0] > 0.3
+    frames = decode_all(out)
+    check_masked(frames)
+    index = [read_index(f) for f in frames]
+    index = [i for i in index if i is not None]
+    restarts = sum(1 for a, b in zip(index, index[1:], strict=False) if b < a)
+    assert restarts == 1 and index[-1] > 60  # the second run went through, to its end
+    assert "reconnects 1" in stats.line()
+
+
+# -- sinks -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("sig", "ext"), [(signal.SIGTERM, ".ts"), (signal.SIGKILL, ".mp4"), (signal.SIGKILL, ".mkv")]
+)
+def test_killed_run_leaves_a_playable_masked_file(clip, tmp_path, sig, ext):
+    out = tmp_path / f"out{ext}"
+    proc = subprocess.Popen(
+        [sys.executable, str(HELPERS), str(clip), str(out)],
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    deadline = time.monotonic() + 20
+    while (not out.exists() or out.stat().st_size < 30_000) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    proc.wait(20)
+    frames = decode_all(out)
+    assert len(frames) >= 10
+    counts = check_masked(frames)
+    assert counts["indexed"] >= 10
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130
+
+
+def test_hls_folder_and_stdout(clip, tmp_path):
+    folder = tmp_path / "hls"
+    LiveRun(clip, folder, engine=plugin_engine()).run()
+    assert (folder / "index.m3u8").is_file() and list(folder.glob("segment*.ts"))
+    check_masked(decode_all(folder / "index.m3u8"))
+    done = subprocess.run(
+        [sys.executable, str(HELPERS), str(clip), "-", "--fast"],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    with av.open(io.BytesIO(done.stdout), format="mpegts") as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert check_masked(frames)["indexed"] == 75
+
+
+def test_file_sink_refuses_to_overwrite_and_odd_extensions(clip, tmp_path):
+    existing = tmp_path / "x.ts"
+    existing.write_bytes(b"keep")
+    with pytest.raises(OutputError, match="never overwrites"):
+        LiveRun(clip, existing, engine=plugin_engine()).run()
+    assert existing.read_bytes() == b"keep"
+    with pytest.raises(ConfigError, match="stay playable"):
+        LiveRun(clip, tmp_path / "x.avi", engine=plugin_engine()).run()
+
+
+# -- failures and credentials ----------------------------------------------------------------
+def test_bad_source_exits_non_zero_without_credentials(tmp_path, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    url = f"rtsp://admin:s3cretpw@127.0.0.1:{free_port()}/stream1"
+    code = main(["live", url, "-o", str(tmp_path / "o.ts"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "rtsp://***@127.0.0.1" in err and "cannot open the source" in err
+    assert "s3cretpw" not in err and "s3cretpw" not in caplog.text
+    assert not (tmp_path / "o.ts").exists()
+
+
+def test_refusing_sink_and_no_video_are_clear_errors(clip, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    sink = f"tcp://user:hunter22@127.0.0.1:{free_port()}"
+    with pytest.raises(OutputError, match=r"tcp://\*\*\*@.*refused") as err:
+        LiveRun(clip, sink, engine=plugin_engine()).run()
+    assert "hunter22" not in str(err.value) and "hunter22" not in caplog.text
+    audio_only = tmp_path / "audio.ts"
+    with av.open(str(audio_only), "w", format="mpegts") as out:
+        a = out.add_stream("mp2", rate=48_000)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1152 * 2), np.int16), format="s16", layout="stereo"
+        )
+        frame.sample_rate = 48_000
+        out.mux(a.encode(frame))
+        out.mux(a.encode(None))
+    with pytest.raises(InputError, match="no video stream"):
+        LiveRun(audio_only, tmp_path / "o.ts", engine=plugin_engine()).run()
+
+
+def test_redaction_covers_userinfo_query_secrets_and_stream_keys():
+    assert redact("rtsp://admin:pw@cam:554/s") == "rtsp://***@cam:554/s"
+    assert redact("srt://h:9000?mode=caller&passphrase=abcdefghij") == (
+        "srt://h:9000?mode=caller&passphrase=***"
+    )
+    assert redact("rtmp://live.example/app/sk-123") == "rtmp://live.example/app/***"
+    assert redact_text("failed: 'udp://u@h:1'") == "failed: 'udp://***@h:1'"
+
+
+def test_live_settings_are_validated():
+    with pytest.raises(ConfigError, match="latency_s"):
+        LiveSettings(latency_s=0)
+    with pytest.raises(ConfigError, match="overload"):
+        LiveSettings(overload="pass")
+    assert FACE != PLATE
