@@ -33,6 +33,7 @@ from ..project import schema as project_schema
 from ..project.document import _KEEP
 from .encode import ProjectText
 from .files import inside, media_files, save_upload, upload_name
+from .guard import MAX_JSON, BodyLimit
 from .jobs import Conflict, Job, JobManager
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,39 @@ _CSP = (
     "style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'none'"
 )
+
+
+class ErrorBody(BaseModel):
+    """A refused request: ``detail`` says why, naming the bad value."""
+
+    detail: str
+
+
+#: The refusals every /api route may answer, as the OpenAPI schema documents them.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (400, "Refused: a bad value, named in the message"),
+        (401, "Missing or wrong token"),
+        (404, "No such job or track"),
+        (409, "Wrong state: busy, not detected or rendered yet, or the output is stale"),
+        (413, "Too large"),
+    )
+}
+
+
+def _body_cap(method: str, path: str) -> int | None:
+    """The largest request body a route reads (see :class:`.guard.BodyLimit`)."""
+    if path == "/api/jobs/upload":
+        return None  # streamed to disk and counted by the route, against max_upload
+    if method == "PUT" and path.endswith("/project"):
+        return project_schema.MAX_BYTES
+    return MAX_JSON
+
+
+def _content(*types: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 answer of a route that sends a file, not JSON, as OpenAPI documents it."""
+    return {200: {"content": {t: {} for t in types}, "description": "The file"}}
 
 
 class JobFromPath(BaseModel):
@@ -158,6 +192,23 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         lifespan=lifespan,
     )
 
+    # innermost of the middlewares: a request without the token is answered 401 first
+    app.add_middleware(BodyLimit, limit=_body_cap)
+
+    def token_ok(sent: str | None) -> bool:
+        return sent is not None and hmac.compare_digest(sent.encode(), token.encode())
+
+    @app.middleware("http")
+    async def token_first(request: Request, call_next: Any) -> Response:
+        """The token is checked before routing and body parsing, so a request without
+        it learns nothing from a 405 or a 422 (the route's dependency checks it again)."""
+        path = request.scope["path"]  # decoded, as the router matches it
+        if (path == "/api" or path.startswith("/api/")) and not token_ok(
+            request.headers.get(TOKEN_HEADER)
+        ):
+            return JSONResponse({"detail": "missing or wrong token"}, status_code=401)
+        return await call_next(request)
+
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
         response = await call_next(request)
@@ -168,7 +219,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         return response
 
     def check_token(x_veil_token: str | None = Header(default=None)) -> None:
-        if x_veil_token is None or not hmac.compare_digest(x_veil_token.encode(), token.encode()):
+        if not token_ok(x_veil_token):
             raise HTTPException(401, "missing or wrong token")
 
     @app.exception_handler(VeilError)
@@ -180,7 +231,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             code = 413
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
-    api = APIRouter(prefix="/api", dependencies=[Depends(check_token)])
+    api = APIRouter(prefix="/api", dependencies=[Depends(check_token)], responses=ERRORS)
 
     def job_of(job_id: str) -> Job:
         try:
@@ -225,7 +276,12 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
     def job_status(job_id: str) -> dict[str, Any]:
         return job_of(job_id).status()
 
-    @api.get("/jobs/{job_id}/events", summary="Server-sent events: the status on every change")
+    @api.get(
+        "/jobs/{job_id}/events",
+        summary="Server-sent events: the status on every change",
+        response_class=StreamingResponse,
+        responses=_content("text/event-stream"),
+    )
     async def job_events(job_id: str, request: Request) -> StreamingResponse:
         job = job_of(job_id)
 
@@ -379,6 +435,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         "/jobs/{job_id}/frames/{index}",
         summary="Frame by index as JPEG (display size); masked=true previews the project",
         response_class=Response,
+        responses=_content("image/jpeg"),
     )
     def frame(job_id: str, index: int, masked: bool = False) -> Response:
         data = manager.preview(job_of(job_id), index, masked)
@@ -388,6 +445,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         "/jobs/{job_id}/tracks/{track_id}/thumbnail",
         summary="A small JPEG of the track",
         response_class=Response,
+        responses=_content("image/jpeg"),
     )
     def thumb(job_id: str, track_id: int) -> Response:
         return Response(manager.thumbnail(job_of(job_id), track_id), media_type="image/jpeg")
@@ -395,6 +453,8 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
     @api.get(
         "/jobs/{job_id}/output",
         summary="Download the rendered file (stale=true: also when edits came after its render)",
+        response_class=FileResponse,
+        responses=_content("video/*", "image/*"),
     )
     def output(job_id: str, stale: bool = False) -> FileResponse:
         job = job_of(job_id)
@@ -407,7 +467,12 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             )
         return FileResponse(job.output, filename=job.output.name)
 
-    @api.get("/jobs/{job_id}/report", summary="Download the redaction report (json or md)")
+    @api.get(
+        "/jobs/{job_id}/report",
+        summary="Download the redaction report (json or md)",
+        response_class=FileResponse,
+        responses=_content("application/json", "text/markdown"),
+    )
     def report(job_id: str, format: str = "json") -> FileResponse:
         job = job_of(job_id)
         if format not in ("json", "md"):
