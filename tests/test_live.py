@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ import av
 import numpy as np
 import pytest
 
+from conftest import need_program
 from live_helpers import (
     UNMASKED_TEXTURE,
     ColourDetector,
@@ -41,9 +41,13 @@ from veil.errors import ConfigError, InputError, OutputError
 from veil.live import LiveRun, LiveSettings, redact, redact_text, whole_frame
 from veil.regions import FACE, PLATE
 
-FFMPEG = shutil.which("ffmpeg")
-needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed")
 HELPERS = Path(__file__).parent / "live_helpers.py"
+
+
+@pytest.fixture
+def ffmpeg() -> str:
+    """FFmpeg's command-line program: the stream source and recorder of these tests."""
+    return need_program("ffmpeg", "sudo apt-get install ffmpeg")
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +74,18 @@ def listening(port: int, timeout: float = 10.0) -> None:
     raise AssertionError(f"nothing listens on port {port}")
 
 
-def publish(clip: Path, port: int) -> subprocess.Popen:
+def publish(ffmpeg: str, clip: Path, port: int) -> subprocess.Popen:
     """FFmpeg serving ``clip`` at its real rate to the first client on loopback TCP."""
-    cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy"]
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy"]
     cmd += ["-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
     listening(port)
     return proc
 
 
-def record(port: int, dst: Path) -> subprocess.Popen:
+def record(ffmpeg: str, port: int, dst: Path) -> subprocess.Popen:
     """FFmpeg recording what veil publishes to loopback TCP."""
-    cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-i", f"tcp://127.0.0.1:{port}?listen=1"]
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", f"tcp://127.0.0.1:{port}?listen=1"]
     proc = subprocess.Popen([*cmd, "-c", "copy", "-y", str(dst)], stdin=subprocess.DEVNULL)
     listening(port)
     return proc
@@ -113,12 +117,11 @@ def test_generated_clip_shows_detectable_textured_objects(clip):
 
 
 # -- the network path ---------------------------------------------------------------------
-@needs_ffmpeg
-def test_stream_is_masked_on_every_frame_with_audio(clip, tmp_path):
+def test_stream_is_masked_on_every_frame_with_audio(ffmpeg, clip, tmp_path):
     rec = tmp_path / "recorded.ts"
     src_port, dst_port = free_port(), free_port()
-    recorder = record(dst_port, rec)
-    source = publish(clip, src_port)
+    recorder = record(ffmpeg, dst_port, rec)
+    source = publish(ffmpeg, clip, src_port)
     run = LiveRun(
         f"tcp://127.0.0.1:{src_port}",
         f"tcp://127.0.0.1:{dst_port}",
@@ -138,7 +141,6 @@ def test_stream_is_masked_on_every_frame_with_audio(clip, tmp_path):
         assert sum(1 for p in c.demux(c.streams.audio[0]) if p.size) > 50  # ~3 s of AAC
 
 
-@needs_ffmpeg
 @pytest.mark.parametrize("overload", ["blur", "drop"])
 def test_slow_detector_never_leaks_and_counts(clip, tmp_path, overload):
     out = tmp_path / "out.ts"
@@ -162,11 +164,10 @@ def test_slow_detector_never_leaks_and_counts(clip, tmp_path, overload):
     assert f"carried {stats.carried}" in stats.line()
 
 
-@needs_ffmpeg
-def test_source_killed_and_restarted_is_reconnected(clip, tmp_path):
+def test_source_killed_and_restarted_is_reconnected(ffmpeg, clip, tmp_path):
     out = tmp_path / "out.ts"
     port = free_port()
-    first = publish(clip, port)
+    first = publish(ffmpeg, clip, port)
     run = LiveRun(
         f"tcp://127.0.0.1:{port}",
         out,
@@ -180,7 +181,7 @@ def test_source_killed_and_restarted_is_reconnected(clip, tmp_path):
     first.kill()
     first.wait()
     time.sleep(0.5)
-    second = publish(clip, port)
+    second = publish(ffmpeg, clip, port)
     finish(second)
     deadline = time.monotonic() + 5
     while run.stats.reconnects < 1 and time.monotonic() < deadline:
