@@ -1,0 +1,189 @@
+"""The review grid and slider in a real browser (chromium via Playwright), on six tracks.
+
+A 200x100 clip whose project is replaced by known tracks (evidence, in the grid's
+default order: #2 0.15, #3 0.2, #5 0.25, #4 plate 0.5, #6 0.7, #1 0.95; the last two
+"very likely a face"), so every step can be checked against the project the server holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("playwright.sync_api")
+
+import review_factory as rf  # noqa: E402
+from media_factory import make_clip  # noqa: E402
+from test_web_browser import CHROMIUM, FLAGS, _need_chromium, _serve  # noqa: E402
+from veil.pipeline import Engine  # noqa: E402
+from veil.project import Project  # noqa: E402
+from veil.regions import FACE, Regions  # noqa: E402
+from veil.settings import DetectSettings, Settings  # noqa: E402
+from veil.web.jobs import JobManager  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+class Nothing:
+    label = FACE
+
+    def detect(self, rgb, threshold):  # noqa: ARG002
+        return Regions.empty()
+
+
+@pytest.fixture
+def page():
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        ctx = browser.new_context(viewport={"width": 1280, "height": 860}, bypass_csp=True)
+        pg = ctx.new_page()
+        pg.set_default_timeout(int(os.environ.get("VEIL_BROWSER_TIMEOUT_MS", "60000")))
+        yield pg
+        ctx.close()
+        browser.close()
+
+
+@pytest.fixture
+def reviewed(tmp_path):
+    root = tmp_path / "media"
+    root.mkdir()
+    make_clip(root / "clip.mp4", width=rf.W, height=rf.H, frames=rf.N)
+    manager = JobManager(
+        root,
+        Settings(detect=DetectSettings(targets=("face",))),
+        engine_factory=lambda s: Engine(s, detectors=[Nothing()]),
+        workdir=tmp_path,
+    )
+    job = manager.create(root / "clip.mp4", "clip.mp4")
+    manager.submit(job, "detect")
+    end = time.monotonic() + 60
+    while job.state != "ready":
+        assert time.monotonic() < end and job.error is None
+        time.sleep(0.05)
+    entry = job.project.entry("clip.mp4")
+    tracks = dict(rf.project().entry("clip.mp4").tracks)
+    tracks[5] = rf.track(5, (140, 2, 150, 22), 0.25)
+    tracks[6] = rf.track(6, (60, 40, 100, 90), 0.7)
+    with job.lock:
+        job.project = Project([dataclasses.replace(entry, tracks=tracks)])
+        job.revision += 1
+    for url in _serve(manager):
+        yield url, job
+
+
+def _enabled(job) -> dict[int, bool]:
+    with job.lock:
+        return {i: t.enabled for i, t in job.project.entry("clip.mp4").tracks.items()}
+
+
+def _open_job_by_keyboard(page, url) -> None:
+    page.goto(url)
+    page.wait_for_selector("#jobs button")
+    for _ in range(30):  # Tab to the job's button, as a keyboard user would
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('#jobs') !== null"):
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#tracks li")
+
+
+def test_keyboard_only_review(reviewed, page):
+    url, job = reviewed
+    _open_job_by_keyboard(page, url)
+    page.keyboard.press("g")  # the grid opens with the slider focused
+    page.wait_for_selector(".gcell")
+    assert page.evaluate("document.activeElement.id") == "gv-slider"
+    assert "detector score" in page.inner_text("#gv-evidence")
+    page.keyboard.press("PageUp")
+    page.keyboard.press("PageUp")
+    page.wait_for_function("document.getElementById('gv-preview').dataset.threshold === '0.2'")
+    assert "masks 5 of 6 tracks" in page.inner_text("#gv-preview")
+    assert "turns off 1" in page.inner_text("#gv-preview")
+    page.keyboard.press("Enter")  # apply: the reason is prefilled
+    page.wait_for_selector("#bulk-dialog[open]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('.gcell.off[data-track="2"]')
+    assert _enabled(job) == {1: True, 2: False, 3: True, 4: True, 5: True, 6: True}
+    decisions = job.project.entry("clip.mp4").decisions
+    assert len(decisions) == 1 and decisions[0].threshold == 0.2
+
+    # the grid has the focus: move with arrows, Space selects, X turns off with a reason
+    assert page.evaluate("document.activeElement.id") == "gv-grid"
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")  # #3
+    page.keyboard.press("Space")
+    page.keyboard.press("Shift+ArrowRight")  # #3..#5
+    assert page.inner_text("#gv-sel").startswith("2 selected")
+    page.keyboard.press("x")
+    page.wait_for_selector("#bulk-dialog[open]")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("lanterns")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('.gcell.off[data-track="5"]')
+    assert _enabled(job) == {1: True, 2: False, 3: False, 4: True, 5: False, 6: True}
+    assert job.project.history[-1] == "disable 2 tracks"  # one edit
+
+    # more like this: suggestions come first; accepting them would turn off #1 and #6 (likely
+    # face), so the page asks, naming how many; the default answer keeps them masked
+    page.keyboard.press("l")
+    page.wait_for_selector(".gcell.sugg")
+    assert page.evaluate("document.querySelector('.gcell.sugg').dataset.track") in ("1", "6")
+    page.keyboard.press("y")
+    page.wait_for_selector("#confirm-dialog[open]")
+    assert "turns off 2 tracks rated very likely a face" in page.inner_text("#confirm-text")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('message').textContent === 'Nothing changed.'")
+    assert _enabled(job)[1] and _enabled(job)[6]
+    page.keyboard.press("n")
+
+    # undo takes the whole bulk edit back
+    page.keyboard.press("Control+z")
+    page.wait_for_function("!document.querySelector('.gcell.off[data-track=\"5\"]')")
+    assert _enabled(job) == {1: True, 2: False, 3: True, 4: True, 5: True, 6: True}
+
+
+def test_mouse_selection_and_filters(reviewed, page):
+    url, job = reviewed
+    page.goto(url)
+    page.click("#jobs button")
+    page.click("#gv-toggle")
+    page.wait_for_selector(".gcell")
+    page.click('.gcell[data-track="2"]')
+    page.click('.gcell[data-track="4"]', modifiers=["Shift"])  # 2, 3, 5, 4 in evidence order
+    page.click('.gcell[data-track="3"]', modifiers=["Control"])  # ... less 3
+    assert page.inner_text("#gv-sel").startswith("3 selected")
+    page.select_option("#gv-method", "fill")
+    page.wait_for_function(
+        "document.querySelectorAll('#tracks li').length > 0 && "
+        "JSON.stringify([...S.tracks.values()].filter(t => t.overrides && "
+        "t.overrides.method === 'fill').map(t => t.id).sort()) === '[2,4,5]'"
+    )
+    with job.lock:
+        methods = {i: t.overrides.method for i, t in job.project.entry("clip.mp4").tracks.items()}
+    assert methods == {1: None, 2: "fill", 3: None, 4: "fill", 5: "fill", 6: None}
+    page.select_option("#gv-class", "plate")
+    page.wait_for_function("document.querySelectorAll('.gcell').length === 1")
+    page.select_option("#gv-class", "all")
+    page.select_option("#gv-sort", "-evidence")
+    first = "document.querySelector('.gcell[data-index=\"0\"]').dataset.track"
+    page.wait_for_function(f"{first} === '1'")
+    # a threshold above a likely face asks first, and the API refuses without the flag
+    page.fill("#gv-slider", "0.99")
+    page.wait_for_function("document.getElementById('gv-preview').dataset.threshold === '0.99'")
+    assert "2 rated very likely a face" in page.inner_text("#gv-preview")
+    page.click("#gv-apply")
+    page.click("#bulk-ok")
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.click("#confirm-ok")
+    page.wait_for_selector('.gcell.off[data-track="1"]')
+    assert not any(_enabled(job).values())
+    assert json.loads(job.project_json())["files"][0]["decisions"][0]["confirmed"] == 2
