@@ -22,7 +22,10 @@ Only aggregate numbers leave this module; crops exist in memory only.
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -153,7 +156,8 @@ class _Collector:
         margin = mask.margin(self.label)
         chosen = self._chosen()
         for i, item in enumerate(self.ds.images):
-            boxes = [b for k, b in enumerate(self.eligible(item.boxes)) if (i, k) in chosen]
+            every = self.eligible(item.boxes)
+            boxes = [b for k, b in enumerate(every) if (i, k) in chosen]
             if not boxes:
                 bar.update(1)
                 continue
@@ -162,8 +166,8 @@ class _Collector:
                 found = class_detections(self.engine, rgb, self.label)
             else:
                 found = Regions(
-                    np.array([b.xyxy for b in self.eligible(item.boxes)], np.float32),
-                    labels=np.full(len(self.eligible(item.boxes)), class_id(self.label), np.int16),
+                    np.array([b.xyxy for b in every], np.float32),
+                    labels=np.full(len(every), class_id(self.label), np.int16),
                 )
             self.regions[i] = found
             h, w = rgb.shape[:2]
@@ -249,11 +253,6 @@ def _plans(
     return plans
 
 
-def _halves(covered: Sequence[int]) -> dict[int, int]:
-    """Covered objects alternate between two halves (0, 1), in dataset order."""
-    return {j: k % 2 for k, j in enumerate(covered)}
-
-
 def choose_per_half(
     tried: dict[str, dict[int, Any]],
     half: dict[int, int],
@@ -295,7 +294,7 @@ def _two_phase(
     object; the variant names (``"a / b"`` where the halves chose differently); and the
     calibration objects."""
     covered = [j for j, o in enumerate(col.objects) if o.covered]
-    half = _halves(covered)
+    half = {j: k % 2 for k, j in enumerate(covered)}  # alternate halves, in order
     sides = [[j for j in covered if half[j] == h] for h in (0, 1)]
     k = cfg.calibrate
     calib = set(covered) if k <= 0 else set(sides[0][:k] + sides[1][:k])
@@ -654,19 +653,11 @@ def _video_tracks(ds: Dataset, settings: Settings, cfg: AuditConfig, engine, lab
     setups = list(cfg.setups)
     if any(s.control for s in setups):
         setups.insert(1, NoiseControl("noise-per-frame", "noise", None, True))
-
-    def frames() -> Iterator[tuple[int, Any]]:
-        for stream in streams:
-            yield from stream
-
-    return frames(), middle, setups
+    return itertools.chain.from_iterable(streams), middle, setups
 
 
 def plate_texts(path: Path) -> dict[tuple[str, tuple[float, ...]], str]:
     """Plate texts by (image file, box): ``text`` is informational, the loader drops it."""
-    import json
-    import os
-
     doc = json.loads(path.read_text(encoding="utf-8"))
     out: dict[tuple[str, tuple[float, ...]], str] = {}
     for e in doc.get("images", []):
@@ -679,8 +670,6 @@ def plate_texts(path: Path) -> dict[tuple[str, tuple[float, ...]], str]:
 
 def video_plate_texts(path: Path) -> dict[tuple[int, str], str]:
     """Plate texts of video tracks by (video index, object id), from any of its boxes."""
-    import json
-
     doc = json.loads(path.read_text(encoding="utf-8"))
     out: dict[tuple[int, str], str] = {}
     for v, e in enumerate(doc.get("videos", [])):

@@ -13,15 +13,6 @@ import numpy as np
 from ..mask.shapes import footprint
 from ..regions import Regions
 
-__all__ = [
-    "CONTEXT_GREY",
-    "WINDOW",
-    "blank_outside",
-    "grown_rect",
-    "rect_in_window",
-    "window_around",
-]
-
 #: Window around an object, as a multiple of its box per side: room for the face
 #: aligner's padding; a plate needs only a little context for the OCR to find it.
 WINDOW = {"face": 1.0, "plate": 0.25}
