@@ -131,7 +131,7 @@ def _eval_command(sub: Subparsers) -> None:
         "eval",
         help="measure detection and masking quality and speed on an annotated dataset",
         description="Precision, recall, F1, IoU, AP/mAP, masked rate, over-masking, latency and "
-        "throughput on DATASET.json (see README for the format).",
+        "throughput on DATASET.json (format: docs/formats.md).",
     )
     pe.add_argument("dataset", type=Path, metavar="DATASET.json")
     pe.add_argument(

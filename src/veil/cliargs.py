@@ -159,7 +159,7 @@ def add_detect_args(p: argparse.ArgumentParser) -> None:
         choices=FACE_MODELS,
         default=d.video_face_models,
         help="video: the bundled face networks; 'yolo' or 'yunet' mask far less that is "
-        "not a face (street footage) but miss small and blurred faces (see README, Video) "
+        "not a face (street footage) but miss small and blurred faces (docs/quality.md, Video) "
         "(default: %(default)s)",
     )
     g.add_argument(
