@@ -12,6 +12,7 @@ from veil.cli import main
 from veil.policy import load_policy, parse_policy, presets
 from veil.project.document import Project
 from veil.project.model import FileEntry, Keyframe, Track
+from veil.settings import Settings
 
 
 def test_policies_lists_the_presets_with_their_purpose(capsys) -> None:
@@ -96,3 +97,21 @@ def test_text_target_report_holds_categories_never_text(tmp_path, capsys) -> Non
     data = report.read_text()
     assert json.loads(data)["files"][0]["text_categories"] == {"phone": 1}
     assert "601" not in data and "bread" not in data.lower()
+
+
+def test_the_web_app_offers_the_policy_reasons(tmp_path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from veil.web.app import TOKEN_HEADER, create_app
+    from veil.web.jobs import JobManager
+
+    root = tmp_path / "media"
+    root.mkdir()
+    settings = load_policy("poland-roads").apply(Settings())
+    manager = JobManager(root, settings, workdir=tmp_path)
+    token = "test-token-0123456789"
+    with TestClient(create_app(manager, token)) as client:
+        files = client.get("/api/files", headers={TOKEN_HEADER: token}).json()
+    assert files["reasons"] == list(load_policy("poland-roads").reasons)
+    assert any("Art. 81" in r for r in files["reasons"])

@@ -83,3 +83,35 @@ def test_the_engine_masks_text_as_a_third_target(card) -> None:
     bread = boxes[0]
     assert covered[phone[1] : phone[3], phone[0] : phone[2]].mean() > 0.9
     assert covered[bread[1] : bread[3], bread[0] : bread[2]].mean() < 0.1
+
+
+def test_video_text_is_read_on_some_frames_and_carried_between(tmp_path) -> None:
+    av = pytest.importorskip("av")
+    font = ImageFont.truetype(FONT, 22)
+    base = Image.new("RGB", (520, 200), (120, 130, 120))
+    draw = ImageDraw.Draw(base)
+    draw.rectangle([20, 20, 470, 180], fill=(245, 245, 240))
+    draw.text((40, 40), "Fresh bread every day", fill=(10, 10, 10), font=font)
+    draw.text((40, 110), "Tel. +48 601 234 567", fill=(10, 10, 10), font=font)
+    pixels = np.asarray(base)
+    src, dst = tmp_path / "pan.mp4", tmp_path / "out.mp4"
+    n = 24
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 480, 192, "yuv420p"
+        for i in range(n):  # a slow pan: the text moves with the camera
+            frame = np.ascontiguousarray(pixels[4:196, i : i + 480])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    engine = Engine(Settings(detect=DetectSettings(targets=("text",))))
+    result = engine.mask_file(src, dst)
+    assert result.frames == n
+    with av.open(str(dst)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == n
+    for i, rgb in enumerate(frames):  # phone line at y 106-130, bread line at y 36-60
+        phone = rgb[108:126, 60 - i : 250 - i].std()
+        bread = rgb[38:56, 60 - i : 250 - i].std()
+        assert phone < 25 < bread, (i, phone, bread)

@@ -60,7 +60,8 @@ class Policy:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
     def apply(self, settings: Settings) -> Settings:
-        """``settings`` with the policy's choices in place of the run's own."""
+        """``settings`` with the policy's choices in place of the run's own, and its
+        identity and reviewer reasons."""
         d, m = settings.detect, settings.mask
         margins = dict(self.margins)
         thresholds = dict(self.thresholds)
@@ -87,7 +88,12 @@ class Policy:
             mask = replace(m, **mask_changes)
         except ConfigError as exc:
             raise ConfigError(f"policy {self.name}: {exc}") from None
-        return settings.evolve(detect=detect, mask=mask, policy=tuple(self.record().items()))
+        return settings.evolve(
+            detect=detect,
+            mask=mask,
+            policy=tuple(self.record().items()),
+            review_reasons=self.reasons,
+        )
 
 
 def presets() -> dict[str, Path]:

@@ -467,6 +467,8 @@ class Settings:
     #: the compliance policy the run follows (veil.policy): name, version and sha256
     #: pairs, written into the project file and the report; empty for none
     policy: tuple[tuple[str, str], ...] = ()
+    #: the reasons the policy lets a reviewer give for leaving a track unmasked (web app)
+    review_reasons: tuple[str, ...] = ()
 
     def evolve(self, **changes: object) -> Settings:
         """Return a copy with whole sections replaced (``evolve(mask=MaskSettings(...))``)."""

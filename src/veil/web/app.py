@@ -242,7 +242,12 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
     # -- files and jobs --------------------------------------------------------------
     @api.get("/files", summary="Images and videos in the served folder")
     def list_files() -> dict[str, Any]:
-        return {"files": media_files(manager.root), "max_upload": manager.max_upload}
+        return {
+            "files": media_files(manager.root),
+            "max_upload": manager.max_upload,
+            # a track left unmasked: the reasons the run's policy offers (--policy)
+            "reasons": list(manager.settings.review_reasons),
+        }
 
     @api.get("/jobs", summary="All jobs")
     def list_jobs() -> dict[str, Any]:

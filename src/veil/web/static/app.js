@@ -12,7 +12,7 @@ const S = {
   thumbs: new Map(),  // track id -> {key, url}: a thumbnail is fetched once per first box
   order: [],  // the track ids, ascending: the list's and the timeline's order
 };
-const COLORS = { face: "#3f8ef0", plate: "#e0c020", manual: "#d040d0", off: "#888" };
+const COLORS = { face: "#3f8ef0", plate: "#e0c020", text: "#30b070", manual: "#d040d0", off: "#888" };
 
 // ---------------------------------------------------------------- API
 async function api(path, opts = {}) {
@@ -440,11 +440,19 @@ function select(id) {
 }
 function jumpTo(t) { const r = visibleRanges(t); if (r.length && boxAt(t, S.frame) === null) seek(r[0][0]); }
 
+// The reasons the run's policy offers (veil serve --policy NAME), suggested in the dialog.
+async function fillReasons() {
+  if (!S.reasons) S.reasons = (await api("/files")).reasons || [];
+  const list = $("reason-list"); list.textContent = "";
+  for (const r of S.reasons) { const o = document.createElement("option"); o.value = r; list.append(o); }
+}
+
 // Turning a track off asks for a reason (it goes into the report); on needs none.
 function toggleTrack(id) {
   const t = S.tracks.get(id); if (!t) return;
   if (!t.enabled) { guard(() => edit({ op: "enable", track: id })); return; }
   const dlg = $("reason-dialog"); $("reason-input").value = "";
+  guard(fillReasons);
   dlg.onclose = () => {
     const reason = $("reason-input").value.trim();
     if (dlg.returnValue === "ok" && reason) guard(() => edit({ op: "disable", track: id, reason }));
