@@ -261,7 +261,8 @@ class LiveRun:
         track = self.settings.track
         if not track.enabled:
             return None
-        budget = self.live.latency_s - 1.5 * self.stats.detect_s - self._est_write - 0.05
+        # a held frame waits for its own detector run and for the one after it
+        budget = self.live.latency_s - 2 * self.stats.detect_s - self._est_write - 0.05
         k = int(max(0, min(track.lookahead, math.floor(budget * fps))))
         pre = min(track.pre_frames, k)
         hits = track.confirm_hits
@@ -402,10 +403,15 @@ class LiveRun:
                 self._put_writer(("whole", rgb, None, meta))
 
         def restart() -> None:
-            """Release the window as it stands and start tracking afresh."""
-            nonlocal runs, since_run
+            """Release the window as it stands and start tracking afresh, with a
+            look-ahead sized on the detector's current speed."""
+            nonlocal runs, since_run, tracker, hold_s
             if tracker is not None:
                 release(tracker.flush())
+                config = self._tracker_config(fps, stride)
+                if config is not None and config.lookahead != tracker.config.lookahead:
+                    tracker = OfflineTracker(config)
+                    hold_s = config.lookahead / fps
             runs, since_run = 0, 0
 
         while True:

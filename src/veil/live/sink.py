@@ -26,7 +26,7 @@ from .urls import redact, redact_text, scheme
 log = logging.getLogger(__name__)
 
 TIME_BASE = Fraction(1, 90_000)
-_ASC_MUXERS = frozenset({"mp4", "flv", "matroska"})
+_ASC_MUXERS = frozenset({"mp4", "flv", "matroska", "rtsp"})
 
 #: file extensions -> (muxer, muxer options)
 _FILE_FORMATS: dict[str, tuple[str, dict[str, str]]] = {
