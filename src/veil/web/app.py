@@ -32,7 +32,7 @@ from ..project import Project
 from ..project import schema as project_schema
 from ..project.document import _KEEP
 from .encode import ProjectText
-from .files import inside, media_files, save_upload, upload_name
+from .files import Stalled, inside, media_files, save_upload, upload_name
 from .guard import MAX_JSON, BodyLimit
 from .jobs import Conflict, Job, JobManager
 
@@ -60,6 +60,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "Refused: a bad value, named in the message"),
         (401, "Missing or wrong token"),
         (404, "No such job or track"),
+        (408, "An upload stopped sending"),
         (409, "Wrong state: busy, not detected or rendered yet, or the output is stale"),
         (413, "Too large"),
     )
@@ -229,6 +230,8 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             code = 409
         elif isinstance(exc, LimitError):
             code = 413
+        elif isinstance(exc, Stalled):
+            code = 408
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     api = APIRouter(prefix="/api", dependencies=[Depends(check_token)], responses=ERRORS)
@@ -270,7 +273,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             raise LimitError(f"upload: larger than the limit of {manager.max_upload} bytes")
         job, dst = manager.reserve_upload(clean)
         try:
-            await save_upload(request.stream(), dst, manager.max_upload)
+            await save_upload(request.stream(), dst, manager.max_upload, manager.upload_idle_s)
         except BaseException:
             manager.delete(job)
             raise

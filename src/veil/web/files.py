@@ -8,17 +8,24 @@ it; the first gives a clear refusal before the file system is touched.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath
 
-from ..errors import ConfigError, InputError, LimitError
+from ..errors import ConfigError, InputError, LimitError, VeilError
 from ..pipeline import media_kind
 
+#: Longest wait for the next piece of an upload before it is given up (slow-loris).
+UPLOAD_IDLE_S = 60.0
 #: Longest file name accepted for an upload (what is left after cleaning).
 MAX_NAME = 120
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+class Stalled(VeilError):
+    """An upload stopped sending (answered with 408); its partial file is removed."""
 
 
 def inside(root: Path, rel: str) -> Path:
@@ -89,16 +96,26 @@ def upload_name(name: str) -> str:
     return clean
 
 
-async def save_upload(chunks: AsyncIterator[bytes], dst: Path, max_bytes: int) -> int:
-    """Stream an upload into ``dst``, stopping as soon as it passes ``max_bytes``.
+async def save_upload(
+    chunks: AsyncIterator[bytes], dst: Path, max_bytes: int, idle_s: float = UPLOAD_IDLE_S
+) -> int:
+    """Stream an upload into ``dst``, stopping as soon as it passes ``max_bytes``, or
+    when no data came for ``idle_s`` seconds (a client that trickles or stalls).
 
     The size is counted as bytes arrive, not taken from a header a client could
     lie in; a refused upload leaves nothing behind.
     """
     n = 0
+    it = aiter(chunks)
     try:
         with open(dst, "xb") as f:
-            async for chunk in chunks:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(anext(it), idle_s)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise Stalled(f"upload: no data for {idle_s:g} s") from None
                 n += len(chunk)
                 if n > max_bytes:
                     raise LimitError(f"upload: larger than the limit of {max_bytes} bytes")

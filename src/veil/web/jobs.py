@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ConfigError, Interrupted, ProjectError, VeilError
+from ..errors import ConfigError, InputError, Interrupted, ProjectError, VeilError
 from ..media import image as image_io
 from ..outputs import write_text_atomic
 from ..pipeline import Engine, media_kind
@@ -40,6 +40,7 @@ from ..project.follow import Followed, anchors_of, followed_track, gray, propaga
 from ..project.report import FileRecord, write_report
 from ..settings import Settings
 from .encode import FrameBoxes, ProjectText
+from .files import UPLOAD_IDLE_S
 from .frames import FrameSource, ProxyWriter, proxy_size, thumbnail
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ class Job:
     report: Path | None = None
     version: int = 0
     revision: int = 0  # bumped when a task or a PUT replaces tracks wholesale (page reloads)
-    saved_version: int = -1  # the version last written to project.json
+    saved_changes: int = 0  # the ``changes`` last written to project.json
     changes: int = 0  # bumped by every change of the project (edit, undo, task, PUT)
     output_changes: int = -1  # ``changes`` when the render took its snapshot
     on_change: Callable[[Job], None] | None = None  # the manager's saver; None: write now
@@ -170,6 +171,7 @@ class Job:
     idle: threading.Event = field(default_factory=threading.Event)
     deleted: bool = False
     uploading: bool = False  # input still streaming in: the job is not listed or usable yet
+    identity: tuple[int, int] | None = None  # (device, inode) of a FOLDER input when checked
     text: ProjectText = field(default_factory=ProjectText)  # per-track JSON, kept
     boxes: FrameBoxes | None = None  # the masked preview's per-frame lookup
 
@@ -234,10 +236,10 @@ class Job:
     def write(self) -> None:
         """Write the project now (compact JSON from the per-track cache, see :mod:`.encode`)."""
         with self.lock:
-            text, version = self.project_json(), self.version
+            text, changes = self.project_json(), self.changes
         write_text_atomic(self.project_path, text, "project")
         with self.lock:
-            self.saved_version = max(self.saved_version, version)
+            self.saved_changes = max(self.saved_changes, changes)
 
 
 class JobManager:
@@ -257,6 +259,7 @@ class JobManager:
         self.root = root.resolve()
         self.settings = settings or Settings()
         self.max_upload = max_upload
+        self.upload_idle_s = UPLOAD_IDLE_S
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
@@ -328,9 +331,27 @@ class JobManager:
         """A job on a file inside the served folder (read in place, never written)."""
         if not src.is_file():
             raise ConfigError("path: not a file in the served folder")
+        src = src.resolve()
+        st = src.stat()
         folder = self.workdir / secrets.token_hex(8)
         folder.mkdir()
-        return self._new_job(name, src, folder)
+        job = self._new_job(name, src, folder)
+        job.identity = (st.st_dev, st.st_ino)
+        return job
+
+    def _check_input(self, job: Job) -> None:
+        """Refuse to read a FOLDER input that is no longer the file checked when the job
+        was made: a path part swapped for a symlink out of the folder since, or the file
+        replaced. Narrows the window between check and open to the task's start."""
+        if job.identity is None:
+            return  # an upload, in the job's own folder
+        try:
+            real = job.src.resolve(strict=True)
+            st = real.stat()
+        except (OSError, RuntimeError):
+            raise InputError("input: gone since the job was made") from None
+        if real != job.src or (st.st_dev, st.st_ino) != job.identity:
+            raise InputError("input: changed since the job was made; make a new job")
 
     def reserve_upload(self, name: str) -> tuple[Job, Path]:
         """A job whose input will be uploaded into its own folder; hidden (404, not
@@ -395,7 +416,8 @@ class JobManager:
         """Wait until ``project.json`` holds the job's latest edit; False on timeout."""
         end = time.monotonic() + timeout
         with self._saves:
-            while job.saved_version < job.version and job.project is not None:
+            # changes, not version: a task's end bumps the version without an edit to save
+            while job.saved_changes < job.changes and job.project is not None:
                 left = end - time.monotonic()
                 if left <= 0 or self._stopping:
                     return False
@@ -473,6 +495,7 @@ class JobManager:
 
     # -- tasks ---------------------------------------------------------------------------
     def _detect(self, job: Job) -> None:
+        self._check_input(job)
         engine = self.engine()
         if job.kind == "image":
             job.total = 1
@@ -514,6 +537,7 @@ class JobManager:
             snap = copy.copy(entry)
             snap.tracks = dict(entry.tracks)
             at = job.changes
+        self._check_input(job)
         out = job.folder / "out"
         out.mkdir(exist_ok=True)
         dst = out / f"{Path(job.name).stem}-masked{job.src.suffix.lower()}"
