@@ -250,6 +250,7 @@ class LiveRun:
         self._writer_q: queue.Queue[Any] = queue.Queue(_WRITER_QUEUE)
         self._writer_error: list[BaseException] = []
         self._est_write = 0.02
+        self._recent_detect: deque[float] = deque(maxlen=25)
         #: a test may look at every frame handed to the sink (masked pixels only)
         self.frame_hook: Callable[[np.ndarray, float], None] | None = None
 
@@ -261,8 +262,10 @@ class LiveRun:
         track = self.settings.track
         if not track.enabled:
             return None
-        # a held frame waits for its own detector run and for the one after it
-        budget = self.live.latency_s - 2 * self.stats.detect_s - self._est_write - 0.05
+        # a held frame waits for its own detector run and for the one after it; the
+        # window is sized on the slowest recent run (a busy machine's times swing)
+        slowest = max(self._recent_detect, default=self.stats.detect_s)
+        budget = self.live.latency_s - 2 * slowest - self._est_write - 0.05
         k = int(max(0, min(track.lookahead, math.floor(budget * fps))))
         pre = min(track.pre_frames, k)
         hits = track.confirm_hits
@@ -398,8 +401,7 @@ class LiveRun:
                 self._put_writer(("frame", rgb, regions, meta))
             elif live.overload == "drop":
                 self.stats.dropped += 1
-            else:
-                self.stats.blurred += 1
+            else:  # counted as blurred once written (the writer may still find it late)
                 self._put_writer(("whole", rgb, None, meta))
 
         def restart() -> None:
@@ -515,6 +517,7 @@ class LiveRun:
         found = detect(rgb, floor=floor)
         took = time.perf_counter() - t0
         self.stats.detect_s = 0.8 * self.stats.detect_s + 0.2 * took
+        self._recent_detect.append(took)
         return found
 
     # -- writer thread ---------------------------------------------------------------
@@ -537,6 +540,7 @@ class LiveRun:
                     continue
                 if kind == "whole":
                     masked = whole_frame(rgb)
+                    self.stats.blurred += 1
                 else:
                     masked = engine.mask(rgb, regions, inplace=True)[0]
                 if self.frame_hook is not None:
