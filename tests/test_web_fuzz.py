@@ -10,9 +10,6 @@ of examples is bounded so the whole file runs in well under a minute.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,12 +20,9 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis import checks as st_checks  # noqa: E402
 
-from media_factory import make_clip  # noqa: E402
-from test_web_api import AUTH, TOKEN, BarDetector  # noqa: E402
-from veil.pipeline import Engine  # noqa: E402
-from veil.settings import DetectSettings, Settings  # noqa: E402
+from test_web_api import AUTH, TOKEN  # noqa: E402
 from veil.web.app import TOKEN_HEADER, create_app  # noqa: E402
-from veil.web.jobs import JobManager  # noqa: E402
+from web_live import Live  # noqa: E402
 
 #: Examples per operation (about 25 operations); VEIL_FUZZ_EXAMPLES asks for a longer run.
 EXAMPLES = int(os.environ.get("VEIL_FUZZ_EXAMPLES", "12"))
@@ -43,47 +37,6 @@ CHECKS = [
     st_checks.response_schema_conformance,
     st_checks.response_headers_conformance,
 ]
-
-
-class Live:
-    """The app served by uvicorn on 127.0.0.1, with one detected job in it."""
-
-    def __init__(self, tmp: object) -> None:
-        from pathlib import Path
-
-        tmp = Path(str(tmp))
-        root = tmp / "media"
-        root.mkdir()
-        make_clip(root / "clip.mp4", frames=12)
-        self.manager = JobManager(
-            root,
-            Settings(detect=DetectSettings(targets=("face",))),
-            engine_factory=lambda s: Engine(s, detectors=[BarDetector()]),
-            max_upload=300_000,
-            workdir=tmp,
-        )
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.manager, TOKEN), port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{self.port}"
-        job = self.manager.create(root / "clip.mp4", "clip.mp4")
-        self.manager.submit(job, "detect")
-        job.idle.wait(60)
-        assert job.state == "ready"
-        self.job = job.id
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.manager.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +90,17 @@ def test_without_the_token_every_api_route_answers_401(case, live):
         # a method the route does not have may be answered 405 before the token is read
         allowed = (401,) if case.method.lower() == case.operation.method.lower() else (401, 405)
         assert r.status_code in allowed, (case.method, case.path, r.status_code)
+
+
+def test_the_event_stream_starts_at_once_and_needs_the_token(live):
+    """The one route left out of the fuzzing: it streams until the client goes."""
+    import requests
+
+    url = f"{live.url}/api/jobs/{live.job}/events"
+    assert requests.get(url, timeout=HANG_S).status_code == 401
+    assert requests.get(f"{live.url}/api/jobs/nope/events", headers=AUTH).status_code == 404
+    with requests.get(url, headers=AUTH, stream=True, timeout=HANG_S) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        first = next(r.iter_lines())
+        assert first.startswith(b"data: {")

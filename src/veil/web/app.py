@@ -76,6 +76,22 @@ def _body_cap(method: str, path: str) -> int | None:
     return MAX_JSON
 
 
+def _expected(if_match: str | None) -> int | None:
+    """The project_version an ``If-Match`` header names (``"12"``, ``W/"12"`` or ``12``)."""
+    if if_match is None:
+        return None
+    v = if_match.strip()
+    v = (v[2:] if v.startswith("W/") else v).strip('"')
+    if not v.isdigit() or len(v) > 18:
+        raise ProjectError(f'If-Match: expected the project_version, e.g. "12", got {if_match!r}')
+    return int(v)
+
+
+def _tagged(job: Job, response: Response) -> Response:
+    response.headers["ETag"] = f'"{job.changes}"'
+    return response
+
+
 def _content(*types: str) -> dict[int | str, dict[str, Any]]:
     """The 200 answer of a route that sends a file, not JSON, as OpenAPI documents it."""
     return {200: {"content": {t: {} for t in types}, "description": "The file"}}
@@ -339,6 +355,7 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
                     "history": p.history,
                     "version": job.version,
                     "revision": job.revision,
+                    "project_version": job.changes,
                 },
             )
 
@@ -348,15 +365,19 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         response_class=Response,
     )
     def get_project(job_id: str) -> Response:
-        return project_state(job_of(job_id))
+        job = job_of(job_id)
+        return _tagged(job, project_state(job))
 
     @api.put(
         "/jobs/{job_id}/project",
         summary="Replace the project (validated as `veil mask --project` does; clears undo)",
         response_class=Response,
     )
-    async def put_project(job_id: str, request: Request) -> Response:
+    async def put_project(
+        job_id: str, request: Request, if_match: str | None = Header(default=None)
+    ) -> Response:
         job = job_of(job_id)
+        expected = _expected(if_match)
         body = await request.body()
         if len(body) > project_schema.MAX_BYTES:
             raise LimitError("project: too large")
@@ -375,34 +396,48 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
                 raise ProjectError("project: made from another file (sha256 or size differ)")
             if job.task is not None:
                 raise Conflict(f"job: busy with {job.task}")
+            job.check_fresh(expected)
             job.project = new
             job.text, job.boxes = ProjectText(), None
             job.revision += 1
             job.save()
-        return project_state(job)
+        return _tagged(job, project_state(job))
 
     @api.post(
         "/jobs/{job_id}/edit",
         summary="One undoable edit; the project is saved at once",
         response_class=Response,
     )
-    def edit(job_id: str, body: EditRequest) -> Response:
+    def edit(
+        job_id: str, body: EditRequest, if_match: str | None = Header(default=None)
+    ) -> Response:
         job = job_of(job_id)
+        expected = _expected(if_match)
         with job.lock:
             if job.task in ("follow", "detect"):
                 raise Conflict(f"job: busy with {job.task}")
+            job.check_fresh(expected)
             p = job.entry_project()
             tid = apply_edit(p, job.name, body)
             job.save()
-            return _json(
-                {"changed": "[" + _changed(job, tid) + "]"},
-                {"can_undo": p.can_undo, "can_redo": p.can_redo, "version": job.version},
+            return _tagged(
+                job,
+                _json(
+                    {"changed": "[" + _changed(job, tid) + "]"},
+                    {
+                        "can_undo": p.can_undo,
+                        "can_redo": p.can_redo,
+                        "version": job.version,
+                        "project_version": job.changes,
+                    },
+                ),
             )
 
-    def history_step(job: Job, redo: bool) -> Response:
+    def history_step(job: Job, redo: bool, expected: int | None) -> Response:
         with job.lock:
             if job.task in ("follow", "detect"):
                 raise Conflict(f"job: busy with {job.task}")
+            job.check_fresh(expected)
             p = job.entry_project()
             step = p.redo() if redo else p.undo()
             changed = []
@@ -416,26 +451,34 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
                     "can_undo": p.can_undo,
                     "can_redo": p.can_redo,
                     "version": job.version,
+                    "project_version": job.changes,
                 },
             )
 
     @api.post("/jobs/{job_id}/undo", summary="Undo the last edit", response_class=Response)
-    def undo(job_id: str) -> Response:
-        return history_step(job_of(job_id), redo=False)
+    def undo(job_id: str, if_match: str | None = Header(default=None)) -> Response:
+        job = job_of(job_id)
+        return _tagged(job, history_step(job, False, _expected(if_match)))
 
     @api.post("/jobs/{job_id}/redo", summary="Redo the last undone edit", response_class=Response)
-    def redo(job_id: str) -> Response:
-        return history_step(job_of(job_id), redo=True)
+    def redo(job_id: str, if_match: str | None = Header(default=None)) -> Response:
+        job = job_of(job_id)
+        return _tagged(job, history_step(job, True, _expected(if_match)))
 
     @api.post(
         "/jobs/{job_id}/tracks/{track_id}/follow",
         status_code=202,
         summary="Queue following a drawn region through the video (one undoable edit)",
     )
-    def follow(job_id: str, track_id: int) -> dict[str, Any]:
+    def follow(
+        job_id: str, track_id: int, if_match: str | None = Header(default=None)
+    ) -> dict[str, Any]:
         job = job_of(job_id)
-        job.entry_project().track(job.name, track_id)
-        manager.submit(job, f"follow:{track_id}")
+        expected = _expected(if_match)
+        with job.lock:
+            job.check_fresh(expected)
+            job.entry_project().track(job.name, track_id)
+            manager.submit(job, f"follow:{track_id}")
         return job.status()
 
     # -- frames and files -------------------------------------------------------------
@@ -496,7 +539,12 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         p = job.entry_project()
         return _json(
             {"changed": "[" + ",".join(_changed(job, i) for i in ids) + "]"},
-            {"can_undo": p.can_undo, "can_redo": p.can_redo, "version": job.version},
+            {
+                "can_undo": p.can_undo,
+                "can_redo": p.can_redo,
+                "version": job.version,
+                "project_version": job.changes,
+            },
         )
 
     add_review_routes(api, manager, job_of, edited)

@@ -209,6 +209,15 @@ class Job:
                 "can_redo": bool(self.project and self.project.can_redo),
             }
 
+    def check_fresh(self, expected: int | None) -> None:
+        """Refuse a write made against an older project (optimistic concurrency: the
+        client sends the ``project_version`` it last saw as ``If-Match``; None skips)."""
+        if expected is not None and expected != self.changes:
+            raise Conflict(
+                f"project: changed by another client since version {expected} "
+                f"(now {self.changes}); reload it"
+            )
+
     def entry_project(self) -> Project:
         if self.project is None:
             raise Conflict("job: run detection first")

@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const S = {
   token: null, job: null, entry: null, tracks: new Map(), frame: 0, shown: -1, want: 0,
   playing: false, masked: false, tool: "select", selected: null, drag: null, seq: 0,
-  bitmap: null, events: null, version: -1, revision: -1, ranges: new Map(), maxUpload: null,
+  bitmap: null, events: null, version: -1, revision: -1, pv: -1, ranges: new Map(), maxUpload: null,
   thumbs: new Map(),  // track id -> {key, url}: a thumbnail is fetched once per first box
   order: [],  // the track ids, ascending: the list's and the timeline's order
 };
@@ -17,6 +17,8 @@ const COLORS = { face: "#3f8ef0", plate: "#e0c020", text: "#30b070", manual: "#d
 // ---------------------------------------------------------------- API
 async function api(path, opts = {}) {
   const headers = Object.assign({ "X-Veil-Token": S.token }, opts.headers || {});
+  // optimistic concurrency: a write names the project_version this page last saw
+  if (opts.method && S.pv >= 0 && /\/(edit|undo|redo|follow|project)$/.test(path)) headers["If-Match"] = `"${S.pv}"`;
   let body = opts.body;
   if (body && !(body instanceof Blob) && typeof body !== "string") {
     body = JSON.stringify(body);
@@ -26,6 +28,10 @@ async function api(path, opts = {}) {
   if (!r.ok) {
     let detail = r.statusText;
     try { detail = (await r.json()).detail; } catch (_) { /* not JSON */ }
+    if (r.status === 409 && String(detail).startsWith("project: changed")) {
+      await loadProject();  // another tab or client edited it: show theirs, then say so
+      detail = "another window changed this project; it was reloaded, please redo your last change";
+    }
     throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
   }
   if (opts.raw) return r;
@@ -83,7 +89,7 @@ function mb(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : (n / 1e3).toFi
 
 // ---------------------------------------------------------------- a job
 async function openJob(id) {
-  S.job = id; S.version = -1; S.revision = -1; clearThumbs();
+  S.job = id; S.version = -1; S.revision = -1; S.pv = -1; clearThumbs();
   sessionStorage.setItem("veil-job", id);
   const st = await api(`/jobs/${id}`);
   // The panel appears with its own name already in it, never with the last job's or none.
@@ -176,7 +182,7 @@ $("report-md").onclick = () => guard(() => download(`/jobs/${S.job}/report?forma
 // ---------------------------------------------------------------- the project
 async function loadProject() {
   const p = await api(`/jobs/${S.job}/project`);
-  S.version = p.version; S.revision = p.revision;
+  S.version = p.version; S.revision = p.revision; S.pv = p.project_version;
   S.entry = p.project.files[0];
   S.tracks = new Map(S.entry.tracks.map((t) => [t.id, t]));
   S.order = [...S.tracks.keys()].sort((a, b) => a - b);
@@ -192,6 +198,7 @@ async function loadProject() {
 
 function applyChange(res) {
   S.version = Math.max(S.version, res.version);
+  if (res.project_version !== undefined) S.pv = res.project_version;
   for (const c of res.changed || []) {
     if (c.track) S.tracks.set(c.id, c.track); else S.tracks.delete(c.id);
     const at = orderIndex(c.id);

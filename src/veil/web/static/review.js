@@ -85,6 +85,7 @@ async function reviewPreview() {
 // the timeline are rebuilt once, not row by row.
 function reviewApply(res) {
   S.version = Math.max(S.version, res.version);
+  if (res.project_version !== undefined) S.pv = res.project_version;  // app.js: If-Match
   for (const c of res.changed || []) {
     if (c.track) S.tracks.set(c.id, c.track); else S.tracks.delete(c.id);
     S.ranges.delete(c.id);
