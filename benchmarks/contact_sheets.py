@@ -1,6 +1,6 @@
 """Stack the contact sheets of several ``real_clips.py --sheets`` runs, one row per run.
 
-    python benchmarks/contact_sheets.py --out docs/real-clips \\
+    python benchmarks/contact_sheets.py --out /tmp/real-clips \\
         "before (commit 9f1d065)=/tmp/sheets_old" "default=/tmp/sheets_new"
 
 Each input folder holds one JPEG per clip (a few masked frames side by side); the
