@@ -28,6 +28,16 @@ def page_url(host: str, port: int, token: str) -> str:
     return f"http://{shown}:{port}/#token={token}"
 
 
+def allowed_hosts(host: str, port: int) -> list[str] | None:
+    """The ``Host``/``Origin`` names a server bound to ``host`` answers to; None for a
+    server bound to every interface (its names are not known: only the token guards)."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+    out = [f"{n}:{port}" for n in names]
+    return out + sorted(names) if port == 80 else out
+
+
 def serve(
     folder: Path,
     host: str = "127.0.0.1",
@@ -55,7 +65,7 @@ def serve(
         )
     token = secrets.token_urlsafe(24)
     manager = JobManager(folder, settings, workers=workers, max_upload=max_upload)
-    app = create_app(manager, token)
+    app = create_app(manager, token, allowed_hosts(host, port))
     say = announce or (lambda text: sys.stderr.write(text + "\n"))
     if host not in LOCAL_HOSTS:
         say(

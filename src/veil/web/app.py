@@ -16,10 +16,11 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -191,8 +192,13 @@ def _json(raw: dict[str, str], rest: dict[str, Any]) -> Response:
     return Response("{" + ",".join(parts) + "}", media_type="application/json")
 
 
-def create_app(manager: JobManager, token: str) -> FastAPI:
-    """The app for one server start; ``token`` guards every ``/api`` route."""
+def create_app(manager: JobManager, token: str, hosts: Collection[str] | None = None) -> FastAPI:
+    """The app for one server start; ``token`` guards every ``/api`` route.
+
+    ``hosts`` lists the ``host:port`` names the server answers to (against DNS
+    rebinding): a request whose ``Host``, or ``Origin`` when sent, names another
+    is refused with 403. None accepts any (tests; a server bound to every interface).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -224,6 +230,23 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
             request.headers.get(TOKEN_HEADER)
         ):
             return JSONResponse({"detail": "missing or wrong token"}, status_code=401)
+        return await call_next(request)
+
+    allowed = None if hosts is None else {h.lower() for h in hosts}
+
+    @app.middleware("http")
+    async def same_host(request: Request, call_next: Any) -> Response:
+        """Refuse a foreign Host (a DNS-rebinding page) or a foreign Origin (another
+        site's script) before anything else, page and static files included."""
+        if allowed is not None:
+            host = (request.headers.get("host") or "").lower()
+            origin = request.headers.get("origin")
+            foreign = host not in allowed
+            if origin is not None:
+                o = urlsplit(origin.lower())
+                foreign |= o.scheme not in ("http", "https") or o.netloc not in allowed
+            if foreign:
+                return JSONResponse({"detail": "foreign Host or Origin"}, status_code=403)
         return await call_next(request)
 
     @app.middleware("http")
@@ -548,6 +571,9 @@ def create_app(manager: JobManager, token: str) -> FastAPI:
         )
 
     add_review_routes(api, manager, job_of, edited)
+    from .live import add_live_routes
+
+    add_live_routes(app, api, manager)
     app.include_router(api)
 
     # -- the page and its docs (no token: they hold no data) ---------------------------
