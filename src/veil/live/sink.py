@@ -26,6 +26,8 @@ from .urls import redact, redact_text, scheme
 log = logging.getLogger(__name__)
 
 TIME_BASE = Fraction(1, 90_000)
+#: a sink that encodes and discards (a live view in ``veil serve`` with nowhere to publish)
+NULL_SINK = "null:"
 _ASC_MUXERS = frozenset({"mp4", "flv", "matroska", "rtsp"})
 
 #: file extensions -> (muxer, muxer options)
@@ -51,11 +53,13 @@ _URL_FORMATS: dict[str, tuple[str, dict[str, str]]] = {
 def sink_kind(target: str | Path) -> tuple[str, str, dict[str, str]]:
     """(kind, muxer, options) for a sink; a target veil cannot write is a ConfigError.
 
-    kind is 'file', 'url', 'hls' or 'stdout'.
+    kind is 'file', 'url', 'hls', 'stdout' or 'null' (:data:`NULL_SINK`).
     """
     text = str(target)
     if text == "-":
         return "stdout", "mpegts", {}
+    if text == NULL_SINK:
+        return "null", "null", {}
     s = scheme(text)
     if s:
         if s not in _URL_FORMATS:
@@ -164,6 +168,8 @@ class LiveSink:
     def _where(self, overwrite: bool) -> str:
         if self.kind == "stdout":
             return "pipe:1"
+        if self.kind == "null":
+            return NULL_SINK
         if self.kind == "url":
             return self.target
         path = Path(self.target)
