@@ -87,7 +87,10 @@ def test_the_engine_masks_text_as_a_third_target(card) -> None:
 
 def test_video_text_is_read_on_some_frames_and_carried_between(tmp_path) -> None:
     av = pytest.importorskip("av")
-    font = ImageFont.truetype(FONT, 22)
+    try:
+        font = ImageFont.truetype(FONT, 22)
+    except OSError:
+        pytest.skip("DejaVu fonts are not installed (apt-get install fonts-dejavu-core)")
     base = Image.new("RGB", (520, 200), (120, 130, 120))
     draw = ImageDraw.Draw(base)
     draw.rectangle([20, 20, 470, 180], fill=(245, 245, 240))
