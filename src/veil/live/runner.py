@@ -81,7 +81,8 @@ class LiveSettings:
     status_every_s: float = 2.0
     codec: str = "libx264"
     crf: int = 23
-    preset: str = "veryfast"
+    #: x264 preset: superfast encodes 720p in about half veryfast's time, for ~8% more bits
+    preset: str = "superfast"
     input_format: str | None = None
     source_options: tuple[tuple[str, str], ...] = ()
     #: seconds a connection may stall before it counts as lost
@@ -195,10 +196,12 @@ def whole_frame(rgb: np.ndarray) -> np.ndarray:
     """
     h, w = rgb.shape[:2]
     b = max(8, min(h, w) // 6)
-    for y in range(0, h, b):
-        for x in range(0, w, b):
-            block = rgb[y : y + b, x : x + b]
-            block[...] = block.reshape(-1, 3).mean(axis=0).astype(np.uint8)
+    ys, xs = np.arange(0, h, b), np.arange(0, w, b)
+    sums = np.add.reduceat(np.add.reduceat(rgb, ys, axis=0, dtype=np.uint32), xs, axis=1)
+    hy, wx = np.diff(np.append(ys, h)), np.diff(np.append(xs, w))
+    means = (sums / (hy[:, None, None] * wx[None, :, None])).astype(np.uint8)
+    for row, y, n in zip(means, ys, hy, strict=True):
+        rgb[y : y + n] = np.repeat(row, wx, axis=0)[None]
     return rgb
 
 

@@ -95,7 +95,7 @@ class LiveSink:
         *,
         codec: str = "libx264",
         crf: int = 23,
-        preset: str = "veryfast",
+        preset: str = "superfast",
         audio: Any = None,
         overwrite: bool = False,
     ) -> None:
