@@ -166,7 +166,7 @@ def test_uploads_are_size_limited_and_leave_nothing_when_refused(served, tmp_pat
     chunks = (big[i : i + 65536] for i in range(0, len(big), 65536))  # no length header
     r = client.post("/api/jobs/upload?name=big.mp4", content=chunks, headers=AUTH)
     assert r.status_code == 413
-    assert not any(p.is_file() and p.name != "owner.pid" for p in manager.workdir.rglob("*"))
+    assert not any(p.is_file() and p.parent != manager.workdir for p in manager.workdir.rglob("*"))
     bad = client.post("/api/jobs/upload?name=x.exe", content=b"abc", headers=AUTH)
     assert bad.status_code == 400
     clip = make_clip(tmp_path / "up.mp4", frames=10).read_bytes()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import os
 import queue
@@ -40,7 +41,7 @@ from ..project.follow import Followed, anchors_of, followed_track, gray, propaga
 from ..project.report import FileRecord, write_report
 from ..settings import Settings
 from .encode import FrameBoxes, ProjectText
-from .files import UPLOAD_IDLE_S
+from .files import UPLOAD_IDLE_S, inside
 from .frames import FrameSource, ProxyWriter, proxy_size, thumbnail
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ FOLLOW_SIDE = 640
 WORK_PREFIX = "veil-serve-"
 #: File in the work folder naming the server process that owns it.
 OWNER_FILE = "owner.pid"
+#: File in the work folder naming the served folder (a restart on it recovers the jobs).
+ROOT_FILE = "root"
+#: File in a job's folder describing it, so a restarted server can recover it.
+META_FILE = "job.json"
 #: A work folder without an owner file is taken as abandoned after this long.
 UNOWNED_AFTER_S = 600.0
 
@@ -70,13 +75,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_workdirs(parent: Path) -> int:
+def clean_stale_workdirs(parent: Path, adopt: Callable[[Path], None] | None = None) -> int:
     """Remove the work folders of servers that were killed (SIGKILL, power cut) and so
     never cleaned up: they hold unmasked proxies, thumbnails and uploads.
 
     A folder is stale when its owner process is gone, or when it has no owner file
     and is older than :data:`UNOWNED_AFTER_S`. Only this user's folders are looked at.
-    Returns how many were removed.
+    ``adopt`` first moves out of a stale folder what a new server takes over (the jobs
+    of its own served folder). Returns how many were removed.
     """
     removed = 0
     for folder in parent.glob(WORK_PREFIX + "*"):
@@ -92,6 +98,11 @@ def clean_stale_workdirs(parent: Path) -> int:
         except (OSError, ValueError):
             continue
         if stale:
+            if adopt is not None:
+                try:
+                    adopt(folder)
+                except Exception as e:  # noqa: BLE001 - a broken leftover is just removed
+                    log.warning("a killed server's jobs not recovered (%s)", type(e).__name__)
             shutil.rmtree(folder, ignore_errors=True)
             removed += not folder.exists()
     if removed:
@@ -273,15 +284,16 @@ class JobManager:
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
         parent = Path(workdir) if workdir is not None else Path(tempfile.gettempdir())
-        clean_stale_workdirs(parent)
         self.workdir = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=parent))
         (self.workdir / OWNER_FILE).write_text(str(os.getpid()), encoding="utf-8")
+        (self.workdir / ROOT_FILE).write_text(str(self.root), encoding="utf-8")
         self.jobs: dict[str, Job] = {}
         self.log_filter = RedactNames(self)
         self._queue: queue.Queue[tuple[Job, str, Callable[[Job], None]] | None] = queue.Queue()
         self._unsaved: dict[str, Job] = {}
         self._saves = threading.Condition()
         self._stopping = False
+        clean_stale_workdirs(parent, self._recover)
         self._saver = threading.Thread(target=self._save_loop, name="veil-save", daemon=True)
         self._saver.start()
         self._threads = [
@@ -336,6 +348,55 @@ class JobManager:
         log.info("job %s created (%s)", job.id, kind)
         return job
 
+    def _write_meta(self, job: Job) -> None:
+        """What a restarted server needs to recover the job (its input, not its edits)."""
+        src = None if job.identity is None else job.src.relative_to(self.root).as_posix()
+        meta = {"id": job.id, "name": job.name, "kind": job.kind, "src": src}
+        write_text_atomic(job.folder / META_FILE, json.dumps(meta), "job")
+
+    def _recover(self, stale: Path) -> None:
+        """Take over the jobs a killed server on this same FOLDER left, with their last
+        complete project save; anything half-made (an upload, a first detection, a
+        render) is dropped with the rest of the stale folder."""
+        if (stale / ROOT_FILE).read_text(encoding="utf-8") != str(self.root):
+            return
+        for meta in sorted(stale.glob(f"*/{META_FILE}")):
+            try:
+                job = self._recovered(meta.parent, json.loads(meta.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError, VeilError) as e:
+                log.warning("a job of a killed server not recovered (%s)", type(e).__name__)
+                continue
+            if job is not None:
+                log.warning("job %s recovered from a server that was killed", job.id)
+
+    def _recovered(self, old: Path, meta: dict[str, Any]) -> Job | None:
+        if not (old / "project.json").is_file():
+            return None  # never detected: nothing of the user's to keep
+        project = Project.loads((old / "project.json").read_bytes(), "project")
+        name, kind, job_id = str(meta["name"]), str(meta["kind"]), str(meta["id"])
+        if job_id in self.jobs or kind != media_kind(Path(name)):
+            return None
+        folder = self.workdir / old.name
+        os.rename(old, folder)  # same parent folder: a rename, no copy
+        for part in ("out", "thumbs"):
+            shutil.rmtree(folder / part, ignore_errors=True)  # rebuilt on demand
+        for tmp in folder.glob("*.tmp*"):
+            tmp.unlink(missing_ok=True)
+        src = inside(self.root, meta["src"]) if meta["src"] else folder / "input" / name
+        entry = project.entry(name)
+        if kind == "image":
+            frames = FrameSource.for_image(image_io.load_image(src, self.settings.limits).rgb)
+        else:
+            frames = FrameSource(folder / "proxy.mkv", entry.frames)
+        job = Job(job_id, name, src, kind, folder, state="ready", project=project)
+        job.frames = frames
+        if meta["src"]:
+            st = src.stat()
+            job.identity = (st.st_dev, st.st_ino)
+        job.on_change = self._changed
+        self.jobs[job.id] = job
+        return job
+
     def create(self, src: Path, name: str) -> Job:
         """A job on a file inside the served folder (read in place, never written)."""
         if not src.is_file():
@@ -346,6 +407,7 @@ class JobManager:
         folder.mkdir()
         job = self._new_job(name, src, folder)
         job.identity = (st.st_dev, st.st_ino)
+        self._write_meta(job)
         return job
 
     def _check_input(self, job: Job) -> None:
@@ -373,7 +435,8 @@ class JobManager:
         return job, dst
 
     def finish_upload(self, job: Job) -> None:
-        """The upload is complete: the job appears."""
+        """The upload is complete: the job appears (and a restart can recover it)."""
+        self._write_meta(job)
         with job.lock:
             job.uploading = False
             job.touch()
@@ -517,13 +580,18 @@ class JobManager:
             info = probe(job.src, self.settings.limits)
             job.total = info.frames
             proxy_path = job.folder / "proxy.mkv"
-            writer = ProxyWriter(proxy_path, info.width, info.height)
+            # written under a temporary name: the proxy being shown stays whole meanwhile,
+            # and a kill never leaves a torn proxy beside a saved project
+            partial = job.folder / "proxy.tmp.mkv"
+            writer = ProxyWriter(partial, info.width, info.height)
             try:
                 entry = detect_entry(engine, job.src, job.name, self._progress(job), writer.add)
                 writer.close()
             except BaseException:
                 writer.abort()
+                partial.unlink(missing_ok=True)
                 raise
+            os.replace(partial, proxy_path)
             frames = FrameSource(proxy_path, entry.frames)
         project = Project([entry])
         with job.lock:
