@@ -1,0 +1,360 @@
+"""Review in the real browser: a scripted reviewer on the real clips, and 2,000 tracks' speed.
+
+Needs chromium (/usr/bin/chromium) and Playwright. Two parts:
+
+* ``--clips tokyo_street,uk_plate_car``: each clip's cached project (see
+  benchmarks/review_clips.py, same cache) is served by ``veil serve``'s app; a
+  scripted reviewer who knows the ground truth uses the grid: G opens it, one
+  click puts the slider at the safe threshold (the highest that keeps every
+  annotated face and every true track's frames masked, floored to the slider's
+  0.01 steps), Enter and Enter apply it with the prefilled reason; then, within
+  a budget of ``--budget`` actions in all, the state filter is set to "masked"
+  and the weakest remaining false tracks are clicked (Ctrl) and turned off (X,
+  Enter). Actions (clicks and keys) and seconds are counted (no thinking time:
+  the machine's part only), then the project the server holds is scored: masked
+  share (union of the enabled boxes on the annotated frames), annotated faces
+  left unmasked, false tracks left masked.
+* ``--synthetic 2000``: a 300-frame clip with N random tracks; the time from an
+  action to the frame that shows its answer (the next animation frame and the task
+  after it), p50/p95 over
+  repeated actions: slider moves (server preview included), arrow keys, Shift
+  selection, Space, a click, a filter and a sort change, scrolling.
+
+    python benchmarks/review_browser.py --clips tokyo_street,uk_plate_car --synthetic 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import review_clips as rc  # noqa: E402
+
+from veil.evaluate.dataset import load_dataset  # noqa: E402
+from veil.media import video as video_io  # noqa: E402
+from veil.project import FileEntry, Keyframe, Project, Track  # noqa: E402
+from veil.web.app import create_app  # noqa: E402
+from veil.web.frames import FrameSource, ProxyWriter  # noqa: E402
+from veil.web.jobs import JobManager  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "review-bench-token"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+def serve(manager: JobManager):
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = uvicorn.Config(
+        create_app(manager, TOKEN), host="127.0.0.1", port=port, log_level="warning"
+    )
+    srv = uvicorn.Server(cfg)
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    while not srv.started:
+        time.sleep(0.05)
+    return srv, th, f"http://127.0.0.1:{port}/#token={TOKEN}"
+
+
+def inject(manager: JobManager, video: Path, entry: FileEntry):
+    """A job on ``video`` holding ``entry`` and a proxy made by decoding it (no detection)."""
+    job = manager.create(video, video.name)
+    proxy = job.folder / "proxy.mkv"
+    writer = ProxyWriter(proxy, entry.width, entry.height)
+    n = 0
+    with video_io.iter_frames(video) as frames:
+        for f in frames:
+            writer.add(f.image)
+            n += 1
+    writer.close()
+    with job.lock:
+        job.project = Project([dataclasses.replace(entry, file=video.name)])
+        job.frames = FrameSource(proxy, n)
+        job.state = "ready"
+        job.revision += 1
+    return job
+
+
+class Counter:
+    def __init__(self, page) -> None:
+        self.page, self.n = page, 0
+
+    def key(self, k: str) -> None:
+        self.n += 1
+        self.page.keyboard.press(k)
+
+    def click(self, sel: str, **kw) -> None:
+        self.n += 1
+        self.page.click(sel, **kw)
+
+
+def review_clip(pw, video, cache: Path, budget: int) -> dict:
+    path = Path(video.file)
+    entry = rc.project_for(cache, path).files[0]
+    truth = rc.label_tracks(entry, video)
+    plan = rc.review_plan(entry, truth)
+    x = math.floor(plan["threshold"] * 100 + 1e-9) / 100
+    tmp = Path(tempfile.mkdtemp(prefix="veil-review-bench-"))
+    manager = JobManager(path.parent, workdir=tmp)
+    job = inject(manager, path, entry)
+    srv, th, url = serve(manager)
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+    page.set_default_timeout(120_000)
+    try:
+        page.goto(url)
+        page.click("#jobs button")
+        page.wait_for_selector("#tracks li")
+        c = Counter(page)
+        t0 = time.perf_counter()
+        page.focus("body")
+        c.key("g")
+        page.wait_for_selector(".gcell")
+        # one click on the slider where X lies (the thumb's travel is the track less its width)
+        box = page.locator("#gv-slider").bounding_box()
+        thumb = 16
+        px = box["x"] + thumb / 2 + x * (box["width"] - thumb)
+        c.n += 1
+        page.mouse.click(px, box["y"] + box["height"] / 2)
+        for _ in range(20):
+            got = float(page.input_value("#gv-slider"))
+            if abs(got - x) < 1e-6:
+                break
+            c.key("ArrowRight" if got < x else "ArrowLeft")
+        page.wait_for_function(
+            f"document.getElementById('gv-preview').dataset.threshold === '{x:g}'"
+        )
+        if page.is_enabled("#gv-apply"):
+            c.key("Enter")
+            page.wait_for_selector("#bulk-dialog[open]")
+            c.key("Enter")
+            page.wait_for_selector("#bulk-dialog", state="hidden")
+            page.wait_for_function("document.querySelectorAll('.gcell.off').length > 0")
+        # the weakest false tracks still masked, one by one, while the budget lasts
+        left = budget - c.n - 2 - 2  # X and Enter at the end; the state filter
+        residual = plan["residual_false"][: max(0, left)]
+        if residual:
+            c.n += 2  # open the select, pick "masked"
+            page.select_option("#gv-state", "on")
+            for k, tid in enumerate(residual):
+                c.click(f'.gcell[data-track="{tid}"]', modifiers=["Control"] if k else [])
+            c.key("x")
+            page.wait_for_selector("#bulk-dialog[open]")
+            c.key("Enter")
+            page.wait_for_function(
+                f"!document.querySelector('.gcell[data-track=\"{residual[-1]}\"]')"
+            )
+        seconds = time.perf_counter() - t0
+    finally:
+        browser.close()
+        srv.should_exit = True
+        th.join(timeout=30)
+    with job.lock:
+        after = job.project.entry(path.name)
+    kept = {t.id for t in after.tracks.values() if t.enabled}
+    frames = sorted(truth.gt)
+    false_total = sum(v == "false" for v in truth.labels.values())
+    manager.shutdown()
+    return {
+        "clip": path.name,
+        "tracks": len(entry.tracks),
+        "false": false_total,
+        "threshold": x,
+        "actions": c.n,
+        "seconds": round(seconds, 2),
+        "false_left_masked": sum(truth.labels[i] == "false" for i in kept),
+        "true_turned_off": sum(truth.labels[i] == "true" for i in set(after.tracks) - kept),
+        "masked_share_before": rc.masked_share(entry, frames, set(entry.tracks)),
+        "masked_share_after": rc.masked_share(after, frames, kept),
+        "objects_share": rc.objects_share(entry, truth, ignore=False),
+        "faces_unmasked_before": rc.faces_unmasked(entry, truth, set(entry.tracks)),
+        "faces_unmasked_after": rc.faces_unmasked(after, truth, kept),
+        "decisions": [d.what for d in after.decisions],
+    }
+
+
+# -- 2,000 tracks -----------------------------------------------------------------------------
+def synthetic(folder: Path, n_tracks: int, frames: int = 300, w: int = 640, h: int = 360):
+    rng = np.random.default_rng(25)
+    video = folder / "synthetic.mp4"
+    base = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    with av.open(str(video), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"preset": "ultrafast", "crf": "30"}
+        for i in range(frames):
+            img = np.roll(base, i, axis=1)
+            out.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(s.encode(None))
+    tracks = {}
+    for tid in range(1, n_tracks + 1):
+        size = float(rng.uniform(8, 40))
+        x0, y0 = rng.uniform(0, w - size), rng.uniform(0, h - size)
+        first = int(rng.integers(0, frames - 10))
+        length = int(rng.integers(5, 60))
+        vx, vy = rng.normal(0, 0.5, 2)
+        kfs = []
+        for f in range(first, min(frames, first + length)):
+            x = float(np.clip(x0 + vx * (f - first), 0, w - size))
+            y = float(np.clip(y0 + vy * (f - first), 0, h - size))
+            kfs.append(Keyframe(f, (x, y, x + size, y + size * 1.2)))
+        label = "face" if rng.random() < 0.9 else "plate"
+        tracks[tid] = Track(tid, label, "auto", tuple(kfs), seed=tid, score=float(rng.beta(2, 5)))
+    entry = FileEntry(
+        file=video.name, kind="video", sha256=rc_sha(video), frames=frames, width=w, height=h,
+        tracks=tracks, fps="25", time_base="1/25", times=tuple(i / 25 for i in range(frames)),
+    )  # fmt: skip
+    return video, entry
+
+
+def rc_sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+MEASURE = """
+async ([what, reps]) => {
+  // the frame that shows the answer: its rendering starts after rAF, ends before the task after
+  const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  const grid = document.getElementById('gv-grid');
+  const key = (k, opts = {}) => grid.dispatchEvent(new KeyboardEvent('keydown',
+      Object.assign({ key: k, bubbles: true, cancelable: true }, opts)));
+  const out = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    if (what === 'slider') {
+      const s = document.getElementById('gv-slider');
+      const v = String(Math.round((0.05 + 0.9 * ((i * 37) % reps) / reps) * 100) / 100);
+      if (s.value === v) continue;
+      s.value = v; s.dispatchEvent(new Event('input'));
+      while (document.getElementById('gv-preview').dataset.threshold !== v)
+        await new Promise((r) => setTimeout(r, 1));
+      await frame();
+    } else if (what === 'arrow') { key(i % 2 ? 'ArrowDown' : 'ArrowRight'); await frame(); }
+    else if (what === 'shift') { key('ArrowRight', { shiftKey: true }); await frame(); }
+    else if (what === 'space') { key(' '); await frame(); }
+    else if (what === 'click') {
+      const cells = document.querySelectorAll('.gcell');
+      const c = cells[(i * 7) % cells.length];
+      c.dispatchEvent(new MouseEvent('mousedown', { bubbles: true, ctrlKey: true }));
+      await frame();
+    } else if (what === 'filter') {
+      const s = document.getElementById('gv-class'); s.value = ['face', 'plate', 'all'][i % 3];
+      s.dispatchEvent(new Event('change')); await frame();
+    } else if (what === 'sort') {
+      const s = document.getElementById('gv-sort');
+      s.value = ['evidence', '-evidence', 'size', '-size', 'area', 'id'][i % 6];
+      s.dispatchEvent(new Event('change')); await frame();
+    } else if (what === 'scroll') {
+      grid.scrollTop = (i * 997) % Math.max(1, grid.scrollHeight - grid.clientHeight);
+      await frame();
+    }
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+"""
+
+
+def responsiveness(pw, n_tracks: int, reps: int) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="veil-review-2000-"))
+    video, entry = synthetic(tmp, n_tracks)
+    manager = JobManager(tmp, workdir=tmp)
+    inject(manager, video, entry)
+    srv, th, url = serve(manager)
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+    page.set_default_timeout(120_000)
+    out: dict = {"tracks": n_tracks}
+    try:
+        page.goto(url)
+        page.click("#jobs button")
+        page.wait_for_selector("#tracks li")
+        t0 = time.perf_counter()
+        page.keyboard.press("g")
+        page.wait_for_selector(".gcell")
+        page.wait_for_function("document.getElementById('gv-preview').dataset.threshold === '0'")
+        out["open_grid_ms"] = round(1000 * (time.perf_counter() - t0), 1)
+        page.focus("#gv-grid")
+        for what in ("slider", "arrow", "shift", "space", "click", "filter", "sort", "scroll"):
+            ms = np.array(page.evaluate(MEASURE, [what, reps]))
+            out[what] = {
+                "n": len(ms),
+                "p50_ms": round(float(np.percentile(ms, 50)), 1),
+                "p95_ms": round(float(np.percentile(ms, 95)), 1),
+                "max_ms": round(float(ms.max()), 1),
+            }
+        # one bulk edit of every track (select all, turn off; confirm the likely faces among
+        # them), then undo: from the last key to the grid showing the answer
+        page.focus("#gv-grid")
+        page.keyboard.press("Control+a")
+        page.keyboard.press("x")
+        page.wait_for_selector("#bulk-dialog[open]")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#confirm-dialog[open]")
+        t1 = time.perf_counter()
+        page.click("#confirm-ok")
+        page.wait_for_function("document.querySelectorAll('.gcell.off').length > 0")
+        out["bulk_off_all_ms"] = round(1000 * (time.perf_counter() - t1), 1)
+        t1 = time.perf_counter()
+        page.keyboard.press("Control+z")
+        page.wait_for_function("document.querySelectorAll('.gcell.off').length === 0")
+        out["undo_all_ms"] = round(1000 * (time.perf_counter() - t1), 1)
+    finally:
+        browser.close()
+        srv.should_exit = True
+        th.join(timeout=30)
+        manager.shutdown()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--annotations", type=Path, default=HERE / "real_videos" / "annotations.json")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/review25"))
+    ap.add_argument("--clips", default="", help="comma-separated clip stems")
+    ap.add_argument("--budget", type=int, default=10, help="actions per clip")
+    ap.add_argument("--synthetic", type=int, default=0, help="tracks in the speed test (0: skip)")
+    ap.add_argument("--reps", type=int, default=40)
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    rev = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+    ).stdout.strip()
+    print(f"veil review in chromium; {time.strftime('%Y-%m-%d %H:%M')} {platform.machine()} "
+          f"commit {rev or '?'}", flush=True)  # fmt: skip
+    with sync_playwright() as pw:
+        if args.clips:
+            ds = load_dataset(args.annotations, check_files=False)
+            wanted = set(args.clips.split(","))
+            for v in ds.videos:
+                if Path(v.file).stem in wanted and Path(v.file).is_file():
+                    print(json.dumps(review_clip(pw, v, args.cache, args.budget)), flush=True)
+        if args.synthetic:
+            print(json.dumps(responsiveness(pw, args.synthetic, args.reps)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""Review on the real sample clips: how well evidence and "more like this" find the false tracks.
+
+For each clip of ``benchmarks/real_videos/annotations.json`` with a cached
+project (``veil detect --project CACHE/<clip>.project.json``; made here if
+missing, which takes minutes on 2 cores), every track is labelled from the
+ground truth on the annotated frames (every 10th):
+
+* true: it lies on an annotated face/plate of its class (IoU >= 0.2, or its centre
+  near the box's with areas within 6x) on at least half of the annotated frames it
+  is visible on, on one of them a box that is not ``ignore``;
+* ignore: it lies only on ``ignore`` boxes (tiny or unreadable), or on a face on
+  fewer than half of its annotated frames (kept masked, not scored);
+* false: it is visible on annotated frames and lies on no annotated box there;
+* unknown: it is not visible on any annotated frame (left out of the figures).
+
+Then it prints, per clip:
+
+1. **ranking**: for each false track as the one example a reviewer turned off
+   ("seed"), the other tracks ranked by :func:`veil.project.review.similar`;
+   mean average precision (AP) of finding the false ones and precision among the
+   first 10, for all feature groups together, each group alone, and the baseline
+   "lowest evidence first"; the share of false tracks in the clip is what a random
+   order scores;
+2. **threshold**: the highest threshold that turns off no true track, what it
+   turns off, and the masked share (union of the enabled boxes, full resolution,
+   on the annotated frames) before and after a review that turns off exactly the
+   false tracks, next to the annotated objects' own area;
+3. **plan**: the actions a scripted reviewer needs (benchmarks/review_browser.py
+   drives them in chromium).
+
+    python benchmarks/review_clips.py [--cache /tmp/review25] [--clips tokyo_street,uk_plate_car]
+
+Exit status: 0 measured, 3 nothing measured (the clips are absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from veil.evaluate.dataset import load_dataset
+from veil.media import video as video_io
+from veil.project import FileEntry, Project
+from veil.project import review as rv
+
+EXIT_NO_DATA = 3
+HERE = Path(__file__).resolve().parent
+GROUPS = ("evidence", "appearance", "place", "shape")
+
+
+def _on(a: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Which of ``boxes`` the track box ``a`` lies on: IoU >= 0.2, or its centre inside the
+    box grown by half with areas within 6x of each other (small faces, loose boxes)."""
+    if not len(boxes):
+        return np.zeros(0, bool)
+    ix = np.clip(np.minimum(a[2], boxes[:, 2]) - np.maximum(a[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(a[3], boxes[:, 3]) - np.maximum(a[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    area_b = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iou = inter / np.maximum(area_a + area_b - inter, 1e-9)
+    cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
+    hw, hh = (boxes[:, 2] - boxes[:, 0]) * 0.75, (boxes[:, 3] - boxes[:, 1]) * 0.75
+    bx, by = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    near = (np.abs(cx - bx) <= hw) & (np.abs(cy - by) <= hh)
+    ratio = np.maximum(area_a, area_b) / np.maximum(np.minimum(area_a, area_b), 1e-9)
+    return (iou >= 0.2) | (near & (ratio <= 6))
+
+
+@dataclass
+class Truth:
+    labels: dict[int, str]  # track id -> true / ignore / false / unknown
+    gt: dict[int, list]  # annotated frame -> boxes
+
+
+def label_tracks(entry: FileEntry, video) -> Truth:
+    labels = {}
+    annotated = sorted(i for i in video.frames if i < entry.frames)
+    for t in entry.tracks.values():
+        frames, xyxy = rv.frame_boxes(t, entry.frames)
+        where = {int(f): b for f, b in zip(frames, xyxy, strict=True)}
+        seen = on_any = 0
+        hit = False
+        for i in annotated:
+            if i not in where:
+                continue
+            seen += 1
+            gt = [b for b in video.frames[i] if b.label == t.label]
+            if not gt:
+                continue
+            on = _on(where[i], np.array([b.xyxy for b in gt], np.float64))
+            hit |= any(o and not b.ignore for o, b in zip(on, gt, strict=True))
+            on_any += bool(on.any())
+        if not seen:
+            labels[t.id] = "unknown"
+        elif not on_any:
+            labels[t.id] = "false"
+        elif hit and 2 * on_any >= seen:
+            labels[t.id] = "true"
+        else:  # only on ignore boxes, or on a face on few of its frames: kept, not scored
+            labels[t.id] = "ignore"
+    return Truth(labels, {i: list(video.frames[i]) for i in annotated})
+
+
+def looks_of(entry: FileEntry, path: Path) -> dict[int, np.ndarray]:
+    """Each track's appearance descriptor from its first box, as the server computes it."""
+    want: dict[int, list] = {}
+    for t in entry.tracks.values():
+        want.setdefault(t.first_frame, []).append(t)
+    out = {}
+    with video_io.iter_frames(path) as frames:
+        for i, f in enumerate(frames):
+            for t in want.get(i, []):
+                box = t.box_at(i, entry.frames)
+                x1, y1, x2, y2 = (max(0, int(round(v))) for v in box)  # type: ignore[union-attr]
+                out[t.id] = rv.appearance(f.image[y1:y2, x1:x2])
+            if i >= max(want, default=-1):
+                break
+    return out
+
+
+def average_precision(ranked: list[int], positive: set[int]) -> float:
+    hits, total = 0, 0.0
+    for k, i in enumerate(ranked, 1):
+        if i in positive:
+            hits += 1
+            total += hits / k
+    return total / len(positive) if positive else float("nan")
+
+
+def ranking(stats, truth: Truth, looks, weights) -> tuple[float, float]:
+    """Mean AP and precision@10 of finding false tracks, each false track as the seed."""
+    known = {i for i, v in truth.labels.items() if v in ("true", "false", "ignore")}
+    rows = [s for s in stats if s.id in known]
+    false = [s.id for s in rows if truth.labels[s.id] == "false"]
+    aps, p10 = [], []
+    for seed in false:
+        r = [i for i, _ in rv.similar(rows, [seed], looks, weights)]
+        # a track of another class is not offered: it counts as ranked last (a miss)
+        positive = set(false) - {seed}
+        aps.append(average_precision(r, positive))
+        p10.append(sum(i in positive for i in r[:10]) / 10)
+    return float(np.mean(aps)), float(np.mean(p10))
+
+
+def evidence_baseline(stats, truth: Truth) -> tuple[float, float]:
+    known = [s for s in stats if truth.labels[s.id] in ("true", "false", "ignore")]
+    r = [s.id for s in sorted(known, key=lambda s: (s.evidence or 0.0, s.id))]
+    positive = {s.id for s in known if truth.labels[s.id] == "false"}
+    return average_precision(r, positive), sum(i in positive for i in r[:10]) / 10
+
+
+def masked_share(entry: FileEntry, frames: list[int], keep: set[int]) -> float:
+    """Mean over ``frames`` of the frame share inside the union of the kept tracks' boxes."""
+    cover = np.zeros((len(frames), entry.height, entry.width), bool)
+    pos = {f: k for k, f in enumerate(frames)}
+    for t in entry.tracks.values():
+        if t.id not in keep:
+            continue
+        fr, xyxy = rv.frame_boxes(t, entry.frames)
+        for f, b in zip(fr, xyxy, strict=True):
+            k = pos.get(int(f))
+            if k is None:
+                continue
+            x1, y1 = max(0, int(round(b[0]))), max(0, int(round(b[1])))
+            x2, y2 = min(entry.width, int(round(b[2]))), min(entry.height, int(round(b[3])))
+            cover[k, y1:y2, x1:x2] = True
+    return float(cover.mean()) if len(frames) else float("nan")
+
+
+def objects_share(entry: FileEntry, truth: Truth, ignore: bool) -> float:
+    """Mean frame share of the annotated faces and plates (``ignore`` ones too if asked)."""
+    shares = []
+    for boxes in truth.gt.values():
+        m = np.zeros((entry.height, entry.width), bool)
+        for b in boxes:
+            if b.ignore and not ignore:
+                continue
+            x1, y1, x2, y2 = (int(round(v)) for v in b.xyxy)
+            m[max(0, y1) : y2, max(0, x1) : x2] = True
+        shares.append(m.mean())
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+def faces_unmasked(entry: FileEntry, truth: Truth, keep: set[int]) -> int:
+    """Annotated (not ignore) boxes whose centre no kept track's box covers."""
+    missed = 0
+    for i, boxes in truth.gt.items():
+        on = [t.box_at(i, entry.frames) for t in entry.tracks.values() if t.id in keep]
+        on_arr = np.array([b for b in on if b is not None], np.float64).reshape(-1, 4)
+        for b in boxes:
+            if b.ignore:
+                continue
+            cx, cy = (b.x1 + b.x2) / 2, (b.y1 + b.y2) / 2
+            inside = (
+                (on_arr[:, 0] <= cx)
+                & (cx <= on_arr[:, 2])
+                & (on_arr[:, 1] <= cy)
+                & (cy <= on_arr[:, 3])
+            )
+            missed += not inside.any()
+    return missed
+
+
+def safe_threshold(entry: FileEntry, truth: Truth) -> float:
+    """The highest threshold after which every annotated face masked before is still masked,
+    and every true track it turns off is covered on each of its frames by a kept track's box
+    (a duplicate), found by bisection."""
+    on = [t for t in entry.tracks.values() if t.enabled]
+    before = faces_unmasked(entry, truth, {t.id for t in on})
+    values = sorted({e for t in on if (e := rv.evidence(t)) is not None})
+
+    boxes = {
+        t.id: dict(zip(*(a.tolist() for a in rv.frame_boxes(t, entry.frames)), strict=True))
+        for t in on
+    }
+
+    def shadowed(tid: int, keep: set[int]) -> bool:
+        """Every box of track ``tid`` has its centre inside a kept track's box, every frame."""
+        for f, b in boxes[tid].items():
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            if not any(
+                (k := boxes[j].get(f)) is not None and k[0] <= cx <= k[2] and k[1] <= cy <= k[3]
+                for j in keep
+            ):
+                return False
+        return True
+
+    def ok(x: float) -> bool:
+        keep = {t.id for t in on if (e := rv.evidence(t)) is None or e >= x}
+        if faces_unmasked(entry, truth, keep) > before:
+            return False
+        gone = [t.id for t in on if t.id not in keep and truth.labels[t.id] == "true"]
+        return all(shadowed(i, keep) for i in gone)
+
+    lo, hi = 0, len(values) - 1  # values[lo] is always safe (nothing below it goes)
+    if not values:
+        return 0.0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(values[mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    return values[lo]
+
+
+def review_plan(entry: FileEntry, truth: Truth) -> dict:
+    """What a reviewer who knows the ground truth does: the safe threshold, then the false
+    tracks above it, weakest first, picked one by one in the grid."""
+    x = safe_threshold(entry, truth)
+    off = {t.id for t in rv.threshold_plan(entry, x)}
+    above = sorted(
+        (t for t in entry.tracks.values() if t.enabled and t.id not in off),
+        key=lambda t: (rv.evidence(t) or 0.0, t.id),
+    )
+    residual = [t.id for t in above if truth.labels[t.id] == "false"]
+    return {
+        "threshold": x,
+        "off": sorted(off),
+        "off_by_label": {
+            k: sum(truth.labels[i] == k for i in off)
+            for k in ("true", "ignore", "false", "unknown")
+        },
+        "residual_false": residual,
+    }
+
+
+def project_for(cache: Path, path: Path) -> Project:
+    out = cache / f"{path.stem}.project.json"
+    if not out.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "veil", "detect", "-q", "--project", str(out), str(path)],
+            check=True,
+        )
+    return Project.load(out)
+
+
+def measure(video, cache: Path) -> dict:
+    path = Path(video.file)
+    project = project_for(cache, path)
+    entry = project.files[0]
+    truth = label_tracks(entry, video)
+    stats = rv.StatsCache().all(entry)
+    t0 = time.perf_counter()
+    looks = looks_of(entry, path)
+    looks_s = time.perf_counter() - t0
+    counts = {
+        k: sum(v == k for v in truth.labels.values())
+        for k in ("true", "ignore", "false", "unknown")
+    }
+    res: dict = {"clip": path.name, "tracks": len(entry.tracks), **counts, "looks_s": looks_s}
+    res["evidence_kind"] = sorted({s.evidence_kind for s in stats})
+    known = counts["true"] + counts["ignore"] + counts["false"]
+    res["random_ap"] = counts["false"] / known if known else float("nan")
+    res["rank_all"] = ranking(stats, truth, looks, None)
+    for g in GROUPS:
+        res[f"rank_{g}"] = ranking(stats, truth, looks, {k: float(k == g) for k in GROUPS})
+    res["rank_evidence_order"] = evidence_baseline(stats, truth)
+    # threshold: highest that turns off no true or ignore track
+    keepers = [
+        rv.evidence(entry.tracks[i]) for i, v in truth.labels.items() if v in ("true", "ignore")
+    ]
+    keepers = [e for e in keepers if e is not None]
+    best = min(keepers) if keepers else 1.0
+    res["threshold"] = best
+    plan = rv.threshold_plan(entry, best)
+    res["threshold_off_false"] = sum(truth.labels[t.id] == "false" for t in plan)
+    res["threshold_off_unknown"] = sum(truth.labels[t.id] == "unknown" for t in plan)
+    res["threshold_off"] = len(plan)
+    frames = sorted(truth.gt)
+    every = {t.id for t in entry.tracks.values() if t.enabled}
+    reviewed = {i for i in every if truth.labels[i] != "false"}
+    after_threshold = every - {t.id for t in plan}
+    res["share_before"] = masked_share(entry, frames, every)
+    res["share_after_false_off"] = masked_share(entry, frames, reviewed)
+    res["share_after_threshold"] = masked_share(entry, frames, after_threshold)
+    res["objects_share"] = objects_share(entry, truth, ignore=False)
+    res["objects_share_with_ignore"] = objects_share(entry, truth, ignore=True)
+    res["unmasked_before"] = faces_unmasked(entry, truth, every)
+    res["unmasked_after"] = faces_unmasked(entry, truth, reviewed)
+    res["unmasked_after_threshold"] = faces_unmasked(entry, truth, after_threshold)
+    plan = review_plan(entry, truth)
+    res["safe_threshold"] = plan["threshold"]
+    res["safe_off_by_label"] = plan["off_by_label"]
+    res["safe_residual_false"] = len(plan["residual_false"])
+    kept = every - set(plan["off"])
+    res["share_after_safe_threshold"] = masked_share(entry, frames, kept)
+    res["unmasked_after_safe_threshold"] = faces_unmasked(entry, truth, kept)
+    true_only = {i for i in every if truth.labels[i] == "true"}
+    res["share_true_tracks_only"] = masked_share(entry, frames, true_only)
+    res["likely_false"] = sum(
+        rv.likely_face(entry.tracks[i]) for i, v in truth.labels.items() if v == "false"
+    )
+    res["likely_true"] = sum(
+        rv.likely_face(entry.tracks[i]) for i, v in truth.labels.items() if v == "true"
+    )
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--annotations", type=Path, default=HERE / "real_videos" / "annotations.json")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/review25"))
+    ap.add_argument("--clips", default="", help="comma-separated clip stems (default: all)")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+    ds = load_dataset(args.annotations, check_files=False)
+    wanted = {c for c in args.clips.split(",") if c}
+    videos = [v for v in ds.videos if not wanted or Path(v.file).stem in wanted]
+    videos = [v for v in videos if Path(v.file).is_file()]
+    if not videos:
+        print("sample clips not found (../shared/data/videos); nothing measured", file=sys.stderr)
+        return EXIT_NO_DATA
+    rev = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+    ).stdout.strip()
+    print(f"veil review on real clips; {time.strftime('%Y-%m-%d')} {platform.machine()} "
+          f"commit {rev or '?'}")  # fmt: skip
+    results = []
+    for v in videos:
+        r = measure(v, args.cache)
+        results.append(r)
+        print(json.dumps(r, default=float), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
