@@ -13,7 +13,7 @@ from veil.project.document import Project
 from veil.project.jobs import _check_policy
 from veil.project.model import FileEntry, Keyframe, Track
 from veil.project.report import FileRecord, build_report, to_markdown
-from veil.project.textcats import label_text_tracks
+from veil.project.textcats import label_text_tracks, stamp_entry
 from veil.settings import Settings
 
 SHA = "0" * 64
@@ -92,3 +92,19 @@ def test_a_project_made_under_a_policy_needs_policy_again_to_render() -> None:
     _check_policy(project, policy.apply(Settings()))  # given again: accepted
     _check_policy(project, load_policy("publish-eu").apply(Settings()))  # explicit other
     _check_policy(Project([_entry()]), Settings())  # a project made under none
+
+
+def test_a_fresh_entry_is_stamped_with_categories_and_policy() -> None:
+    class Kept:  # a text detector's leftovers, as the engine holds them
+        label = 2
+        kept = [TextLine((10, 10, 200, 40), 0.9, frozenset({"email"}))]
+
+    class FakeEngine:
+        detectors = [Kept()]
+
+    settings = load_policy("publish-eu").apply(Settings())
+    entry = stamp_entry(_entry(), FakeEngine(), settings)
+    assert entry.tracks[1].categories == ("email",)
+    assert entry.settings["policy"]["name"] == "publish-eu"
+    assert Kept.kept == []  # taken: the next file starts clean
+    assert "policy" not in stamp_entry(_entry(), FakeEngine(), Settings()).settings

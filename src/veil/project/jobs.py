@@ -19,7 +19,7 @@ from .document import Project
 from .model import FileEntry
 from .render import render_file, sha256_file
 from .report import FileRecord, write_report
-from .textcats import label_text_tracks, take_text_lines
+from .textcats import stamp_entry, take_text_lines
 
 if TYPE_CHECKING:
     from ..pipeline import Engine, FileResult, Progress
@@ -139,11 +139,7 @@ class ProjectJobs:
         return result
 
     def _stamp(self, entry: FileEntry, engine: Engine | None) -> FileEntry:
-        """The text tracks' categories and the run's policy, into a fresh entry."""
-        entry = label_text_tracks(entry, take_text_lines(engine))
-        if self.settings.policy:
-            entry.settings["policy"] = dict(self.settings.policy)
-        return entry
+        return stamp_entry(entry, engine, self.settings)
 
     def finish(self) -> None:
         """Write the project (detect) or the report (mask), atomically."""

@@ -22,6 +22,7 @@ from .model import FileEntry
 if TYPE_CHECKING:
     from ..detect.text import TextLine
     from ..pipeline import Engine
+    from ..settings import Settings
 
 
 def take_text_lines(engine: Engine | None) -> list[TextLine]:
@@ -59,4 +60,12 @@ def label_text_tracks(entry: FileEntry, lines: list[TextLine], min_iou: float = 
     return entry
 
 
-__all__ = ["label_text_tracks", "take_text_lines"]
+def stamp_entry(entry: FileEntry, engine: Engine | None, settings: Settings) -> FileEntry:
+    """A freshly detected entry with its text tracks' categories and the run's policy."""
+    entry = label_text_tracks(entry, take_text_lines(engine))
+    if settings.policy:
+        entry.settings["policy"] = dict(settings.policy)
+    return entry
+
+
+__all__ = ["label_text_tracks", "stamp_entry", "take_text_lines"]

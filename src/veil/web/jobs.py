@@ -39,6 +39,7 @@ from ..pipeline import Engine, media_kind
 from ..project import Project, detect_entry, render_file, sha256_file
 from ..project.follow import Followed, anchors_of, followed_track, gray, propagate
 from ..project.report import FileRecord, write_report
+from ..project.textcats import stamp_entry, take_text_lines
 from ..settings import Settings
 from .encode import FrameBoxes, ProjectText
 from .files import UPLOAD_IDLE_S, inside
@@ -569,6 +570,7 @@ class JobManager:
     def _detect(self, job: Job) -> None:
         self._check_input(job)
         engine = self.engine()
+        take_text_lines(engine)  # what an earlier job's detection left
         if job.kind == "image":
             job.total = 1
             entry = detect_entry(engine, job.src, job.name, self._progress(job))
@@ -593,6 +595,7 @@ class JobManager:
                 raise
             os.replace(partial, proxy_path)
             frames = FrameSource(proxy_path, entry.frames)
+        entry = stamp_entry(entry, engine, self.settings)  # text categories, the policy
         project = Project([entry])
         with job.lock:
             if job.frames is not None:
