@@ -201,6 +201,28 @@ def test_source_killed_and_restarted_is_reconnected(ffmpeg, clip, tmp_path):
 
 
 # -- sinks -------------------------------------------------------------------------------
+@pytest.mark.parametrize("protocol", ["rtmp", "rtsp"])
+def test_publishing_to_a_media_server(ffmpeg, tmp_path, protocol):
+    """FFmpeg stands in for the media server: it takes the published stream and records it."""
+    clip = make_live_clip(tmp_path / "short.ts", frames=30)
+    port = free_port()
+    if protocol == "rtmp":
+        url, rec = f"rtmp://127.0.0.1:{port}/live/stream-key", tmp_path / "rec.flv"
+        server = ["-listen", "1", "-i", url]
+    else:
+        url, rec = f"rtsp://127.0.0.1:{port}/live", tmp_path / "rec.ts"
+        server = ["-rtsp_flags", "listen", "-i", url]
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", *server, "-c", "copy", str(rec)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    listening(port)
+    stats = LiveRun(clip, url, live=LiveSettings(realtime=True), engine=plugin_engine()).run()
+    finish(proc)
+    counts = check_masked(decode_all(rec))
+    assert counts["indexed"] + counts["whole"] == stats.written == 30
+    with av.open(str(rec)) as c:
+        assert len(c.streams.audio) == 1  # AAC re-packed for FLV / RTP
+
+
 @pytest.mark.parametrize(
     ("sig", "ext"), [(signal.SIGTERM, ".ts"), (signal.SIGKILL, ".mp4"), (signal.SIGKILL, ".mkv")]
 )

@@ -130,6 +130,9 @@ class LiveStats:
     dropped_late: int = 0  #: of those, frames the writer found past their deadline
     dropped_queue: int = 0  #: of those, frames the source's queue had no room for
     flushes: int = 0  #: look-ahead windows released early to keep the deadline
+    #: frames no detection covered, by why: the scene (or connection, or window) had
+    #: fewer than two detector runs, or the tracks were carried for max_carry_s already
+    uncovered: dict[str, int] = field(default_factory=lambda: {"scene start": 0, "carry limit": 0})
     reconnects: int = 0
     gaps_s: list[float] = field(default_factory=list)
     lookahead: int = 0  #: frames held back by the tracker
@@ -176,6 +179,7 @@ class LiveStats:
             "dropped_late": self.dropped_late,
             "dropped_queue": self.dropped_queue,
             "flushes": self.flushes,
+            "uncovered": dict(self.uncovered),
             "reconnects": self.reconnects,
             "gaps_s": [round(g, 3) for g in self.gaps_s],
             "lookahead": self.lookahead,
@@ -477,7 +481,13 @@ class LiveRun:
                 - self._est_write
             )
             due = since_run + 1 >= stride
-            if (runs < 2 or due) and slack >= self.stats.detect_s:
+            # behind schedule, the detector waits for a fresh frame (the stale ones are
+            # carried, cheaply, so the loop catches up) unless carrying nears its limit
+            fresh = now - frame.arrived <= (
+                (live.latency_s - hold_s - self._est_write) / 2 - self.stats.detect_s
+            )
+            eager = runs < 2 or tracker is None or since_run + 1 >= max(stride, max_carry // 2)
+            if (runs < 2 or due) and (eager or fresh) and slack >= self.stats.detect_s:
                 found = self._detect(detect, rgb, track.continue_score)
                 self.stats.detected += 1
                 runs, since_run = runs + 1, 0
@@ -501,6 +511,7 @@ class LiveRun:
                     self.stats.carried += 1
                     self.stats.carried_under_load += due
                 else:
+                    self.stats.uncovered["scene start" if runs < 2 else "carry limit"] += 1
                     # one slow run must not stop detection for good: the estimate relaxes
                     # while frames go out whole, so the detector is tried again
                     self.stats.detect_s *= 0.97
