@@ -51,6 +51,14 @@ def test_a_bad_policy_file_renders_nothing(tmp_path, photo, capsys) -> None:
     assert "no such preset" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", [["--method", "fill"], ["--targets", "face"], ["--text", "all"]])
+def test_an_option_the_policy_sets_is_refused_beside_it(tmp_path, photo, option, capsys) -> None:
+    out = tmp_path / "o.png"
+    assert main(["mask", str(photo), "-o", str(out), "--policy", "publish-eu", *option]) == 2
+    assert option[0] in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_mask_project_made_under_a_policy_needs_policy_again(tmp_path, photo, capsys) -> None:
     entry = FileEntry(
         "in.png",

@@ -383,11 +383,33 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.policy is not None:
         from .policy import load_policy
 
-        settings = load_policy(args.policy).apply(settings)
+        policy = load_policy(args.policy)
+        _refuse_overlap(args, policy.name)
+        settings = policy.apply(settings)
     terms = settings.detect.text_terms
     if "text" in settings.detect.targets and terms is not None and not terms.is_file():
         raise ConfigError(f"--text-terms {terms}: no such file")
     return settings
+
+
+def _refuse_overlap(args: argparse.Namespace, policy: str) -> None:
+    """An option the policy also sets, given beside it, is refused: which would win is
+    a guess, and a run must follow the rules it names in its report."""
+    m = MaskSettings()
+    defaults = {
+        "targets": "face,plate",
+        "text": DetectSettings().text_mode,
+        "method": m.method,
+        "strength": m.strength,
+        "margin": f"face={m.face_margin},plate={m.plate_margin}",
+        "threshold": None,
+    }
+    for name, default in defaults.items():
+        if hasattr(args, name) and getattr(args, name) != default:
+            raise ConfigError(
+                f"--{name} and --policy {policy} both set it; give one of them "
+                "(or copy the policy with `veil policies show` and edit it)"
+            )
 
 
 # -- input planning -----------------------------------------------------------
