@@ -486,7 +486,8 @@ def similar(
     Each feature is scaled by its spread over the clip's tracks (so a pixel and a
     probability weigh alike), each group's distance is the root mean square of
     its scaled differences, and the distance to the seeds is the smallest over
-    them of the weighted root sum of squares of the group distances; similarity
+    them of the weighted root sum of squares of the group distances; evidence counts
+    one way only (a track weaker than one turned off is not unlike it); similarity
     is ``exp(-distance)``. Tracks of another class than every seed are left out,
     as are the seeds and (``only_enabled``) tracks already off.
     """
@@ -513,6 +514,8 @@ def similar(
         if w.get(g, 0.0) <= 0:
             continue
         d = m[:, None, :] - m[None, seed_rows, :]
+        if g == "evidence":  # weaker evidence than a track turned off is no unlikeness
+            d = np.maximum(d, 0.0)
         total += w[g] * (d**2).mean(axis=2)
     dist = np.sqrt(total).min(axis=1)
     labels = {by_id[i].label for i in seeds}
