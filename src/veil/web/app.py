@@ -33,7 +33,7 @@ from ..project import Project
 from ..project import schema as project_schema
 from ..project.document import _KEEP
 from .encode import ProjectText
-from .files import Stalled, inside, media_files, save_upload, upload_name
+from .files import DiskFull, Stalled, inside, media_files, save_upload, upload_name
 from .guard import MAX_JSON, BodyLimit
 from .jobs import Conflict, Job, JobManager
 
@@ -64,6 +64,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (408, "An upload stopped sending"),
         (409, "Wrong state: busy, not detected or rendered yet, or the output is stale"),
         (413, "Too large"),
+        (507, "The disk holding the work folder is full"),
     )
 }
 
@@ -271,6 +272,8 @@ def create_app(manager: JobManager, token: str, hosts: Collection[str] | None = 
             code = 413
         elif isinstance(exc, Stalled):
             code = 408
+        elif isinstance(exc, DiskFull):
+            code = 507
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     api = APIRouter(prefix="/api", dependencies=[Depends(check_token)], responses=ERRORS)

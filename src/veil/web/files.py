@@ -9,6 +9,7 @@ it; the first gives a clear refusal before the file system is touched.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 from collections.abc import AsyncIterator
@@ -26,6 +27,24 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 class Stalled(VeilError):
     """An upload stopped sending (answered with 408); its partial file is removed."""
+
+
+class DiskFull(VeilError):
+    """The disk holding the work folder is full (answered with 507)."""
+
+
+#: What the user is told when the work folder's disk is full.
+DISK_FULL = (
+    "the disk holding the server's work folder is full: free some space "
+    "(or start veil serve with TMPDIR on a larger disk) and try again"
+)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk is full (ENOSPC, or a quota), however it was wrapped."""
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (
+        "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
+    )
 
 
 def inside(root: Path, rel: str) -> Path:
@@ -120,6 +139,11 @@ async def save_upload(
                 if n > max_bytes:
                     raise LimitError(f"upload: larger than the limit of {max_bytes} bytes")
                 f.write(chunk)
+    except OSError as e:
+        dst.unlink(missing_ok=True)
+        if disk_full(e):
+            raise DiskFull(f"upload: {DISK_FULL}") from None
+        raise
     except BaseException:
         dst.unlink(missing_ok=True)
         raise

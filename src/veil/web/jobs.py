@@ -42,7 +42,7 @@ from ..project.report import FileRecord, write_report
 from ..project.textcats import stamp_entry, take_text_lines
 from ..settings import Settings
 from .encode import FrameBoxes, ProjectText
-from .files import UPLOAD_IDLE_S, inside
+from .files import DISK_FULL, UPLOAD_IDLE_S, disk_full, inside
 from .frames import FrameSource, ProxyWriter, proxy_size, thumbnail
 
 log = logging.getLogger(__name__)
@@ -479,8 +479,15 @@ class JobManager:
                     continue
                 try:
                     job.write()
+                    if job.error and job.error.startswith("project not saved"):
+                        job.error = None
+                        job.touch()
                 except VeilError as e:  # the folder went with a delete; otherwise say so
                     if not job.deleted:
+                        # the edit holds in memory; the user must know it is not on disk
+                        why = DISK_FULL if disk_full(e) else "cannot write it"
+                        job.error = f"project not saved: {why}"
+                        job.touch()
                         log.warning("job %s: project not saved (%s)", job.id, type(e).__name__)
             with self._saves:
                 self._saves.notify_all()
@@ -541,15 +548,19 @@ class JobManager:
                 job.error = "cancelled"
                 log.info("job %s: %s cancelled", job.id, name)
             except VeilError as e:
-                job.error = str(e)  # shown to the user who owns the job; not logged
+                # shown to the user who owns the job; not logged
+                job.error = DISK_FULL if disk_full(e) else str(e)
                 if name == "detect":
                     job.state = "failed"
                 log.warning("job %s: %s failed (%s)", job.id, name, type(e).__name__)
             except Exception as e:  # a bug: keep serving the other jobs
-                job.error = f"internal error ({type(e).__name__})"
+                full = disk_full(e)
+                job.error = DISK_FULL if full else f"internal error ({type(e).__name__})"
                 if name == "detect":
                     job.state = "failed"
-                log.error("job %s: %s failed (%s)", job.id, name, type(e).__name__)
+                (log.warning if full else log.error)(
+                    "job %s: %s failed (%s)", job.id, name, type(e).__name__
+                )
             finally:
                 with job.lock:
                     job.task = None
