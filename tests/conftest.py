@@ -26,6 +26,20 @@ def need_program(path: str, install: str) -> str:
     pytest.skip(message)
 
 
+def need_font(path: str, size: int):
+    """A PIL font from a Debian font file; skipped without it as :func:`need_program`
+    skips (failing under CI, whose .ci/run installs fonts-dejavu-core)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(path, size)
+    except OSError:
+        message = f"{path} is missing; install it with: apt-get install fonts-dejavu-core"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: {message} (.ci/run installs it)", pytrace=False)
+        pytest.skip(message)
+
+
 def shared_data_dir() -> Path | None:
     env = os.environ.get("VEIL_SHARED_DATA")
     path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"

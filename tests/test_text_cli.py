@@ -87,12 +87,11 @@ def test_a_missing_terms_file_is_refused(tmp_path, photo, capsys) -> None:
 
 def test_text_target_report_holds_categories_never_text(tmp_path, capsys) -> None:
     pytest.importorskip("rapidocr")
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageDraw
 
-    try:
-        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 22)
-    except OSError:
-        pytest.skip("DejaVu fonts are not installed")
+    from conftest import need_font
+
+    font = need_font("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 22)
     img = Image.new("RGB", (480, 160), (230, 230, 225))
     draw = ImageDraw.Draw(img)
     draw.text((20, 30), "Fresh bread every day", fill=(10, 10, 10), font=font)

@@ -10,8 +10,9 @@ import pytest
 pytest.importorskip("rapidocr")
 pytest.importorskip("phonenumbers")
 
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
+from conftest import need_font  # noqa: E402
 from veil.detect.text import TextDetector  # noqa: E402
 from veil.pii import PiiRules  # noqa: E402
 from veil.pipeline import Engine  # noqa: E402
@@ -24,10 +25,7 @@ LINES = ("Fresh bread every day", "Tel. +48 601 234 567", "Open Monday to Friday
 
 def _card() -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """A white card with four lines; their boxes, in LINES order."""
-    try:
-        font = ImageFont.truetype(FONT, 22)
-    except OSError:
-        pytest.skip("DejaVu fonts are not installed (apt-get install fonts-dejavu-core)")
+    font = need_font(FONT, 22)
     img = Image.new("RGB", (480, 240), (245, 245, 240))
     draw = ImageDraw.Draw(img)
     boxes = []
@@ -87,10 +85,7 @@ def test_the_engine_masks_text_as_a_third_target(card) -> None:
 
 def test_video_text_is_read_on_some_frames_and_carried_between(tmp_path) -> None:
     av = pytest.importorskip("av")
-    try:
-        font = ImageFont.truetype(FONT, 22)
-    except OSError:
-        pytest.skip("DejaVu fonts are not installed (apt-get install fonts-dejavu-core)")
+    font = need_font(FONT, 22)
     base = Image.new("RGB", (520, 200), (120, 130, 120))
     draw = ImageDraw.Draw(base)
     draw.rectangle([20, 20, 470, 180], fill=(245, 245, 240))
