@@ -23,7 +23,8 @@ Three measurements (docs/text.md holds the figures):
   between detections, so this is the share on the frames text is read on).
 
     python benchmarks/text.py [--data ../shared/data] [--photos 40] [--seed 1]
-                              [--clip-frames 6] [--json out.json] [--eval-set DIR]
+                              [--clip-frames 6] [--clip-every-s 1] [--no-synthetic]
+                              [--json out.json] [--eval-set DIR]
 
 ``--eval-set DIR`` only writes the synthetic photos with their personal-data lines
 annotated as ``text`` (DIR/annotations.json, the format of ``veil eval``) and the
@@ -305,7 +306,7 @@ def _clip_frames(path: Path, every_s: float, limit: int) -> list[np.ndarray]:
     return out
 
 
-def cost_and_clips(data: Path, clip_frames: int) -> dict:
+def cost_and_clips(data: Path, clip_frames: int, every_s: float = 1.0) -> dict:
     folder = data / "videos"
     clips = sorted(folder.glob("*.mp4")) if folder.is_dir() else []
     text_engine = Engine(Settings(detect=DetectSettings(targets=("text",), text_mode="pii")))
@@ -313,7 +314,7 @@ def cost_and_clips(data: Path, clip_frames: int) -> dict:
     per_clip = {}
     text_s, fp_s, text_s_720 = [], [], []
     for clip in clips:
-        frames = _clip_frames(clip, 1.0, clip_frames)
+        frames = _clip_frames(clip, every_s, clip_frames)
         extra = []
         for rgb in frames:
             t0 = time.perf_counter()
@@ -379,6 +380,8 @@ def main() -> int:
     ap.add_argument("--clip-frames", type=int, default=6)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--eval-set", type=Path, help="only write a veil eval set here")
+    ap.add_argument("--clip-every-s", type=float, default=1.0, help="seconds between clip frames")
+    ap.add_argument("--no-synthetic", action="store_true", help="only the cost and the clips")
     args = ap.parse_args()
     if not (FONTS / FONT_FILES[0]).is_file():
         print(
@@ -400,9 +403,10 @@ def main() -> int:
         "commit": commit,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "load_before": os.getloadavg(),
-        "synthetic": synthetic(args.data, args.photos, args.seed, terms),
     }
-    result.update(cost_and_clips(args.data, args.clip_frames))
+    if not args.no_synthetic:
+        result["synthetic"] = synthetic(args.data, args.photos, args.seed, terms)
+    result.update(cost_and_clips(args.data, args.clip_frames, args.clip_every_s))
     result["load_after"] = os.getloadavg()
     terms.unlink(missing_ok=True)
     text = json.dumps(result, indent=1)
