@@ -70,6 +70,10 @@ def main() -> int:
     ap.add_argument(
         "--plate-input", default=DetectSettings().plate_input, help="what the plate models see"
     )
+    ap.add_argument("--face-precision", default=DetectSettings().face_precision,
+                    help="bundled CenterFace: float or its int8 copy")  # fmt: skip
+    ap.add_argument("--plate-precision", default=DetectSettings().plate_precision,
+                    help="bundled plate models: float or their int8 copies")  # fmt: skip
     args = ap.parse_args()
     if not args.data.is_dir():
         print(f"no data at {args.data}; nothing measured", file=sys.stderr)
@@ -85,6 +89,8 @@ def main() -> int:
             plate_input=args.plate_input,
             face_models=args.face_models,
             face_threshold=args.face_threshold,
+            face_precision=args.face_precision,
+            plate_precision=args.plate_precision,
         ),
         mask=MaskSettings(method="fill"),
     )

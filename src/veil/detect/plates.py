@@ -8,7 +8,7 @@ and only up to the next multiple of 32, so a 16:9 frame at 640 costs 640x384.
 Distant plates (dash-cam) are often under ~20 px and vanish when a 1280 px
 frame is shrunk to 640; with ``tile`` on, the frame is also cut into
 overlapping tiles at ``tile_zoom`` times the full-pass scale (at most native
-size), batched into one run and merged by NMS.
+size), run a few at a time (``faces.TILE_BATCH``) and merged by NMS.
 
 Plates are found by their contrast, not their colour, and a strong colour cast
 (tail lights, sodium lamps, night dash-cams) hid plates from both bundled
@@ -26,7 +26,7 @@ from PIL import Image
 from ..errors import ConfigError, ModelError
 from ..regions import PLATE, Regions, nms
 from ..settings import PLATE_INPUTS
-from .faces import cut_by_inner_edge, merge_union, pad_to, resize, tile_origins
+from .faces import TILE_BATCH, cut_by_inner_edge, merge_union, pad_to, resize, tile_origins
 from .onnx import load_session
 
 log = logging.getLogger(__name__)
@@ -137,11 +137,17 @@ class YoloDetector:
         ts, ov = self.size, self.tile_overlap
         th, tw = min(ts, _align(ih)), min(ts, _align(iw))
         origins = [(y, x) for y in tile_origins(ih, th, ov) for x in tile_origins(iw, tw, ov)]
-        batch = np.stack(
-            [pad_to(img[y : y + th, x : x + tw], th, tw, PAD_VALUE) for y, x in origins]
-        )
+        found: list[tuple[np.ndarray, np.ndarray]] = []
+        for i in range(0, len(origins), TILE_BATCH):  # a few at a time: faster, flat memory
+            batch = np.stack(
+                [
+                    pad_to(img[y : y + th, x : x + tw], th, tw, PAD_VALUE)
+                    for y, x in origins[i : i + TILE_BATCH]
+                ]
+            )
+            found.extend(self._run(batch, threshold))
         out_b, out_s = [], []
-        for (y, x), (boxes, scores) in zip(origins, self._run(batch, threshold), strict=True):
+        for (y, x), (boxes, scores) in zip(origins, found, strict=True):
             keep = ~cut_by_inner_edge(boxes, x, y, tw, th, iw, ih)
             out_b.append(boxes[keep] + np.array([x, y, x, y], np.float32))
             out_s.append(scores[keep])
