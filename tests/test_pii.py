@@ -28,6 +28,7 @@ from veil.pii import CATEGORIES, PiiRules, categories, fold, load_terms
         ("WA 12345", {"plate"}),
         ("KR 1AB23", {"plate"}),
         ("AB-123-CD", {"plate"}),
+        ("AB12 CDE", {"plate"}),
         ("Kontakt: anna.nowak@firma.pl, tel. 512 345 678", {"email", "phone"}),
     ],
 )

@@ -84,7 +84,10 @@ _EMAIL = re.compile(r"[\w.+\-']+\s?@\s?[\w\-]+(?:\s?\.\s?[\w\-]+)+", re.UNICODE)
 #: runs of letters and digits, with the separators numbers are written with inside them
 _PIECE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-./]*[A-Za-z0-9])?")
 #: a plate, compacted: a letter first, 5-8 capitals and digits, at most 4 letters, 3 digits or more
-_PLATE = re.compile(r"^(?=(?:[A-Z0-9]*\d){3})(?!(?:[0-9]*[A-Z]){5})[A-Z][A-Z0-9]{4,7}$")
+_PLATE = re.compile(
+    r"^(?:(?=(?:[A-Z0-9]*\d){3})(?!(?:[0-9]*[A-Z]){5})[A-Z][A-Z0-9]{4,7}"
+    r"|[A-Z]{2}\d{2}[A-Z]{3})$"  # or the British shape, five letters and two digits
+)
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}")
 #: the separators a candidate number is compacted of
 _SEPARATORS = re.compile(r"[\s\-./]")
