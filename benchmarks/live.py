@@ -15,6 +15,13 @@ Goals (issue 28): 640x360 at 25 fps with no frame blurred or dropped and a p95 a
 delay of at most the budget + 200 ms; 1280x720 at 25 fps with at most 1% of frames
 blurred or dropped.
 
+With ``--leaks DIR`` (a benchmark built by ``benchmarks/make_video_bench.py``) it also
+scores the live path against the batch path on the same moving-camera clips: each clip
+is played at its own rate into ``veil live`` (no sink), the regions each written frame
+masked are scored by the same evaluator as ``veil eval`` (a frame masked whole covers
+everything, a dropped frame shows nothing), and the leak rates are printed side by side.
+The issue's goal: the live leak rate within 0.5 percentage points of the batch one.
+
 Exit status: 0 measured, 3 nothing measured (no source clip).
 """
 
@@ -34,7 +41,7 @@ import av
 import numpy as np
 
 from veil.live import LiveRun, LiveSettings
-from veil.settings import Settings
+from veil.settings import Settings, TrackSettings
 
 EXIT_NO_DATA = 3
 FPS = 25
@@ -121,6 +128,99 @@ def measure(source: Path, out: Path, latency: float) -> dict:
     return row
 
 
+def live_leaks(dataset: Path, latency: float) -> dict:
+    """Score the live path on a ``veil eval`` video dataset; the mask block per class."""
+    from veil.evaluate.dataset import load_dataset
+    from veil.evaluate.runner import dataset_settings, new_evaluator
+    from veil.live.sink import NULL_SINK
+    from veil.media import video as video_io
+    from veil.pipeline import Engine
+    from veil.regions import Regions
+
+    ds = load_dataset(dataset)
+    settings = dataset_settings(ds, Settings())
+    engine = Engine(settings)
+    ev = new_evaluator(ds, settings, engine)
+    counts = {"frames": 0, "whole": 0, "dropped": 0}
+    for vid in ds.videos:
+        shown: dict[int, object] = {}
+        fps = float(video_io.probe(vid.file, settings.limits).fps or 30)
+        run = LiveRun(
+            vid.file, NULL_SINK, settings, LiveSettings(latency_s=latency, realtime=True), engine
+        )
+
+        def note(regions: object, t: float, shown: dict = shown, fps: float = fps) -> None:
+            shown[round(t * fps)] = regions
+
+        run.region_hook = note
+        run.run()
+        with video_io.iter_frames(vid.file, settings.limits) as frames:
+            for f in frames:
+                if f.index not in vid.frames:
+                    continue
+                counts["frames"] += 1
+                regions = shown.get(f.index, "dropped")
+                if regions is None or regions == "dropped":
+                    counts["whole" if regions is None else "dropped"] += 1
+                    covered = np.ones(f.image.shape[:2], bool)  # nothing of it was shown
+                    regions = Regions.empty()  # no detection ranked on it
+                else:
+                    _, covered = engine.mask(f.image, regions)
+                ev.add(vid.frames[f.index], regions, covered, source=str(vid.file), seconds=0.0)
+    metrics = ev.compute(device="cpu", provider="CPUExecutionProvider", threads=1,
+                         wall_seconds=0.0)  # fmt: skip
+    return {"metrics": metrics, "counts": counts}
+
+
+def leak_rows(bench: Path, latency: float) -> list[dict]:
+    """Batch and live leak rates on each class's clips of a moving-camera benchmark."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from video_leaks import _find_mask_metrics
+
+    from veil.evaluate.runner import evaluate
+
+    rows = []
+    for label in ("face", "plate"):
+        dataset = bench / f"{label}s" / "clips.json"
+        if not dataset.is_file():
+            continue
+        # the confirm rule on both sides: the live path does not take the learned
+        # decision (yet), so the comparison is of the paths, not of the decisions
+        fields = TrackSettings.__dataclass_fields__
+        track = TrackSettings(decide="rule") if "decide" in fields else TrackSettings()
+        rule = Settings().evolve(track=track)
+        batch, _ = evaluate(dataset, rule, quiet=True)
+        live = live_leaks(dataset, latency)
+        b, v = _find_mask_metrics(batch, label), _find_mask_metrics(live["metrics"], label)
+        rows.append({"label": label, "batch": b, "live": v, **live["counts"]})
+    return rows
+
+
+def leak_table(rows: list[dict]) -> str:
+    head = (
+        "| class | leak rate, batch | leak rate, live | difference | leaked objects batch / "
+        "live | annotated frames | masked whole / dropped (live) |\n|---|---|---|---|---|---|---|\n"
+    )
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.2f}%"
+
+    body = ""
+    for r in rows:
+        b, v = r["batch"], r["live"]
+        diff = (
+            f"{100 * (v['leak_rate'] - b['leak_rate']):+.2f} pp"
+            if b["leak_rate"] is not None and v["leak_rate"] is not None
+            else "-"
+        )
+        body += (
+            f"| {r['label']} | {pct(b['leak_rate'])} | {pct(v['leak_rate'])} | {diff} "
+            f"| {b['leaked_objects']} / {v['leaked_objects']} of {b['objects']} | {r['frames']} "
+            f"| {r['whole']} / {r['dropped']} |\n"
+        )
+    return head + body
+
+
 def table(rows: list[dict], latency: float) -> str:
     head = (
         "| size | fps out | delay p50 | p95 | max | frames in | detected | carried "
@@ -145,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=float, default=1.0)
     p.add_argument("--out", type=Path, default=Path("/tmp/veil-live-bench"))
     p.add_argument("--json", type=Path, help="also write the rows here")
+    p.add_argument("--leaks", type=Path, help="a make_video_bench.py folder: live vs batch leaks")
+    p.add_argument("--no-speed", action="store_true", help="only the leak comparison")
     args = p.parse_args(argv)
     if not args.video.is_file():
         print(f"live.py: no video at {args.video}; nothing measured", file=sys.stderr)
@@ -152,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     at = commit()
     rows = []
-    for size in args.sizes.split(","):
+    for size in [] if args.no_speed else args.sizes.split(","):
         w, h = (int(v) for v in size.lower().split("x"))
         src = make_source(
             args.video, args.out / f"source-{w}x{h}-{args.seconds:g}s.ts", w, h, args.seconds
@@ -162,11 +264,16 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"veil live benchmark, commit {at}, {when}")
-    print(f"machine: {machine()}; {args.seconds:g} s per size, source {args.video.name}")
+    runs = "" if args.no_speed else f"; {args.seconds:g} s per size, source {args.video.name}"
+    print(f"machine: {machine()}{runs}")
     print()
-    print(table(rows, args.latency))
+    if rows:
+        print(table(rows, args.latency))
+    leaks = leak_rows(args.leaks, args.latency) if args.leaks is not None else []
+    if leaks:
+        print(leak_table(leaks))
     if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        args.json.write_text(json.dumps({"speed": rows, "leaks": leaks}, indent=1) + "\n")
     return 0
 
 

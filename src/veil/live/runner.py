@@ -260,6 +260,9 @@ class LiveRun:
         self._recent_detect: deque[float] = deque(maxlen=25)
         #: a test may look at every frame handed to the sink (masked pixels only)
         self.frame_hook: Callable[[np.ndarray, float], None] | None = None
+        #: an evaluation may see what each written frame masks: its regions, or None for
+        #: a frame masked whole (called on the writer thread, before masking)
+        self.region_hook: Callable[[Regions | None, float], None] | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -552,6 +555,8 @@ class LiveRun:
                     self.stats.dropped += 1
                     self.stats.dropped_late += 1
                     continue
+                if self.region_hook is not None:
+                    self.region_hook(regions if kind != "whole" else None, meta.t)
                 if kind == "whole":
                     masked = whole_frame(rgb)
                     self.stats.blurred += 1
