@@ -176,6 +176,9 @@ def test_mouse_selection_and_filters(reviewed, page):
     page.select_option("#gv-sort", "-evidence")
     first = "document.querySelector('.gcell[data-index=\"0\"]').dataset.track"
     page.wait_for_function(f"{first} === '1'")
+    # the track list and the timeline follow the grid's order
+    page.wait_for_function("document.querySelector('#tracks li').dataset.track === '1'")
+    page.wait_for_function("document.querySelector('#timeline .trow').dataset.track === '1'")
     # a threshold above a likely face asks first, and the API refuses without the flag
     page.fill("#gv-slider", "0.99")
     page.wait_for_function("document.getElementById('gv-preview').dataset.threshold === '0.99'")

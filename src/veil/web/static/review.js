@@ -49,11 +49,35 @@ function reviewFilter() {
   }[sort];
   rows.sort(by);
   R.list = rows.map((s) => s.id);
+  orderTracks(by);
   for (const id of [...R.sel]) if (!S.tracks.has(id)) R.sel.delete(id);
   R.cur = Math.max(0, Math.min(R.cur, R.list.length - 1));
   $("gv-count").textContent = `${R.list.length} of ${S.tracks.size} tracks shown`;
   gridPaint(true);
   selInfo();
+}
+
+// The track list and the timeline follow the grid's sort (J/K then walk the tracks in that
+// order); app.js's orderIndex becomes a lookup, rebuilt when the order has moved under it.
+let orderPos = new Map(); let orderKey = "id";
+orderIndex = function (id) {  // eslint-disable-line no-global-assign
+  let i = orderPos.get(id);
+  if (i === undefined || S.order[i] !== id) {
+    orderPos = new Map(S.order.map((x, k) => [x, k])); i = orderPos.get(id);
+  }
+  return i === undefined ? S.order.length : i;
+};
+function orderTracks(by) {
+  const key = $("gv-sort").value;
+  if (!R.stats.size || (key === "id" && orderKey === "id")) return;
+  const ids = [...S.tracks.keys()];
+  const none = { evidence: null, size: 0, area: 0, frames: 0, id: 0 };
+  ids.sort((a, b) => by(Object.assign({}, none, R.stats.get(a), { id: a }),
+    Object.assign({}, none, R.stats.get(b), { id: b })));
+  if (ids.length === S.order.length && ids.every((x, k) => x === S.order[k])) return;
+  S.order = ids; orderKey = key; orderPos = new Map(ids.map((x, k) => [x, k]));
+  if (trackList) trackList.reset();
+  if (timelineList) timelineList.reset();
 }
 
 // ---------------------------------------------------------------- the slider
@@ -90,7 +114,7 @@ function reviewApply(res) {
     if (c.track) S.tracks.set(c.id, c.track); else S.tracks.delete(c.id);
     S.ranges.delete(c.id);
   }
-  S.order = [...S.tracks.keys()].sort((a, b) => a - b);
+  S.order = [...S.tracks.keys()].sort((a, b) => a - b); orderKey = "id";
   if (S.selected !== null && !S.tracks.has(S.selected)) S.selected = null;
   trackList.reset(); timelineList.reset();
   $("undo").disabled = !res.can_undo; $("redo").disabled = !res.can_redo;
@@ -109,6 +133,7 @@ applyChange = function (res) {  // eslint-disable-line no-global-assign
 const appLoadProject = loadProject;
 loadProject = async function () {  // eslint-disable-line no-global-assign
   await appLoadProject();
+  orderKey = "id";  // app.js ordered the tracks by id again
   R.sel.clear(); R.sugg.clear();
   if (R.open) await reviewLoad(); else R.stats = new Map();
 };
