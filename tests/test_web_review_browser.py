@@ -172,6 +172,7 @@ def test_mouse_selection_and_filters(reviewed, page):
     assert methods == {1: None, 2: "fill", 3: None, 4: "fill", 5: "fill", 6: None}
     page.select_option("#gv-class", "plate")
     page.wait_for_function("document.querySelectorAll('.gcell').length === 1")
+    page.wait_for_function("document.querySelectorAll('#tracks li').length === 1")  # list too
     page.select_option("#gv-class", "all")
     page.select_option("#gv-sort", "-evidence")
     first = "document.querySelector('.gcell[data-index=\"0\"]').dataset.track"

@@ -49,7 +49,7 @@ function reviewFilter() {
   }[sort];
   rows.sort(by);
   R.list = rows.map((s) => s.id);
-  orderTracks(by);
+  orderTracks();
   for (const id of [...R.sel]) if (!S.tracks.has(id)) R.sel.delete(id);
   R.cur = Math.max(0, Math.min(R.cur, R.list.length - 1));
   $("gv-count").textContent = `${R.list.length} of ${S.tracks.size} tracks shown`;
@@ -57,9 +57,9 @@ function reviewFilter() {
   selInfo();
 }
 
-// The track list and the timeline follow the grid's sort (J/K then walk the tracks in that
-// order); app.js's orderIndex becomes a lookup, rebuilt when the order has moved under it.
-let orderPos = new Map(); let orderKey = "id";
+// The track list and the timeline follow the grid (J/K then walk the tracks in its order);
+// app.js's orderIndex becomes a lookup, rebuilt when the order has moved under it.
+let orderPos = new Map();
 orderIndex = function (id) {  // eslint-disable-line no-global-assign
   let i = orderPos.get(id);
   if (i === undefined || S.order[i] !== id) {
@@ -67,15 +67,15 @@ orderIndex = function (id) {  // eslint-disable-line no-global-assign
   }
   return i === undefined ? S.order.length : i;
 };
-function orderTracks(by) {
-  const key = $("gv-sort").value;
-  if (!R.stats.size || (key === "id" && orderKey === "id")) return;
-  const ids = [...S.tracks.keys()];
-  const none = { evidence: null, size: 0, area: 0, frames: 0, id: 0 };
-  ids.sort((a, b) => by(Object.assign({}, none, R.stats.get(a), { id: a }),
-    Object.assign({}, none, R.stats.get(b), { id: b })));
+// While the grid is open, its filters and sort also apply to the list and the timeline; the
+// frame view still draws every track (sortedTracks is every track, by id).
+sortedTracks = function () {  // eslint-disable-line no-global-assign
+  return [...S.tracks.keys()].sort((a, b) => a - b).map((id) => S.tracks.get(id));
+};
+function orderTracks() {
+  const ids = R.open && R.stats.size ? R.list.slice() : [...S.tracks.keys()].sort((a, b) => a - b);
   if (ids.length === S.order.length && ids.every((x, k) => x === S.order[k])) return;
-  S.order = ids; orderKey = key; orderPos = new Map(ids.map((x, k) => [x, k]));
+  S.order = ids; orderPos = new Map(ids.map((x, k) => [x, k]));
   if (trackList) trackList.reset();
   if (timelineList) timelineList.reset();
 }
@@ -114,7 +114,7 @@ function reviewApply(res) {
     if (c.track) S.tracks.set(c.id, c.track); else S.tracks.delete(c.id);
     S.ranges.delete(c.id);
   }
-  S.order = [...S.tracks.keys()].sort((a, b) => a - b); orderKey = "id";
+  S.order = [...S.tracks.keys()].sort((a, b) => a - b);
   if (S.selected !== null && !S.tracks.has(S.selected)) S.selected = null;
   trackList.reset(); timelineList.reset();
   $("undo").disabled = !res.can_undo; $("redo").disabled = !res.can_redo;
@@ -128,12 +128,13 @@ const appApplyChange = applyChange;
 applyChange = function (res) {  // eslint-disable-line no-global-assign
   if ((res.changed || []).length > 20) { reviewApply(res); return; }
   appApplyChange(res);
-  if (R.open) { reviewFilter(); reviewPreview(); }
+  if (!R.open) return;
+  if ((res.changed || []).some((c) => c.track && !R.stats.has(c.id))) guard(reviewLoad);
+  else { reviewFilter(); reviewPreview(); }
 };
 const appLoadProject = loadProject;
 loadProject = async function () {  // eslint-disable-line no-global-assign
   await appLoadProject();
-  orderKey = "id";  // app.js ordered the tracks by id again
   R.sel.clear(); R.sugg.clear();
   if (R.open) await reviewLoad(); else R.stats = new Map();
 };
@@ -331,7 +332,7 @@ function toggleGrid(open) {
   R.open = open === undefined ? !R.open : open;
   $("grid-panel").hidden = !R.open;
   $("gv-toggle").setAttribute("aria-pressed", R.open ? "true" : "false");
-  if (R.open) { guard(reviewLoad).then(() => $("gv-slider").focus()); }
+  if (R.open) { guard(reviewLoad).then(() => $("gv-slider").focus()); } else orderTracks();
 }
 function build() {
   const tools = document.querySelector("#review .tools");
