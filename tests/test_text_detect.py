@@ -113,3 +113,25 @@ def test_video_text_is_read_on_some_frames_and_carried_between(tmp_path) -> None
         phone = rgb[108:126, 60 - i : 250 - i].std()
         bread = rgb[38:56, 60 - i : 250 - i].std()
         assert phone < 25 < bread, (i, phone, bread)
+
+
+def test_a_new_scene_is_read_at_once_not_at_the_next_turn(card) -> None:
+    rgb, _ = card
+    det = TextDetector("all", every=4)
+    dark = np.zeros_like(rgb)
+    runs = [len(det.detect(frame, 0.5)) > 0 for frame in (dark, rgb, rgb, rgb)]
+    assert runs == [False, True, False, False]  # the cut to the card is read at once
+
+
+def test_text_tracks_are_held_one_reading_interval_before_and_after() -> None:
+    from veil.cliargs import pad_for_text
+    from veil.settings import TrackSettings
+
+    plain = Settings()
+    assert pad_for_text(plain) == plain
+    padded = pad_for_text(Settings(detect=DetectSettings(targets=("face", "text"))))
+    span = padded.detect.video_text_every * padded.track.detect_every - 1
+    assert padded.track.pre_frames == padded.track.post_frames == span
+    assert padded.track.lookahead >= padded.track.pre_frames
+    off = Settings(detect=DetectSettings(targets=("text",)), track=TrackSettings(enabled=False))
+    assert pad_for_text(off) == off

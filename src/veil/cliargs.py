@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import ConfigError
@@ -386,10 +387,27 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         policy = load_policy(args.policy)
         _refuse_overlap(args, policy.name)
         settings = policy.apply(settings)
+    settings = pad_for_text(settings)
     terms = settings.detect.text_terms
     if "text" in settings.detect.targets and terms is not None and not terms.is_file():
         raise ConfigError(f"--text-terms {terms}: no such file")
     return settings
+
+
+def pad_for_text(settings: Settings) -> Settings:
+    """Video text is read on one detector run in ``video_text_every``: a text track is
+    held that many frames (at most 60) before its first reading and after its last,
+    or text that came into view, or left it, between two readings would show."""
+    t = settings.track
+    if "text" not in settings.detect.targets or not t.enabled:
+        return settings
+    span = min(60, settings.detect.video_text_every * t.detect_every - 1)
+    if t.pre_frames >= span and t.post_frames >= span:
+        return settings
+    pre, post = max(t.pre_frames, span), max(t.post_frames, span)
+    lookahead = max(t.lookahead, pre, min(120, confirm_wait(t.confirm_hits, t.detect_every, pre)))
+    track = replace(t, pre_frames=pre, post_frames=post, lookahead=lookahead)
+    return settings.evolve(track=track)
 
 
 def _refuse_overlap(args: argparse.Namespace, policy: str) -> None:

@@ -66,7 +66,10 @@ class TextDetector:
 
     ``every`` > 1 runs the networks on one call in ``every`` and returns nothing
     on the others: video text is static or moves with the camera, and the
-    tracker carries it between the runs that see it.
+    tracker carries it between the runs that see it. A call whose frame no longer
+    looks like the last one read (a scene cut, a new document held up: the mean
+    difference of 32x18 grey thumbnails over ``change``) is read at once, or the
+    text of a new scene would stay unmasked until the next turn.
     """
 
     label = TEXT
@@ -78,6 +81,7 @@ class TextDetector:
         *,
         max_side: int = 1920,
         every: int = 1,
+        change: float = 12.0,
         device: str = "cpu",
         threads: int = 0,
     ) -> None:
@@ -87,7 +91,9 @@ class TextDetector:
         self.rules = rules or PiiRules()
         self.max_side = max_side
         self.every = max(1, int(every))
-        self._calls = 0
+        self.change = change
+        self._since = 0  # calls since the last read
+        self._thumb: np.ndarray | None = None
         self._ocr = _engine(max_side, device, threads)
         #: lines kept, by category (``all`` counts lines without one as ``text``)
         self.tally: Counter[str] = Counter()
@@ -96,9 +102,13 @@ class TextDetector:
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
         """Boxes of the kept lines scoring at least ``threshold`` in an RGB frame."""
-        self._calls += 1
-        if (self._calls - 1) % self.every:
-            return Regions.empty()
+        if self.every > 1:
+            thumb = _thumb(rgb)
+            changed = self._thumb is None or float(np.abs(thumb - self._thumb).mean()) > self.change
+            if self._since % self.every and not changed:
+                self._since += 1
+                return Regions.empty()
+            self._since, self._thumb = 1, thumb
         lines = self.read(rgb, threshold)
         if not lines:
             return Regions.empty()
@@ -141,6 +151,13 @@ class TextDetector:
             out.append(TextLine(box, float(score), found))
         del texts, result
         return out
+
+
+def _thumb(rgb: np.ndarray) -> np.ndarray:
+    """A 32x18 grey thumbnail: enough to tell a new scene from the last one read."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).convert("L").resize((32, 18)), np.float32)
 
 
 def rules_for(
