@@ -3,8 +3,10 @@
 It names the input and output by sha256, the veil version, the date and the
 settings; per class, how many tracks were masked on how many frames; every
 region drawn by hand (label and frame/time range) and every track left
-visible on purpose (label, range and the reviewer's reason). No coordinates,
-scores, pixels or thumbnails: they would re-identify what was hidden.
+visible on purpose (label, range and the reviewer's reason), and the reviewer's bulk
+decisions (a threshold on the evidence, or many tracks off at once: the ids and one
+reason). No coordinates, detection scores, pixels or thumbnails: they would
+re-identify what was hidden.
 """
 
 from __future__ import annotations
