@@ -9,8 +9,11 @@ of examples is bounded so the whole file runs in well under a minute.
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +28,7 @@ from veil.web.app import TOKEN_HEADER, create_app  # noqa: E402
 from web_live import Live  # noqa: E402
 
 #: Examples per operation (about 25 operations); VEIL_FUZZ_EXAMPLES asks for a longer run.
-EXAMPLES = int(os.environ.get("VEIL_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("VEIL_FUZZ_EXAMPLES", "8"))
 #: A request that takes longer than this counts as a hang.
 HANG_S = 10
 #: Streams without an end by design (server-sent events): checked on their own.
@@ -39,11 +42,18 @@ CHECKS = [
 ]
 
 
+#: Cases sent, by test and status (VEIL_FUZZ_REPORT=FILE writes them, for docs/server.md).
+SENT: Counter[str] = Counter()
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
     server = Live(tmp_path_factory.mktemp("fuzz"))
     yield server
     server.close()
+    if os.environ.get("VEIL_FUZZ_REPORT"):
+        report = {"examples_per_operation": EXAMPLES, "sent": dict(sorted(SENT.items()))}
+        Path(os.environ["VEIL_FUZZ_REPORT"]).write_text(json.dumps(report, indent=1) + "\n")
 
 
 # The schema is the app's own, built without serving (the routes touch no manager until
@@ -68,12 +78,13 @@ def _aim(case, live: Live) -> None:
 )
 def test_with_the_token_no_5xx_no_hang_and_responses_match_the_schema(case, live):
     _aim(case, live)
-    case.call_and_validate(base_url=live.url, headers=AUTH, checks=CHECKS, timeout=HANG_S)
+    r = case.call_and_validate(base_url=live.url, headers=AUTH, checks=CHECKS, timeout=HANG_S)
+    SENT[f"token {r.status_code}"] += 1
 
 
 @schema.include(path_regex="^/api/").parametrize()
 @settings(
-    max_examples=3,
+    max_examples=2,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
@@ -90,6 +101,7 @@ def test_without_the_token_every_api_route_answers_401(case, live):
         # a method the route does not have may be answered 405 before the token is read
         allowed = (401,) if case.method.lower() == case.operation.method.lower() else (401, 405)
         assert r.status_code in allowed, (case.method, case.path, r.status_code)
+        SENT[f"no or wrong token {r.status_code}"] += 1
 
 
 def test_the_event_stream_starts_at_once_and_needs_the_token(live):
