@@ -90,9 +90,11 @@ document.addEventListener("securitypolicyviolation", (e) => {
 @pytest.mark.browser
 def test_the_pages_csp_reports_no_violation_in_chromium(tmp_path):
     """The full review flow without bypassing the CSP: every violation event and every
-    'Refused to' console line is collected, on the page and the docs."""
+    'Refused to' console line is collected, on the page and the docs. On the way, a
+    write made stale by another client is refused and the page reloads."""
     need_program(str(CHROMIUM), "sudo apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
+    requests = pytest.importorskip("requests")
     from web_live import Live
 
     live = Live(tmp_path, frames=12)
@@ -116,6 +118,20 @@ def test_the_pages_csp_reports_no_violation_in_chromium(tmp_path):
             page.click("#render")
             page.wait_for_selector("#download", state="visible")
             seen = page.evaluate("window.__csp")
+
+            # another client edits the same job: the page's next write is stale, is
+            # refused (409), and the page reloads the project and says so
+            jobs = requests.get(f"{live.url}/api/jobs", headers=AUTH).json()["jobs"]
+            jid = next(j["id"] for j in jobs if j["state"] == "rendered")
+            add = {"op": "add_track", "label": "logo", "frame": 2, "box": [90, 10, 140, 40]}
+            r = requests.post(f"{live.url}/api/jobs/{jid}/edit", json=add, headers=AUTH)
+            assert r.status_code == 200
+            page.click("#undo:not([disabled])")
+            page.wait_for_selector("#message:has-text('another window changed this project')")
+            page.wait_for_selector("#tracks li:has-text('logo')")  # theirs, now shown
+            doc = requests.get(f"{live.url}/api/jobs/{jid}/project", headers=AUTH).json()
+            assert "logo" in [t["label"] for t in doc["project"]["files"][0]["tracks"]]
+
             page.goto(f"{live.url}/docs")
             page.wait_for_load_state("networkidle")
             seen += page.evaluate("window.__csp")
