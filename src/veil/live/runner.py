@@ -226,6 +226,9 @@ class _Meta:
     t: float
     since_run: int  #: frames since the detector last ran (0: it ran on this one)
     whole: bool = False  #: no detection covers it: masked whole (or dropped)
+    #: the last detector run's detections at the operating threshold (frame coordinates):
+    #: masked too when the window must let the frame go before its tracks are decided
+    recent: Regions | None = None
 
 
 class _Stop(Exception):
@@ -388,6 +391,8 @@ class LiveRun:
         detect = engine.clip_detector()
         cuts, camera, view = SceneCutDetector(), CameraMotion(), SceneView()
         runs = 0  # detector runs since this scene began: tracks carry after two (motion known)
+        recent: Regions | None = None  # the last run's detections at the operating threshold
+        seq = -1  # the last frame's number from the reader
         since_run = 0
         connection = 1
         held: deque[_Meta] = deque()  # metadata of frames inside the tracker, in order
@@ -395,13 +400,17 @@ class LiveRun:
         began = self.stats.started = time.monotonic()
         next_status = began + live.status_every_s
 
-        def release(finals: list[FinalFrame]) -> None:
+        def release(finals: list[FinalFrame], early: bool = False) -> None:
+            """Frames the tracker made final; ``early``: let go before their window ended,
+            so a track still waiting for its confirming sighting is masked as well."""
             for final in finals:
                 meta = held.popleft()
                 if meta.whole:
                     out(final.payload[0], None, meta)
                     continue
                 rgb, regions = _to_frame(final, track.motion_margin)
+                if early and meta.recent is not None and len(meta.recent):
+                    regions = Regions.concat([regions, meta.recent])
                 if meta.since_run:
                     regions = grow(regions, 1.0 + live.carry_growth * meta.since_run)
                 out(rgb, regions, meta)
@@ -414,12 +423,14 @@ class LiveRun:
             else:  # counted as blurred once written (the writer may still find it late)
                 self._put_writer(("whole", rgb, None, meta))
 
-        def restart() -> None:
+        def restart(early: bool = False) -> None:
             """Release the window as it stands and start tracking afresh, with a
-            look-ahead sized on the detector's current speed."""
-            nonlocal runs, since_run, tracker, hold_s
+            look-ahead sized on the detector's current speed. ``early``: for a deadline,
+            not a new scene (see :func:`release`)."""
+            nonlocal runs, since_run, tracker, hold_s, recent
+            recent = None
             if tracker is not None:
-                release(tracker.flush())
+                release(tracker.flush(), early)
                 config = self._tracker_config(fps, stride)
                 if config is not None and config.lookahead != tracker.config.lookahead:
                     tracker = OfflineTracker(config)
@@ -448,7 +459,7 @@ class LiveRun:
                     live.latency_s
                 ):
                     self.stats.flushes += 1
-                    restart()
+                    restart(early=True)
                 continue
             if isinstance(item, SourceEnd):
                 if item.error is not None:
@@ -467,6 +478,10 @@ class LiveRun:
                 restart()
                 camera.reset()
                 cuts = SceneCutDetector()
+            elif frame.seq > seq + 1 and seq >= 0:
+                # the reader dropped frames: the tracks' motion cannot bridge the jump
+                restart(early=True)
+            seq = frame.seq
             motion = camera.estimate(rgb) if track.camera_motion else STILL
             if cuts.is_cut(rgb, motion):
                 restart()
@@ -477,7 +492,7 @@ class LiveRun:
             now = time.monotonic()
             if held and now - held[0].arrived + self._est_write > live.latency_s:
                 self.stats.flushes += 1
-                restart()
+                restart(early=True)
             oldest = now - held[0].arrived if held else 0.0
             slack = (
                 min(live.latency_s - (now - frame.arrived) - hold_s, live.latency_s - oldest)
@@ -494,7 +509,8 @@ class LiveRun:
                 found = self._detect(detect, rgb, track.continue_score)
                 self.stats.detected += 1
                 runs, since_run = runs + 1, 0
-                meta = _Meta(frame.arrived, frame.t, 0)
+                recent = engine.above_threshold(found, video=True)
+                meta = _Meta(frame.arrived, frame.t, 0, recent=recent)
                 if tracker is None:
                     out(rgb, engine.above_threshold(found, video=True), meta)
                     continue
@@ -509,7 +525,7 @@ class LiveRun:
                 # carried on its tracks once two runs made their motion known, else whole;
                 # the tracker still steps through a whole frame, so tracks keep their course
                 carry = tracker is not None and runs >= 2 and since_run <= max_carry
-                meta = _Meta(frame.arrived, frame.t, since_run, whole=not carry)
+                meta = _Meta(frame.arrived, frame.t, since_run, whole=not carry, recent=recent)
                 if carry:
                     self.stats.carried += 1
                     self.stats.carried_under_load += due

@@ -46,6 +46,7 @@ class LiveFrame:
     arrived: float
     t: float  #: seconds on the output timeline
     connection: int  #: 1 for the first connection, +1 after each reconnection
+    seq: int = 0  #: frames decoded before this one (a gap: the queue dropped frames)
 
 
 @dataclass(slots=True)
@@ -339,7 +340,7 @@ class LiveSource:
                 self._stop.wait(0.005)
             self._last_arrival = now = time.monotonic()
         try:
-            frames.put_nowait(LiveFrame(rgb, now, t, self._connection))
+            frames.put_nowait(LiveFrame(rgb, now, t, self._connection, self.stats.frames))
         except queue.Full:
             self.stats.dropped += 1
 
