@@ -199,7 +199,8 @@ def leak_rows(bench: Path, latency: float) -> list[dict]:
 def leak_table(rows: list[dict]) -> str:
     head = (
         "| class | leak rate, batch | leak rate, live | difference | leaked objects batch / "
-        "live | annotated frames | masked whole / dropped (live) |\n|---|---|---|---|---|---|---|\n"
+        "live | false-mask share batch / live | annotated frames | masked whole / dropped "
+        "(live) |\n|---|---|---|---|---|---|---|---|\n"
     )
 
     def pct(v: float | None) -> str:
@@ -215,7 +216,8 @@ def leak_table(rows: list[dict]) -> str:
         )
         body += (
             f"| {r['label']} | {pct(b['leak_rate'])} | {pct(v['leak_rate'])} | {diff} "
-            f"| {b['leaked_objects']} / {v['leaked_objects']} of {b['objects']} | {r['frames']} "
+            f"| {b['leaked_objects']} / {v['leaked_objects']} of {b['objects']} "
+            f"| {pct(b['false_mask_share'])} / {pct(v['false_mask_share'])} | {r['frames']} "
             f"| {r['whole']} / {r['dropped']} |\n"
         )
     return head + body
