@@ -15,6 +15,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .pipeline import media_kind
 from .settings import (
+    DECISIONS,
     ENSEMBLE_MODES,
     FACE_MODELS,
     PLATE_INPUTS,
@@ -263,6 +264,14 @@ def add_track_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="per-frame detection only, no temporal tracking (leaks more)",
     )
+    v.add_argument(
+        "--face-decision",
+        choices=DECISIONS,
+        default=t.decide,
+        help="how a video face track is confirmed: 'learned' asks the bundled model for "
+        "P(face) from the track's evidence (fewer false masks); 'rule' masks every track "
+        "seen twice or once strongly (default: %(default)s)",
+    )
 
 
 def add_scale_args(p: argparse.ArgumentParser, segments: bool) -> None:
@@ -358,6 +367,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             enabled=not args.no_track,
             detect_every=args.detect_every,
             lookahead=max(t.lookahead, min(wait, 120)),
+            decide=getattr(args, "face_decision", t.decide),
         )
         settings = settings.evolve(track=track)
     if hasattr(args, "method"):

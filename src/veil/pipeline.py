@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,11 +76,14 @@ class Engine:
         if detectors is not None:  # injected (tests, plug-ins): used for images and video
             self.detectors = _for_targets(detectors, self.settings.detect.targets)
             self._video_detectors: list[Detector] | None = self.detectors
+            self._injected = True
         else:
             self.detectors = _for_targets(
                 build_detectors(self.settings.detect), self.settings.detect.targets
             )
             self._video_detectors = None  # built on first video (sessions are shared)
+            self._injected = False
+        self._verifier: Any = None  # the decision's crop verifier, built on first use
 
     # -- per frame -----------------------------------------------------------
     @property
@@ -144,6 +148,43 @@ class Engine:
             return self.detect(rgb, floor=floor, video=True, face_turn=turns)
 
         return detect
+
+    def video_decider(self, recorder: list | None = None, learned: bool = True) -> Any:
+        """A fresh per-clip :class:`veil.decide.FaceTrackDecider`, or None for the rule.
+
+        The bundled decision model was trained on the bundled CenterFace video
+        network's detections; another face network or a plug-in detector keeps
+        the confirm rule. ``learned=False`` (training) gathers evidence only.
+        """
+        profile = self.video_profile
+        if (
+            self.settings.track.decide != "learned"
+            or self._injected
+            or "face" not in profile.targets
+            or profile.face_models != "centerface"
+            or profile.face_model is not None
+        ):
+            return None
+        from .decide import FaceTrackDecider, load_bundled
+
+        model = load_bundled() if learned else None
+        return FaceTrackDecider(model, self.settings.track.detect_every, recorder=recorder)
+
+    def verify(self, rgb: np.ndarray, regions: Regions) -> np.ndarray:
+        """The crop verifier's opinions of ``regions`` (:data:`veil.decide.VERIFIED` columns).
+
+        YuNet-n and YOLOv8n-face each look at a context crop of every box; the
+        decision asks only for the detections it still needs.
+        """
+        if self._verifier is None:
+            from .decide import CropVerifier
+            from .detect.yoloface import YoloFaceDetector
+            from .detect.yunet import YuNetDetector
+
+            common = {"tile": False, "device": self.settings.detect.device,
+                      "threads": self.settings.detect.threads}  # fmt: skip
+            self._verifier = CropVerifier([YuNetDetector(**common), YoloFaceDetector(**common)])
+        return self._verifier(rgb, regions.xyxy, regions.scores)
 
     def face_turn(self, rgb: np.ndarray) -> int:
         """Quarter turns that make a video's faces upright, from one frame (0: upright)."""
@@ -280,6 +321,8 @@ class Engine:
         detect_last: bool = True,
         face_turn: int | None = None,
         filled: list[frozenset[int]] | None = None,
+        decider: Any = None,
+        confidence: dict[int, float] | None = None,
     ) -> Iterator[tuple[np.ndarray, Regions]]:
         """Per video frame, in order, the regions to mask: detection plus tracking.
 
@@ -300,6 +343,11 @@ class Engine:
         ``filled``, when given, receives one entry per frame yielded: the track ids
         whose box there the tracker filled across a detector run that missed them
         (no detection placed it), for the project and ``veil audit --sample``.
+
+        Face tracks are confirmed by the learned decision (:meth:`video_decider`;
+        a caller may pass its own ``decider``, e.g. to record training data);
+        ``confidence``, when given, receives each decided track's P(face) once
+        the clip is done.
         """
         track = self.settings.track
         detect = self.clip_detector(face_turn)
@@ -309,6 +357,7 @@ class Engine:
                     filled.append(frozenset())
                 yield rgb, detect(rgb)
             return
+        from .decide.tracks import base_evidence
         from .track import (
             STILL,
             CameraMotion,
@@ -318,21 +367,37 @@ class Engine:
             TrackConfig,
         )
 
-        tracker = OfflineTracker(TrackConfig.from_settings(track))
+        if decider is None:
+            decider = self.video_decider()
+        tracker = OfflineTracker(TrackConfig.from_settings(track), decider=decider)
         cuts = SceneCutDetector()
         camera = CameraMotion()
         view = SceneView()  # scene -> frame mapping, reset at every cut
         held = None  # the newest frame waits one step: the video's last is always detected
 
         def push(index, rgb, where, cut, run):
-            found = weak = strong = None
+            found = weak = strong = evidence = verify = None
             if run:
                 found = detect(rgb, floor=track.continue_score)
                 weak = ~self._at_threshold(found, video=True)
                 strong = self._at_threshold(found, video=True, confirm=True)
+                if decider is not None:
+                    evidence = base_evidence(found.scores, found.xyxy, rgb.shape[0])
+                    seen = found
+
+                    def verify(rows: np.ndarray) -> np.ndarray:
+                        return self.verify(rgb, seen[rows])
+
                 found = where.to_scene(found)
             for final in tracker.push(
-                index, (rgb, where), found, cut=cut, weak=weak, strong=strong
+                index,
+                (rgb, where),
+                found,
+                cut=cut,
+                weak=weak,
+                strong=strong,
+                evidence=evidence,
+                verify=verify,
             ):
                 if filled is not None:
                     filled.append(final.filled)
@@ -352,6 +417,8 @@ class Engine:
             if filled is not None:
                 filled.append(final.filled)
             yield _to_frame(final, track.motion_margin)
+        if confidence is not None and decider is not None:
+            confidence.update(decider.confidences)
 
 
 def _for_targets(detectors: Sequence[Detector], targets: Sequence[str]) -> list[Detector]:

@@ -349,6 +349,10 @@ class MaskSettings:
         return self.face_margin if target == "face" else self.plate_margin
 
 
+#: how video face tracks are confirmed (TrackSettings.decide)
+DECISIONS: tuple[str, ...] = ("learned", "rule")
+
+
 def confirm_wait(confirm_hits: int, detect_every: int, pre_frames: int) -> int:
     """Frames a track's first frame must stay held back until it can be confirmed."""
     return (confirm_hits - 1) * detect_every + pre_frames
@@ -367,6 +371,13 @@ class TrackSettings:
     (``DetectSettings.video_face_confirm`` for faces), or ``confirm_hits``
     detections at the operating threshold: a face is seen again, a lantern
     that scores once is not (see README, Video).
+
+    ``decide`` chooses how face tracks are confirmed: ``learned`` (default) asks
+    the bundled decision model (:mod:`veil.decide`) for P(face) from the track's
+    evidence, two more networks' opinions on crops of it included; ``rule`` is
+    the confirm rule above. The learned decision applies to the bundled
+    ``centerface`` video face network, the one it was trained on; other face
+    networks and plug-in detectors keep the rule.
     """
 
     enabled: bool = True
@@ -382,8 +393,13 @@ class TrackSettings:
     camera_motion: bool = True
     continue_score: float = 0.05
     confirm_hits: int = 2
+    decide: str = "learned"
 
     def __post_init__(self) -> None:
+        if self.decide not in DECISIONS:
+            raise ConfigError(
+                f"decide must be one of {', '.join(DECISIONS)}, got {self.decide!r}"
+            )
         if not isinstance(self.camera_motion, bool):
             raise ConfigError(f"camera_motion must be true or false, got {self.camera_motion!r}")
         for name, lo, hi in (

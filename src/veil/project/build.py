@@ -73,9 +73,11 @@ class _Collector:
             self.label[tid] = label
             self.score[tid] = max(self.score.get(tid, 0.0), scores[i])
 
-    def tracks(self, n_frames: int) -> dict[int, Track]:
+    def tracks(self, n_frames: int, confidence: dict[int, float] | None = None) -> dict[int, Track]:
         out: dict[int, Track] = {}
+        conf = confidence or {}
         for tid, seen in self.by_tid.items():
+            p = conf.get(tid)
             out[tid] = Track(
                 tid,
                 CLASSES[self.label[tid]],
@@ -83,6 +85,7 @@ class _Collector:
                 _keyframes(seen, n_frames),
                 seed=tid,
                 score=_score(self.score[tid]),
+                confidence=None if p is None else _score(p),
                 filled=_spans(self.filled.get(tid, [])),
             )
         next_id = max(out, default=0) + 1
@@ -139,11 +142,13 @@ def entry_from_frames(
     fps: Fraction | None = None,
     times: tuple[float, ...] | None = None,
     filled: Sequence[frozenset[int]] | None = None,
+    confidence: dict[int, float] | None = None,
 ) -> FileEntry:
     """A file entry from the regions the pipeline would mask on each frame.
 
     ``filled`` (one entry per frame, in order) names the tracks whose box on that
-    frame the tracker filled across a missed detector run (see ``Track.filled``).
+    frame the tracker filled across a missed detector run (see ``Track.filled``);
+    ``confidence`` the learned decision's P(face) per track id (``Track.confidence``).
     """
     c = _Collector()
     for k, (index, regions) in enumerate(frames):
@@ -155,7 +160,7 @@ def entry_from_frames(
         frames=n_frames,
         width=width,
         height=height,
-        tracks=c.tracks(n_frames),
+        tracks=c.tracks(n_frames, confidence),
         time_base=None if time_base is None else str(time_base),
         fps=None if fps is None else str(fps),
         times=times,
@@ -192,6 +197,7 @@ def detect_entry(
         return entry_from_frames(file, kind, digest, [(0, regions)], 1, w, h, settings)
     times: list[float] = []
     filled: list[frozenset[int]] = []
+    confidence: dict[int, float] = {}
     with video_io.iter_frames(src, settings.limits) as reader:
         info = reader.info
 
@@ -203,7 +209,9 @@ def detect_entry(
                 yield f.image
 
         def regions() -> Iterator[tuple[int, Regions]]:
-            for index, (_, found) in enumerate(engine.video_regions(images(), filled=filled)):
+            for index, (_, found) in enumerate(
+                engine.video_regions(images(), filled=filled, confidence=confidence)
+            ):
                 if progress:
                     progress(1)
                 yield index, found
@@ -226,4 +234,5 @@ def detect_entry(
         fps=info.fps,
         times=clean,
         filled=filled,
+        confidence=confidence,
     )

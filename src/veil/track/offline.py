@@ -15,7 +15,8 @@ while they wait, later detections can still reach them:
   several detector runs. A confirmed track is masked on every frame it holds,
   the frames it was unconfirmed on included while they are still held back.
   Lanterns and signs that flicker over the threshold once are left alone;
-  a real face is seen again.
+  a real face is seen again. With a ``decider`` (see :mod:`veil.decide`), the
+  tracks of its class are confirmed by the learned decision instead.
 
 Nothing crosses a scene cut. Memory is bounded by the window: at most
 ``lookahead + 1`` payloads are held, plus ``smooth_radius`` frames of boxes.
@@ -88,8 +89,10 @@ class OfflineTracker:
     are expanded for motion only; the static margin is the mask stage's job.
     """
 
-    def __init__(self, config: TrackConfig | None = None) -> None:
+    def __init__(self, config: TrackConfig | None = None, decider: Any = None) -> None:
         self.config = config if config is not None else TrackConfig()
+        #: decides the tracks of ``decider.label`` from their evidence (None: the rule)
+        self.decider = decider
         self._tracker = Tracker(self.config)
         self._frames: deque[_Frame] = deque()
         self._pending = 0
@@ -108,6 +111,8 @@ class OfflineTracker:
         cut: bool = False,
         weak: np.ndarray | None = None,
         strong: np.ndarray | None = None,
+        evidence: np.ndarray | None = None,
+        verify: Any = None,
     ) -> list[FinalFrame]:
         """Add the next frame.
 
@@ -117,7 +122,9 @@ class OfflineTracker:
         detections below the operating threshold: they only count (and are
         only masked) where they continue a track. ``strong`` flags detections
         sure enough to confirm a track alone (default: every one that is not
-        weak); other tracks need ``confirm_hits`` detections.
+        weak); other tracks need ``confirm_hits`` detections. ``evidence`` holds
+        one row per detection for the ``decider`` (:data:`veil.decide.EVIDENCE`), and
+        ``verify(rows)`` fills in the crop verifier's opinions of those it asks for.
         """
         if self._last_index is not None and frame_index <= self._last_index:
             raise ValueError(
@@ -136,7 +143,7 @@ class OfflineTracker:
         if detections is None:
             self._follow_predictions(frame)
         else:
-            self._observe(frame, detections, weak, strong)
+            self._observe(frame, detections, weak, strong, evidence, verify)
         self._extend_after(frame)
         return self._emit(self.config.lookahead)
 
@@ -183,6 +190,8 @@ class OfflineTracker:
         detections: Regions,
         weak: np.ndarray | None,
         strong: np.ndarray | None,
+        evidence: np.ndarray | None = None,
+        verify: Any = None,
     ) -> None:
         """Detector ran: associate, then fill gaps and extend new tracks backwards."""
         n = len(detections)
@@ -199,6 +208,19 @@ class OfflineTracker:
             frame.loose = tracked[loose]
         boxes = tracked.xyxy.tolist()
         scores = tracked.scores.tolist()
+        decider = self.decider
+        judged = np.zeros(n, bool)
+        if decider is not None and evidence is not None:
+            judged = (ids >= 0) & (tracked.labels == decider.label)
+            rows = np.flatnonzero(judged)
+            if len(rows):
+                decider.observe_frame(
+                    frame.seq,
+                    ids[rows].tolist(),
+                    [boxes[i] for i in rows],
+                    evidence[rows],
+                    None if verify is None else (lambda want: verify(rows[want])),
+                )
         for i in np.flatnonzero(ids >= 0).tolist():
             tid = int(ids[i])
             box = tuple(boxes[i])
@@ -220,7 +242,10 @@ class OfflineTracker:
                 self._note_velocity(info, box, frame.seq)
                 info.last_det, info.last_box = frame.seq, box
                 info.max_score = max(info.max_score, scores[i])
-            if not weak[i]:
+            if judged[i]:
+                if decider.decided(tid):
+                    info.confirmed = True
+            elif not weak[i]:
                 info.hits += 1
                 if strong[i] or info.hits >= self.config.confirm_hits:
                     info.confirmed = True
@@ -322,6 +347,8 @@ class OfflineTracker:
         ]
         for tid in gone:
             del self._info[tid]
+            if self.decider is not None:
+                self.decider.forget(tid)
 
     def _is_doubtful(self, info: _Info) -> bool:
         """Very short AND low-score: the only tracks ever dropped as false positives."""

@@ -1,0 +1,143 @@
+"""Per-track evidence and the decision, fed by the tracker as it associates detections."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..regions import FACE
+from .evidence import EVIDENCE, OBSERVATION, VERIFIED, track_features
+from .model import DecisionModel
+
+#: observations kept per track: the decision is made long before (a face is
+#: decided within a few sightings), later ones only refine the reported confidence
+MAX_OBSERVATIONS = 240
+#: an undecided track's first detections are all checked by the crop verifier ...
+CHECK_FIRST = 4
+#: ... then every this many (or when its box has grown by GROWN since the last check)
+CHECK_EVERY = 3
+GROWN = 1.5
+
+
+class FaceTrackDecider:
+    """Gathers each face track's evidence and decides whether it is masked.
+
+    ``observe`` is called once per detection the tracker associates with a
+    track; the track is masked (``decided``) from the first moment its P(face)
+    reaches the threshold, and stays so (fail closed: evidence that arrives
+    later never unmasks frames). ``confidence`` is the highest P(face) the
+    track reached, what review ranks by. ``recorder``, when given, receives
+    ``(track id, seq, features, observation row)`` per observation (training data).
+    """
+
+    label = FACE
+
+    def __init__(
+        self,
+        model: DecisionModel | None,
+        detect_every: int,
+        threshold: float | None = None,
+        recorder: list | None = None,
+    ) -> None:
+        self.model = model
+        self.detect_every = detect_every
+        if threshold is None:
+            threshold = model.threshold if model is not None else math.inf
+        self.threshold = threshold
+        self.recorder = recorder
+        self._obs: dict[int, list[np.ndarray]] = {}
+        self._best: dict[int, float] = {}
+        self._checked: dict[int, tuple[int, float]] = {}  # checks so far, height then
+
+    def observe_frame(
+        self,
+        seq: int,
+        tids: Sequence[int],
+        scene_boxes: Sequence[tuple[float, ...]],
+        evidence: np.ndarray,
+        verify: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        """All of one detector run's detections of this class that joined a track.
+
+        ``evidence`` rows (:data:`EVIDENCE`, one per entry of ``tids``) come without
+        the verifier's columns; ``verify(rows)`` fills them for the rows asked,
+        batched in one call. Only what the decision still needs is checked: an
+        undecided track's first sightings, then every few, or when it has grown.
+        A decided track costs nothing more.
+        """
+        evidence = np.array(evidence, np.float64).reshape(len(tids), len(EVIDENCE))
+        cols = list(VERIFIED)
+        evidence[:, cols] = np.nan
+        need = [i for i, t in enumerate(tids) if self._wants_check(t, evidence[i, 4])]
+        if need and verify is not None:
+            evidence[np.ix_(need, cols)] = verify(np.asarray(need))
+            for i in need:
+                n, _ = self._checked.get(tids[i], (0, 0.0))
+                self._checked[tids[i]] = (n + 1, float(evidence[i, 4]))
+        for i, tid in enumerate(tids):
+            self.observe(tid, seq, scene_boxes[i], evidence[i])
+
+    def _wants_check(self, tid: int, height: float) -> bool:
+        if self.decided(tid):
+            return False
+        n, h0 = self._checked.get(tid, (0, 0.0))
+        seen = len(self._obs.get(tid, ()))
+        return n < CHECK_FIRST or seen % CHECK_EVERY == 0 or height >= GROWN * h0
+
+    def observe(
+        self,
+        tid: int,
+        seq: int,
+        scene_box: tuple[float, ...],
+        evidence: np.ndarray,
+    ) -> float:
+        """Add one detection of track ``tid``; return its P(face) now (NaN without a model)."""
+        rows = self._obs.setdefault(tid, [])
+        if len(rows) >= MAX_OBSERVATIONS:
+            return self._best.get(tid, math.nan)
+        cx = (scene_box[0] + scene_box[2]) / 2
+        cy = (scene_box[1] + scene_box[3]) / 2
+        row = np.concatenate([[seq], np.asarray(evidence, np.float64), [cx, cy]])
+        rows.append(row)
+        feats = track_features(np.stack(rows), self.detect_every)
+        if self.recorder is not None:
+            self.recorder.append((tid, seq, feats, row))
+        if self.model is None:
+            return math.nan
+        p = float(self.model.predict(feats[None])[0])
+        self._best[tid] = max(self._best.get(tid, 0.0), p)
+        return p
+
+    def decided(self, tid: int) -> bool:
+        return self._best.get(tid, 0.0) >= self.threshold
+
+    def confidence(self, tid: int) -> float | None:
+        return self._best.get(tid)
+
+    @property
+    def confidences(self) -> dict[int, float]:
+        """Highest P(face) per track id seen so far (kept after the track ends)."""
+        return dict(self._best)
+
+    def forget(self, tid: int) -> None:
+        """Drop a finished track's observations (its confidence is kept)."""
+        self._obs.pop(tid, None)
+        self._checked.pop(tid, None)
+
+
+def base_evidence(scores: np.ndarray, xyxy: np.ndarray, frame_h: int) -> np.ndarray:
+    """Evidence rows with the detector's own score and the box (verifier columns NaN)."""
+    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    out = np.full((len(xyxy), len(EVIDENCE)), np.nan)
+    out[:, 0] = scores
+    out[:, 3] = xyxy[:, 2] - xyxy[:, 0]
+    out[:, 4] = xyxy[:, 3] - xyxy[:, 1]
+    out[:, 5] = frame_h
+    out[:, 6] = (xyxy[:, 0] + xyxy[:, 2]) / 2
+    out[:, 7] = (xyxy[:, 1] + xyxy[:, 3]) / 2
+    return out
+
+
+__all__ = ["OBSERVATION", "FaceTrackDecider", "base_evidence"]

@@ -1,0 +1,255 @@
+"""The learned face/not-face decision: model file, features, decider, tracker and pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from veil.decide import EVIDENCE, FEATURES, CropVerifier, DecisionModel, FaceTrackDecider
+from veil.decide.evidence import OBSERVATION, track_features
+from veil.decide.model import VIDEO_FACE_TRACKS, load_bundled
+from veil.errors import ConfigError, ModelError
+from veil.regions import FACE, PLATE, Regions
+from veil.settings import DetectSettings, Settings, TrackSettings
+from veil.track import OfflineTracker, TrackConfig
+
+
+def _model(weight_on: str = "max_yunet", threshold: float = 0.5) -> DecisionModel:
+    """A hand-made model: P(face) rises with one feature only."""
+    n = len(FEATURES)
+    w = np.zeros((n, 1))
+    w[FEATURES.index(weight_on), 0] = 4.0
+    return DecisionModel(FEATURES, np.zeros(n), np.ones(n), ((w, np.zeros(1)),), threshold, {})
+
+
+def _evidence(score: float, yunet: float, h: float = 40.0) -> np.ndarray:
+    row = dict.fromkeys(EVIDENCE, 0.0)
+    row.update(score=score, yunet=yunet, yolo=yunet, w=h * 0.8, h=h, frame_h=540, fx=100, fy=100)
+    return np.array([row[k] for k in EVIDENCE])
+
+
+# -- the bundled model -----------------------------------------------------------
+
+
+def test_bundled_model_loads_and_matches_the_features():
+    model = load_bundled()
+    assert model.features == FEATURES
+    assert 0.0 < model.threshold < 1.0
+    assert model.info["trained_on"] and "faces_wider_train" in json.dumps(model.info)
+    p = model.predict(np.zeros((3, len(FEATURES))))
+    assert p.shape == (3,) and np.all((p > 0) & (p < 1))
+
+
+def test_bundled_model_prefers_what_the_second_networks_call_a_face():
+    """Same detector score; the crop verifiers agreeing must raise P(face)."""
+    obs_face = np.array([[4 * k, *_evidence(0.1, 0.8), 100, 100] for k in range(4)])
+    obs_sign = np.array([[4 * k, *_evidence(0.1, 0.0), 100, 100] for k in range(4)])
+    model = load_bundled()
+    p_face, p_sign = model.predict(
+        np.stack([track_features(obs_face, 4), track_features(obs_sign, 4)])
+    )
+    assert p_face > model.threshold > p_sign
+
+
+def test_model_file_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "m.json"
+    bad.write_text("{not json")
+    with pytest.raises(ModelError, match="cannot read"):
+        DecisionModel.load(bad)
+    doc = _model().to_dict()
+    doc["features"] = ["max_score"]
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="features"):
+        DecisionModel.load(bad)
+    doc = _model().to_dict()
+    doc["threshold"] = 2
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="threshold"):
+        DecisionModel.load(bad)
+
+
+def test_model_round_trips_through_json(tmp_path):
+    m = _model()
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(m.to_dict()))
+    again = DecisionModel.load(path)
+    x = np.random.default_rng(0).normal(size=(5, len(FEATURES)))
+    np.testing.assert_allclose(again.predict(x), m.predict(x))
+    assert len(again.sha256) == 64
+    assert VIDEO_FACE_TRACKS.is_file()
+
+
+# -- features ----------------------------------------------------------------------
+
+
+def test_track_features_follow_their_definitions():
+    obs = np.array(
+        [[0, *_evidence(0.2, 0.5, h=40), 100, 100], [8, *_evidence(0.6, 0.9, h=40), 140, 100]]
+    )
+    f = dict(zip(FEATURES, track_features(obs, 4), strict=True))
+    assert f["max_score"] == pytest.approx(np.log(0.6 / 0.4))
+    assert f["log_sightings"] == pytest.approx(np.log(2))
+    assert f["share_seen"] == pytest.approx(2 / 3)  # runs at 0, 4, 8: seen on 2 of 3
+    assert f["log_height"] == pytest.approx(np.log(40))
+    assert len(OBSERVATION) == len(EVIDENCE) + 3
+
+
+def test_track_features_need_an_observation():
+    with pytest.raises(ValueError):
+        track_features(np.zeros((0, len(OBSERVATION))), 4)
+
+
+# -- the decider -------------------------------------------------------------------
+
+
+def test_decider_confirms_once_and_never_takes_it_back():
+    d = FaceTrackDecider(_model(), detect_every=4)
+    d.observe(1, 0, (0, 0, 40, 40), _evidence(0.1, 0.0))
+    assert not d.decided(1)
+    d.observe(1, 4, (0, 0, 40, 40), _evidence(0.1, 0.95))
+    assert d.decided(1)
+    for k in range(2, 20):  # later weak evidence lowers the mean, not the decision
+        d.observe(1, 4 * k, (0, 0, 40, 40), _evidence(0.1, 0.0))
+    assert d.decided(1)
+    assert d.confidence(1) == pytest.approx(max(d.confidences.values()))
+    d.forget(1)
+    assert d.confidence(1) is not None  # kept for the project file
+
+
+def test_decider_without_model_records_but_never_decides():
+    rec: list = []
+    d = FaceTrackDecider(None, detect_every=4, recorder=rec)
+    d.observe(3, 0, (0, 0, 40, 40), _evidence(0.9, 0.9))
+    assert not d.decided(3) and d.confidence(3) is None
+    assert rec[0][0] == 3 and rec[0][2].shape == (len(FEATURES),)
+
+
+def _face_run(tracker, n, yunet, label=FACE, start=0):
+    """A still 40 px box detected every 4th frame, with a given verifier score."""
+    out = []
+    box = np.array([[100, 100, 140, 140]], np.float32)
+    asked: list[int] = []
+
+    def verify(rows):
+        asked.append(len(rows))
+        return np.full((len(rows), 2), yunet)
+
+    for i in range(start, start + n):
+        if i % 4 == 0:
+            dets = Regions(box, np.array([0.3], np.float32), np.array([label], np.int16))
+            ev = _evidence(0.3, np.nan)[None]
+            out += tracker.push(i, i, dets, evidence=ev, verify=verify)
+        else:
+            out += tracker.push(i, i, None)
+    return out + tracker.flush()
+
+
+def test_tracker_masks_only_the_tracks_the_decider_accepts():
+    cfg = TrackConfig(lookahead=24, pre_frames=8, post_frames=8, confirm_hits=2)
+    rejected = _face_run(OfflineTracker(cfg, FaceTrackDecider(_model(), 4)), 40, yunet=0.0)
+    assert all(len(f.regions) == 0 for f in rejected)
+    accepted = _face_run(OfflineTracker(cfg, FaceTrackDecider(_model(), 4)), 40, yunet=0.9)
+    assert all(len(f.regions) == 1 for f in accepted)  # from frame 0: held back when decided
+
+
+def test_decider_checks_only_what_it_still_needs():
+    """An undecided track is checked on its first sightings, then every few; a decided
+    one is not checked again."""
+    d = FaceTrackDecider(_model(), detect_every=4)
+    asked = []
+
+    def verify(yunet):
+        def run(rows):
+            asked.append(len(rows))
+            return np.full((len(rows), 2), yunet)
+
+        return run
+
+    for k in range(12):  # clutter: never decided
+        d.observe_frame(4 * k, [1], [(0, 0, 40, 40)], _evidence(0.2, np.nan)[None], verify(0.0))
+    assert 4 <= len(asked) < 12
+    asked.clear()
+    for k in range(12):  # a face: decided on its first check, then left alone
+        d.observe_frame(4 * k, [2], [(0, 0, 40, 40)], _evidence(0.2, np.nan)[None], verify(0.9))
+    assert len(asked) == 1 and d.decided(2)
+
+
+def test_the_rule_still_decides_without_a_decider_and_for_other_classes():
+    cfg = TrackConfig(lookahead=24, pre_frames=8, post_frames=8, confirm_hits=2)
+    plain = _face_run(OfflineTracker(cfg), 40, yunet=0.0)
+    assert all(len(f.regions) == 1 for f in plain)
+    plates = _face_run(OfflineTracker(cfg, FaceTrackDecider(_model(), 4)), 40, 0.0, PLATE)
+    assert all(len(f.regions) == 1 for f in plates)
+
+
+# -- crops ---------------------------------------------------------------------------
+
+
+class _SeesCentre:
+    """A stand-in network: one box where the candidate sits in each crop, scored 0.7."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+
+    def _run(self, batch, threshold):
+        self.shapes.append(batch.shape)
+        s = batch.shape[1]
+        c, r = s / 2, s / 5  # the candidate spans 1/context = 2/5 of the crop
+        box = np.array([[c - r, c - r, c + r, c + r]], np.float32)
+        return [(box, np.array([0.7], np.float32), None) for _ in range(len(batch))]
+
+
+def test_crop_verifier_batches_crops_and_reads_the_centre_box():
+    net = _SeesCentre()
+    v = CropVerifier([net, None], size=64, max_crops=2)
+    rgb = np.zeros((120, 200, 3), np.uint8)
+    boxes = np.array([[10, 10, 30, 30], [150, 90, 190, 130], [0, 0, 5, 5]], np.float32)
+    ev = v(rgb, boxes, np.array([0.5, 0.4, 0.1]))
+    assert net.shapes == [(2, 64, 64, 3)]  # one batch, bounded by max_crops
+    np.testing.assert_allclose(ev[:, 0], [0.7, 0.7, np.nan])  # the lowest is not checked
+    assert np.isnan(ev[:, 1]).all()  # a network given as None is not run
+
+
+def test_base_evidence_holds_score_size_and_place():
+    from veil.decide.tracks import base_evidence
+
+    boxes = np.array([[10, 10, 30, 50], [0, 0, 5, 5]], np.float32)
+    ev = base_evidence(np.array([0.5, 0.1]), boxes, 540)
+    col = {k: i for i, k in enumerate(EVIDENCE)}
+    np.testing.assert_allclose(ev[:, col["h"]], [40, 5])
+    np.testing.assert_allclose(ev[:, col["fx"]], [20, 2.5])
+    assert np.isnan(ev[:, col["yunet"]]).all() and (ev[:, col["frame_h"]] == 540).all()
+
+
+def test_crop_verifier_size_must_suit_the_networks():
+    with pytest.raises(ValueError, match="multiple of 32"):
+        CropVerifier([], size=100)
+
+
+# -- settings and engine ---------------------------------------------------------
+
+
+def test_decide_setting_is_validated():
+    assert TrackSettings().decide == "learned"
+    with pytest.raises(ConfigError, match="decide must be one of"):
+        TrackSettings(decide="maybe")
+
+
+def test_engine_uses_the_learned_decision_only_where_it_was_trained():
+    from veil.pipeline import Engine
+
+    class Stub:
+        label = FACE
+
+        def detect(self, rgb, threshold):
+            return Regions.empty()
+
+    faces = Settings(detect=DetectSettings(targets=("face",)))
+    assert Engine(faces, detectors=[Stub()]).video_decider() is None  # a plug-in keeps the rule
+    assert Engine(faces).video_decider() is not None  # the bundled CenterFace: learned
+    rule = faces.evolve(track=TrackSettings(decide="rule"))
+    assert Engine(rule).video_decider() is None
+    yolo = Settings(detect=DetectSettings(targets=("face",), video_face_models="yolo"))
+    assert Engine(yolo).video_decider() is None  # trained on CenterFace's detections only

@@ -1,0 +1,266 @@
+"""Train the learned face/not-face decision for video tracks (development time only).
+
+Recipe (see src/veil/models/MODELS.md, "decide_video_faces.json"):
+
+1. Training clips from WIDER FACE *training* stills (never the evaluation sets)::
+
+       python -c "from veil.evaluate.synth import build_benchmark as b; \\
+           b(['../shared/data/faces_wider_train/annotations.json'], '/tmp/train_clips', \\
+             n_clips=240, frames_per_clip=45, seed=11, labels=('face',))"
+
+2. Evidence per track, labelled against the clips' ground truth::
+
+       python tools/decide_train.py extract /tmp/train_clips/clips.json /tmp/train.npz
+
+3. Fit and export (needs scikit-learn, dev time only)::
+
+       python tools/decide_train.py fit /tmp/train.npz --out src/veil/models/decide_video_faces.json
+
+``extract`` runs veil's own video path (CenterFace every 4th frame, the
+tracker, the crop verifier) with a recorder on the decision, so the features
+are exactly those computed at run time. A track is labelled a face when most
+of its detections overlap a non-ignored ground-truth face (IoU >= 0.3), clutter
+when most overlap nothing (IoU < 0.05), and is left out otherwise (``ignore``
+boxes, or boxes that hold part of a face).
+``extract`` also runs on evaluation clips to *check* the model (``report``),
+never to fit it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from veil.decide import FEATURES, DecisionModel
+from veil.decide.evidence import OBSERVATION, track_features
+from veil.media import video as video_io
+from veil.pipeline import Engine
+from veil.regions import iou_matrix
+from veil.settings import DetectSettings, Settings
+
+FACE, CLUTTER, IGNORE = 1, 0, -1
+_O = {k: i for i, k in enumerate(OBSERVATION)}
+
+
+def _label_observation(row: np.ndarray, boxes: list[dict]) -> int:
+    cx, cy, w, h = row[_O["fx"]], row[_O["fy"]], row[_O["w"]], row[_O["h"]]
+    box = np.array([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]], np.float32)
+    if not boxes:
+        return CLUTTER
+    gt = np.array([[b["x1"], b["y1"], b["x2"], b["y2"]] for b in boxes], np.float32)
+    ov = iou_matrix(box, gt)[0]
+    j = int(np.argmax(ov))
+    if ov[j] < 0.05:
+        return CLUTTER
+    if ov[j] < 0.3:  # part of a face, or a box around one: neither clearly
+        return IGNORE
+    return IGNORE if boxes[j].get("ignore") else FACE
+
+
+def extract(clips_json: Path, limit: int | None, start: int = 0) -> dict[str, np.ndarray]:
+    doc = json.loads(clips_json.read_text())
+    engine = Engine(Settings(detect=DetectSettings(targets=("face",))))
+    out: dict[str, list] = {
+        k: [] for k in ("x", "obs", "clip", "tid", "k", "label", "n", "span")
+    }
+    videos = doc["videos"][start:limit]
+    t0 = time.perf_counter()
+    for ci, v in enumerate(videos):
+        gt = {f["index"]: f["boxes"] for f in v["frames"]}
+        rec: list = []
+        decider = engine.video_decider(recorder=rec, learned=False)
+        with video_io.iter_frames(clips_json.parent / v["file"], engine.settings.limits) as fr:
+            for _ in engine.video_regions((f.image for f in fr), decider=decider):
+                pass
+        by_tid: dict[int, list] = {}
+        for tid, seq, feats, row in rec:
+            by_tid.setdefault(tid, []).append((seq, feats, row))
+        for tid, obs in by_tid.items():
+            # only annotated frames vote (real clips are annotated every 10th frame)
+            votes = [_label_observation(r, gt[int(s)]) for s, _, r in obs if int(s) in gt]
+            counts = {c: votes.count(c) for c in (FACE, CLUTTER, IGNORE)}
+            label = max(counts, key=lambda c: (counts[c], c == FACE)) if votes else IGNORE
+            span = obs[-1][0] - obs[0][0] + 1
+            for k, (_, feats, row) in enumerate(obs):
+                out["x"].append(feats)
+                out["obs"].append(row)
+                out["clip"].append(start + ci)
+                out["tid"].append(tid)
+                out["k"].append(k)
+                out["label"].append(label)
+                out["n"].append(len(obs))
+                out["span"].append(span)
+        print(f"clip {ci + 1}/{len(videos)}: {len(by_tid)} tracks "
+              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p)) if len(set(y.tolist())) == 2 else float("nan")
+
+
+def _early(d: dict[str, np.ndarray], p: np.ndarray, within: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per track: best P(face) over its first ``within`` observations, and its label/span."""
+    keys = np.stack([d["clip"], d["tid"]], axis=1)
+    _, inv = np.unique(keys, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    best = np.zeros(inv.max() + 1)
+    early = d["k"] < within
+    np.maximum.at(best, inv[early], p[early])
+    label = np.zeros(inv.max() + 1, int)
+    span = np.zeros(inv.max() + 1)
+    label[inv] = d["label"]
+    span[inv] = d["span"]
+    return best, np.stack([label, span], axis=1)
+
+
+def load(npz: Path, detect_every: int = 4) -> dict[str, np.ndarray]:
+    """Extracted samples, features recomputed from the stored observations (so that
+    a change to the features needs no new extraction)."""
+    d = dict(np.load(npz))
+    order = np.lexsort((d["k"], d["tid"], d["clip"]))
+    d = {k: v[order] for k, v in d.items()}
+    x = np.zeros((len(order), len(FEATURES)))
+    start = 0
+    for i in range(1, len(order) + 1):
+        if i == len(order) or (d["clip"][i], d["tid"][i]) != (d["clip"][start], d["tid"][start]):
+            for j in range(start, i):
+                x[j] = track_features(d["obs"][start : j + 1], detect_every)
+            start = i
+    d["x"] = x
+    return d
+
+
+def fit(npz: Path, out: Path, hidden: int, recall: float, within: int) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+    from sklearn.neural_network import MLPClassifier
+
+    d = load(npz)
+    keep = d["label"] != IGNORE
+    d = {k: v[keep] for k, v in d.items()}
+    x, y, groups = d["x"], d["label"], d["clip"]
+    # each track weighs the same, whatever its length
+    w = 1.0 / np.maximum(d["n"], 1)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+
+    def make():
+        if hidden:
+            return MLPClassifier((hidden,), alpha=1e-3, max_iter=2000, random_state=0)
+        return LogisticRegression(C=1.0, max_iter=2000)
+
+    cv = np.zeros(len(y))
+    for tr, te in GroupKFold(5).split(z, y, groups):
+        m = make()
+        if hidden:
+            m.fit(z[tr], y[tr])
+        else:
+            m.fit(z[tr], y[tr], sample_weight=w[tr])
+        cv[te] = m.predict_proba(z[te])[:, 1]
+    best, lab = _early(d, cv, within)
+    is_face = lab[:, 0] == FACE
+    # operating point: keep `recall` of the face tracks' frames decided early
+    order = np.argsort(best[is_face])
+    wts = lab[is_face, 1][order]
+    cum = np.cumsum(wts) / wts.sum()
+    cut = int(np.searchsorted(cum, 1 - recall))
+    threshold = float(best[is_face][order][cut]) if cut < len(order) else 0.5
+    rejected = (best[~is_face] < threshold).mean()
+    area_rej = lab[~is_face, 1][best[~is_face] < threshold].sum() / lab[~is_face, 1].sum()
+    print(f"cross-validated: AUC per observation {_auc(y, cv):.3f}, per track (first "
+          f"{within}) {_auc(is_face.astype(int), best):.3f}; at threshold {threshold:.3f} "
+          f"(recall {recall} of face-track frames) rejects {rejected:.1%} of clutter tracks "
+          f"({area_rej:.1%} of their frames); {is_face.sum()} face / {(~is_face).sum()} "
+          f"clutter tracks", file=sys.stderr)  # fmt: skip
+    m = make()
+    if hidden:
+        m.fit(z, y)
+        layers = [(m.coefs_[i], m.intercepts_[i]) for i in range(len(m.coefs_))]
+    else:
+        m.fit(z, y, sample_weight=w)
+        layers = [(m.coef_.T, m.intercept_)]
+    model = DecisionModel(
+        FEATURES,
+        mean,
+        scale,
+        tuple((np.asarray(a, np.float64), np.asarray(b, np.float64)) for a, b in layers),
+        threshold,
+        {
+            "what": "P(face) for a video face track from its evidence so far (veil.decide)",
+            "trained_on": f"{len(np.unique(groups))} synthetic moving-camera clips (45 frames, "
+            "960x540) from faces_wider_train stills (WIDER FACE train), "
+            "build_benchmark(seed=11); never the evaluation sets",
+            "samples": int(len(y)),
+            "face_tracks": int(is_face.sum()),
+            "clutter_tracks": int((~is_face).sum()),
+            "kind": f"mlp({hidden})" if hidden else "logistic",
+            "cv_auc_track": round(_auc(is_face.astype(int), best), 4),
+            "cv_clutter_rejected": round(float(rejected), 4),
+            "recall_target": recall,
+            "decided_within": within,
+        },
+    )
+    out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def report(npz: Path, model_path: Path, within: int) -> None:
+    """How a model ranks the tracks of (evaluation) clips: AUC and rejections at its cut."""
+    d = load(npz)
+    keep = d["label"] != IGNORE
+    d = {k: v[keep] for k, v in d.items()}
+    model = DecisionModel.load(model_path)
+    p = model.predict(d["x"])
+    best, lab = _early(d, p, within)
+    is_face = lab[:, 0] == FACE
+    t = model.threshold
+    print(f"{npz.name}: track AUC {_auc(is_face.astype(int), best):.3f}; at {t:.3f}: "
+          f"face tracks decided {np.mean(best[is_face] >= t):.3f} "
+          f"(frames {lab[is_face, 1][best[is_face] >= t].sum() / lab[is_face, 1].sum():.3f}), "
+          f"clutter rejected {np.mean(best[~is_face] < t):.3f}")  # fmt: skip
+    for name, i in zip(FEATURES, range(len(FEATURES)), strict=True):
+        from sklearn.metrics import roc_auc_score
+
+        print(f"  {name:14s} AUC {roc_auc_score(d['label'], d['x'][:, i]):.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("extract")
+    e.add_argument("clips", type=Path)
+    e.add_argument("out", type=Path)
+    e.add_argument("--limit", type=int)
+    e.add_argument("--start", type=int, default=0)
+    f = sub.add_parser("fit")
+    f.add_argument("npz", type=Path)
+    f.add_argument("--out", type=Path, required=True)
+    f.add_argument("--hidden", type=int, default=0, help="hidden units (0: logistic)")
+    f.add_argument("--recall", type=float, default=0.995)
+    f.add_argument("--within", type=int, default=4, help="observations to decide within")
+    r = sub.add_parser("report")
+    r.add_argument("npz", type=Path)
+    r.add_argument("--model", type=Path, required=True)
+    r.add_argument("--within", type=int, default=4)
+    a = ap.parse_args(argv)
+    if a.cmd == "extract":
+        np.savez(a.out, **extract(a.clips, a.limit, a.start))
+    elif a.cmd == "fit":
+        fit(a.npz, a.out, a.hidden, a.recall, a.within)
+    else:
+        report(a.npz, a.model, a.within)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
