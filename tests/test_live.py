@@ -200,6 +200,32 @@ def test_source_killed_and_restarted_is_reconnected(ffmpeg, clip, tmp_path):
     assert "reconnects 1" in stats.line()
 
 
+def test_udp_source_that_stalls_ends_with_a_clear_error(ffmpeg, clip, tmp_path):
+    """UDP has no end of stream: a sender that stops is a stall, reported as one."""
+    out = tmp_path / "out.ts"
+    port = free_port()
+    live = LiveSettings(stall_timeout_s=1.0)
+    run = LiveRun(f"udp://127.0.0.1:{port}", out, live=live, engine=plugin_engine())
+    result: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            run.run()
+        except BaseException as e:  # noqa: BLE001 - checked below
+            result["error"] = e
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()  # veil listens first: UDP packets sent before are lost
+    time.sleep(0.5)
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy"]
+    subprocess.run([*cmd, "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"], timeout=30)
+    worker.join(30)
+    assert isinstance(result.get("error"), InputError)
+    assert "stalled (no data for 1 s)" in str(result["error"])
+    counts = check_masked(decode_all(out))
+    assert counts["indexed"] >= 50 and run.stats.written >= 50
+
+
 # -- sinks -------------------------------------------------------------------------------
 @pytest.mark.parametrize("protocol", ["rtmp", "rtsp"])
 def test_publishing_to_a_media_server(ffmpeg, tmp_path, protocol):

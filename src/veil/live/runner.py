@@ -314,20 +314,24 @@ class LiveRun:
             limits=self.settings.limits,
         )
         info = source.open()  # a bad address fails before the models load
-        engine = self.engine or Engine(self.settings)
-        fps = float(info.fps) if info.fps else 25.0
-        self._warm_up(engine, info.width, info.height)
-        sink = LiveSink(
-            self.sink_url,
-            info.width,
-            info.height,
-            info.fps,
-            codec=live.codec,
-            crf=live.crf,
-            preset=live.preset,
-            audio=info.audio,
-            overwrite=live.overwrite,
-        )
+        try:
+            engine = self.engine or Engine(self.settings)
+            fps = float(info.fps) if info.fps else 25.0
+            self._warm_up(engine, info.width, info.height)
+            sink = LiveSink(
+                self.sink_url,
+                info.width,
+                info.height,
+                info.fps,
+                codec=live.codec,
+                crf=live.crf,
+                preset=live.preset,
+                audio=info.audio,
+                overwrite=live.overwrite,
+            )
+        except BaseException:
+            source.close()
+            raise
         # a live source gets room for bursts; a file waits for veil, one frame ahead
         room = 2 if source.paced_by_reader else max(16, int(2 * live.latency_s * fps) + 8)
         frames_q: queue.Queue[Any] = queue.Queue(room)

@@ -231,6 +231,12 @@ class LiveSource:
         if self._thread is not None:
             self._thread.join(self.stall_timeout_s + 2.0)
 
+    def close(self) -> None:
+        """Release a connection that was opened but never started."""
+        if self._thread is None and self._container is not None:
+            self._container.close()
+            self._container = None
+
     def _run(self, frames: queue.Queue[Any], audio: Callable[[LiveAudio], None] | None) -> None:
         end: SourceEnd
         try:
@@ -298,6 +304,12 @@ class LiveSource:
                 for frame in packet.decode():
                     self._deliver(frame, offset, frames)
             return None
+        except av.ExitError:  # PyAV's read timeout interrupts the read
+            if self._stop.is_set():
+                return None
+            return InputError(
+                f"{self.shown}: the source stalled (no data for {self.stall_timeout_s:g} s)"
+            )
         except av.FFmpegError as e:
             if self._stop.is_set():
                 return None
