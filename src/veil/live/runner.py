@@ -126,9 +126,10 @@ class LiveStats:
     carried: int = 0  #: frames masked from tracks without a detector run
     carried_under_load: int = 0  #: of those, frames the schedule wanted detected
     blurred: int = 0  #: whole frames masked: no detection covered them
-    dropped: int = 0  #: frames never written (overload='drop', queue full, too late)
-    dropped_late: int = 0  #: of those, frames the writer found past their deadline
-    dropped_queue: int = 0  #: of those, frames the source's queue had no room for
+    # frames never written, by who dropped them (each counter has one writer thread)
+    dropped_overload: int = 0  #: no detection covered them and overload='drop'
+    dropped_late: int = 0  #: the writer found them past their deadline
+    dropped_queue: int = 0  #: the source's queue had no room for them
     flushes: int = 0  #: look-ahead windows released early to keep the deadline
     #: frames no detection covered, by why: the scene (or connection, or window) had
     #: fewer than two detector runs, or the tracks were carried for max_carry_s already
@@ -141,6 +142,11 @@ class LiveStats:
     max_delay: float = 0.0
     started: float = field(default_factory=time.monotonic)
     audio_packets: int = 0
+
+    @property
+    def dropped(self) -> int:
+        """Frames never written, for any reason."""
+        return self.dropped_overload + self.dropped_late + self.dropped_queue
 
     def delay_quantile(self, q: float) -> float | None:
         if not self.delays:
@@ -176,6 +182,7 @@ class LiveStats:
             "carried_under_load": self.carried_under_load,
             "blurred": self.blurred,
             "dropped": self.dropped,
+            "dropped_overload": self.dropped_overload,
             "dropped_late": self.dropped_late,
             "dropped_queue": self.dropped_queue,
             "flushes": self.flushes,
@@ -351,7 +358,6 @@ class LiveRun:
             self.stats.reconnects = source.stats.reconnects
             self.stats.gaps_s = list(source.stats.gaps_s)
             self.stats.dropped_queue = source.stats.dropped
-            self.stats.dropped += source.stats.dropped
             self._put_writer(None, force=True)
             writer.join(30.0)
             try:
@@ -423,7 +429,7 @@ class LiveRun:
             if regions is not None:
                 self._put_writer(("frame", rgb, regions, meta))
             elif live.overload == "drop":
-                self.stats.dropped += 1
+                self.stats.dropped_overload += 1
             else:  # counted as blurred once written (the writer may still find it late)
                 self._put_writer(("whole", rgb, None, meta))
 
@@ -449,6 +455,7 @@ class LiveRun:
                 next_status = now + live.status_every_s
                 self.stats.reconnects = source.stats.reconnects
                 self.stats.gaps_s = list(source.stats.gaps_s)
+                self.stats.dropped_queue = source.stats.dropped
                 if self.on_status is not None:
                     self.on_status(self.stats)
             if self._stop.is_set() or (
@@ -572,7 +579,6 @@ class LiveRun:
                 kind, rgb, regions, meta = item
                 t0 = time.monotonic()
                 if t0 - meta.arrived + self._est_write > late:
-                    self.stats.dropped += 1
                     self.stats.dropped_late += 1
                     continue
                 if self.region_hook is not None:
