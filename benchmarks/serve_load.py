@@ -216,11 +216,12 @@ def main() -> None:
         }
         for t in threads:
             t.join()
+        actions = sum(len(v) for v in times.values())  # as the users saw them
         times["write request (one POST)"] = [x for c in clients for x in c.requests]
         result["load"] = {
             "clients": a.clients,
             "seconds": a.seconds,
-            "requests": sum(len(v) for v in times.values()),
+            "actions": actions,
             "latency_ms": {
                 k: {
                     "n": len(v),

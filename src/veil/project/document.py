@@ -54,6 +54,10 @@ class Edit:
         return [(a or b).id for b, a in self.pairs if (a or b) is not None]  # type: ignore[union-attr]
 
 
+#: Undo steps kept per session; older ones are forgotten.
+MAX_UNDO = 1000
+
+
 class Project:
     """Files with their tracks, plus the undo and redo stacks of this session."""
 
@@ -144,8 +148,14 @@ class Project:
         if edit.decision is not None:
             entry = self.entry(edit.file)
             entry.decisions = (*entry.decisions, edit.decision)
-        self._undo.append(edit)
+        self._push(edit)
         return edit
+
+    def _push(self, edit: Edit) -> None:
+        """Record an undoable edit, keeping the last :data:`MAX_UNDO` (a reviewer's tab
+        left open for a day makes thousands; memory and the history list stay bounded)."""
+        self._undo.append(edit)
+        del self._undo[:-MAX_UNDO]
 
     def _swap(self, file: str, old: Track | None, new: Track | None) -> None:
         tracks = self.entry(file).tracks
@@ -159,7 +169,7 @@ class Project:
         if after is not None:
             entry.check_track(after)
         self._swap(file, before, after)
-        self._undo.append(Edit(what, file, before, after))
+        self._push(Edit(what, file, before, after))
         self._redo.clear()
 
     def bulk(
@@ -183,7 +193,7 @@ class Project:
         if decision is not None:
             entry.decisions = (*entry.decisions, decision)
         first = pairs[0] if pairs else (None, None)
-        self._undo.append(Edit(what, file, first[0], first[1], tuple(pairs[1:]), decision))
+        self._push(Edit(what, file, first[0], first[1], tuple(pairs[1:]), decision))
         self._redo.clear()
 
     def replace_track(self, file: str, track: Track, what: str = "change track") -> None:
