@@ -186,7 +186,11 @@ def test_source_killed_and_restarted_is_reconnected(ffmpeg, clip, tmp_path):
     deadline = time.monotonic() + 5
     while run.stats.reconnects < 1 and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(1.5)  # the last frames leave the look-ahead
+    settled, last = 0, -1
+    while settled < 3 and time.monotonic() < deadline + 20:  # the last frames leave
+        time.sleep(0.5)
+        settled = settled + 1 if run.stats.written == last else 0
+        last = run.stats.written
     run.stop()
     worker.join(20)
     stats = result["stats"]
