@@ -12,11 +12,11 @@ prints per clip:
   annotated face or ``ignore`` box (a box's centre inside the mask's box, or the
   mask's centre inside the box);
 * faces' own area: the share of each annotated frame that its annotated faces
-  cover, each box grown 40% per side (veil's face margin): the least a mask
-  that hides every face must take.
+  (``ignore`` ones included) cover, each box grown 40% per side (veil's face
+  margin): the least a mask that hides every face must take.
 
 The last line pools recall over every annotated face of all clips.
-``--decide rule`` measures the hand confirm rule instead of the learned decision.
+``--decide learned`` measures the learned decision instead of the confirm rule.
 
 ``--sheets DIR`` also writes a contact sheet per clip (a few masked frames,
 small) to DIR. Nothing is written to the repository.
@@ -64,10 +64,10 @@ def _on_face(region: np.ndarray, boxes: np.ndarray) -> bool:
 
 
 def _face_area(gt, width: int, height: int) -> float:
-    """Share of the frame the annotated (non-ignored) faces cover, grown 40% per side."""
+    """Share of the frame the annotated faces (``ignore`` ones too) cover, grown 40% per side."""
     cover = np.zeros((height, width), bool)
     for b in gt:
-        if b.label != "face" or b.ignore:
+        if b.label != "face":
             continue
         x1, y1, x2, y2 = b.xyxy
         dx, dy = 0.4 * (x2 - x1), 0.4 * (y2 - y1)
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sheet-frames", type=int, default=3)
     ap.add_argument("--video-face-models", default=None,
                     help="bundled face networks for video (default: veil's default)")  # fmt: skip
-    ap.add_argument("--decide", choices=["learned", "rule"], default="learned",
-                    help="how face tracks are confirmed (default: the learned decision)")
+    ap.add_argument("--decide", choices=["learned", "rule"], default=TrackSettings().decide,
+                    help="how face tracks are confirmed (default: %(default)s)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     ds = load_dataset(args.annotations)

@@ -29,7 +29,7 @@ from veil.settings import FACE_MODELS, DetectSettings, Settings, TrackSettings
 CONFIGS: dict[str, TrackSettings] = {
     "per-frame, no tracking": TrackSettings(enabled=False),
     f"default (tracking, detect_every={TrackSettings().detect_every})": TrackSettings(),
-    "confirm rule instead of the learned decision": TrackSettings(decide="rule"),
+    "learned decision instead of the confirm rule": TrackSettings(decide="learned"),
     "tracking, detect_every=3": TrackSettings(detect_every=3),
     "tracking, detect_every=1": TrackSettings(detect_every=1),
 }

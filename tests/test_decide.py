@@ -176,6 +176,15 @@ def test_decider_checks_only_what_it_still_needs():
     assert len(asked) == 1 and d.decided(2)
 
 
+def test_an_advisory_decider_rates_tracks_while_the_rule_decides():
+    cfg = TrackConfig(lookahead=24, pre_frames=8, post_frames=8, confirm_hits=2)
+    d = FaceTrackDecider(_model(), 4, advisory=True)
+    out = _face_run(OfflineTracker(cfg, d), 40, yunet=0.0)
+    assert all(len(f.regions) == 1 for f in out)  # the rule masks what the model doubts
+    (conf,) = d.confidences.values()
+    assert conf < 0.5
+
+
 def test_the_rule_still_decides_without_a_decider_and_for_other_classes():
     cfg = TrackConfig(lookahead=24, pre_frames=8, post_frames=8, confirm_hits=2)
     plain = _face_run(OfflineTracker(cfg), 40, yunet=0.0)
@@ -232,7 +241,7 @@ def test_crop_verifier_size_must_suit_the_networks():
 
 
 def test_decide_setting_is_validated():
-    assert TrackSettings().decide == "learned"
+    assert TrackSettings().decide == "rule"  # until the learned decision matches its recall
     with pytest.raises(ConfigError, match="decide must be one of"):
         TrackSettings(decide="maybe")
 
@@ -246,10 +255,31 @@ def test_engine_uses_the_learned_decision_only_where_it_was_trained():
         def detect(self, rgb, threshold):
             return Regions.empty()
 
-    faces = Settings(detect=DetectSettings(targets=("face",)))
+    faces = Settings(
+        detect=DetectSettings(targets=("face",)), track=TrackSettings(decide="learned")
+    )
     assert Engine(faces, detectors=[Stub()]).video_decider() is None  # a plug-in keeps the rule
-    assert Engine(faces).video_decider() is not None  # the bundled CenterFace: learned
+    learned = Engine(faces).video_decider()
+    assert learned is not None and not learned.advisory  # the bundled CenterFace: learned
     rule = faces.evolve(track=TrackSettings(decide="rule"))
-    assert Engine(rule).video_decider() is None
-    yolo = Settings(detect=DetectSettings(targets=("face",), video_face_models="yolo"))
-    assert Engine(yolo).video_decider() is None  # trained on CenterFace's detections only
+    assert Engine(rule).video_decider() is None  # plain masking pays nothing for ratings
+    rating = Engine(rule).video_decider(advisory=True)
+    assert rating is not None and rating.advisory  # a project still gets P(face) per track
+    yolo = faces.evolve(detect=DetectSettings(targets=("face",), video_face_models="yolo"))
+    assert Engine(yolo).video_decider(advisory=True) is None  # trained on CenterFace only
+
+
+def test_a_project_carries_each_face_track_s_confidence(tmp_path):
+    """The sample clip shipped in the package: its face tracks get a P(face) for review
+    while the rule decides what is masked."""
+    from importlib.resources import files
+
+    from veil.pipeline import Engine
+    from veil.project.build import detect_entry
+
+    clip = files("veil") / "samples" / "street.mp4"
+    engine = Engine(Settings(detect=DetectSettings(targets=("face",))))
+    entry = detect_entry(engine, str(clip), "street.mp4")
+    faces = [t for t in entry.tracks.values() if t.label == "face"]
+    assert faces and all(t.confidence is not None for t in faces)
+    assert max(t.confidence for t in faces) > 0.5  # NASA's portrait is a face

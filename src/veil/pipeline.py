@@ -149,16 +149,22 @@ class Engine:
 
         return detect
 
-    def video_decider(self, recorder: list | None = None, learned: bool = True) -> Any:
-        """A fresh per-clip :class:`veil.decide.FaceTrackDecider`, or None for the rule.
+    def video_decider(
+        self, recorder: list | None = None, learned: bool = True, advisory: bool = False
+    ) -> Any:
+        """A fresh per-clip :class:`veil.decide.FaceTrackDecider`, or None.
 
+        With ``TrackSettings.decide == "learned"`` it decides which face tracks
+        are masked. Otherwise, ``advisory=True`` still gives one that only rates
+        each track's P(face) for review (``Track.confidence``), the rule deciding.
         The bundled decision model was trained on the bundled CenterFace video
-        network's detections; another face network or a plug-in detector keeps
-        the confirm rule. ``learned=False`` (training) gathers evidence only.
+        network's detections; another face network or a plug-in detector gets
+        none. ``learned=False`` (training) gathers evidence only.
         """
         profile = self.video_profile
+        deciding = self.settings.track.decide == "learned"
         if (
-            self.settings.track.decide != "learned"
+            not (deciding or advisory)
             or self._injected
             or "face" not in profile.targets
             or profile.face_models != "centerface"
@@ -168,7 +174,9 @@ class Engine:
         from .decide import FaceTrackDecider, load_bundled
 
         model = load_bundled() if learned else None
-        return FaceTrackDecider(model, self.settings.track.detect_every, recorder=recorder)
+        return FaceTrackDecider(
+            model, self.settings.track.detect_every, recorder=recorder, advisory=not deciding
+        )
 
     def verify(self, rgb: np.ndarray, regions: Regions) -> np.ndarray:
         """The crop verifier's opinions of ``regions`` (:data:`veil.decide.VERIFIED` columns).

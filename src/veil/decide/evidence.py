@@ -119,7 +119,8 @@ class CropVerifier:
     network sees a head and shoulders, not a texture), scaled to ``size`` px
     square (64 px at 2.5x the box: per box, 96 px at 2x separated better on the
     training clips, AUC 0.964/0.967 for YuNet/YOLO against 0.922/0.953, yet the
-    tracks' decision fitted on it ranked worse, cross-validated 0.914 against 0.922), and all crops of a frame go through each network in one batch. A
+    tracks' decision fitted on it ranked worse, cross-validated 0.914 against
+    0.922), and all crops of a frame go through each network in one batch. A
     network's opinion is its best score among the boxes it finds that overlap
     where the candidate sits in the crop (0 when it finds none). Crops cost a
     small fraction of a full-frame pass, and only the detections the decision

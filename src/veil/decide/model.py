@@ -82,8 +82,7 @@ class DecisionModel:
         feats = tuple(doc.get("features", ())) if isinstance(doc, dict) else ()
         if feats != features:
             raise ModelError(
-                f"decision model: features {list(feats)} do not match this veil's "
-                f"{list(features)}"
+                f"decision model: features {list(feats)} do not match this veil's {list(features)}"
             )
         try:
             layers = tuple(

@@ -30,6 +30,8 @@ class FaceTrackDecider:
     later never unmasks frames). ``confidence`` is the highest P(face) the
     track reached, what review ranks by. ``recorder``, when given, receives
     ``(track id, seq, features, observation row)`` per observation (training data).
+    An ``advisory`` decider only rates tracks: the tracker confirms them by its
+    rule, and ``decided`` still tells when a track's rating needs no more checks.
     """
 
     label = FACE
@@ -40,8 +42,10 @@ class FaceTrackDecider:
         detect_every: int,
         threshold: float | None = None,
         recorder: list | None = None,
+        advisory: bool = False,
     ) -> None:
         self.model = model
+        self.advisory = advisory
         self.detect_every = detect_every
         if threshold is None:
             threshold = model.threshold if model is not None else math.inf

@@ -210,7 +210,12 @@ def detect_entry(
 
         def regions() -> Iterator[tuple[int, Regions]]:
             for index, (_, found) in enumerate(
-                engine.video_regions(images(), filled=filled, confidence=confidence)
+                engine.video_regions(
+                    images(),
+                    filled=filled,
+                    decider=engine.video_decider(advisory=True),
+                    confidence=confidence,
+                )
             ):
                 if progress:
                     progress(1)

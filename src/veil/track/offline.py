@@ -16,7 +16,8 @@ while they wait, later detections can still reach them:
   the frames it was unconfirmed on included while they are still held back.
   Lanterns and signs that flicker over the threshold once are left alone;
   a real face is seen again. With a ``decider`` (see :mod:`veil.decide`), the
-  tracks of its class are confirmed by the learned decision instead.
+  tracks of its class are confirmed by the learned decision instead (unless it
+  is only advisory: then it rates them for review and the rule decides).
 
 Nothing crosses a scene cut. Memory is bounded by the window: at most
 ``lookahead + 1`` payloads are held, plus ``smooth_radius`` frames of boxes.
@@ -242,7 +243,7 @@ class OfflineTracker:
                 self._note_velocity(info, box, frame.seq)
                 info.last_det, info.last_box = frame.seq, box
                 info.max_score = max(info.max_score, scores[i])
-            if judged[i]:
+            if judged[i] and not decider.advisory:
                 if decider.decided(tid):
                     info.confirmed = True
             elif not weak[i]:
