@@ -242,3 +242,33 @@ def test_work_folders_of_a_killed_server_are_removed_at_the_next_start(tmp_path)
     finally:
         manager.shutdown()
     assert not manager.workdir.exists()
+
+
+def test_a_restart_recovers_jobs_unless_their_input_changed_meanwhile(tmp_path):
+    """Issue 27 (crashes): a killed server's detected job comes back on the same FOLDER
+    with its project; not when the input file was changed while the server was down."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    root = tmp_path / "media"
+    root.mkdir()
+    make_clip(root / "clip.mp4", frames=10)
+    managers = [_manager(root, tmp_path)]
+    try:
+        a = managers[0]
+        job = a.create(root / "clip.mp4", "clip.mp4")
+        a.submit(job, "detect")
+        job.idle.wait(60)
+        assert job.state == "ready" and a.flush(job)
+        (a.workdir / "owner.pid").write_text(str(dead.pid))  # as if killed
+        b = _manager(root, tmp_path)
+        managers.append(b)
+        assert [j.id for j in b.listed()] == [job.id] and b.get(job.id).state == "ready"
+        assert b.get(job.id).frames is not None and not a.workdir.exists()
+        (b.workdir / "owner.pid").write_text(str(dead.pid))
+        os.utime(root / "clip.mp4", ns=(1, 1))  # the input is edited while the server is down
+        c = _manager(root, tmp_path)
+        managers.append(c)
+        assert c.listed() == [] and not b.workdir.exists()
+    finally:
+        for m in managers:
+            m.shutdown()

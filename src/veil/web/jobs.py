@@ -352,7 +352,15 @@ class JobManager:
     def _write_meta(self, job: Job) -> None:
         """What a restarted server needs to recover the job (its input, not its edits)."""
         src = None if job.identity is None else job.src.relative_to(self.root).as_posix()
-        meta = {"id": job.id, "name": job.name, "kind": job.kind, "src": src}
+        st = job.src.stat()
+        meta = {
+            "id": job.id,
+            "name": job.name,
+            "kind": job.kind,
+            "src": src,
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+        }
         write_text_atomic(job.folder / META_FILE, json.dumps(meta), "job")
 
     def _recover(self, stale: Path) -> None:
@@ -377,22 +385,31 @@ class JobManager:
         name, kind, job_id = str(meta["name"]), str(meta["kind"]), str(meta["id"])
         if job_id in self.jobs or kind != media_kind(Path(name)):
             return None
+        src = inside(self.root, meta["src"]) if meta["src"] else old / "input" / name
+        st = src.stat()
+        if (st.st_size, st.st_mtime_ns) != (meta["size"], meta["mtime_ns"]):
+            return None  # the input changed while the server was down: not this project's
         folder = self.workdir / old.name
         os.rename(old, folder)  # same parent folder: a rename, no copy
-        for part in ("out", "thumbs"):
-            shutil.rmtree(folder / part, ignore_errors=True)  # rebuilt on demand
-        for tmp in folder.glob("*.tmp*"):
-            tmp.unlink(missing_ok=True)
-        src = inside(self.root, meta["src"]) if meta["src"] else folder / "input" / name
-        entry = project.entry(name)
-        if kind == "image":
-            frames = FrameSource.for_image(image_io.load_image(src, self.settings.limits).rgb)
-        else:
-            frames = FrameSource(folder / "proxy.mkv", entry.frames)
+        try:
+            for part in ("out", "thumbs"):
+                shutil.rmtree(folder / part, ignore_errors=True)  # rebuilt on demand
+            for tmp in folder.glob("*.tmp*"):
+                tmp.unlink(missing_ok=True)
+            if not meta["src"]:
+                src = folder / "input" / name
+            entry = project.entry(name)
+            if kind == "image":
+                rgb = image_io.load_image(src, self.settings.limits).rgb
+                frames = FrameSource.for_image(rgb)
+            else:
+                frames = FrameSource(folder / "proxy.mkv", entry.frames)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         job = Job(job_id, name, src, kind, folder, state="ready", project=project)
         job.frames = frames
         if meta["src"]:
-            st = src.stat()
             job.identity = (st.st_dev, st.st_ino)
         job.on_change = self._changed
         self.jobs[job.id] = job
