@@ -58,7 +58,7 @@ def test_live_job_shows_only_masked_frames_and_counts(served):
             break
         time.sleep(0.1)
     assert s["state"] == "ended" and s["error"] is None
-    assert s["stats"]["written"] == 40 and "frames 40 in" in s["line"]
+    assert s["stats"]["written"] + s["stats"]["dropped"] == 40 and "frames 40 in" in s["line"]
     assert any(read_index(img) is not None for img in seen)  # the view showed frames
     for img in seen:
         i = read_index(img)
