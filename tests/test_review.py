@@ -181,6 +181,10 @@ def test_veil_review_cli(tmp_path, capsys):
     assert cli.main(["review", str(path), "--threshold", "0.3", "--dry-run"]) == 0
     assert "would turn off 2 track(s)" in capsys.readouterr().out
     assert Project.load(path).entry(FILE).decisions == ()
+    assert (
+        cli.main(["review", str(path), "--threshold", "0.6", "--label", "plate", "--dry-run"]) == 0
+    )
+    assert "would turn off 1 track(s)" in capsys.readouterr().out
     assert cli.main(["review", str(path), "--threshold", "0.3", "--reason", "signs"]) == 0
     e = Project.load(path).entry(FILE)
     assert [e.tracks[i].enabled for i in (1, 2, 3, 4)] == [True, False, False, True]
@@ -196,3 +200,20 @@ def test_veil_review_cli(tmp_path, capsys):
     assert cli.main(["review", str(path), "--method", "fill", "2-4"]) == 0
     assert Project.load(path).entry(FILE).tracks[3].overrides.method == "fill"
     assert cli.main(["review", str(path), "--enable", "2-x"]) == 2
+
+
+def test_a_threshold_on_one_class_leaves_the_other_alone():
+    p = rf.project()
+    e = p.entry(FILE)
+    assert rv.preview(e, 0.6, label="face").turned_off == 2  # the 0.5 plate stays
+    assert rv.preview(e, 0.6, label="face").area_share == pytest.approx(0.10)
+    assert rv.preview(e, 0.6, label="plate").turned_off == 1
+    assert rv.preview(e, 0.6, label="plate").area_share == pytest.approx(0.10)
+    d = rv.apply_threshold(p, FILE, 0.6, "signs", label="face")
+    assert d.tracks == (2, 3) and d.label == "face" and e.tracks[4].enabled
+    back = Project.loads(p.dumps()).entry(FILE)
+    assert back.decisions[0].label == "face"
+    report = to_markdown(build_report([FileRecord(back, "0" * 64)], Settings()))
+    assert "threshold 0.6 on face tracks' detector score: 2 track(s) off" in report
+    with pytest.raises(ProjectError, match="label"):
+        rv.preview(e, 0.5, label="logo")

@@ -70,6 +70,9 @@ def test_tracks_and_preview(job):
     p = client.get(f"/api/jobs/{jid}/review/preview?threshold=0.18", headers=AUTH).json()
     assert (p["masked"], p["turned_off"]) == (3, 1)
     assert p["area_share"] == pytest.approx(0.11)
+    q = f"/api/jobs/{jid}/review/preview?threshold=0.6&label=plate"
+    p = client.get(q, headers=AUTH).json()
+    assert (p["masked"], p["turned_off"]) == (3, 1)
     bad = client.get(f"/api/jobs/{jid}/review/preview?threshold=2", headers=AUTH)
     assert bad.status_code == 400 and "threshold" in bad.json()["detail"]
     assert client.get(f"/api/jobs/{jid}/review/tracks").status_code == 401

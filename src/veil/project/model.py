@@ -328,6 +328,7 @@ class Decision:
     threshold: float | None = None
     evidence: str | None = None
     confirmed: int = 0
+    label: str | None = None  # a threshold on one class's tracks only
 
     def __post_init__(self) -> None:
         if self.what not in DECISIONS:
@@ -352,6 +353,8 @@ class Decision:
             raise ProjectError("evidence: expected a short text")
         if not _is_int(self.confirmed) or self.confirmed < 0:
             raise ProjectError("confirmed: expected a whole number >= 0")
+        if self.label is not None and self.label not in AUTO_LABELS:
+            raise ProjectError(f"label: expected one of {', '.join(AUTO_LABELS)}")
 
 
 @dataclass

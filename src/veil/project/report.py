@@ -132,7 +132,9 @@ def _span(r: dict[str, Any]) -> str:
 def _decision_line(d: dict[str, Any]) -> str:
     n = len(d["tracks"])
     if d["what"] == "threshold":
-        head = f"threshold {d['threshold']:g} on {d.get('evidence', 'evidence')}: {n} track(s) off"
+        on = f"{d['label']} tracks' " if d.get("label") else ""
+        ev = d.get("evidence", "evidence")
+        head = f"threshold {d['threshold']:g} on {on}{ev}: {n} track(s) off"
     else:
         head = f"{n} track(s) off at once"
     if d.get("confirmed"):

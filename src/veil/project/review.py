@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ProjectError
 from ..settings import METHODS
 from .document import Project
-from .model import Decision, FileEntry, Track
+from .model import AUTO_LABELS, Decision, FileEntry, Track
 
 #: Learned confidence at or above which turning a face track off needs a confirmation.
 LIKELY_FACE = 0.9
@@ -86,10 +86,17 @@ def likely_face(t: Track) -> bool:
     return ev is None or ev >= likely_line(t)
 
 
-def below(t: Track, threshold: float) -> bool:
-    """Would a threshold turn this track off? Only enabled tracks with evidence below it."""
+def below(t: Track, threshold: float, label: str | None = None) -> bool:
+    """Would a threshold (on ``label``'s tracks, or on all) turn this track off? Only
+    enabled tracks with evidence below it."""
     ev = evidence(t)
-    return t.enabled and ev is not None and ev < threshold
+    return t.enabled and ev is not None and ev < threshold and label in (None, t.label)
+
+
+def _check_label(label: str | None) -> str | None:
+    if label is not None and label not in AUTO_LABELS:
+        raise ProjectError(f"label: expected one of {', '.join(AUTO_LABELS)}, got {label!r}")
+    return label
 
 
 def _check_threshold(threshold: float) -> float:
@@ -263,7 +270,7 @@ class Coverage:
         self.cells = len(range(0, n, self.step)) * self.gw * self.gh
         self._tracks: dict[int, tuple[Track, np.ndarray]] = {}
         self._key: tuple[int, ...] | None = None
-        self._sorted = np.zeros(0, np.float32)
+        self._sorted: dict[str | None, np.ndarray] = {}
         self.update(entry)
 
     def _cells(self, t: Track) -> np.ndarray:
@@ -289,37 +296,52 @@ class Coverage:
         self._tracks[t.id] = (t, cells)
         return cells
 
-    def update(self, entry: FileEntry) -> None:
-        """Follow the entry's tracks as they are now (cheap when nothing changed)."""
+    def update(self, entry: FileEntry, label: str | None = None) -> None:
+        """Follow the entry's tracks as they are now (cheap when nothing changed); with
+        ``label``, the threshold applies to that class only (the others stay masked)."""
         on = [t for t in entry.tracks.values() if t.enabled]
         key = tuple(id(t) for t in on)
-        if key == self._key:
+        if key != self._key:
+            for gone in [i for i in self._tracks if i not in entry.tracks]:
+                del self._tracks[gone]
+            self._sorted, self._key, self._on = {}, key, on
+        if label in self._sorted:
             return
-        for gone in [i for i in self._tracks if i not in entry.tracks]:
-            del self._tracks[gone]
+
+        def value(t: Track) -> float:
+            ev = evidence(t)
+            return np.inf if ev is None or label not in (None, t.label) else ev
+
         grid = np.full(self.cells, -np.inf, np.float32)
         # ascending evidence: a cell ends with the highest evidence of the tracks covering it
-        for t in sorted(on, key=lambda t: np.inf if evidence(t) is None else evidence(t)):
-            ev = evidence(t)
-            grid[self._cells(t)] = np.inf if ev is None else ev
-        self._sorted = np.sort(grid[grid > -np.inf])
-        self._key = key
+        for t in sorted(self._on, key=value):
+            grid[self._cells(t)] = value(t)
+        self._sorted[label] = np.sort(grid[grid > -np.inf])
 
-    def share(self, threshold: float) -> float:
-        """Share of the frame area (mean over frames) masked at ``threshold``."""
-        i = int(np.searchsorted(self._sorted, np.float32(threshold), side="left"))
-        return float(len(self._sorted) - i) / self.cells if self.cells else 0.0
+    def share(self, threshold: float, label: str | None = None) -> float:
+        """Share of the frame area (mean over frames) masked at ``threshold`` (after
+        :meth:`update` for ``label``)."""
+        values = self._sorted.get(label, np.zeros(0, np.float32))
+        i = int(np.searchsorted(values, np.float32(threshold), side="left"))
+        return float(len(values) - i) / self.cells if self.cells else 0.0
 
 
-def preview(entry: FileEntry, threshold: float, coverage: Coverage | None = None) -> Preview:
-    """Counts for "mask at or above ``threshold``"; pass a cached ``coverage`` for speed."""
+def preview(
+    entry: FileEntry,
+    threshold: float,
+    coverage: Coverage | None = None,
+    label: str | None = None,
+) -> Preview:
+    """Counts for "mask the tracks (of ``label``, or all) at or above ``threshold``"; pass a
+    cached ``coverage`` for speed."""
     threshold = _check_threshold(threshold)
+    label = _check_label(label)
     masked = off = already = likely = 0
     kinds: dict[str, int] = {}
     for t in entry.tracks.values():
         if not t.enabled:
             already += 1
-        elif below(t, threshold):
+        elif below(t, threshold, label):
             off += 1
             likely += likely_face(t)
         else:
@@ -327,8 +349,8 @@ def preview(entry: FileEntry, threshold: float, coverage: Coverage | None = None
             k = evidence_kind(t)
             kinds[k] = kinds.get(k, 0) + 1
     cov = coverage if coverage is not None else Coverage(entry)
-    cov.update(entry)
-    return Preview(threshold, masked, off, already, likely, cov.share(threshold), kinds)
+    cov.update(entry, label)
+    return Preview(threshold, masked, off, already, likely, cov.share(threshold, label), kinds)
 
 
 # -- bulk edits ------------------------------------------------------------------------------
@@ -338,18 +360,28 @@ def _guard(tracks: Iterable[Track], confirm: bool) -> None:
         raise NeedsConfirmation(len(risky), risky)
 
 
-def threshold_plan(entry: FileEntry, threshold: float) -> list[Track]:
-    """The enabled tracks a threshold turns off, by id."""
+def threshold_plan(entry: FileEntry, threshold: float, label: str | None = None) -> list[Track]:
+    """The enabled tracks (of ``label``, or all) a threshold turns off, by id."""
     threshold = _check_threshold(threshold)
-    return [entry.tracks[i] for i in sorted(entry.tracks) if below(entry.tracks[i], threshold)]
+    label = _check_label(label)
+    return [
+        entry.tracks[i] for i in sorted(entry.tracks) if below(entry.tracks[i], threshold, label)
+    ]
 
 
 def apply_threshold(
-    project: Project, file: str, threshold: float, reason: str, confirm: bool = False
+    project: Project,
+    file: str,
+    threshold: float,
+    reason: str,
+    confirm: bool = False,
+    label: str | None = None,
 ) -> Decision:
-    """Turn off every enabled track below ``threshold``: one undoable edit, one reason."""
+    """Turn off every enabled track (of ``label``, or any) below ``threshold``: one undoable
+    edit, one reason. A class's own threshold keeps a learned confidence (faces) and a raw
+    detector score (plates) from being cut by one number."""
     entry = project.entry(file)
-    plan = threshold_plan(entry, threshold)
+    plan = threshold_plan(entry, threshold, label)
     _guard(plan, confirm)
     kinds = sorted({evidence_kind(t) for t in plan}) or [EVIDENCE_NONE]
     decision = Decision(
@@ -359,9 +391,11 @@ def apply_threshold(
         threshold=float(threshold),
         evidence=" + ".join(kinds),
         confirmed=sum(likely_face(t) for t in plan),
+        label=label,
     )
     after = [replace(t, enabled=False, reason=reason) for t in plan]
-    project.bulk(file, f"threshold {threshold:g}: {len(plan)} off", after, decision)
+    on = f" {label}" if label else ""
+    project.bulk(file, f"threshold{on} {threshold:g}: {len(plan)} off", after, decision)
     return decision
 
 

@@ -75,6 +75,12 @@ def review_command(sub: argparse._SubParsersAction) -> None:
         metavar=("METHOD", "IDS"),
         help=f"mask these tracks with METHOD ({', '.join(METHODS)}, or 'default')",
     )
+    pr.add_argument(
+        "--label",
+        choices=("face", "plate"),
+        help="--threshold applies to this class only (a learned face confidence and a plate's "
+        "detector score are different scales)",
+    )
     pr.add_argument("--reason", help="why the tracks are left unmasked (goes into the report)")
     pr.add_argument(
         "--confirm", action="store_true", help="allow turning off tracks rated very likely a face"
@@ -127,14 +133,16 @@ def run_review(args: argparse.Namespace) -> int:
     try:
         if args.threshold is not None:
             if args.dry_run:
-                p = rv.preview(entry, args.threshold)
+                p = rv.preview(entry, args.threshold, label=args.label)
                 _say(
                     f"would turn off {p.turned_off} track(s) ({p.likely_faces_off} rated very "
                     f"likely a face); {p.masked} stay masked, {100 * p.area_share:.1f}% of the "
                     "frame area"
                 )
                 return EXIT_OK
-            d = rv.apply_threshold(project, file, args.threshold, args.reason or "", args.confirm)
+            d = rv.apply_threshold(
+                project, file, args.threshold, args.reason or "", args.confirm, args.label
+            )
             changed = len(d.tracks)
         else:
             if args.method:

@@ -110,6 +110,8 @@ def decision_to_dict(x: Decision) -> dict[str, Any]:
     d: dict[str, Any] = {"what": x.what, "reason": x.reason}
     if x.threshold is not None:
         d["threshold"] = x.threshold
+    if x.label is not None:
+        d["label"] = x.label
     if x.evidence is not None:
         d["evidence"] = x.evidence
     if x.confirmed:
@@ -119,7 +121,9 @@ def decision_to_dict(x: Decision) -> dict[str, Any]:
 
 
 def parse_decision(v: Any, where: str) -> Decision:
-    d = _obj(v, where, {"what", "reason"}, {"tracks", "threshold", "evidence", "confirmed"})
+    d = _obj(
+        v, where, {"what", "reason"}, {"tracks", "threshold", "label", "evidence", "confirmed"}
+    )
     tracks = _list(d.get("tracks", []), f"{where}.tracks")
     return _at(
         where,
@@ -130,6 +134,7 @@ def parse_decision(v: Any, where: str) -> Decision:
             d.get("threshold"),
             d.get("evidence"),
             d.get("confirmed", 0),
+            d.get("label"),
         ),
     )
 

@@ -26,6 +26,7 @@ class ThresholdRequest(BaseModel):
     """Mask the tracks at or above ``threshold``; the others are turned off with ``reason``."""
 
     threshold: float
+    label: str | None = None  # only this class's tracks (face or plate)
     reason: str | None = None
     confirm: bool = False
     dry_run: bool = False
@@ -104,13 +105,13 @@ def add_review_routes(
 
     @api.get(
         "/jobs/{job_id}/review/preview",
-        summary="What 'mask the tracks at or above threshold' leaves masked (tracks, area)",
+        summary="What 'mask the tracks (of label, or all) at or above threshold' leaves masked",
     )
-    def review_preview(job_id: str, threshold: float) -> dict[str, Any]:
+    def review_preview(job_id: str, threshold: float, label: str | None = None) -> dict[str, Any]:
         job = job_of(job_id)
         with job.lock:
             entry = job.entry_project().entry(job.name)
-            return rv.preview(entry, threshold, coverage(job, state(job))).as_dict()
+            return rv.preview(entry, threshold, coverage(job, state(job)), label).as_dict()
 
     @api.post(
         "/jobs/{job_id}/review/threshold",
@@ -124,10 +125,12 @@ def add_review_routes(
             p = job.entry_project()
             entry = p.entry(job.name)
             if body.dry_run:
-                plan = rv.threshold_plan(entry, body.threshold)
+                plan = rv.threshold_plan(entry, body.threshold, body.label)
                 return JSONResponse(_counts(plan))
             try:
-                d = rv.apply_threshold(p, job.name, body.threshold, body.reason or "", body.confirm)
+                d = rv.apply_threshold(
+                    p, job.name, body.threshold, body.reason or "", body.confirm, body.label
+                )
             except rv.NeedsConfirmation as e:
                 return needs_confirm(e)
             job.save()

@@ -82,6 +82,13 @@ function orderTracks() {
 
 // ---------------------------------------------------------------- the slider
 function sliderValue() { return Number($("gv-slider").value); }
+// With the class filter on faces or plates, the slider acts on that class only: a face's
+// learned confidence and a plate's detector score are not one scale.
+function thresholdLabel() { const c = $("gv-class").value; return c === "face" || c === "plate" ? c : null; }
+function labelParam() {
+  const l = thresholdLabel(); $("gv-which").textContent = l ? `${l} tracks` : "tracks";
+  return l ? `&label=${l}` : "";
+}
 // Counts come from the server (one binary search there); only the newest value is asked for
 // while a request is out, so dragging never queues a backlog.
 async function reviewPreview() {
@@ -93,7 +100,7 @@ async function reviewPreview() {
   try {
     while (R.want !== null) {
       const ask = R.want; R.want = null;
-      const p = await api(`/jobs/${S.job}/review/preview?threshold=${ask}`);
+      const p = await api(`/jobs/${S.job}/review/preview?threshold=${ask}${labelParam()}`);
       if (R.want !== null) continue;
       const likely = p.likely_faces_off ? `, ${p.likely_faces_off} rated very likely a face` : "";
       $("gv-preview").textContent = `masks ${p.masked} of ${p.masked + p.turned_off + p.already_off} tracks · ` +
@@ -181,14 +188,15 @@ async function bulkPost(path, body) {
 }
 
 async function applyThreshold() {
-  const x = sliderValue();
+  const x = sliderValue(); const only = thresholdLabel();
   const reason = await askReason(
-    `Turn off every masked track with evidence below ${x.toFixed(2)}; they stay in the report with this reason.`,
+    `Turn off every masked ${only ? only + " " : ""}track with evidence below ${x.toFixed(2)}; ` +
+    "they stay in the report with this reason.",
     R.lastReason || `below ${x.toFixed(2)}: not a face or plate`);
   gridFocus();
   if (!reason) return;
   R.lastReason = reason;
-  const res = await bulkPost(`/jobs/${S.job}/review/threshold`, { threshold: x, reason });
+  const res = await bulkPost(`/jobs/${S.job}/review/threshold`, { threshold: x, reason, label: thresholdLabel() });
   if (res) say(`${res.changed.length} track(s) turned off (one edit: Ctrl+Z undoes it).`);
 }
 
@@ -343,7 +351,7 @@ function build() {
   const p = $("grid-panel");
   p.innerHTML = `
   <div class="gbar">
-    <label for="gv-slider">Mask tracks at or above</label>
+    <label for="gv-slider">Mask <span id="gv-which">tracks</span> at or above</label>
     <input type="range" id="gv-slider" min="0" max="1" step="0.01" value="0"
       aria-describedby="gv-preview" title="Arrows ±0.01, Page Up/Down ±0.1; Enter applies">
     <output id="gv-x">0.00</output>
@@ -384,7 +392,7 @@ function build() {
     if (ev.key === "Enter") { ev.preventDefault(); guard(applyThreshold); }
   });
   $("gv-apply").onclick = () => guard(applyThreshold);
-  for (const id of ["gv-class", "gv-state", "gv-sort"]) $(id).onchange = () => { R.cur = 0; reviewFilter(); };
+  for (const id of ["gv-class", "gv-state", "gv-sort"]) $(id).onchange = () => { R.cur = 0; reviewFilter(); reviewPreview(); };
   $("gv-off").onclick = () => guard(() => bulk("disable"));
   $("gv-on").onclick = () => guard(() => bulk("enable"));
   $("gv-method").onchange = () => guard(() => bulk("method", { method: $("gv-method").value || null }));
