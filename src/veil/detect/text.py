@@ -81,7 +81,7 @@ class TextDetector:
         *,
         max_side: int = 1920,
         every: int = 1,
-        change: float = 12.0,
+        change: float = 20.0,
         device: str = "cpu",
         threads: int = 0,
     ) -> None:
