@@ -122,3 +122,35 @@ def test_the_web_app_offers_the_policy_reasons(tmp_path) -> None:
         files = client.get("/api/files", headers={TOKEN_HEADER: token}).json()
     assert files["reasons"] == list(load_policy("poland-roads").reasons)
     assert any("Art. 81" in r for r in files["reasons"])
+
+
+def test_veil_eval_scores_text_annotations(tmp_path, capsys) -> None:
+    pytest.importorskip("rapidocr")
+    from PIL import ImageDraw
+
+    from conftest import need_font
+
+    font = need_font("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 22)
+    img = Image.new("RGB", (480, 160), (230, 230, 225))
+    draw = ImageDraw.Draw(img)
+    draw.text((20, 30), "Fresh bread every day", fill=(10, 10, 10), font=font)
+    box = draw.textbbox((20, 90), "Tel. +48 601 234 567", font=font)
+    draw.text((20, 90), "Tel. +48 601 234 567", fill=(10, 10, 10), font=font)
+    img.save(tmp_path / "card.png")
+    x1, y1, x2, y2 = box
+    dataset = {
+        "images": [
+            {
+                "file": "card.png",
+                "width": 480,
+                "height": 160,
+                "boxes": [{"label": "text", "x1": x1, "y1": y1, "x2": x2, "y2": y2}],
+            }
+        ]
+    }
+    (tmp_path / "set.json").write_text(json.dumps(dataset))
+    args = ["eval", str(tmp_path / "set.json"), "--targets", "text", "-q"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("text"))
+    recall, masked = row.split()[2], row.split()[7]
+    assert float(recall) == 1.0 and float(masked) == 1.0
