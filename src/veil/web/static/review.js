@@ -49,7 +49,7 @@ function reviewFilter() {
   }[sort];
   rows.sort(by);
   R.list = rows.map((s) => s.id);
-  orderTracks();
+  orderSoon();
   for (const id of [...R.sel]) if (!S.tracks.has(id)) R.sel.delete(id);
   R.cur = Math.max(0, Math.min(R.cur, R.list.length - 1));
   $("gv-count").textContent = `${R.list.length} of ${S.tracks.size} tracks shown`;
@@ -72,6 +72,13 @@ orderIndex = function (id) {  // eslint-disable-line no-global-assign
 sortedTracks = function () {  // eslint-disable-line no-global-assign
   return [...S.tracks.keys()].sort((a, b) => a - b).map((id) => S.tracks.get(id));
 };
+// The grid answers first; the list and the timeline follow in the next frame.
+let orderQueued = false;
+function orderSoon() {
+  if (orderQueued) return;
+  orderQueued = true;
+  requestAnimationFrame(() => requestAnimationFrame(() => { orderQueued = false; orderTracks(); }));
+}
 function orderTracks() {
   const ids = R.open && R.stats.size ? R.list.slice() : [...S.tracks.keys()].sort((a, b) => a - b);
   if (ids.length === S.order.length && ids.every((x, k) => x === S.order[k])) return;
