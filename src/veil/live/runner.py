@@ -396,7 +396,8 @@ class LiveRun:
         stride = track.detect_every if track.enabled else 1
         max_carry = int(live.max_carry_s * fps) if track.enabled else 0
         config = self._tracker_config(fps, stride)
-        tracker = OfflineTracker(config) if config is not None else None
+        # the batch path's face decision (the confirm rule, or --face-decision learned)
+        tracker = OfflineTracker(config, decider=engine.video_decider()) if config else None
         hold_s = (config.lookahead if config is not None else 0) / fps
         detect = engine.clip_detector()
         cuts, camera, view = SceneCutDetector(), CameraMotion(), SceneView()
@@ -443,7 +444,7 @@ class LiveRun:
                 release(tracker.flush(), early)
                 config = self._tracker_config(fps, stride)
                 if config is not None and config.lookahead != tracker.config.lookahead:
-                    tracker = OfflineTracker(config)
+                    tracker = OfflineTracker(config, decider=engine.video_decider())
                     hold_s = config.lookahead / fps
             runs, since_run = 0, 0
 
@@ -527,9 +528,23 @@ class LiveRun:
                     continue
                 weak = ~engine._at_threshold(found, video=True)
                 strong = engine._at_threshold(found, video=True, confirm=True)
+                evidence = verify = None
+                if tracker.decider is not None:
+                    from ..decide.tracks import base_evidence
+
+                    evidence = base_evidence(found.scores, found.xyxy, rgb.shape[0])
+                    verify = _verifier(engine, rgb, found)
                 held.append(meta)
                 release(
-                    tracker.push(index, (rgb, view), view.to_scene(found), weak=weak, strong=strong)
+                    tracker.push(
+                        index,
+                        (rgb, view),
+                        view.to_scene(found),
+                        weak=weak,
+                        strong=strong,
+                        evidence=evidence,
+                        verify=verify,
+                    )
                 )
             else:
                 since_run += 1
@@ -605,6 +620,15 @@ class LiveRun:
                         return
                 except queue.Empty:
                     return
+
+
+def _verifier(engine: Engine, rgb: np.ndarray, found: Regions) -> Callable[..., np.ndarray]:
+    """The crop verifier for the learned decision, on this frame's detections."""
+
+    def verify(rows: np.ndarray) -> np.ndarray:
+        return engine.verify(rgb, found[rows])
+
+    return verify
 
 
 def run_live(
