@@ -184,8 +184,8 @@ def leak_rows(bench: Path, latency: float) -> list[dict]:
         dataset = bench / f"{label}s" / "clips.json"
         if not dataset.is_file():
             continue
-        # the confirm rule on both sides: the live path does not take the learned
-        # decision (yet), so the comparison is of the paths, not of the decisions
+        # the confirm rule (the default) on both sides: a comparison of the paths,
+        # not of the decisions
         fields = TrackSettings.__dataclass_fields__
         track = TrackSettings(decide="rule") if "decide" in fields else TrackSettings()
         rule = Settings().evolve(track=track)
