@@ -10,10 +10,12 @@ Needs chromium (/usr/bin/chromium) and Playwright. Two parts:
   0.01 steps), Enter and Enter apply it with the prefilled reason; then, within
   a budget of ``--budget`` actions in all, the state filter is set to "masked"
   and the weakest remaining false tracks are clicked (Ctrl) and turned off (X,
-  Enter). Actions (clicks and keys) and seconds are counted (no thinking time:
-  the machine's part only), then the project the server holds is scored: masked
-  share (union of the enabled boxes on the annotated frames), annotated faces
-  left unmasked, false tracks left masked.
+  Enter). A second reviewer ("place") sorts the grid by place in the frame (top or
+  bottom first), clicks the first track and Shift+clicks the last of the run of
+  false tracks there, then X, Enter. Actions (clicks and keys) and seconds are
+  counted (no thinking time: the machine's part only), then the project the
+  server holds is scored: masked share (union of the enabled boxes on the
+  annotated frames), annotated faces left unmasked, false tracks left masked.
 * ``--synthetic 2000``: a 300-frame clip with N random tracks; the time from an
   action to the frame that shows its answer (the next animation frame and the task
   after it), p50/p95 over
@@ -107,7 +109,25 @@ class Counter:
         self.page.click(sel, **kw)
 
 
-def review_clip(pw, video, cache: Path, budget: int) -> dict:
+def place_run(entry: FileEntry, truth: rc.Truth) -> tuple[str, list[int]]:
+    """The longest run of false tracks at the start of the grid sorted by place (top or bottom
+    of the frame first): what one click and one Shift+click select."""
+    from veil.project import review as rv
+
+    stats = rv.StatsCache().all(entry)
+    best: tuple[str, list[int]] = ("top", [])
+    for name, key in (("top", lambda s: (s.cy, s.id)), ("bottom", lambda s: (-s.cy, s.id))):
+        run = []
+        for st in sorted(stats, key=key):
+            if truth.labels[st.id] != "false":
+                break
+            run.append(st.id)
+        if len(run) > len(best[1]):
+            best = (name, run)
+    return best
+
+
+def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold") -> dict:
     path = Path(video.file)
     entry = rc.project_for(cache, path).files[0]
     truth = rc.label_tracks(entry, video)
@@ -129,21 +149,40 @@ def review_clip(pw, video, cache: Path, budget: int) -> dict:
         page.focus("body")
         c.key("g")
         page.wait_for_selector(".gcell")
+        if strategy == "place":
+            # sort by place, click the first track, Shift+click the last false one of the run
+            side, run = place_run(entry, truth)
+            c.n += 2  # open the sort select, pick the order
+            page.select_option("#gv-sort", side)
+            if run:
+                c.click(f'.gcell[data-track="{run[0]}"]')
+                last = f'.gcell[data-track="{run[-1]}"]'
+                if not page.locator(last).count():
+                    c.n += 1  # one turn of the wheel over the grid
+                    page.hover("#gv-grid")
+                    page.mouse.wheel(0, 600)
+                    page.wait_for_selector(last)
+                c.click(last, modifiers=["Shift"])
+                c.key("x")
+                page.wait_for_selector("#bulk-dialog[open]")
+                c.key("Enter")
+                page.wait_for_selector(f'.gcell.off[data-track="{run[-1]}"]')
         # one click on the slider where X lies (the thumb's travel is the track less its width)
-        box = page.locator("#gv-slider").bounding_box()
+        box = page.locator("#gv-slider").bounding_box() if strategy == "threshold" else None
         thumb = 16
-        px = box["x"] + thumb / 2 + x * (box["width"] - thumb)
-        c.n += 1
-        page.mouse.click(px, box["y"] + box["height"] / 2)
-        for _ in range(20):
-            got = float(page.input_value("#gv-slider"))
-            if abs(got - x) < 1e-6:
-                break
-            c.key("ArrowRight" if got < x else "ArrowLeft")
-        page.wait_for_function(
-            f"document.getElementById('gv-preview').dataset.threshold === '{x:g}'"
-        )
-        if page.is_enabled("#gv-apply"):
+        if box is not None:
+            px = box["x"] + thumb / 2 + x * (box["width"] - thumb)
+            c.n += 1
+            page.mouse.click(px, box["y"] + box["height"] / 2)
+            for _ in range(20):
+                got = float(page.input_value("#gv-slider"))
+                if abs(got - x) < 1e-6:
+                    break
+                c.key("ArrowRight" if got < x else "ArrowLeft")
+            page.wait_for_function(
+                f"document.getElementById('gv-preview').dataset.threshold === '{x:g}'"
+            )
+        if box is not None and page.is_enabled("#gv-apply"):
             c.key("Enter")
             page.wait_for_selector("#bulk-dialog[open]")
             c.key("Enter")
@@ -151,7 +190,7 @@ def review_clip(pw, video, cache: Path, budget: int) -> dict:
             page.wait_for_function("document.querySelectorAll('.gcell.off').length > 0")
         # the weakest false tracks still masked, one by one, while the budget lasts
         left = budget - c.n - 2 - 2  # X and Enter at the end; the state filter
-        residual = plan["residual_false"][: max(0, left)]
+        residual = plan["residual_false"][: max(0, left)] if strategy == "threshold" else []
         if residual:
             c.n += 2  # open the select, pick "masked"
             page.select_option("#gv-state", "on")
@@ -176,6 +215,7 @@ def review_clip(pw, video, cache: Path, budget: int) -> dict:
     manager.shutdown()
     return {
         "clip": path.name,
+        "strategy": strategy,
         "tracks": len(entry.tracks),
         "false": false_total,
         "threshold": x,
@@ -334,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/review25"))
     ap.add_argument("--clips", default="", help="comma-separated clip stems")
     ap.add_argument("--budget", type=int, default=10, help="actions per clip")
+    ap.add_argument(
+        "--strategies", default="threshold,place", help="threshold (slider) and/or place (sort)"
+    )
     ap.add_argument("--synthetic", type=int, default=0, help="tracks in the speed test (0: skip)")
     ap.add_argument("--reps", type=int, default=40)
     args = ap.parse_args(argv)
@@ -350,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             wanted = set(args.clips.split(","))
             for v in ds.videos:
                 if Path(v.file).stem in wanted and Path(v.file).is_file():
-                    print(json.dumps(review_clip(pw, v, args.cache, args.budget)), flush=True)
+                    for strategy in args.strategies.split(","):
+                        r = review_clip(pw, v, args.cache, args.budget, strategy)
+                        print(json.dumps(r), flush=True)
         if args.synthetic:
             print(json.dumps(responsiveness(pw, args.synthetic, args.reps)), flush=True)
     return 0

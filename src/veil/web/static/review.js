@@ -45,6 +45,8 @@ function reviewFilter() {
     "-size": (a, b) => b.size - a.size || a.id - b.id,
     "area": (a, b) => b.area * b.frames - a.area * a.frames || a.id - b.id,
     "id": (a, b) => a.id - b.id,
+    "top": (a, b) => a.cy - b.cy || a.id - b.id,
+    "bottom": (a, b) => b.cy - a.cy || a.id - b.id,
     "like": (a, b) => (R.sugg.has(b.id) - R.sugg.has(a.id)) || ev(a) - ev(b) || a.id - b.id,
   }[sort];
   rows.sort(by);
@@ -374,6 +376,7 @@ function build() {
     <label>Sort <select id="gv-sort"><option value="evidence">evidence, lowest first</option>
       <option value="-evidence">evidence, highest first</option><option value="size">size, smallest first</option>
       <option value="-size">size, largest first</option><option value="area">masked area, largest first</option>
+      <option value="top">place, top of the frame first</option><option value="bottom">place, bottom first</option>
       <option value="id">track id</option><option value="like">suggestions first</option></select></label>
     <span id="gv-count"></span>
   </div>
