@@ -35,8 +35,8 @@ from .model import AUTO_LABELS, Decision, FileEntry, Track
 
 #: Learned confidence at or above which turning a face track off needs a confirmation.
 LIKELY_FACE = 0.9
-#: The same line for a raw detector score, which is not a probability: in the real
-#: sample clips no face track scores above ~0.85, and most at 0.6 or more are faces.
+#: The same line for a raw detector score, which is not a probability: on tokyo_street no
+#: face track scores above ~0.85, and 17 of the 19 at 0.6 or more lie on annotated faces.
 LIKELY_FACE_SCORE = 0.6
 EVIDENCE_CONFIDENCE = "confidence"
 EVIDENCE_SCORE = "detector score"
