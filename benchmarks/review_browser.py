@@ -228,6 +228,10 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
         "objects_share": rc.objects_share(entry, truth, ignore=False),
         "faces_unmasked_before": rc.faces_unmasked(entry, truth, set(entry.tracks)),
         "faces_unmasked_after": rc.faces_unmasked(after, truth, kept),
+        "ignore_boxes_unmasked_before": rc.faces_unmasked(
+            entry, truth, set(entry.tracks), ignore=True
+        ),
+        "ignore_boxes_unmasked_after": rc.faces_unmasked(after, truth, kept, ignore=True),
         "decisions": [d.what for d in after.decisions],
     }
 

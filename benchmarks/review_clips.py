@@ -190,14 +190,15 @@ def objects_share(entry: FileEntry, truth: Truth, ignore: bool) -> float:
     return float(np.mean(shares)) if shares else float("nan")
 
 
-def faces_unmasked(entry: FileEntry, truth: Truth, keep: set[int]) -> int:
-    """Annotated (not ignore) boxes whose centre no kept track's box covers."""
+def faces_unmasked(entry: FileEntry, truth: Truth, keep: set[int], ignore: bool = False) -> int:
+    """Annotated boxes whose centre no kept track's box covers: the ones that count, or
+    (``ignore=True``) the ``ignore`` ones (tiny, blurred, printed)."""
     missed = 0
     for i, boxes in truth.gt.items():
         on = [t.box_at(i, entry.frames) for t in entry.tracks.values() if t.id in keep]
         on_arr = np.array([b for b in on if b is not None], np.float64).reshape(-1, 4)
         for b in boxes:
-            if b.ignore:
+            if b.ignore != ignore:
                 continue
             cx, cy = (b.x1 + b.x2) / 2, (b.y1 + b.y2) / 2
             inside = (
@@ -336,6 +337,8 @@ def measure(video, cache: Path) -> dict:
     kept = every - set(plan["off"])
     res["share_after_safe_threshold"] = masked_share(entry, frames, kept)
     res["unmasked_after_safe_threshold"] = faces_unmasked(entry, truth, kept)
+    res["ignore_unmasked_before"] = faces_unmasked(entry, truth, every, ignore=True)
+    res["ignore_unmasked_after_safe_threshold"] = faces_unmasked(entry, truth, kept, ignore=True)
     true_only = {i for i in every if truth.labels[i] == "true"}
     res["share_true_tracks_only"] = masked_share(entry, frames, true_only)
     res["likely_false"] = sum(
