@@ -105,9 +105,9 @@ def run_veil(src_dir: Path, folder: Path, detect: dict | None = None) -> dict:
     }
 
 
-def run_deface(folder: Path) -> dict | None:
+def run_deface(folder: Path, command: str = "deface") -> dict | None:
     """deface on copies of ``folder`` (it writes beside its inputs); None when not installed."""
-    exe = shutil.which("deface")
+    exe = shutil.which(command)
     if exe is None:
         return None
     with tempfile.TemporaryDirectory(prefix="veil-photos-deface-") as tmp:
@@ -160,7 +160,7 @@ def make_folders(photos: list[Path], generated: int, root: Path) -> dict[str, Pa
         images = [Image.open(p).convert("RGB") for p in photos]
         for i in range(generated):
             img = images[i % len(images)]
-            side = SIDES[(i // len(images)) % len(SIDES)]
+            side = SIDES[(i + i // len(images)) % len(SIDES)]  # every size early on
             scale = side / max(img.size)
             size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
             img.resize(size, Image.BILINEAR).save(folder / f"{i:05d}.jpg", quality=90)
@@ -218,6 +218,8 @@ def main() -> int:
     ap.add_argument("--against", metavar="REV", help="also run commit REV, interleaved")
     ap.add_argument("--repeats", type=int, default=1, help="runs per folder and code")
     ap.add_argument("--folders", help="only these folders (comma-separated names)")
+    ap.add_argument("--deface", default="deface", help="the deface command (default: on PATH)")
+    ap.add_argument("--no-veil", action="store_true", help="run deface alone")
     ap.add_argument("--json", type=Path, help="also write every run's figures here")
     ap.add_argument("--detect", action="append", default=[], metavar="KEY=VALUE",
                     help="a DetectSettings field, e.g. face_precision=int8")  # fmt: skip
@@ -252,7 +254,7 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|---|---|")
         runs: list[dict] = []
         for name, folder in folders.items():
-            for rep in range(args.repeats):
+            for rep in range(0 if args.no_veil else args.repeats):
                 pair = {}
                 for who, src in codes.items():
                     r = run_veil(src, folder, detect)
@@ -261,7 +263,7 @@ def main() -> int:
                     print(_row(name, who, r), flush=True)
                 if len(pair) == 2:
                     print(_ratio(name, *pair.values()), flush=True)
-            d = run_deface(folder)
+            d = run_deface(folder, args.deface)
             if d is not None:
                 runs.append({"folder": name, "code": "deface", **d})
                 print(_row(name, "deface", d), flush=True)
