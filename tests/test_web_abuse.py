@@ -238,3 +238,43 @@ def test_edits_naming_a_missing_frame_or_track_are_refused_and_change_nothing(se
     assert after["version"] == version and not after["can_redo"]
     assert manager.flush(job) and job.project_path.read_bytes() == before
     assert json.loads(before)["files"][0]["file"] == "clip.mp4"
+
+
+def test_a_trickling_upload_does_not_hold_up_other_requests(tmp_path):
+    """A client that sends its upload a few bytes at a time (under the idle limit) keeps
+    one request open; the others are answered meanwhile, and the upload, once whole,
+    is an ordinary job in its own folder."""
+    root = tmp_path / "media"
+    root.mkdir()
+    manager = _manager(root, tmp_path)
+    clip = make_clip(tmp_path / "up.mp4", frames=5).read_bytes()
+    answered: list[tuple[int, bool]] = []
+    sent_all = [False]
+
+    async def trickle():
+        step = len(clip) // 20 + 1
+        for i in range(0, len(clip), step):
+            await asyncio.sleep(0.05)
+            yield clip[i : i + step]
+        sent_all[0] = True
+
+    async def send(c: httpx.AsyncClient) -> httpx.Response:
+        async def others() -> None:
+            for _ in range(5):
+                r = await c.get("/api/files", headers=AUTH)
+                answered.append((r.status_code, sent_all[0]))
+                await asyncio.sleep(0.05)
+
+        up, _ = await asyncio.gather(
+            c.post("/api/jobs/upload?name=up.mp4", content=trickle(), headers=AUTH), others()
+        )
+        return up
+
+    try:
+        up = _asgi(manager, send)
+        assert answered == [(200, False)] * 5  # answered while the upload still trickled
+        assert up.status_code == 201, up.text
+        job = manager.get(up.json()["id"])
+        assert job.src.read_bytes() == clip and job.src.parent == job.folder / "input"
+    finally:
+        manager.shutdown()
