@@ -56,6 +56,7 @@ OVERLOAD_ACTIONS = ("blur", "drop")
 LATE_GRACE_S = 0.25
 _POLL_S = 0.05
 _WRITER_QUEUE = 64
+_ENCODE_QUEUE = 4
 _DELAYS_KEPT = 200_000
 
 
@@ -342,10 +343,18 @@ class LiveRun:
         # a live source gets room for bursts; a file waits for veil, one frame ahead
         room = 2 if source.paced_by_reader else max(16, int(2 * live.latency_s * fps) + 8)
         frames_q: queue.Queue[Any] = queue.Queue(room)
-        writer = threading.Thread(
-            target=self._writer, args=(engine, sink), name="veil-live-writer", daemon=True
-        )
-        writer.start()
+        # masking and encoding overlap on two threads (numpy and x264 both free the GIL)
+        encode_q: queue.Queue[Any] = queue.Queue(_ENCODE_QUEUE)
+        writers = [
+            threading.Thread(
+                target=self._masker, args=(engine, encode_q), name="veil-live-mask", daemon=True
+            ),
+            threading.Thread(
+                target=self._encoder, args=(sink, encode_q), name="veil-live-encode", daemon=True
+            ),
+        ]
+        for w in writers:
+            w.start()
         clean = False
         try:
             source.start(frames_q, audio=self._audio)
@@ -359,7 +368,8 @@ class LiveRun:
             self.stats.gaps_s = list(source.stats.gaps_s)
             self.stats.dropped_queue = source.stats.dropped
             self._put_writer(None, force=True)
-            writer.join(30.0)
+            for w in writers:
+                w.join(30.0)
             try:
                 sink.close()
             except VeilError:
@@ -580,7 +590,8 @@ class LiveRun:
         return found
 
     # -- writer thread ---------------------------------------------------------------
-    def _writer(self, engine: Engine, sink: LiveSink) -> None:
+    def _masker(self, engine: Engine, encode_q: queue.Queue[Any]) -> None:
+        """Writer stage 1: mask each frame (or drop it when already too late)."""
         late = self.live.latency_s + LATE_GRACE_S
         try:
             while True:
@@ -588,8 +599,7 @@ class LiveRun:
                 if item is None:
                     return
                 if item[0] == "audio":
-                    a: LiveAudio = item[1]
-                    sink.write_audio(a.packet, a.t)
+                    self._put_stage(encode_q, item)
                     continue
                 kind, rgb, regions, meta = item
                 t0 = time.monotonic()
@@ -600,18 +610,11 @@ class LiveRun:
                     self.region_hook(regions if kind != "whole" else None, meta.t)
                 if kind == "whole":
                     masked = whole_frame(rgb)
-                    self.stats.blurred += 1
                 else:
                     masked = engine.mask(rgb, regions, inplace=True)[0]
                 if self.frame_hook is not None:
                     self.frame_hook(masked, meta.t)
-                sink.write(masked, meta.t)
-                done = time.monotonic()
-                self._est_write = 0.8 * self._est_write + 0.2 * (done - t0)
-                delay = done - meta.arrived
-                self.stats.delays.append(delay)
-                self.stats.max_delay = max(self.stats.max_delay, delay)
-                self.stats.written += 1
+                self._put_stage(encode_q, (kind, masked, t0, meta))
         except BaseException as e:  # noqa: BLE001 - re-raised by the processing thread
             self._writer_error.append(e)
             while True:  # keep draining so that the processing thread never blocks
@@ -619,6 +622,48 @@ class LiveRun:
                     if self._writer_q.get(timeout=1.0) is None:
                         return
                 except queue.Empty:
+                    return
+        finally:
+            self._put_stage(encode_q, None, force=True)
+
+    def _encoder(self, sink: LiveSink, encode_q: queue.Queue[Any]) -> None:
+        """Writer stage 2: encode and mux masked frames and audio, in order; measure."""
+        try:
+            while True:
+                item = encode_q.get()
+                if item is None:
+                    return
+                if item[0] == "audio":
+                    a: LiveAudio = item[1]
+                    sink.write_audio(a.packet, a.t)
+                    continue
+                kind, masked, t0, meta = item
+                sink.write(masked, meta.t)
+                done = time.monotonic()
+                self._est_write = 0.8 * self._est_write + 0.2 * (done - t0)
+                delay = done - meta.arrived
+                self.stats.delays.append(delay)
+                self.stats.max_delay = max(self.stats.max_delay, delay)
+                self.stats.written += 1
+                self.stats.blurred += kind == "whole"
+        except BaseException as e:  # noqa: BLE001 - re-raised by the processing thread
+            self._writer_error.append(e)
+            while True:  # keep draining so that the masking stage never blocks
+                try:
+                    if encode_q.get(timeout=1.0) is None:
+                        return
+                except queue.Empty:
+                    return
+
+    def _put_stage(self, q: queue.Queue[Any], item: Any, force: bool = False) -> None:
+        while True:
+            try:
+                q.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                if self._writer_error and not force:
+                    raise self._writer_error[0] from None
+                if force and self._writer_error:
                     return
 
 
