@@ -140,8 +140,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sheet-frames", type=int, default=3)
     ap.add_argument("--video-face-models", default=None,
                     help="bundled face networks for video (default: veil's default)")  # fmt: skip
-    ap.add_argument("--decide", choices=["learned", "rule"], default=TrackSettings().decide,
-                    help="how face tracks are confirmed (default: %(default)s)")
+    ap.add_argument(
+        "--decide",
+        choices=["learned", "rule"],
+        default=TrackSettings().decide,
+        help="how face tracks are confirmed (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--motion-margin",
+        type=float,
+        default=TrackSettings().motion_margin,
+        help="box growth per frame of motion (default: %(default)s)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     ds = load_dataset(args.annotations)
@@ -151,13 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     models = {"video_face_models": args.video_face_models} if args.video_face_models else {}
     detect = DetectSettings(targets=("face",), **models)
     settings = Settings(
-        detect=detect, mask=MaskSettings(method="fill"), track=TrackSettings(decide=args.decide)
+        detect=detect,
+        mask=MaskSettings(method="fill"),
+        track=TrackSettings(decide=args.decide, motion_margin=args.motion_margin),
     )
     engine = Engine(settings)
     rev = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
     ).stdout.strip()
-    print(f"veil real clips, faces only ({detect.video_face_models}, {args.decide}), fill; "
+    print(f"veil real clips, faces only ({detect.video_face_models}, {args.decide}, motion "
+          f"{args.motion_margin}), fill; "
           f"{time.strftime('%Y-%m-%d')} {platform.machine()} commit {rev or '?'}")  # fmt: skip
     print("| clip | frames | masked share of frame (mean) | faces' own area | recall "
           "(masked rate) | faces | precision (masks on a face) | masks | s |")  # fmt: skip

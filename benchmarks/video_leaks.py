@@ -30,6 +30,11 @@ CONFIGS: dict[str, TrackSettings] = {
     "per-frame, no tracking": TrackSettings(enabled=False),
     f"default (tracking, detect_every={TrackSettings().detect_every})": TrackSettings(),
     "learned decision instead of the confirm rule": TrackSettings(decide="learned"),
+    # what each way of growing a track's mask buys (and costs) in leaks
+    "extension 4 frames before/after (8)": TrackSettings(pre_frames=4, post_frames=4),
+    "no extension before/after": TrackSettings(pre_frames=0, post_frames=0),
+    "motion growth 0.5 (1.0)": TrackSettings(motion_margin=0.5),
+    "no motion growth": TrackSettings(motion_margin=0.0),
     "tracking, detect_every=3": TrackSettings(detect_every=3),
     "tracking, detect_every=1": TrackSettings(detect_every=1),
 }

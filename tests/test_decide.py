@@ -241,7 +241,7 @@ def test_crop_verifier_size_must_suit_the_networks():
 
 
 def test_decide_setting_is_validated():
-    assert TrackSettings().decide == "rule"  # until the learned decision matches its recall
+    assert TrackSettings().decide == "learned"
     with pytest.raises(ConfigError, match="decide must be one of"):
         TrackSettings(decide="maybe")
 

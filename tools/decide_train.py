@@ -2,19 +2,23 @@
 
 Recipe (see src/veil/models/MODELS.md, "decide_video_faces.json"):
 
-1. Training clips from WIDER FACE *training* stills (never the evaluation sets)::
+1. Training clips from WIDER FACE *training* stills (never the evaluation sets), at
+   three sizes so that small faces are in the data, each set from stills the others
+   did not use (:data:`SETS`; about 25 minutes on 2 cores)::
 
-       python -c "from veil.evaluate.synth import build_benchmark as b; \\
-           b(['../shared/data/faces_wider_train/annotations.json'], '/tmp/train_clips', \\
-             n_clips=240, frames_per_clip=45, seed=11, labels=('face',))"
+       python tools/decide_train.py build ../shared/data/faces_wider_train/annotations.json \\
+           /tmp/train
 
 2. Evidence per track, labelled against the clips' ground truth::
 
-       python tools/decide_train.py extract /tmp/train_clips/clips.json /tmp/train.npz
+       for s in a b c; do
+           python tools/decide_train.py extract /tmp/train/$s/clips.json /tmp/$s.npz
+       done
 
 3. Fit and export (needs scikit-learn, dev time only)::
 
-       python tools/decide_train.py fit /tmp/train.npz --out src/veil/models/decide_video_faces.json
+       python tools/decide_train.py fit /tmp/a.npz /tmp/b.npz /tmp/c.npz --recall 0.95 \\
+           --out src/veil/models/decide_video_faces.json
 
 ``extract`` runs veil's own video path (CenterFace every 4th frame, the
 tracker, the crop verifier) with a recorder on the decision, so the features
@@ -39,12 +43,29 @@ import numpy as np
 
 from veil.decide import FEATURES, DecisionModel
 from veil.decide.evidence import OBSERVATION, track_features
+from veil.decide.tracks import WINDOW
 from veil.media import video as video_io
 from veil.pipeline import Engine
 from veil.regions import iou_matrix
-from veil.settings import DetectSettings, Settings
+from veil.settings import DetectSettings, Settings, TrackSettings
 
 FACE, CLUTTER, IGNORE = 1, 0, -1
+#: the training clip sets: (folder, clips, seed, frame size)
+SETS = (("a", 130, 11, (960, 540)), ("b", 110, 12, (640, 360)), ("c", 80, 13, (480, 270)))
+
+
+def build(annotations: Path, out: Path) -> None:
+    """The training clips of :data:`SETS`, each from stills no earlier set used."""
+    from veil.evaluate.synth import build_benchmark
+
+    used: set[str] = set()
+    for name, n, seed, size in SETS:
+        clips = build_benchmark(
+            [annotations], out / name, n_clips=n, frames_per_clip=45, seed=seed,
+            labels=("face",), size=size, exclude=frozenset(used),
+        )  # fmt: skip
+        used |= {v["source"] for v in json.loads(clips.read_text())["videos"]}
+        print(f"{clips}", file=sys.stderr, flush=True)
 _O = {k: i for i, k in enumerate(OBSERVATION)}
 
 
@@ -65,7 +86,9 @@ def _label_observation(row: np.ndarray, boxes: list[dict]) -> int:
 
 def extract(clips_json: Path, limit: int | None, start: int = 0) -> dict[str, np.ndarray]:
     doc = json.loads(clips_json.read_text())
-    engine = Engine(Settings(detect=DetectSettings(targets=("face",))))
+    engine = Engine(
+        Settings(detect=DetectSettings(targets=("face",)), track=TrackSettings(decide="learned"))
+    )
     out: dict[str, list] = {
         k: [] for k in ("x", "obs", "clip", "tid", "k", "label", "n", "span")
     }
@@ -75,6 +98,7 @@ def extract(clips_json: Path, limit: int | None, start: int = 0) -> dict[str, np
         gt = {f["index"]: f["boxes"] for f in v["frames"]}
         rec: list = []
         decider = engine.video_decider(recorder=rec, learned=False)
+        assert decider is not None, "the bundled CenterFace video path has a decider"
         with video_io.iter_frames(clips_json.parent / v["file"], engine.settings.limits) as fr:
             for _ in engine.video_regions((f.image for f in fr), decider=decider):
                 pass
@@ -122,10 +146,18 @@ def _early(d: dict[str, np.ndarray], p: np.ndarray, within: int) -> tuple[np.nda
     return best, np.stack([label, span], axis=1)
 
 
-def load(npz: Path, detect_every: int = 4) -> dict[str, np.ndarray]:
+def load(
+    npz: Path | list[Path], detect_every: int = 4, window: int = WINDOW
+) -> dict[str, np.ndarray]:
     """Extracted samples, features recomputed from the stored observations (so that
-    a change to the features needs no new extraction)."""
-    d = dict(np.load(npz))
+    a change to the features needs no new extraction); several files are joined,
+    their clips numbered apart."""
+    parts = [dict(np.load(p)) for p in (npz if isinstance(npz, list) else [npz])]
+    offset = 0
+    for part in parts:
+        part["clip"] = part["clip"] + offset
+        offset = int(part["clip"].max()) + 1 if len(part["clip"]) else offset
+    d = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     order = np.lexsort((d["k"], d["tid"], d["clip"]))
     d = {k: v[order] for k, v in d.items()}
     x = np.zeros((len(order), len(FEATURES)))
@@ -133,13 +165,15 @@ def load(npz: Path, detect_every: int = 4) -> dict[str, np.ndarray]:
     for i in range(1, len(order) + 1):
         if i == len(order) or (d["clip"][i], d["tid"][i]) != (d["clip"][start], d["tid"][start]):
             for j in range(start, i):
-                x[j] = track_features(d["obs"][start : j + 1], detect_every)
+                x[j] = track_features(d["obs"][max(start, j + 1 - window) : j + 1], detect_every)
             start = i
     d["x"] = x
     return d
 
 
-def fit(npz: Path, out: Path, hidden: int, recall: float, within: int) -> None:
+def fit(
+    npz: list[Path], out: Path, hidden: int, recall: float, within: int, note: str = ""
+) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
     from sklearn.neural_network import MLPClassifier
@@ -196,9 +230,10 @@ def fit(npz: Path, out: Path, hidden: int, recall: float, within: int) -> None:
         threshold,
         {
             "what": "P(face) for a video face track from its evidence so far (veil.decide)",
-            "trained_on": f"{len(np.unique(groups))} synthetic moving-camera clips (45 frames, "
-            "960x540) from faces_wider_train stills (WIDER FACE train), "
-            "build_benchmark(seed=11); never the evaluation sets",
+            "trained_on": f"{len(np.unique(groups))} synthetic moving-camera clips (45 frames) "
+            "from faces_wider_train stills (WIDER FACE train): "
+            + (note or ", ".join(p.name for p in npz))
+            + "; never the evaluation sets",
             "samples": int(len(y)),
             "face_tracks": int(is_face.sum()),
             "clutter_tracks": int((~is_face).sum()),
@@ -237,15 +272,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("annotations", type=Path)
+    b.add_argument("out", type=Path)
     e = sub.add_parser("extract")
     e.add_argument("clips", type=Path)
     e.add_argument("out", type=Path)
     e.add_argument("--limit", type=int)
     e.add_argument("--start", type=int, default=0)
     f = sub.add_parser("fit")
-    f.add_argument("npz", type=Path)
+    f.add_argument("npz", type=Path, nargs="+")
     f.add_argument("--out", type=Path, required=True)
     f.add_argument("--hidden", type=int, default=0, help="hidden units (0: logistic)")
+    f.add_argument("--note", default="", help="how the clips were made (kept in the model)")
     f.add_argument("--recall", type=float, default=0.995)
     f.add_argument("--within", type=int, default=4, help="observations to decide within")
     r = sub.add_parser("report")
@@ -253,10 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--model", type=Path, required=True)
     r.add_argument("--within", type=int, default=4)
     a = ap.parse_args(argv)
-    if a.cmd == "extract":
+    if a.cmd == "build":
+        build(a.annotations, a.out)
+    elif a.cmd == "extract":
         np.savez(a.out, **extract(a.clips, a.limit, a.start))
     elif a.cmd == "fit":
-        fit(a.npz, a.out, a.hidden, a.recall, a.within)
+        fit(a.npz, a.out, a.hidden, a.recall, a.within, a.note)
     else:
         report(a.npz, a.model, a.within)
     return 0

@@ -19,6 +19,10 @@ CHECK_FIRST = 4
 #: ... then every this many (or when its box has grown by GROWN since the last check)
 CHECK_EVERY = 3
 GROWN = 1.5
+#: the decision reads a track's latest sightings, not its whole past: a face seen
+#: badly for a while (turned away, blurred) and then clearly is judged on the clear
+#: stretch, as it was trained on (``tools/decide_train.py``)
+WINDOW = 4
 
 
 class FaceTrackDecider:
@@ -100,12 +104,12 @@ class FaceTrackDecider:
         """Add one detection of track ``tid``; return its P(face) now (NaN without a model)."""
         rows = self._obs.setdefault(tid, [])
         if len(rows) >= MAX_OBSERVATIONS:
-            return self._best.get(tid, math.nan)
+            del rows[:-WINDOW]
         cx = (scene_box[0] + scene_box[2]) / 2
         cy = (scene_box[1] + scene_box[3]) / 2
         row = np.concatenate([[seq], np.asarray(evidence, np.float64), [cx, cy]])
         rows.append(row)
-        feats = track_features(np.stack(rows), self.detect_every)
+        feats = track_features(np.stack(rows[-WINDOW:]), self.detect_every)
         if self.recorder is not None:
             self.recorder.append((tid, seq, feats, row))
         if self.model is None:
