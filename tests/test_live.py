@@ -296,6 +296,29 @@ def test_hls_folder_and_stdout(clip, tmp_path):
     assert counts["indexed"] + counts["whole"] == 75 and counts["indexed"] >= 30
 
 
+def test_hls_over_http_source(clip, tmp_path):
+    """An HLS playlist served over HTTP (Python's http.server on loopback) as the source."""
+    import functools
+    import http.server
+
+    folder = tmp_path / "served"
+    LiveRun(clip, folder, engine=plugin_engine()).run()  # the clip as HLS segments
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.m3u8"
+        out = tmp_path / "out.ts"
+        live = LiveSettings(realtime=True)
+        stats = LiveRun(url, out, live=live, engine=plugin_engine()).run()
+    finally:
+        server.shutdown()
+    counts = check_masked(decode_all(out))
+    assert stats.written + stats.dropped == stats.frames_in == 75
+    assert counts["indexed"] >= 30
+
+
 def test_file_sink_refuses_to_overwrite_and_odd_extensions(clip, tmp_path):
     existing = tmp_path / "x.ts"
     existing.write_bytes(b"keep")
