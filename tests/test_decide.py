@@ -283,3 +283,16 @@ def test_a_project_carries_each_face_track_s_confidence(tmp_path):
     faces = [t for t in entry.tracks.values() if t.label == "face"]
     assert faces and all(t.confidence is not None for t in faces)
     assert max(t.confidence for t in faces) > 0.5  # NASA's portrait is a face
+
+
+def test_a_face_seen_badly_then_clearly_is_judged_on_the_clear_stretch():
+    """The decision reads the latest sightings: eight bad checks do not outvote four
+    clear ones (on the whole history the mean would stay low)."""
+    d = FaceTrackDecider(_model("mean_yunet"), detect_every=4)
+    box = (0, 0, 40, 40)
+    for k in range(8):
+        d.observe(5, 4 * k, box, _evidence(0.1, 0.0))
+    assert not d.decided(5)
+    for k in range(8, 12):
+        d.observe(5, 4 * k, box, _evidence(0.1, 0.9))
+    assert d.decided(5)

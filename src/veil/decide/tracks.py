@@ -11,9 +11,6 @@ from ..regions import FACE
 from .evidence import EVIDENCE, OBSERVATION, VERIFIED, track_features
 from .model import DecisionModel
 
-#: observations kept per track: the decision is made long before (a face is
-#: decided within a few sightings), later ones only refine the reported confidence
-MAX_OBSERVATIONS = 240
 #: an undecided track's first detections are all checked by the crop verifier ...
 CHECK_FIRST = 4
 #: ... then every this many (or when its box has grown by GROWN since the last check)
@@ -55,7 +52,8 @@ class FaceTrackDecider:
             threshold = model.threshold if model is not None else math.inf
         self.threshold = threshold
         self.recorder = recorder
-        self._obs: dict[int, list[np.ndarray]] = {}
+        self._obs: dict[int, list[np.ndarray]] = {}  # the latest WINDOW sightings
+        self._seen: dict[int, int] = {}  # sightings so far
         self._best: dict[int, float] = {}
         self._checked: dict[int, tuple[int, float]] = {}  # checks so far, height then
 
@@ -91,7 +89,7 @@ class FaceTrackDecider:
         if self.decided(tid):
             return False
         n, h0 = self._checked.get(tid, (0, 0.0))
-        seen = len(self._obs.get(tid, ()))
+        seen = self._seen.get(tid, 0)
         return n < CHECK_FIRST or seen % CHECK_EVERY == 0 or height >= GROWN * h0
 
     def observe(
@@ -103,13 +101,13 @@ class FaceTrackDecider:
     ) -> float:
         """Add one detection of track ``tid``; return its P(face) now (NaN without a model)."""
         rows = self._obs.setdefault(tid, [])
-        if len(rows) >= MAX_OBSERVATIONS:
-            del rows[:-WINDOW]
+        self._seen[tid] = self._seen.get(tid, 0) + 1
         cx = (scene_box[0] + scene_box[2]) / 2
         cy = (scene_box[1] + scene_box[3]) / 2
         row = np.concatenate([[seq], np.asarray(evidence, np.float64), [cx, cy]])
         rows.append(row)
-        feats = track_features(np.stack(rows[-WINDOW:]), self.detect_every)
+        del rows[:-WINDOW]
+        feats = track_features(np.stack(rows), self.detect_every)
         if self.recorder is not None:
             self.recorder.append((tid, seq, feats, row))
         if self.model is None:
@@ -132,6 +130,7 @@ class FaceTrackDecider:
     def forget(self, tid: int) -> None:
         """Drop a finished track's observations (its confidence is kept)."""
         self._obs.pop(tid, None)
+        self._seen.pop(tid, None)
         self._checked.pop(tid, None)
 
 
