@@ -296,6 +296,26 @@ def test_hls_folder_and_stdout(clip, tmp_path):
     assert counts["indexed"] + counts["whole"] == 75 and counts["indexed"] >= 30
 
 
+def test_rtmp_source_and_its_stream_key(ffmpeg, clip, tmp_path):
+    """FFmpeg serves the clip over RTMP (-listen 1); its end of stream is an I/O error,
+    reported with the stream key hidden, after every frame received was written."""
+    port = free_port()
+    url = f"rtmp://127.0.0.1:{port}/live/sk-0123secret"
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy"]
+    proc = subprocess.Popen([*cmd, "-f", "flv", "-listen", "1", url], stdin=subprocess.DEVNULL)
+    listening(port)
+    out = tmp_path / "out.ts"
+    run = LiveRun(url, out, engine=plugin_engine())
+    try:
+        run.run()
+    except InputError as e:
+        assert "live/***" in str(e) and "sk-0123secret" not in str(e)
+    finish(proc)
+    counts = check_masked(decode_all(out))
+    assert run.stats.written + run.stats.dropped == run.stats.frames_in >= 60
+    assert counts["indexed"] >= 30
+
+
 def test_hls_over_http_source(clip, tmp_path):
     """An HLS playlist served over HTTP (Python's http.server on loopback) as the source."""
     import functools

@@ -121,7 +121,7 @@ class LiveSettings:
 class LiveStats:
     """Counts and delays of a live run: no frames, boxes or addresses (safe to print)."""
 
-    frames_in: int = 0
+    processed: int = 0  #: frames the processing loop took from the source's queue
     written: int = 0
     detected: int = 0
     carried: int = 0  #: frames masked from tracks without a detector run
@@ -131,6 +131,7 @@ class LiveStats:
     dropped_overload: int = 0  #: no detection covered them and overload='drop'
     dropped_late: int = 0  #: the writer found them past their deadline
     dropped_queue: int = 0  #: the source's queue had no room for them
+    dropped_stop: int = 0  #: in flight when the run was stopped by a signal or an error
     flushes: int = 0  #: look-ahead windows released early to keep the deadline
     #: frames no detection covered, by why: the scene (or connection, or window) had
     #: fewer than two detector runs, or the tracks were carried for max_carry_s already
@@ -145,9 +146,14 @@ class LiveStats:
     audio_packets: int = 0
 
     @property
+    def frames_in(self) -> int:
+        """Frames the source delivered (those its queue had no room for included)."""
+        return self.processed + self.dropped_queue
+
+    @property
     def dropped(self) -> int:
         """Frames never written, for any reason."""
-        return self.dropped_overload + self.dropped_late + self.dropped_queue
+        return self.dropped_overload + self.dropped_late + self.dropped_queue + self.dropped_stop
 
     def delay_quantile(self, q: float) -> float | None:
         if not self.delays:
@@ -186,6 +192,7 @@ class LiveStats:
             "dropped_overload": self.dropped_overload,
             "dropped_late": self.dropped_late,
             "dropped_queue": self.dropped_queue,
+            "dropped_stop": self.dropped_stop,
             "flushes": self.flushes,
             "uncovered": dict(self.uncovered),
             "reconnects": self.reconnects,
@@ -370,6 +377,11 @@ class LiveRun:
             self._put_writer(None, force=True)
             for w in writers:
                 w.join(30.0)
+            # frames taken in but neither written nor dropped yet were cut off by the stop
+            st = self.stats
+            st.dropped_stop = max(
+                0, st.processed - st.written - st.dropped_overload - st.dropped_late
+            )
             try:
                 sink.close()
             except VeilError:
@@ -484,6 +496,8 @@ class LiveRun:
                     restart(early=True)
                 continue
             if isinstance(item, SourceEnd):
+                if tracker is not None:  # the frames held back are masked: they go out
+                    release(tracker.flush())
                 if item.error is not None:
                     if isinstance(item.error, VeilError):
                         raise item.error
@@ -493,7 +507,7 @@ class LiveRun:
                     )
                 break
             frame: LiveFrame = item
-            self.stats.frames_in += 1
+            self.stats.processed += 1
             rgb = frame.rgb
             if frame.connection != connection:  # a reconnection: nothing carries over it
                 connection = frame.connection
