@@ -85,6 +85,7 @@ def test_sigkill_during_save_render_and_upload_keeps_the_last_complete_save(tmp_
 
         # 1. killed while edits stream in and the saver writes them
         acked: list[list[float]] = []
+        sent: list[list[float]] = []  # in order; the last may be saved but never answered
         stop = threading.Event()
 
         def edit() -> None:
@@ -92,6 +93,7 @@ def test_sigkill_during_save_render_and_upload_keeps_the_last_complete_save(tmp_
             while not stop.is_set():
                 box = [1.0 + i % 100, 2.0, 30.0 + i % 100, 40.0]
                 body = {"op": "add_track", "label": "logo", "frame": i % 100, "box": box}
+                sent.append(box)
                 try:
                     r = a.api("POST", f"/jobs/{jid}/edit", json=body)
                 except requests.ConnectionError:
@@ -116,7 +118,9 @@ def test_sigkill_during_save_render_and_upload_keeps_the_last_complete_save(tmp_
         jobs = b.api("GET", "/jobs").json()["jobs"]
         assert [(j["id"], j["state"], j["has_output"]) for j in jobs] == [(jid, "ready", False)]
         saved = _boxes(b.api("GET", f"/jobs/{jid}/project").json()["project"])
-        assert saved == acked[: len(saved)], "not a prefix of the acknowledged edits"
+        # a prefix of the edits in the order they were sent: nothing torn or reordered; an
+        # edit the server saved just before the kill may never have been answered
+        assert saved == sent[: len(saved)], "not a prefix of the edits sent"
         lost = len(acked) - len(saved)
         assert lost <= 5, lost  # only the last moment's edits may be lost
         assert b.api("GET", f"/jobs/{jid}/frames/90").status_code == 200
