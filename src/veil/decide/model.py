@@ -116,8 +116,10 @@ class DecisionModel:
 _CACHE: dict[Path, DecisionModel] = {}
 
 
-def load_bundled(path: Path = VIDEO_FACE_TRACKS) -> DecisionModel:
-    """The bundled model, read once per process."""
+def load_bundled(
+    path: Path = VIDEO_FACE_TRACKS, features: tuple[str, ...] = FEATURES
+) -> DecisionModel:
+    """A bundled model, read once per process."""
     if path not in _CACHE:
-        _CACHE[path] = DecisionModel.load(path)
+        _CACHE[path] = DecisionModel.load(path, features)
     return _CACHE[path]
