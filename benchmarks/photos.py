@@ -216,6 +216,7 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=24, help="faces_wider_val photos")
     ap.add_argument("--generated", type=int, default=1000, help="generated photos (0: none)")
     ap.add_argument("--against", metavar="REV", help="also run commit REV, interleaved")
+    ap.add_argument("--tree", metavar="REV", help="run commit REV instead of the working tree")
     ap.add_argument("--repeats", type=int, default=1, help="runs per folder and code")
     ap.add_argument("--folders", help="only these folders (comma-separated names)")
     ap.add_argument("--deface", default="deface", help="the deface command (default: on PATH)")
@@ -241,6 +242,9 @@ def main() -> int:
         if args.folders:
             folders = {k: v for k, v in folders.items() if k in args.folders.split(",")}
         codes = {f"tree {_commit()}": REPO / "src"}
+        if args.tree:
+            (root / "tree").mkdir()
+            codes = {f"tree {_commit(args.tree)}": baseline_src(args.tree, root / "tree")}
         if args.against:
             (root / "base").mkdir()
             codes = {f"base {_commit(args.against)}": baseline_src(args.against, root / "base"),

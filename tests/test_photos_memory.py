@@ -2,8 +2,11 @@
 
 onnxruntime keeps memory for the largest request each session has seen, and
 photos whose tiles all went through in one batch (a batch per tile count and
-size) grew a process to 5 GB over 24 photos. Tiles now run one at a time and the
-memory plan is not cached per shape, so memory settles after the first photos.
+size) grew a process to 5 GB over 24 photos. Tiles now run one at a time, no
+memory plan is cached per shape and the networks share one arena grown only as
+far as asked, so memory settles after the first photos. Sessions are fresh here,
+but the shared arena may already have grown in earlier tests: that can only make
+the growth seen here smaller.
 
 Not timed: resident memory of this process, read after each photo. The
 detection sizes are shrunk (face_max_side 480: two to six face tiles per photo)
