@@ -38,6 +38,7 @@ def _run(script: str, *args: object) -> subprocess.CompletedProcess:
         ("video_leaks.py", ["--no-build", "--out", "{tmp}/bench"], "no benchmark clips"),
         ("make_video_bench.py", ["--data", "{tmp}/none", "--out", "{tmp}/bench"], "not found"),
         ("speed.py", ["--video", "{tmp}/none.mp4"], "no video at"),
+        ("photos.py", ["--data", "{tmp}/none"], "no data at"),
         ("live.py", ["--video", "{tmp}/none.mp4"], "no video at"),
     ],
 )
