@@ -121,3 +121,21 @@ def test_bulk_and_suggestions(job):
     assert s["appearance"] is True
     assert [x["id"] for x in s["suggestions"]][0] == 3  # the other weak box up top
     assert 4 not in [x["id"] for x in s["suggestions"]]  # a plate is not like a face
+
+
+def test_bulk_and_threshold_refuse_a_stale_tab(job):
+    """Two tabs: a bulk edit or a threshold made against an older project_version is
+    answered 409, as every other write is, and changes nothing."""
+    client, jid = job
+    seen = client.get(f"/api/jobs/{jid}/project", headers=AUTH).headers["etag"]
+    body = {"tracks": [2], "action": "method", "method": "fill"}
+    url = f"/api/jobs/{jid}/review/bulk"
+    assert client.post(url, json=body, headers={**AUTH, "If-Match": seen}).status_code == 200
+    stale = {**AUTH, "If-Match": seen}  # the other tab still holds the old version
+    before = client.get(f"/api/jobs/{jid}/project", headers=AUTH).json()["project"]
+    assert client.post(url, json=body, headers=stale).status_code == 409
+    t = {"threshold": 0.5, "reason": "sign", "label": "face"}
+    r = client.post(f"/api/jobs/{jid}/review/threshold", json=t, headers=stale)
+    assert r.status_code == 409
+    after = client.get(f"/api/jobs/{jid}/project", headers=AUTH).json()["project"]
+    assert after == before

@@ -36,6 +36,7 @@ from .encode import ProjectText
 from .files import DiskFull, Stalled, inside, media_files, save_upload, upload_name
 from .guard import MAX_JSON, BodyLimit
 from .jobs import Conflict, Job, JobManager
+from .jobs import expected_version as _expected
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +77,6 @@ def _body_cap(method: str, path: str) -> int | None:
     if method == "PUT" and path.endswith("/project"):
         return project_schema.MAX_BYTES
     return MAX_JSON
-
-
-def _expected(if_match: str | None) -> int | None:
-    """The project_version an ``If-Match`` header names (``"12"``, ``W/"12"`` or ``12``)."""
-    if if_match is None:
-        return None
-    v = if_match.strip()
-    v = (v[2:] if v.startswith("W/") else v).strip('"')
-    if not v.isdigit() or len(v) > 18:
-        raise ProjectError(f'If-Match: expected the project_version, e.g. "12", got {if_match!r}')
-    return int(v)
 
 
 def _tagged(job: Job, response: Response) -> Response:

@@ -148,6 +148,17 @@ class RedactNames(logging.Filter):
         return True
 
 
+def expected_version(if_match: str | None) -> int | None:
+    """The project_version an ``If-Match`` header names (``"12"``, ``W/"12"`` or ``12``)."""
+    if if_match is None:
+        return None
+    v = if_match.strip()
+    v = (v[2:] if v.startswith("W/") else v).strip('"')
+    if not v.isdigit() or len(v) > 18:
+        raise ProjectError(f'If-Match: expected the project_version, e.g. "12", got {if_match!r}')
+    return int(v)
+
+
 class Conflict(VeilError):
     """The job is not in a state for this request (answered with 409)."""
 

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from ..project import review as rv
-from .jobs import Conflict, Job, JobManager
+from .jobs import Conflict, Job, JobManager, expected_version
 
 
 class ThresholdRequest(BaseModel):
@@ -118,10 +118,14 @@ def add_review_routes(
         summary="Turn off the tracks below a threshold, with one reason (one undoable edit)",
         response_class=Response,
     )
-    def review_threshold(job_id: str, body: ThresholdRequest) -> Response:
+    def review_threshold(
+        job_id: str, body: ThresholdRequest, if_match: str | None = Header(default=None)
+    ) -> Response:
         job = job_of(job_id)
+        expected = expected_version(if_match)
         with job.lock:
             editable(job)
+            job.check_fresh(expected)
             p = job.entry_project()
             entry = p.entry(job.name)
             if body.dry_run:
@@ -141,10 +145,14 @@ def add_review_routes(
         summary="Turn tracks off (with a reason) or on, or set their method (one undoable edit)",
         response_class=Response,
     )
-    def review_bulk(job_id: str, body: BulkRequest) -> Response:
+    def review_bulk(
+        job_id: str, body: BulkRequest, if_match: str | None = Header(default=None)
+    ) -> Response:
         job = job_of(job_id)
+        expected = expected_version(if_match)
         with job.lock:
             editable(job)
+            job.check_fresh(expected)
             p = job.entry_project()
             entry = p.entry(job.name)
             plan = rv.bulk_plan(entry, body.tracks, body.action, body.method)
