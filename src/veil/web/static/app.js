@@ -18,7 +18,7 @@ const COLORS = { face: "#3f8ef0", plate: "#e0c020", text: "#30b070", manual: "#d
 async function api(path, opts = {}) {
   const headers = Object.assign({ "X-Veil-Token": S.token }, opts.headers || {});
   // optimistic concurrency: a write names the project_version this page last saw
-  if (opts.method && S.pv >= 0 && /\/(edit|undo|redo|follow|project)$/.test(path)) headers["If-Match"] = `"${S.pv}"`;
+  if (opts.method && S.pv >= 0 && /\/(edit|undo|redo|follow|project|review\/bulk|review\/threshold)$/.test(path)) headers["If-Match"] = `"${S.pv}"`;
   let body = opts.body;
   if (body && !(body instanceof Blob) && typeof body !== "string") {
     body = JSON.stringify(body);
