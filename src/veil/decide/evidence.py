@@ -22,7 +22,9 @@ EVIDENCE: tuple[str, ...] = ("score", "yunet", "yolo", "w", "h", "frame_h", "fx"
 VERIFIED: tuple[int, ...] = (1, 2)
 
 #: columns of one observation as a track stores it: the frame sequence number,
-#: the evidence row and the box centre in scene coordinates (camera motion out)
+#: the evidence row and the box centre in scene coordinates (camera motion out; no
+#: feature reads it yet: movement in the scene needs training clips where people
+#: move, see track_features, and the extracted training data keeps it for them)
 OBSERVATION: tuple[str, ...] = ("seq", *EVIDENCE, "cx", "cy")
 
 #: the features a decision model reads, in order
