@@ -430,9 +430,7 @@ def create_app(manager: JobManager, token: str, hosts: Collection[str] | None = 
         job = job_of(job_id)
         expected = _expected(if_match)
         with job.lock:
-            if job.task in ("follow", "detect"):
-                raise Conflict(f"job: busy with {job.task}")
-            job.check_fresh(expected)
+            job.check_writable(expected)
             p = job.entry_project()
             tid = apply_edit(p, job.name, body)
             job.save()
@@ -451,9 +449,7 @@ def create_app(manager: JobManager, token: str, hosts: Collection[str] | None = 
 
     def history_step(job: Job, redo: bool, expected: int | None) -> Response:
         with job.lock:
-            if job.task in ("follow", "detect"):
-                raise Conflict(f"job: busy with {job.task}")
-            job.check_fresh(expected)
+            job.check_writable(expected)
             p = job.entry_project()
             step = p.redo() if redo else p.undo()
             changed = []

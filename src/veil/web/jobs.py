@@ -232,6 +232,13 @@ class Job:
                 "can_redo": bool(self.project and self.project.can_redo),
             }
 
+    def check_writable(self, expected: int | None) -> None:
+        """Refuse an edit while a task rewrites the tracks (follow, detect), or one made
+        against an older project (:meth:`check_fresh`). Call it under ``self.lock``."""
+        if self.task in ("follow", "detect"):
+            raise Conflict(f"job: busy with {self.task}")
+        self.check_fresh(expected)
+
     def check_fresh(self, expected: int | None) -> None:
         """Refuse a write made against an older project (optimistic concurrency: the
         client sends the ``project_version`` it last saw as ``If-Match``; None skips)."""

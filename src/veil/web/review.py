@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from ..project import review as rv
-from .jobs import Conflict, Job, JobManager, expected_version
+from .jobs import Job, JobManager, expected_version
 
 
 class ThresholdRequest(BaseModel):
@@ -82,10 +82,6 @@ def add_review_routes(
             st.coverage, st.entry = rv.Coverage(entry), entry
         return st.coverage
 
-    def editable(job: Job) -> None:
-        if job.task in ("follow", "detect"):
-            raise Conflict(f"job: busy with {job.task}")
-
     def needs_confirm(e: rv.NeedsConfirmation) -> JSONResponse:
         return JSONResponse(
             {"detail": str(e), "confirm": e.count, "ids": list(e.ids)}, status_code=409
@@ -124,8 +120,7 @@ def add_review_routes(
         job = job_of(job_id)
         expected = expected_version(if_match)
         with job.lock:
-            editable(job)
-            job.check_fresh(expected)
+            job.check_writable(expected)
             p = job.entry_project()
             entry = p.entry(job.name)
             if body.dry_run:
@@ -151,8 +146,7 @@ def add_review_routes(
         job = job_of(job_id)
         expected = expected_version(if_match)
         with job.lock:
-            editable(job)
-            job.check_fresh(expected)
+            job.check_writable(expected)
             p = job.entry_project()
             entry = p.entry(job.name)
             plan = rv.bulk_plan(entry, body.tracks, body.action, body.method)
