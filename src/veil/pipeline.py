@@ -352,10 +352,11 @@ class Engine:
         whose box there the tracker filled across a detector run that missed them
         (no detection placed it), for the project and ``veil audit --sample``.
 
-        Face tracks are confirmed by the learned decision (:meth:`video_decider`;
-        a caller may pass its own ``decider``, e.g. to record training data);
-        ``confidence``, when given, receives each decided track's P(face) once
-        the clip is done.
+        Face tracks are confirmed by the learned decision when the settings ask for
+        it (:meth:`video_decider`), else by the rule; a caller may pass its own
+        ``decider`` (an advisory one for a project's ratings, a recording one for
+        training). ``confidence``, when given, receives each rated track's P(face)
+        once the clip is done.
         """
         track = self.settings.track
         detect = self.clip_detector(face_turn)
