@@ -39,7 +39,9 @@ from live_helpers import (
 from veil.cli import main
 from veil.errors import ConfigError, InputError, OutputError
 from veil.live import LiveRun, LiveSettings, redact, redact_text, whole_frame
+from veil.pipeline import Engine
 from veil.regions import FACE, PLATE
+from veil.settings import Settings
 
 HELPERS = Path(__file__).parent / "live_helpers.py"
 
@@ -162,6 +164,34 @@ def test_slow_detector_never_leaks_and_counts(clip, tmp_path, overload):
         assert stats.dropped > 0 and counts["indexed"] == stats.written < 75
     assert any(f"blurred {stats.blurred}" in line or "blurred" in line for line in lines)
     assert f"carried {stats.carried}" in stats.line()
+
+
+class StallingDetector(ColourDetector):
+    """The plug-in detector, but one of its runs (the ``at``-th call) takes ``stall_s``."""
+
+    def __init__(self, label: int, at: int, stall_s: float) -> None:
+        super().__init__(label)
+        self.calls, self.at, self.stall_s = 0, at, stall_s
+
+    def detect(self, rgb: np.ndarray, threshold: float):
+        self.calls += 1
+        if self.calls == self.at:
+            time.sleep(self.stall_s)
+        return super().detect(rgb, threshold)
+
+
+def test_a_stalled_detector_run_shortens_the_window_without_leaking(clip, tmp_path):
+    """One run far slower than the look-ahead allows: the frames held back leave by their
+    deadline through a shortened window (tracking goes on), every one of them masked."""
+    out = tmp_path / "out.ts"
+    # the 8th call is the 6th run on the clip (two at warm-up), with ~20 frames held
+    engine = Engine(Settings(), detectors=[StallingDetector(FACE, 8, 0.6), ColourDetector(PLATE)])
+    run = LiveRun(clip, out, live=LiveSettings(latency_s=1.0, realtime=True), engine=engine)
+    stats = run.run()
+    counts = check_masked(decode_all(out))
+    assert stats.flushes >= 1
+    assert counts["indexed"] + counts["whole"] == stats.written
+    assert stats.written + stats.dropped == stats.frames_in == 75
 
 
 def test_source_killed_and_restarted_is_reconnected(ffmpeg, clip, tmp_path):
