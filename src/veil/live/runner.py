@@ -14,11 +14,13 @@ Under load the loop degrades toward more masking, never less, and counts each st
 1. **carry**: the detector skips frames beyond ``detect_every`` and tracks are
    carried forward on their motion, boxes grown by ``carry_growth`` of their
    size per frame carried (only once two detector runs in the scene made the
-   motion known);
+   motion known); the detector also skips its turn while the writer is behind,
+   and a held frame that reaches its deadline leaves through a shortened
+   look-ahead, tracking going on;
 2. **whole frame**: a frame no detection covers (start-up, a scene cut, a
-   reconnection, a window flushed to keep the deadline, or more than
-   ``max_carry_s`` since the detector last ran) is masked whole
-   (``overload='blur'``) or dropped (``'drop'``).
+   reconnection, a window flushed while the source stalls or after the reader
+   dropped frames, or more than ``max_carry_s`` since the detector last ran) is
+   masked whole (``overload='blur'``) or dropped (``'drop'``).
 
 A frame that would leave later than ``latency_s + LATE_GRACE_S`` is dropped
 by the writer: the added delay is bounded even when encoding falls behind.
@@ -45,6 +47,7 @@ from ..regions import Regions
 from ..settings import Settings, confirm_wait
 from ..track import STILL, CameraMotion, OfflineTracker, SceneCutDetector, SceneView, TrackConfig
 from ..track.offline import FinalFrame
+from .masking import mask_frame
 from .sink import LiveSink
 from .source import LiveAudio, LiveFrame, LiveSource, SourceEnd
 from .urls import redact
@@ -58,6 +61,9 @@ _POLL_S = 0.05
 _WRITER_QUEUE = 64
 _ENCODE_QUEUE = 4
 _DELAYS_KEPT = 200_000
+#: frames waiting for the writer beyond which the detector skips its turn (the frames are
+#: carried), unless carrying nears its limit: the CPU goes to the frames already late
+_WRITER_BACKLOG = 4
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,8 @@ class _Meta:
     t: float
     since_run: int  #: frames since the detector last ran (0: it ran on this one)
     whole: bool = False  #: no detection covers it: masked whole (or dropped)
+    #: let go before its window ended (the window was shortened for a deadline)
+    early: bool = False
     #: the last detector run's detections at the operating threshold (frame coordinates):
     #: masked too when the window must let the frame go before its tracks are decided
     recent: Regions | None = None
@@ -286,7 +294,10 @@ class LiveRun:
         self._stop.set()
 
     # -- set-up -------------------------------------------------------------------
-    def _tracker_config(self, fps: float, stride: int) -> TrackConfig | None:
+    def _tracker_config(
+        self, fps: float, stride: int, most: int | None = None
+    ) -> TrackConfig | None:
+        """The tracker's settings with a look-ahead that fits the budget (at most ``most``)."""
         track = self.settings.track
         if not track.enabled:
             return None
@@ -295,6 +306,8 @@ class LiveRun:
         slowest = max(self._recent_detect, default=self.stats.detect_s)
         budget = self.live.latency_s - 2 * slowest - self._est_write - 0.05
         k = int(max(0, min(track.lookahead, math.floor(budget * fps))))
+        if most is not None:
+            k = min(k, most)
         pre = min(track.pre_frames, k)
         hits = track.confirm_hits
         if confirm_wait(hits, stride, pre) > k:
@@ -442,7 +455,7 @@ class LiveRun:
                     out(final.payload[0], None, meta)
                     continue
                 rgb, regions = _to_frame(final, track.motion_margin)
-                if early and meta.recent is not None and len(meta.recent):
+                if (early or meta.early) and meta.recent is not None and len(meta.recent):
                     regions = Regions.concat([regions, meta.recent])
                 if meta.since_run:
                     regions = grow(regions, 1.0 + live.carry_growth * meta.since_run)
@@ -455,6 +468,23 @@ class LiveRun:
                 self.stats.dropped_overload += 1
             else:  # counted as blurred once written (the writer may still find it late)
                 self._put_writer(("whole", rgb, None, meta))
+
+        def shorten(now: float) -> None:
+            """The oldest held frame is due: shrink the look-ahead so that the next push
+            lets every due frame out. Tracking goes on (a restart would leave the frames
+            after it masked whole until the detector has run twice more); the window
+            grows back at the next restart."""
+            nonlocal hold_s
+            if tracker is None:
+                return
+            slot = 1.0 / fps
+            young = sum(now - m.arrived + self._est_write + slot <= live.latency_s for m in held)
+            config = self._tracker_config(fps, stride, most=young + 1)
+            if config is not None and config.lookahead < tracker.config.lookahead:
+                tracker.config = config  # read on every push: the next one releases
+                hold_s = config.lookahead / fps
+            for m in held:
+                m.early = True
 
         def restart(early: bool = False) -> None:
             """Release the window as it stands and start tracking afresh, with a
@@ -528,7 +558,7 @@ class LiveRun:
             now = time.monotonic()
             if held and now - held[0].arrived + self._est_write > live.latency_s:
                 self.stats.flushes += 1
-                restart(early=True)
+                shorten(now)
             oldest = now - held[0].arrived if held else 0.0
             slack = (
                 min(live.latency_s - (now - frame.arrived) - hold_s, live.latency_s - oldest)
@@ -541,6 +571,8 @@ class LiveRun:
                 (live.latency_s - hold_s - self._est_write) / 2 - self.stats.detect_s
             )
             eager = runs < 2 or tracker is None or since_run + 1 >= max(stride, max_carry // 2)
+            # the writer is behind: the CPU goes to the frames already made, these are carried
+            fresh = fresh and self._writer_q.qsize() <= _WRITER_BACKLOG
             if (runs < 2 or due) and (eager or fresh) and slack >= self.stats.detect_s:
                 found = self._detect(detect, rgb, track.continue_score)
                 self.stats.detected += 1
@@ -625,7 +657,7 @@ class LiveRun:
                 if kind == "whole":
                     masked = whole_frame(rgb)
                 else:
-                    masked = engine.mask(rgb, regions, inplace=True)[0]
+                    masked = mask_frame(rgb, regions, engine.settings.mask)
                 if self.frame_hook is not None:
                     self.frame_hook(masked, meta.t)
                 self._put_stage(encode_q, (kind, masked, t0, meta))
