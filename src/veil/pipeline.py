@@ -19,6 +19,7 @@ import numpy as np
 
 from .detect import build_detectors, orient
 from .detect.base import Detector
+from .detect.onnx import release_memory
 from .errors import ConfigError, InputError, OutputError, VeilError
 from .mask import apply_masks
 from .media import image as image_io
@@ -260,6 +261,7 @@ class Engine:
             loaded = image_io.load_image(src, self.settings.limits)
             regions = self.detect(loaded.rgb)
             self._record(result, 0, loaded.rgb, regions, True)
+            release_memory()
             if progress:
                 progress(1)
         else:
@@ -292,6 +294,7 @@ class Engine:
         fmt = image_io.IMAGE_FORMATS[dst.suffix.lower()]
         image_io.save_image(masked, loaded, tmp, fmt, self.settings.encode.jpeg_quality)
         self._record(result, 0, loaded.rgb, regions, collect)
+        release_memory()  # a folder's photos of many sizes must not add up (issue 29)
 
     def _mask_video_file(
         self,
