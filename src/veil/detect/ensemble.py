@@ -15,6 +15,7 @@ import numpy as np
 from ..regions import Regions
 from .base import Detector
 from .faces import merge_union
+from .plates import YoloDetector
 
 
 class EnsembleDetector:
@@ -44,7 +45,13 @@ class EnsembleDetector:
             member = self.members[self._turn % len(self.members)]
             self._turn += 1
             return member.detect(rgb, threshold)
-        found = [m.detect(rgb, threshold) for m in self.members]
+        shared: dict = {}  # the bundled plate models see the same prepared views
+        found = [
+            m.detect(rgb, threshold, shared)
+            if isinstance(m, YoloDetector)
+            else m.detect(rgb, threshold)
+            for m in self.members
+        ]
         if len(found) == 1:
             return found[0]
         xyxy = np.concatenate([r.xyxy for r in found])

@@ -6,9 +6,10 @@ torch/ultralytics is needed at run time. Padding is grey 114 (as in training)
 and only up to the next multiple of 32, so a 16:9 frame at 640 costs 640x384.
 
 Distant plates (dash-cam) are often under ~20 px and vanish when a 1280 px
-frame is shrunk to 640; with ``tile`` on, the frame is also cut into
-overlapping tiles at ``tile_zoom`` times the full-pass scale (at most native
-size), run a few at a time (``faces.TILE_BATCH``) and merged by NMS.
+frame is shrunk to 640; with ``tile`` on, the frame is also seen at ``tile_zoom``
+times the full-pass scale (at most native size): in one run when that enlarged
+frame is at most :data:`WHOLE_PIXELS`, else cut into overlapping tiles run a few
+at a time (``faces.TILE_BATCH``); the passes are merged by NMS.
 
 Plates are found by their contrast, not their colour, and a strong colour cast
 (tail lights, sodium lamps, night dash-cams) hid plates from both bundled
@@ -34,6 +35,12 @@ log = logging.getLogger(__name__)
 ALIGN = 32
 PAD_VALUE = 114
 BUNDLED = Path(__file__).resolve().parents[1] / "models" / "plate_yolov8n.onnx"
+#: an enlarged frame of at most this many pixels is run whole, not in tiles. A run
+#: costs about its pixels, and the tiles' overlap made a 1280x720 frame six 640x640
+#: tiles (2.7x its pixels; 1024x768: four, 2.1x); whole, the pass took about half the
+#: time, with the same plates masked (docs/photos.md). At the default size every
+#: enlarged frame fits (its long side is at most 1280)
+WHOLE_PIXELS = 1280 * 1280
 
 
 def _align(n: int) -> int:
@@ -112,28 +119,43 @@ class YoloDetector:
         _check_view(view)
         self.view = view
 
-    def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
-        """Boxes scoring at least ``threshold`` in an (H, W, 3) uint8 RGB frame."""
+    def detect(self, rgb: np.ndarray, threshold: float, shared: dict | None = None) -> Regions:
+        """Boxes scoring at least ``threshold`` in an (H, W, 3) uint8 RGB frame.
+
+        ``shared`` holds this ``rgb``'s prepared views between models that see the
+        same ones (the bundled pair): each prepared them anew.
+        """
         h, w = rgb.shape[:2]
         if h == 0 or w == 0:
             return Regions.empty()
+        memo = {} if shared is None else shared
         scale = self.size / max(h, w)
-        img = _prepare(rgb, scale, self.view)
+        img = self._prepared(rgb, scale, memo)
         ih, iw = img.shape[:2]
         batch = pad_to(img, _align(ih), _align(iw), PAD_VALUE)[None]
         ((boxes, scores),) = self._run(batch, threshold)
         parts = [(boxes / scale, scores)]
         tile_scale = min(self.max_tile_scale, scale * self.tile_zoom)
         if self.tile and tile_scale > scale * 1.01:
-            parts.append(self._tiles(rgb, tile_scale, threshold))
+            parts.append(self._tiles(self._prepared(rgb, tile_scale, memo), tile_scale, threshold))
         xyxy = np.concatenate([p[0] for p in parts])
         sc = np.concatenate([p[1] for p in parts])
         xyxy, sc = merge_union(xyxy, sc, self.nms_iou)
         return Regions(xyxy, sc, np.full(len(sc), self.label, np.int16)).clip(w, h)
 
-    def _tiles(self, rgb: np.ndarray, scale: float, threshold: float):
-        img = _prepare(rgb, scale, self.view)
+    def _prepared(self, rgb: np.ndarray, scale: float, memo: dict) -> np.ndarray:
+        """``_prepare(rgb, scale, view)``, once per view and scale in ``memo``."""
+        if (self.view, scale) not in memo:
+            memo[self.view, scale] = _prepare(rgb, scale, self.view)
+        return memo[self.view, scale]
+
+    def _tiles(self, img: np.ndarray, scale: float, threshold: float):
+        """The pass over ``img``, the frame's view already enlarged by ``scale``."""
         ih, iw = img.shape[:2]
+        if ih * iw <= WHOLE_PIXELS:
+            whole = pad_to(img, _align(ih), _align(iw), PAD_VALUE)[None]
+            ((boxes, scores),) = self._run(whole, threshold)
+            return boxes / scale, scores
         ts, ov = self.size, self.tile_overlap
         th, tw = min(ts, _align(ih)), min(ts, _align(iw))
         origins = [(y, x) for y in tile_origins(ih, th, ov) for x in tile_origins(iw, tw, ov)]
