@@ -247,7 +247,8 @@ class _Meta:
     t: float
     since_run: int  #: frames since the detector last ran (0: it ran on this one)
     whole: bool = False  #: no detection covers it: masked whole (or dropped)
-    #: let go before its window ended (the window was shortened for a deadline)
+    #: let go before its window ended, or after the window was shortened for a deadline
+    #: and before a full window has passed: ``recent`` is masked too
     early: bool = False
     #: the last detector run's detections at the operating threshold (frame coordinates):
     #: masked too when the window must let the frame go before its tracks are decided
@@ -442,6 +443,9 @@ class LiveRun:
         since_run = 0
         connection = 1
         held: deque[_Meta] = deque()  # metadata of frames inside the tracker, in order
+        # frames before this index leave a window shortened for a deadline: a track still
+        # undecided when it shrank would have been decided within the full window
+        early_until = 0
         index = 0
         began = self.stats.started = time.monotonic()
         next_status = began + live.status_every_s
@@ -473,10 +477,12 @@ class LiveRun:
             """The oldest held frame is due: shrink the look-ahead so that the next push
             lets every due frame out. Tracking goes on (a restart would leave the frames
             after it masked whole until the detector has run twice more); the window
-            grows back at the next restart."""
-            nonlocal hold_s
+            grows back at the next restart. For a full window's worth of frames, the
+            last run's detections are masked too (see :class:`_Meta`)."""
+            nonlocal hold_s, early_until
             if tracker is None:
                 return
+            early_until = index + track.lookahead
             slot = 1.0 / fps
             young = sum(now - m.arrived + self._est_write + slot <= live.latency_s for m in held)
             config = self._tracker_config(fps, stride, most=young + 1)
@@ -578,7 +584,7 @@ class LiveRun:
                 self.stats.detected += 1
                 runs, since_run = runs + 1, 0
                 recent = engine.above_threshold(found, video=True)
-                meta = _Meta(frame.arrived, frame.t, 0, recent=recent)
+                meta = _Meta(frame.arrived, frame.t, 0, early=index < early_until, recent=recent)
                 if tracker is None:
                     out(rgb, engine.above_threshold(found, video=True), meta)
                     continue
@@ -607,7 +613,10 @@ class LiveRun:
                 # carried on its tracks once two runs made their motion known, else whole;
                 # the tracker still steps through a whole frame, so tracks keep their course
                 carry = tracker is not None and runs >= 2 and since_run <= max_carry
-                meta = _Meta(frame.arrived, frame.t, since_run, whole=not carry, recent=recent)
+                meta = _Meta(
+                    frame.arrived, frame.t, since_run, whole=not carry,
+                    early=index < early_until, recent=recent,
+                )  # fmt: skip
                 if carry:
                     self.stats.carried += 1
                     self.stats.carried_under_load += due
