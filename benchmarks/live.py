@@ -41,7 +41,7 @@ import av
 import numpy as np
 
 from veil.live import LiveRun, LiveSettings
-from veil.settings import Settings, TrackSettings
+from veil.settings import DECISIONS, Settings, TrackSettings
 
 EXIT_NO_DATA = 3
 FPS = 25
@@ -128,7 +128,7 @@ def measure(source: Path, out: Path, latency: float) -> dict:
     return row
 
 
-def live_leaks(dataset: Path, latency: float) -> dict:
+def live_leaks(dataset: Path, latency: float, base: Settings) -> dict:
     """Score the live path on a ``veil eval`` video dataset; the mask block per class."""
     from veil.evaluate.dataset import load_dataset
     from veil.evaluate.runner import dataset_settings, new_evaluator
@@ -138,7 +138,7 @@ def live_leaks(dataset: Path, latency: float) -> dict:
     from veil.regions import Regions
 
     ds = load_dataset(dataset)
-    settings = dataset_settings(ds, Settings())
+    settings = dataset_settings(ds, base)
     engine = Engine(settings)
     ev = new_evaluator(ds, settings, engine)
     counts = {"frames": 0, "whole": 0, "dropped": 0}
@@ -172,8 +172,10 @@ def live_leaks(dataset: Path, latency: float) -> dict:
     return {"metrics": metrics, "counts": counts}
 
 
-def leak_rows(bench: Path, latency: float) -> list[dict]:
-    """Batch and live leak rates on each class's clips of a moving-camera benchmark."""
+def leak_rows(bench: Path, latency: float, decide: str) -> list[dict]:
+    """Batch and live leak rates on each class's clips of a moving-camera benchmark,
+    both paths confirming face tracks the same way (``decide``): a comparison of the
+    paths, not of the decisions."""
     sys.path.insert(0, str(Path(__file__).parent))
     from video_leaks import _find_mask_metrics
 
@@ -184,13 +186,9 @@ def leak_rows(bench: Path, latency: float) -> list[dict]:
         dataset = bench / f"{label}s" / "clips.json"
         if not dataset.is_file():
             continue
-        # the confirm rule (the default) on both sides: a comparison of the paths,
-        # not of the decisions
-        fields = TrackSettings.__dataclass_fields__
-        track = TrackSettings(decide="rule") if "decide" in fields else TrackSettings()
-        rule = Settings().evolve(track=track)
-        batch, _ = evaluate(dataset, rule, quiet=True)
-        live = live_leaks(dataset, latency)
+        settings = Settings().evolve(track=TrackSettings(decide=decide))
+        batch, _ = evaluate(dataset, settings, quiet=True)
+        live = live_leaks(dataset, latency, settings)
         b, v = _find_mask_metrics(batch, label), _find_mask_metrics(live["metrics"], label)
         rows.append({"label": label, "batch": b, "live": v, **live["counts"]})
     return rows
@@ -249,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the rows here")
     p.add_argument("--leaks", type=Path, help="a make_video_bench.py folder: live vs batch leaks")
     p.add_argument("--no-speed", action="store_true", help="only the leak comparison")
+    p.add_argument(
+        "--face-decision",
+        choices=DECISIONS,
+        default=TrackSettings().decide,
+        help="how both paths confirm face tracks in the leak comparison (default: %(default)s)",
+    )
     args = p.parse_args(argv)
     if not args.video.is_file():
         print(f"live.py: no video at {args.video}; nothing measured", file=sys.stderr)
@@ -271,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if rows:
         print(table(rows, args.latency))
-    leaks = leak_rows(args.leaks, args.latency) if args.leaks is not None else []
+    leaks = leak_rows(args.leaks, args.latency, args.face_decision) if args.leaks else []
     if leaks:
+        print(f"leaks: {args.leaks.name}, face tracks confirmed by '{args.face_decision}'")
         print(leak_table(leaks))
     if args.json is not None:
         args.json.write_text(json.dumps({"speed": rows, "leaks": leaks}, indent=1) + "\n")
