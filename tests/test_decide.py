@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from veil.decide import EVIDENCE, FEATURES, CropVerifier, DecisionModel, FaceTrackDecider
+from veil.decide import EVIDENCE, FEATURES, DecisionModel, FaceTrackDecider, FrameVerifier
 from veil.decide.evidence import OBSERVATION, track_features
 from veil.decide.model import VIDEO_FACE_TRACKS, load_bundled
 from veil.errors import ConfigError, ModelError
@@ -193,32 +193,55 @@ def test_the_rule_still_decides_without_a_decider_and_for_other_classes():
     assert all(len(f.regions) == 1 for f in plates)
 
 
-# -- crops ---------------------------------------------------------------------------
+# -- the frame verifier ----------------------------------------------------------
 
 
-class _SeesCentre:
-    """A stand-in network: one box where the candidate sits in each crop, scored 0.7."""
+class _SeesOne:
+    """A stand-in network: one face at a fixed place in any frame, scored 0.7."""
 
     def __init__(self) -> None:
-        self.shapes: list[tuple[int, ...]] = []
+        self.calls: list[tuple[tuple[int, ...], int, float]] = []
 
-    def _run(self, batch, threshold):
-        self.shapes.append(batch.shape)
-        s = batch.shape[1]
-        c, r = s / 2, s / 5  # the candidate spans 1/context = 2/5 of the crop
-        box = np.array([[c - r, c - r, c + r, c + r]], np.float32)
-        return [(box, np.array([0.7], np.float32), None) for _ in range(len(batch))]
+    def single_pass(self, rgb, max_side, threshold):
+        self.calls.append((rgb.shape, max_side, threshold))
+        return Regions(np.array([[10, 10, 30, 30]], np.float32), np.array([0.7], np.float32))
 
 
-def test_crop_verifier_batches_crops_and_reads_the_centre_box():
-    net = _SeesCentre()
-    v = CropVerifier([net, None], size=64, max_crops=2)
+def test_frame_verifier_runs_each_network_once_and_scores_the_overlapping_boxes():
+    net = _SeesOne()
+    v = FrameVerifier([net, None], max_side=640)
     rgb = np.zeros((120, 200, 3), np.uint8)
-    boxes = np.array([[10, 10, 30, 30], [150, 90, 190, 130], [0, 0, 5, 5]], np.float32)
-    ev = v(rgb, boxes, np.array([0.5, 0.4, 0.1]))
-    assert net.shapes == [(2, 64, 64, 3)]  # one batch, bounded by max_crops
-    np.testing.assert_allclose(ev[:, 0], [0.7, 0.7, np.nan])  # the lowest is not checked
+    boxes = np.array([[12, 12, 32, 32], [150, 90, 190, 110], [10, 10, 60, 60]], np.float32)
+    ev = v(rgb, boxes)
+    assert net.calls == [((120, 200, 3), 640, 0.01)]  # one pass for all candidates
+    # on the face; elsewhere; around it but too loose (IoU 0.16)
+    np.testing.assert_allclose(ev[:, 0], [0.7, 0.0, 0.0])
     assert np.isnan(ev[:, 1]).all()  # a network given as None is not run
+    assert v(rgb, np.zeros((0, 4))).shape == (0, 2) and len(net.calls) == 1
+
+
+def test_frame_verifier_settings_are_validated():
+    with pytest.raises(ValueError, match="max_side"):
+        FrameVerifier([], max_side=10)
+    with pytest.raises(ValueError, match="min_iou"):
+        FrameVerifier([], min_iou=0.0)
+
+
+def test_one_check_answers_for_every_detection_of_the_run():
+    """The pass over the frame is paid once: every row gets its verdict, even those
+    of tracks that did not need one; a run where none needs it is not checked."""
+    d = FaceTrackDecider(_model(), detect_every=4)
+    asked: list[int] = []
+
+    def verify(rows):
+        asked.append(len(rows))
+        return np.full((len(rows), 2), 0.9)
+
+    ev = np.stack([_evidence(0.2, np.nan)] * 2)
+    d.observe_frame(0, [1, 2], [(0, 0, 40, 40), (50, 0, 90, 40)], ev, verify)
+    assert asked == [2] and d.decided(1) and d.decided(2)
+    d.observe_frame(4, [1, 2], [(0, 0, 40, 40), (50, 0, 90, 40)], ev, verify)
+    assert asked == [2]  # both decided: nothing more to check
 
 
 def test_base_evidence_holds_score_size_and_place():
@@ -230,11 +253,6 @@ def test_base_evidence_holds_score_size_and_place():
     np.testing.assert_allclose(ev[:, col["h"]], [40, 5])
     np.testing.assert_allclose(ev[:, col["fx"]], [20, 2.5])
     assert np.isnan(ev[:, col["yunet"]]).all() and (ev[:, col["frame_h"]] == 540).all()
-
-
-def test_crop_verifier_size_must_suit_the_networks():
-    with pytest.raises(ValueError, match="multiple of 32"):
-        CropVerifier([], size=100)
 
 
 # -- settings and engine ---------------------------------------------------------
@@ -286,13 +304,15 @@ def test_a_project_carries_each_face_track_s_confidence(tmp_path):
 
 
 def test_a_face_seen_badly_then_clearly_is_judged_on_the_clear_stretch():
-    """The decision reads the latest sightings: eight bad checks do not outvote four
-    clear ones (on the whole history the mean would stay low)."""
+    """The decision reads the latest WINDOW sightings: sixteen bad checks do not outvote
+    WINDOW clear ones (on the whole history the mean would stay low)."""
+    from veil.decide.tracks import WINDOW
+
     d = FaceTrackDecider(_model("mean_yunet"), detect_every=4)
     box = (0, 0, 40, 40)
-    for k in range(8):
+    for k in range(16):
         d.observe(5, 4 * k, box, _evidence(0.1, 0.0))
     assert not d.decided(5)
-    for k in range(8, 12):
+    for k in range(16, 16 + WINDOW):
         d.observe(5, 4 * k, box, _evidence(0.1, 0.9))
     assert d.decided(5)

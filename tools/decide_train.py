@@ -17,11 +17,11 @@ Recipe (see src/veil/models/MODELS.md, "decide_video_faces.json"):
 
 3. Fit and export (needs scikit-learn, dev time only)::
 
-       python tools/decide_train.py fit /tmp/a.npz /tmp/b.npz /tmp/c.npz --recall 0.95 \\
+       python tools/decide_train.py fit /tmp/a.npz /tmp/b.npz /tmp/c.npz --recall 0.98 \\
            --out src/veil/models/decide_video_faces.json
 
 ``extract`` runs veil's own video path (CenterFace every 4th frame, the
-tracker, the crop verifier) with a recorder on the decision, so the features
+tracker, the frame verifier) with a recorder on the decision, so the features
 are exactly those computed at run time. A track is labelled a face when most
 of its detections overlap a non-ignored ground-truth face (IoU >= 0.3), clutter
 when most overlap nothing (IoU < 0.05), and is left out otherwise (``ignore``
@@ -131,27 +131,62 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if len(set(y.tolist())) == 2 else float("nan")
 
 
-def _early(d: dict[str, np.ndarray], p: np.ndarray, within: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per track: best P(face) over its first ``within`` observations, and its label/span."""
+def _tracks(d: dict[str, np.ndarray], p: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Per track: its label, each observation's frame offset from its first, and P(face)."""
     keys = np.stack([d["clip"], d["tid"]], axis=1)
     _, inv = np.unique(keys, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
-    best = np.zeros(inv.max() + 1)
-    early = d["k"] < within
-    np.maximum.at(best, inv[early], p[early])
-    label = np.zeros(inv.max() + 1, int)
-    span = np.zeros(inv.max() + 1)
-    label[inv] = d["label"]
-    span[inv] = d["span"]
-    return best, np.stack([label, span], axis=1)
+    order = np.lexsort((d["obs"][:, 0], inv))
+    out = []
+    for grp in np.split(order, np.flatnonzero(np.diff(inv[order])) + 1):
+        seq = d["obs"][grp, 0]
+        out.append((int(d["label"][grp[0]]), seq - seq[0], p[grp]))
+    return out
+
+
+def _masked(tracks: list, threshold: float, lookahead: int) -> tuple[float, float, float]:
+    """What a threshold does, as veil runs it: (face frames masked, clutter frames
+    masked, clutter tracks masked).
+
+    A track is masked from its first observation whose P(face) reaches the
+    threshold, on every frame still held back then (``lookahead`` frames) and
+    after: a face decided late leaks the frames already written.
+    """
+    face_left = face_all = clut_masked = clut_all = clut_taken = clut_n = 0.0
+    for label, rel, p in tracks:
+        span = rel[-1] + 1
+        hit = np.flatnonzero(p >= threshold)
+        late = span if not len(hit) else min(span, max(0.0, rel[hit[0]] - lookahead))
+        if label == FACE:
+            face_left += late
+            face_all += span
+        elif label == CLUTTER:
+            clut_n += 1
+            clut_all += span
+            clut_masked += span - late
+            clut_taken += bool(len(hit))
+    return 1 - face_left / face_all, clut_masked / clut_all, clut_taken / max(clut_n, 1)
+
+
+def _threshold(tracks: list, recall: float, lookahead: int) -> float:
+    """The highest threshold that masks at least ``recall`` of the face tracks' frames."""
+    lo, hi = 0.0, 1.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _masked(tracks, mid, lookahead)[0] >= recall else (lo, mid)
+    return lo
 
 
 def load(
-    npz: Path | list[Path], detect_every: int = 4, window: int = WINDOW
+    npz: Path | list[Path],
+    detect_every: int = 4,
+    window: int = WINDOW,
+    drop: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
     """Extracted samples, features recomputed from the stored observations (so that
     a change to the features needs no new extraction); several files are joined,
-    their clips numbered apart."""
+    their clips numbered apart. ``drop`` names verifier networks to leave out, as
+    if never run (what a model without them would see)."""
     parts = [dict(np.load(p)) for p in (npz if isinstance(npz, list) else [npz])]
     offset = 0
     for part in parts:
@@ -160,6 +195,8 @@ def load(
     d = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     order = np.lexsort((d["k"], d["tid"], d["clip"]))
     d = {k: v[order] for k, v in d.items()}
+    for name in drop:
+        d["obs"][:, _O[name]] = np.nan
     x = np.zeros((len(order), len(FEATURES)))
     start = 0
     for i in range(1, len(order) + 1):
@@ -172,13 +209,19 @@ def load(
 
 
 def fit(
-    npz: list[Path], out: Path, hidden: int, recall: float, within: int, note: str = ""
+    npz: list[Path],
+    out: Path,
+    hidden: int,
+    recall: float,
+    lookahead: int,
+    note: str = "",
+    drop: tuple[str, ...] = (),
 ) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
     from sklearn.neural_network import MLPClassifier
 
-    d = load(npz)
+    d = load(npz, drop=drop)
     keep = d["label"] != IGNORE
     d = {k: v[keep] for k, v in d.items()}
     x, y, groups = d["x"], d["label"], d["clip"]
@@ -200,21 +243,16 @@ def fit(
         else:
             m.fit(z[tr], y[tr], sample_weight=w[tr])
         cv[te] = m.predict_proba(z[te])[:, 1]
-    best, lab = _early(d, cv, within)
-    is_face = lab[:, 0] == FACE
-    # operating point: keep `recall` of the face tracks' frames decided early
-    order = np.argsort(best[is_face])
-    wts = lab[is_face, 1][order]
-    cum = np.cumsum(wts) / wts.sum()
-    cut = int(np.searchsorted(cum, 1 - recall))
-    threshold = float(best[is_face][order][cut]) if cut < len(order) else 0.5
-    rejected = (best[~is_face] < threshold).mean()
-    area_rej = lab[~is_face, 1][best[~is_face] < threshold].sum() / lab[~is_face, 1].sum()
-    print(f"cross-validated: AUC per observation {_auc(y, cv):.3f}, per track (first "
-          f"{within}) {_auc(is_face.astype(int), best):.3f}; at threshold {threshold:.3f} "
-          f"(recall {recall} of face-track frames) rejects {rejected:.1%} of clutter tracks "
-          f"({area_rej:.1%} of their frames); {is_face.sum()} face / {(~is_face).sum()} "
-          f"clutter tracks", file=sys.stderr)  # fmt: skip
+    tracks = _tracks(d, cv)
+    threshold = _threshold(tracks, recall, lookahead)
+    faces, clutter, taken = _masked(tracks, threshold, lookahead)
+    is_face = np.array([t[0] == FACE for t in tracks])
+    best = np.array([t[2].max() for t in tracks])
+    print(f"cross-validated: AUC per observation {_auc(y, cv):.3f}, per track (best) "
+          f"{_auc(is_face.astype(int), best):.3f}; at threshold {threshold:.3f} it masks "
+          f"{faces:.3f} of the face tracks' frames, {clutter:.1%} of the clutter tracks' "
+          f"frames ({taken:.1%} of the tracks); {is_face.sum()} face / "
+          f"{(~is_face).sum()} clutter tracks", file=sys.stderr)  # fmt: skip
     m = make()
     if hidden:
         m.fit(z, y)
@@ -239,32 +277,37 @@ def fit(
             "clutter_tracks": int((~is_face).sum()),
             "kind": f"mlp({hidden})" if hidden else "logistic",
             "cv_auc_track": round(_auc(is_face.astype(int), best), 4),
-            "cv_clutter_rejected": round(float(rejected), 4),
+            "cv_face_frames_masked": round(float(faces), 4),
+            "cv_clutter_frames_masked": round(float(clutter), 4),
             "recall_target": recall,
-            "decided_within": within,
+            "lookahead": lookahead,
+            "window": WINDOW,
         },
     )
     out.write_text(json.dumps(model.to_dict(), indent=1) + "\n")
     print(f"wrote {out}", file=sys.stderr)
 
 
-def report(npz: Path, model_path: Path, within: int) -> None:
-    """How a model ranks the tracks of (evaluation) clips: AUC and rejections at its cut."""
-    d = load(npz)
+def report(npz: Path, model_path: Path, lookahead: int, drop: tuple[str, ...] = ()) -> None:
+    """What a model does on (evaluation) clips' tracks: AUC and what its cut masks."""
+    from sklearn.metrics import roc_auc_score
+
+    d = load(npz, drop=drop)
     keep = d["label"] != IGNORE
     d = {k: v[keep] for k, v in d.items()}
     model = DecisionModel.load(model_path)
     p = model.predict(d["x"])
-    best, lab = _early(d, p, within)
-    is_face = lab[:, 0] == FACE
     t = model.threshold
-    print(f"{npz.name}: track AUC {_auc(is_face.astype(int), best):.3f}; at {t:.3f}: "
-          f"face tracks decided {np.mean(best[is_face] >= t):.3f} "
-          f"(frames {lab[is_face, 1][best[is_face] >= t].sum() / lab[is_face, 1].sum():.3f}), "
-          f"clutter rejected {np.mean(best[~is_face] < t):.3f}")  # fmt: skip
-    for name, i in zip(FEATURES, range(len(FEATURES)), strict=True):
-        from sklearn.metrics import roc_auc_score
-
+    for clip in np.unique(d["clip"]):
+        sel = d["clip"] == clip
+        tracks = _tracks({k: v[sel] for k, v in d.items()}, p[sel])
+        if not any(label == FACE for label, _, _ in tracks):
+            continue
+        faces, clutter, taken = _masked(tracks, t, lookahead)
+        print(f"{npz.name} clip {clip}: at {t:.3f} masks {faces:.3f} of the face tracks' "
+              f"frames, {clutter:.1%} of the clutter tracks' frames ({taken:.1%} of "
+              "them)")  # fmt: skip
+    for i, name in enumerate(FEATURES):
         print(f"  {name:14s} AUC {roc_auc_score(d['label'], d['x'][:, i]):.3f}")
 
 
@@ -285,21 +328,25 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", type=Path, required=True)
     f.add_argument("--hidden", type=int, default=0, help="hidden units (0: logistic)")
     f.add_argument("--note", default="", help="how the clips were made (kept in the model)")
-    f.add_argument("--recall", type=float, default=0.995)
-    f.add_argument("--within", type=int, default=4, help="observations to decide within")
+    f.add_argument("--recall", type=float, default=0.98,
+                   help="share of the face tracks' frames to mask")  # fmt: skip
     r = sub.add_parser("report")
     r.add_argument("npz", type=Path)
     r.add_argument("--model", type=Path, required=True)
-    r.add_argument("--within", type=int, default=4)
+    for p in (f, r):
+        p.add_argument("--lookahead", type=int, default=TrackSettings().lookahead,
+                       help="frames held back while a track is decided")  # fmt: skip
+        p.add_argument("--drop", nargs="*", default=[], choices=["yunet", "yolo"],
+                       help="verifier networks to leave out, as if never run")  # fmt: skip
     a = ap.parse_args(argv)
     if a.cmd == "build":
         build(a.annotations, a.out)
     elif a.cmd == "extract":
         np.savez(a.out, **extract(a.clips, a.limit, a.start))
     elif a.cmd == "fit":
-        fit(a.npz, a.out, a.hidden, a.recall, a.within, a.note)
+        fit(a.npz, a.out, a.hidden, a.recall, a.lookahead, a.note, tuple(a.drop))
     else:
-        report(a.npz, a.model, a.within)
+        report(a.npz, a.model, a.lookahead, tuple(a.drop))
     return 0
 
 

@@ -84,7 +84,7 @@ class Engine:
             )
             self._video_detectors = None  # built on first video (sessions are shared)
             self._injected = False
-        self._verifier: Any = None  # the decision's crop verifier, built on first use
+        self._verifier: Any = None  # the decision's frame verifier, built on first use
 
     # -- per frame -----------------------------------------------------------
     @property
@@ -180,20 +180,20 @@ class Engine:
         )
 
     def verify(self, rgb: np.ndarray, regions: Regions) -> np.ndarray:
-        """The crop verifier's opinions of ``regions`` (:data:`veil.decide.VERIFIED` columns).
+        """The frame verifier's opinions of ``regions`` (:data:`veil.decide.VERIFIED` columns).
 
-        YuNet-n and YOLOv8n-face each look at a context crop of every box; the
-        decision asks only for the detections it still needs.
+        YuNet-n and YOLOv8n-face each make one pass over the frame; the decision
+        asks for it only on the detector runs where a track still needs it.
         """
         if self._verifier is None:
-            from .decide import CropVerifier
+            from .decide import FrameVerifier
             from .detect.yoloface import YoloFaceDetector
             from .detect.yunet import YuNetDetector
 
             common = {"tile": False, "device": self.settings.detect.device,
                       "threads": self.settings.detect.threads}  # fmt: skip
-            self._verifier = CropVerifier([YuNetDetector(**common), YoloFaceDetector(**common)])
-        return self._verifier(rgb, regions.xyxy, regions.scores)
+            self._verifier = FrameVerifier([YuNetDetector(**common), YoloFaceDetector(**common)])
+        return self._verifier(rgb, regions.xyxy)
 
     def face_turn(self, rgb: np.ndarray) -> int:
         """Quarter turns that make a video's faces upright, from one frame (0: upright)."""

@@ -11,15 +11,17 @@ from ..regions import FACE
 from .evidence import EVIDENCE, OBSERVATION, VERIFIED, track_features
 from .model import DecisionModel
 
-#: an undecided track's first detections are all checked by the crop verifier ...
+#: the verifier runs on a detector run where an undecided track is within its first
+#: sightings ...
 CHECK_FIRST = 4
-#: ... then every this many (or when its box has grown by GROWN since the last check)
+#: ... or at every this many of its sightings, or where its box has grown by GROWN
+#: since its last check; its one pass over the frame answers for every detection there
 CHECK_EVERY = 3
 GROWN = 1.5
 #: the decision reads a track's latest sightings, not its whole past: a face seen
 #: badly for a while (turned away, blurred) and then clearly is judged on the clear
 #: stretch, as it was trained on (``tools/decide_train.py``)
-WINDOW = 4
+WINDOW = 8
 
 
 class FaceTrackDecider:
@@ -68,20 +70,24 @@ class FaceTrackDecider:
         """All of one detector run's detections of this class that joined a track.
 
         ``evidence`` rows (:data:`EVIDENCE`, one per entry of ``tids``) come without
-        the verifier's columns; ``verify(rows)`` fills them for the rows asked,
-        batched in one call. Only what the decision still needs is checked: an
-        undecided track's first sightings, then every few, or when it has grown.
-        A decided track costs nothing more.
+        the verifier's columns; ``verify(rows)`` fills them for the rows asked.
+        The verifier is asked only where the decision still needs it: when an
+        undecided track is in its first sightings, is due for another check, or
+        has grown. Its pass over the frame costs the same for one row as for
+        all, so it then answers for every row. A run where every track is
+        decided costs nothing more.
         """
         evidence = np.array(evidence, np.float64).reshape(len(tids), len(EVIDENCE))
         cols = list(VERIFIED)
         evidence[:, cols] = np.nan
-        need = [i for i, t in enumerate(tids) if self._wants_check(t, evidence[i, 4])]
-        if need and verify is not None:
-            evidence[np.ix_(need, cols)] = verify(np.asarray(need))
-            for i in need:
-                n, _ = self._checked.get(tids[i], (0, 0.0))
-                self._checked[tids[i]] = (n + 1, float(evidence[i, 4]))
+        if verify is not None and any(
+            self._wants_check(t, evidence[i, 4]) for i, t in enumerate(tids)
+        ):
+            rows = np.arange(len(tids))
+            evidence[np.ix_(rows, cols)] = verify(rows)
+            for i, tid in enumerate(tids):
+                n, _ = self._checked.get(tid, (0, 0.0))
+                self._checked[tid] = (n + 1, float(evidence[i, 4]))
         for i, tid in enumerate(tids):
             self.observe(tid, seq, scene_boxes[i], evidence[i])
 

@@ -125,7 +125,7 @@ class OfflineTracker:
         sure enough to confirm a track alone (default: every one that is not
         weak); other tracks need ``confirm_hits`` detections. ``evidence`` holds
         one row per detection for the ``decider`` (:data:`veil.decide.EVIDENCE`), and
-        ``verify(rows)`` fills in the crop verifier's opinions of those it asks for.
+        ``verify(rows)`` fills in the frame verifier's opinions of those it asks for.
         """
         if self._last_index is not None and frame_index <= self._last_index:
             raise ValueError(
