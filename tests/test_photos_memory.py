@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import psutil
 
+from veil.detect import FusedFaceDetector, build_detectors
 from veil.detect.onnx import clear_cache, release_memory
 from veil.pipeline import Engine
 from veil.settings import DetectSettings, Settings
@@ -81,3 +82,12 @@ def test_memory_between_photos_does_not_follow_their_sizes():
         release_memory()
         after.append(proc.memory_info().rss)
     assert max(after) <= FLAT * after[0], [round(a / MIB) for a in after]
+
+
+def test_photo_faces_give_memory_back_between_networks_and_video_faces_do_not():
+    """Tiled (photo) passes release each network's memory; untiled video frames keep it."""
+    settings = DetectSettings(targets=("face",), video_face_models="fused")
+    (photo,) = build_detectors(settings)
+    (video,) = build_detectors(settings.for_video())
+    assert isinstance(photo, FusedFaceDetector) and photo.release
+    assert isinstance(video, FusedFaceDetector) and not video.release

@@ -174,7 +174,9 @@ def _bundled_faces(cls: ClassSettings) -> Detector:
     names = face_networks(cls.ensemble)
     if len(names) == 1:
         return _face(cls, FACE_NETWORKS[names[0]])
-    return FusedFaceDetector([_face(cls, FACE_NETWORKS[n]) for n in names])
+    # with tiles (photos), a frame's passes need far more memory than the networks:
+    # each member's is given back before the next member and the plates run
+    return FusedFaceDetector([_face(cls, FACE_NETWORKS[n]) for n in names], release=cls.tile)
 
 
 def _bundled_plates(cls: ClassSettings) -> Detector:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..regions import FACE, Regions, iou_matrix, nms
 from .faces import FaceDetector
+from .onnx import release_memory
 
 #: members are asked for boxes down to this share of the fused threshold: a face
 #: one member is sure of and the other barely sees still gets the other's score
@@ -33,11 +34,15 @@ class FusedFaceDetector:
 
     label = FACE
 
-    def __init__(self, members: Sequence[FaceDetector], nms_iou: float = 0.4) -> None:
+    def __init__(
+        self, members: Sequence[FaceDetector], nms_iou: float = 0.4, release: bool = False
+    ) -> None:
         if len(members) < 2:
             raise ValueError("FusedFaceDetector needs at least two members")
         self.members = list(members)
         self.nms_iou = nms_iou
+        #: give each member's memory back before the next runs (:func:`release_memory`)
+        self.release = release
 
     def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
         h, w = rgb.shape[:2]
@@ -45,6 +50,12 @@ class FusedFaceDetector:
         found, shared = [], {}  # the members' passes share their resized frames
         for m in self.members:
             xyxy, scores = m.passes(rgb, floor, shared)
+            if self.release:
+                # The arena's regions are cut to one network's tensors and fit the
+                # next network's badly: their memory added up (a 1024x1365 photo
+                # peaked 44 MB higher for each full pass); given back in between,
+                # a photo needs the most of one network, not of all (docs/photos.md)
+                release_memory()
             keep = nms(xyxy, scores, self.nms_iou)  # one box per face and member
             found.append((xyxy[keep], scores[keep]))
         xyxy = np.concatenate([f[0] for f in found]).astype(np.float32)
