@@ -29,7 +29,7 @@ from veil.settings import FACE_MODELS, DetectSettings, Settings, TrackSettings
 CONFIGS: dict[str, TrackSettings] = {
     "per-frame, no tracking": TrackSettings(enabled=False),
     f"default (tracking, detect_every={TrackSettings().detect_every})": TrackSettings(),
-    "learned decision instead of the confirm rule": TrackSettings(decide="learned"),
+    "the confirm rule instead of the learned decision": TrackSettings(decide="rule"),
     # what each way of growing a track's mask buys (and costs) in leaks
     "extension 4 frames before/after (8)": TrackSettings(pre_frames=4, post_frames=4),
     "no extension before/after": TrackSettings(pre_frames=0, post_frames=0),

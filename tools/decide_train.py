@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", type=Path, required=True)
     f.add_argument("--hidden", type=int, default=0, help="hidden units (0: logistic)")
     f.add_argument("--note", default="", help="how the clips were made (kept in the model)")
-    f.add_argument("--recall", type=float, default=0.98,
+    f.add_argument("--recall", type=float, default=0.985,
                    help="share of the face tracks' frames to mask")  # fmt: skip
     r = sub.add_parser("report")
     r.add_argument("npz", type=Path)
