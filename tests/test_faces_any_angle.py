@@ -80,6 +80,15 @@ def test_dominant_turn_of_a_clip_frame(crowd, k):
     assert dominant_turn(YuNetDetector(), np.ascontiguousarray(np.rot90(crowd, k))) == (4 - k) % 4
 
 
+def test_a_clip_judged_turned_is_still_searched_upright(engine, crowd):
+    """The probe sees one frame of a clip: if it wrongly says "turned", the clip's
+    upright faces must still be found on every frame."""
+    for k in (1, 2, 3):
+        found = engine.detect(crowd, video=True, face_turn=k).of_class(FACE)
+        upright = found[found.scores >= 0.3]
+        assert len(upright) >= 6
+
+
 def test_a_noise_frame_stays_upright():
     noise = np.random.default_rng(1).integers(0, 255, (360, 640, 3), np.uint8)
     assert dominant_turn(YuNetDetector(), noise) == 0

@@ -128,6 +128,12 @@ class Engine:
                     h, w = rgb.shape[:2]
                     found = d.detect(orient.turn(rgb, face_turn), threshold)
                     parts.append(orient.unturn(found, face_turn, w, h))
+                    if face_turn % 4:
+                        # the clip's turn was probed on one frame, and a street frame
+                        # can fool the probe: a clip judged turned is still searched
+                        # upright, so a wrong probe costs a second pass, never the
+                        # upright faces of the whole clip
+                        parts.append(d.detect(rgb, threshold))
             else:
                 parts.append(d.detect(rgb, threshold))
         return Regions.concat(parts)

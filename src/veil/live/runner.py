@@ -723,7 +723,7 @@ class LiveRun:
 
 
 def _verifier(engine: Engine, rgb: np.ndarray, found: Regions) -> Callable[..., np.ndarray]:
-    """The crop verifier for the learned decision, on this frame's detections."""
+    """The frame verifier for the learned decision, on this frame's detections."""
 
     def verify(rows: np.ndarray) -> np.ndarray:
         return engine.verify(rgb, found[rows])
