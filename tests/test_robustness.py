@@ -358,8 +358,9 @@ def _wait_for_temporary(proc: subprocess.Popen, folder: Path, timeout: float = 6
 
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory) -> Path:
-    """Long enough (~5 s of work with the real face model) to be interrupted mid-run."""
-    return clip(tmp_path_factory.mktemp("long") / "long.mp4", width=320, height=240, frames=400)
+    """Long enough (~15 s of work with the real face model) to be interrupted mid-run,
+    even on a loaded machine where the output's temporary appears late."""
+    return clip(tmp_path_factory.mktemp("long") / "long.mp4", width=320, height=240, frames=1200)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
