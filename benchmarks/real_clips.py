@@ -44,7 +44,7 @@ from veil.evaluate.metrics import MaskAccumulator
 from veil.media import video as video_io
 from veil.pipeline import Engine
 from veil.regions import FACE
-from veil.settings import DetectSettings, MaskSettings, Settings, TrackSettings
+from veil.settings import DECISIONS, DetectSettings, MaskSettings, Settings, TrackSettings
 
 EXIT_NO_DATA = 3
 HERE = Path(__file__).resolve().parent
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="bundled face networks for video (default: veil's default)")  # fmt: skip
     ap.add_argument(
         "--decide",
-        choices=["learned", "rule"],
+        choices=DECISIONS,
         default=TrackSettings().decide,
         help="how face tracks are confirmed (default: %(default)s)",
     )
