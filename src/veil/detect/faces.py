@@ -194,10 +194,17 @@ class FaceDetector:
         self.nms_iou = nms_iou
 
     # -- passes -------------------------------------------------------------
-    def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
-        """Faces scoring at least ``threshold`` in an (H, W, 3) uint8 RGB frame."""
+    def pass_floor(self, threshold: float) -> float:
+        """The score down to which the passes are run for ``threshold``."""
+        return threshold
+
+    def detect(self, rgb: np.ndarray, threshold: float, shared: dict | None = None) -> Regions:
+        """Faces scoring at least ``threshold`` in an (H, W, 3) uint8 RGB frame.
+
+        ``shared``: see :meth:`passes`.
+        """
         h, w = rgb.shape[:2]
-        xyxy, scores = self.passes(rgb, threshold)
+        xyxy, scores = self.passes(rgb, threshold, shared)
         xyxy, scores = merge_weighted(xyxy, scores, self.nms_iou)
         return Regions(xyxy, scores, np.full(len(scores), FACE, np.int16)).clip(w, h)
 
@@ -206,52 +213,91 @@ class FaceDetector:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Every pass's boxes and scores, not yet merged (frame pixels).
 
-        ``shared`` holds the resized frames of this ``rgb`` between face networks
-        with the same passes (the fused detector): the 2x enlargement for the
-        tiles cost each network a tenth of a second per photo.
+        ``shared`` holds, for this ``rgb``, the resized frames between face networks
+        with the same passes (the fused detector: the 2x enlargement for the tiles
+        cost each network a tenth of a second per photo) and each network's passes
+        already run on them (the orientation probe's upright pass is this network's
+        coarse pass, or its full pass for a small frame: :meth:`single_pass`).
         """
         h, w = rgb.shape[:2]
         if h == 0 or w == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         memo = {} if shared is None else shared
-
-        def resized(src: np.ndarray, factor: float, box_exact: bool, key: str) -> np.ndarray:
-            if (key, factor) not in memo:
-                memo[key, factor] = resize(src, factor, box_exact=box_exact)
-            return memo[key, factor]
-
         scale = min(1.0, self.max_side / max(h, w))
-        full = resized(rgb, scale, True, "full")
-        parts = [self._full(full, scale, threshold)]
+        full = self._shrunk(rgb, scale, memo)
+        parts = [self._full(full, scale, threshold, memo, ("box", scale))]
         # Faces far above the network's comfortable size (close-ups in large photos)
         # score low at full size; a cheap shrunken pass sees them whole. It is cut
         # from the full pass's picture, already small: resizing the frame twice
         # would cost more than the pass itself.
         coarse = self.coarse_side / max(h, w)
         if self.coarse_side and coarse < scale / 1.5:
-            small = resized(full, coarse / scale, True, f"coarse from {scale}")
-            parts.append(self._full(small, coarse, threshold))
+            if scale == 1.0:  # the full pass's picture is the frame: the probe's picture
+                small, key = self._shrunk(rgb, coarse, memo), ("box", coarse)
+            else:
+                key = ("coarse", scale, coarse)
+                if key not in memo:
+                    memo[key] = resize(full, coarse / scale, box_exact=True)
+                small = memo[key]
+            parts.append(self._full(small, coarse, threshold, memo, key))
         # Tiles only pay where they enlarge beyond the full pass.
         tile_scale = scale * self.tile_zoom
         if self.tile and tile_scale * max(h, w) > self.max_side * 1.01:
-            big = resized(rgb, tile_scale, False, "tiles")
-            parts.append(self._tiles(big, tile_scale, threshold))
+            if ("tiles", tile_scale) not in memo:
+                memo["tiles", tile_scale] = resize(rgb, tile_scale)
+            parts.append(self._tiles(memo["tiles", tile_scale], tile_scale, threshold))
         xyxy = np.concatenate([p[0] for p in parts]).astype(np.float32)
         return xyxy, np.concatenate([p[1] for p in parts]).astype(np.float32)
 
-    def single_pass(self, rgb: np.ndarray, max_side: int, threshold: float) -> Regions:
-        """One full-frame pass with the longer side at most ``max_side`` (cheap probes)."""
+    def single_pass(
+        self, rgb: np.ndarray, max_side: int, threshold: float, shared: dict | None = None
+    ) -> Regions:
+        """One full-frame pass with the longer side at most ``max_side`` (cheap probes).
+
+        With ``shared`` (see :meth:`passes`) the pass is kept for, or taken from,
+        the same network's passes over the same picture of this ``rgb``.
+        """
         h, w = rgb.shape[:2]
         scale = min(1.0, max_side / max(h, w))
-        xyxy, scores = self._full(resize(rgb, scale, box_exact=True), scale, threshold)
+        memo = {} if shared is None else shared
+        img = self._shrunk(rgb, scale, memo)
+        xyxy, scores = self._full(img, scale, threshold, memo, ("box", scale))
         return Regions(xyxy, scores, np.full(len(scores), FACE, np.int16)).clip(w, h)
 
-    def _full(self, img: np.ndarray, scale: float, threshold: float):
-        """One pass over ``img``, the frame already resized by ``scale``."""
+    @staticmethod
+    def _shrunk(rgb: np.ndarray, scale: float, memo: dict) -> np.ndarray:
+        """``rgb`` shrunk by ``scale`` (box-averaged where exact), once per ``memo``."""
+        if ("box", scale) not in memo:
+            memo["box", scale] = resize(rgb, scale, box_exact=True)
+        return memo["box", scale]
+
+    def _full(
+        self,
+        img: np.ndarray,
+        scale: float,
+        threshold: float,
+        memo: dict | None = None,
+        key: tuple | None = None,
+    ):
+        """One pass over ``img``, the frame already resized by ``scale``.
+
+        A pass this network already ran on the picture ``key`` of ``memo`` at a
+        threshold no higher is reused: the boxes at or above ``threshold`` are what a
+        run at ``threshold`` gives (greedy NMS, best first: a lower box suppresses
+        none above it).
+        """
+        done = None if memo is None else memo.get(("pass", self.path, key))
+        if done is not None and done[0] <= threshold:
+            boxes, scores = done[1], done[2]
+            keep = scores >= threshold
+            return boxes[keep], scores[keep]
         ih, iw = img.shape[:2]
         batch = pad_to(img, _align(ih), _align(iw), self.pad_value)[None]
         boxes, scores, _ = self._run(batch, threshold)[0]
-        return boxes / scale, scores
+        boxes = boxes / scale
+        if memo is not None:
+            memo["pass", self.path, key] = (threshold, boxes, scores)
+        return boxes, scores
 
     def _tiles(self, img: np.ndarray, scale: float, threshold: float):
         """Tiles of ``img``, the frame already enlarged by ``scale``."""

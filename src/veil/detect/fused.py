@@ -44,10 +44,12 @@ class FusedFaceDetector:
         #: give each member's memory back before the next runs (:func:`release_memory`)
         self.release = release
 
-    def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
+    def detect(self, rgb: np.ndarray, threshold: float, shared: dict | None = None) -> Regions:
+        """Fused faces; ``shared`` may hold passes already run on ``rgb`` (the probe's)."""
         h, w = rgb.shape[:2]
-        floor = max(threshold * MEMBER_FLOOR, LOWEST_FLOOR)
-        found, shared = [], {}  # the members' passes share their resized frames
+        floor = self.pass_floor(threshold)
+        found = []
+        shared = {} if shared is None else shared  # the members share their resized frames
         for m in self.members:
             xyxy, scores = m.passes(rgb, floor, shared)
             if self.release:
@@ -69,9 +71,15 @@ class FusedFaceDetector:
             w, h
         )
 
-    def single_pass(self, rgb: np.ndarray, max_side: int, threshold: float) -> Regions:
+    def pass_floor(self, threshold: float) -> float:
+        """The score down to which the members' passes are run for ``threshold``."""
+        return max(threshold * MEMBER_FLOOR, LOWEST_FLOOR)
+
+    def single_pass(
+        self, rgb: np.ndarray, max_side: int, threshold: float, shared: dict | None = None
+    ) -> Regions:
         """The first member's single pass (cheap probes, e.g. of the orientation)."""
-        return self.members[0].single_pass(rgb, max_side, threshold)
+        return self.members[0].single_pass(rgb, max_side, threshold, shared)
 
 
 def fuse(

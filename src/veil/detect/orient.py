@@ -54,9 +54,21 @@ def unturn(regions: Regions, k: int, width: int, height: int) -> Regions:
     return Regions(xyxy, regions.scores, regions.labels, regions.track_ids)
 
 
-def probe(detector, rgb: np.ndarray) -> list[Regions]:
-    """The probe pass in each of the four orientations (turned coordinates)."""
-    return [detector.single_pass(turn(rgb, k), PROBE_SIDE, EVIDENCE_SCORE) for k in range(4)]
+def probe(detector, rgb: np.ndarray, shared: dict | None = None, low: float = 1.0) -> list[Regions]:
+    """The probe pass in each of the four orientations (turned coordinates).
+
+    With ``shared``, the upright pass is run down to ``min(low, EVIDENCE_SCORE)`` and
+    kept there for the detector's own passes over the same picture (its coarse
+    pass, or its full pass for a small frame): one network run fewer a photo.
+    """
+    found = []
+    for k in range(4):
+        if k or shared is None:
+            found.append(detector.single_pass(turn(rgb, k), PROBE_SIDE, EVIDENCE_SCORE))
+            continue
+        up = detector.single_pass(rgb, PROBE_SIDE, min(low, EVIDENCE_SCORE), shared)
+        found.append(up[up.scores >= EVIDENCE_SCORE])
+    return found
 
 
 def evidence_turn(found: list[Regions]) -> int:
@@ -75,9 +87,14 @@ def dominant_turn(detector, rgb: np.ndarray) -> int:
 def detect_any_angle(detector, rgb: np.ndarray, threshold: float) -> Regions:
     """Faces of one frame at any of the four orientations (see the module docstring)."""
     h, w = rgb.shape[:2]
-    found = probe(detector, rgb)
+    shared: dict = {}  # the upright probe pass, reused by an upright detection
+    low = detector.pass_floor(threshold) if hasattr(detector, "pass_floor") else threshold
+    found = probe(detector, rgb, shared, low)
     k = evidence_turn(found)
-    main = unturn(detector.detect(turn(rgb, k), threshold), k, w, h)
+    if k == 0 and hasattr(detector, "pass_floor"):
+        main = detector.detect(rgb, threshold, shared=shared)
+    else:
+        main = unturn(detector.detect(turn(rgb, k), threshold), k, w, h)
     extra = Regions.concat(
         unturn(r[r.scores >= max(KEEP_SCORE, threshold)], j, w, h)
         for j, r in enumerate(found)
