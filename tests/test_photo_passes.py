@@ -16,8 +16,9 @@ import pytest
 from PIL import Image
 
 from veil.detect import FusedFaceDetector, build_detectors
+from veil.detect import faces as faces_module
 from veil.detect.orient import detect_any_angle, evidence_turn, probe, turn, unturn
-from veil.regions import Regions
+from veil.regions import Regions, iou_matrix
 from veil.settings import DetectSettings
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -96,3 +97,51 @@ def test_the_probe_pass_is_reused_with_the_same_decision_and_faces(faces, size, 
     np.testing.assert_array_equal(
         found.xyxy[: len(found_before)], found_before.clip(rgb.shape[1], rgb.shape[0]).xyxy
     )
+
+
+@pytest.fixture(scope="module")
+def tiled() -> FusedFaceDetector:
+    (detector,) = build_detectors(DetectSettings(targets=("face",)))  # photos: tiles on
+    assert isinstance(detector, FusedFaceDetector) and detector.members[0].tile
+    return detector
+
+
+def _tile_runs(detector, rgb: np.ndarray, threshold: float) -> tuple[Regions, int]:
+    """Faces, and the network runs on 640x640 tiles (the full and coarse passes are not)."""
+    runs: Counter = Counter()
+    for m in detector.members:
+        original = m.session.run
+
+        def run(outputs, feeds, *args, _original=original, **kwargs):
+            runs[next(iter(feeds.values())).shape[2:] == (640, 640)] += 1
+            return _original(outputs, feeds, *args, **kwargs)
+
+        m.session.run = run
+    try:
+        return detector.detect(rgb, threshold), runs[True]
+    finally:
+        for m in detector.members:
+            del m.session.run
+
+
+def test_enlarged_tiles_run_only_where_a_full_pass_saw_a_small_face(tiled, monkeypatch):
+    """One small face in a corner of a 1024x768 photo: one tile of twelve per network.
+
+    The 2x enlargement is cut into 4 x 3 tiles; where neither network's full pass
+    saw a face-like box (of at most ``SMALL_FACE`` px, scoring ``TILE_EVIDENCE``), no
+    tile runs: on faces_wider_val the same faces were masked (docs/photos.md).
+    """
+    astronaut = skimage_data.astronaut()
+    face = np.asarray(Image.fromarray(astronaut[30:200, 160:290]).resize((19, 24)))
+    rgb = np.full((768, 1024, 3), 90, np.uint8)
+    rgb[100:124, 100:119] = face
+    truth = np.array([[100, 100, 119, 124]], np.float32)
+    found, runs = _tile_runs(tiled, rgb, 0.1)
+    assert len(found) == 1 and iou_matrix(found.xyxy, truth)[0, 0] > 0.3  # the head, not the crop
+    assert runs == 2  # the top-left tile, once per network
+    blank, none = _tile_runs(tiled, np.full((768, 1024, 3), 90, np.uint8), 0.1)
+    assert none == 0 and not len(blank)
+    monkeypatch.setattr(faces_module, "TILE_EVIDENCE", 0.0)  # every tile, as before
+    every, all_runs = _tile_runs(tiled, rgb, 0.1)
+    assert all_runs == 24
+    np.testing.assert_allclose(every.xyxy, found.xyxy, atol=1.0)

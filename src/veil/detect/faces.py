@@ -10,7 +10,8 @@ merged by NMS:
 * a full-frame pass at native size, shrunk so the longer side is at most
   ``max_side`` (big faces; enlarging the whole frame would lose them);
 * when ``tile`` is on, a pass over overlapping tiles of the frame enlarged by
-  ``tile_zoom`` (small faces), run one tile at a time (:data:`TILE_BATCH`).
+  ``tile_zoom`` (small faces), run one tile at a time (:data:`TILE_BATCH`), and
+  only where a full pass saw a small face-like box (:data:`TILE_EVIDENCE`).
   Detections touching an inner tile edge are dropped there, since the overlap
   holds them whole in a neighbouring tile or the full-frame pass finds them.
 """
@@ -42,6 +43,12 @@ CHUNK = 256
 #: photo, so onnxruntime's memory stays flat (docs/photos.md)
 TILE_BATCH = 1
 BUNDLED = Path(__file__).resolve().parents[1] / "models" / "centerface.onnx"
+#: an enlarged tile runs only where a full pass (this network's, or an earlier fused
+#: member's) saw a box of at most SMALL_FACE frame pixels scoring at least this; 0:
+#: every tile runs. A small face the tiles find leaves such a trace at native size:
+#: on faces_wider_val the same share was masked with half the tile runs (docs/photos.md)
+TILE_EVIDENCE = 0.05
+SMALL_FACE = 64
 
 
 def resize(rgb: np.ndarray, scale: float, box_exact: bool = False) -> np.ndarray:
@@ -225,7 +232,14 @@ class FaceDetector:
         memo = {} if shared is None else shared
         scale = min(1.0, self.max_side / max(h, w))
         full = self._shrunk(rgb, scale, memo)
-        parts = [self._full(full, scale, threshold, memo, ("box", scale))]
+        tile_scale = scale * self.tile_zoom
+        tiles = self.tile and tile_scale * max(h, w) > self.max_side * 1.01
+        low = min(threshold, TILE_EVIDENCE) if tiles and TILE_EVIDENCE else threshold
+        boxes, scores = self._full(full, scale, low, memo, ("box", scale))
+        if tiles and TILE_EVIDENCE:
+            small = (boxes[:, 3] - boxes[:, 1] <= SMALL_FACE) & (scores >= TILE_EVIDENCE)
+            memo.setdefault("evidence", []).append(boxes[small])
+        parts = [(boxes[scores >= threshold], scores[scores >= threshold])]
         # Faces far above the network's comfortable size (close-ups in large photos)
         # score low at full size; a cheap shrunken pass sees them whole. It is cut
         # from the full pass's picture, already small: resizing the frame twice
@@ -241,11 +255,11 @@ class FaceDetector:
                 small = memo[key]
             parts.append(self._full(small, coarse, threshold, memo, key))
         # Tiles only pay where they enlarge beyond the full pass.
-        tile_scale = scale * self.tile_zoom
-        if self.tile and tile_scale * max(h, w) > self.max_side * 1.01:
+        if tiles:
             if ("tiles", tile_scale) not in memo:
                 memo["tiles", tile_scale] = resize(rgb, tile_scale)
-            parts.append(self._tiles(memo["tiles", tile_scale], tile_scale, threshold))
+            near = np.concatenate(memo["evidence"]) if TILE_EVIDENCE else None
+            parts.append(self._tiles(memo["tiles", tile_scale], tile_scale, threshold, near))
         xyxy = np.concatenate([p[0] for p in parts]).astype(np.float32)
         return xyxy, np.concatenate([p[1] for p in parts]).astype(np.float32)
 
@@ -299,13 +313,25 @@ class FaceDetector:
             memo["pass", self.path, key] = (threshold, boxes, scores)
         return boxes, scores
 
-    def _tiles(self, img: np.ndarray, scale: float, threshold: float):
-        """Tiles of ``img``, the frame already enlarged by ``scale``."""
+    def _tiles(
+        self, img: np.ndarray, scale: float, threshold: float, near: np.ndarray | None = None
+    ):
+        """Tiles of ``img``, the frame already enlarged by ``scale``; with ``near``
+        (boxes in frame pixels), only the tiles that some of them overlap."""
         ih, iw = img.shape[:2]
         ts, ov = self.tile_size, self.tile_overlap
         th, tw = min(ts, _align(ih)), min(ts, _align(iw))
         ys, xs = tile_origins(ih, th, ov), tile_origins(iw, tw, ov)
         origins = [(y, x) for y in ys for x in xs]
+        if near is not None:
+            b = near * scale
+            origins = [
+                (y, x)
+                for y, x in origins
+                if ((b[:, 0] < x + tw) & (b[:, 2] > x) & (b[:, 1] < y + th) & (b[:, 3] > y)).any()
+            ]
+            if not origins:
+                return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         found: list[Decoded] = []
         for i in range(0, len(origins), TILE_BATCH):
             tiles = np.stack(
