@@ -120,6 +120,35 @@ def test_session_cache_and_info():
     assert info["device"] == "cpu" and info["threads"] == 1
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="thread affinity is read from Linux's /proc, and needs two CPUs to differ",
+)
+def test_automatic_threads_are_not_pinned():
+    """threads=0 must not leave onnxruntime's workers pinned to one core each.
+
+    A pinned worker cannot move when the encoder or another process holds its
+    core; with onnxruntime's own default a video ran markedly slower under load
+    (docs/decide.md, Speed). A fresh process, so that no earlier session counts.
+    """
+    code = (
+        "import os, numpy as np\n"
+        "from veil.detect.faces import CenterFaceDetector\n"
+        "CenterFaceDetector(tile=False, threads=0).single_pass("
+        "np.zeros((96, 128, 3), np.uint8), 128, 0.5)\n"
+        "for t in os.listdir('/proc/self/task'):\n"
+        "    s = open(f'/proc/self/task/{t}/status').read()\n"
+        "    print(s.split('Cpus_allowed_list:')[1].split()[0])\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    masks = set(out.stdout.split())
+    assert len(out.stdout.split()) >= 2  # onnxruntime started a worker
+    assert len(masks) == 1, f"threads with different CPU masks: {sorted(masks)}"
+
+
 def test_missing_model_names_path(tmp_path):
     with pytest.raises(ModelError, match="nope.onnx"):
         load_session(tmp_path / "nope.onnx")

@@ -6,13 +6,16 @@ Memory plans are not cached per input shape (photos come in many sizes), all
 CPU sessions share one memory arena, and :func:`release_memory` gives back what a
 photo needed once it is done.
 Thread spinning is off: under contention with decode/encode threads, spinning
-workers steal the cores they wait for (see DESIGN.md).
+workers steal the cores they wait for (see DESIGN.md). For the same reason the
+thread count is always set: left at 0, onnxruntime pins each worker thread to one
+core, and a pinned worker waits for its core while the encoder holds it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ _SHRINK.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 def load_session(path: str | Path, device: str = "cpu", threads: int = 0) -> ort.InferenceSession:
     """Return a cached session for ``path`` on ``device`` with ``threads`` intra-op threads.
 
-    ``threads=0`` leaves the count to onnxruntime. Raises :class:`ModelError`
+    ``threads=0`` means one per CPU this process may run on. Raises :class:`ModelError`
     naming the file when it is missing or not a loadable ONNX model, and when
     ``device="cuda"`` is asked for without a CUDA-enabled onnxruntime.
     """
@@ -69,7 +72,8 @@ def _create(path: Path, device: str, threads: int) -> ort.InferenceSession:
         _share_cpu_arena()
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads
+    # Never 0: onnxruntime would pin its workers to cores (docs/decide.md, Speed)
+    opts.intra_op_num_threads = threads or _cpus()
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # warnings from odd third-party graphs are not ours to show
     # A memory plan is cached per input shape, and with it one block of the arena;
@@ -91,6 +95,14 @@ def _create(path: Path, device: str, threads: int) -> ort.InferenceSession:
         )
     log.debug("loaded %s on %s", path.name, sess.get_providers()[0])
     return sess
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _share_cpu_arena() -> None:
