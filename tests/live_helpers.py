@@ -55,8 +55,9 @@ def _background() -> np.ndarray:
 _BACKGROUND = _background()
 
 
-def picture(i: int) -> np.ndarray:
-    img = _BACKGROUND.copy()
+def picture(i: int, cut_at: int | None = None) -> np.ndarray:
+    """Frame ``i``; from frame ``cut_at`` on, the background is inverted (a scene cut)."""
+    img = (_BACKGROUND if cut_at is None or i < cut_at else 255 - _BACKGROUND).copy()
     yy, xx = np.mgrid[0:H, 0:W]
     for label, (x1, y1, x2, y2) in boxes_at(i):
         img[y1:y2, x1:x2] = MAGENTA if label == FACE else CYAN
@@ -79,8 +80,11 @@ def picture(i: int) -> np.ndarray:
     return img
 
 
-def make_live_clip(path: Path, frames: int = 75, audio: bool = True) -> Path:
-    """An MPEG-TS clip (H.264, a keyframe every 10 frames, AAC audio) of ``frames`` frames."""
+def make_live_clip(
+    path: Path, frames: int = 75, audio: bool = True, cut_at: int | None = None
+) -> Path:
+    """An MPEG-TS clip (H.264, a keyframe every 10 frames, AAC audio) of ``frames`` frames,
+    with a scene cut at frame ``cut_at`` if given (the objects carry on across it)."""
     with av.open(str(path), "w", format="mpegts") as out:
         vs = out.add_stream("libx264", rate=FPS)
         vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
@@ -90,7 +94,7 @@ def make_live_clip(path: Path, frames: int = 75, audio: bool = True) -> Path:
         samples = 1024
         t_audio = 0
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(picture(i), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(picture(i, cut_at), format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, FPS)
             out.mux(vs.encode(frame))
             while a is not None and t_audio < (i + 1) * 48_000 // FPS:

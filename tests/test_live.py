@@ -194,6 +194,45 @@ def test_a_stalled_detector_run_shortens_the_window_without_leaking(clip, tmp_pa
     assert stats.written + stats.dropped == stats.frames_in == 75
 
 
+class SceneStartDetector(ColourDetector):
+    """The plug-in detector, slow (``stall_s``) on its first run at or after frame
+    ``cut``; notes the index of every frame it runs on."""
+
+    def __init__(self, label: int, cut: int, stall_s: float) -> None:
+        super().__init__(label)
+        self.cut, self.stall_s, self.seen = cut, stall_s, []
+
+    def detect(self, rgb: np.ndarray, threshold: float):
+        i = read_index(rgb)
+        if i is not None:
+            if i >= self.cut and not any(s >= self.cut for s in self.seen):
+                time.sleep(self.stall_s)
+            self.seen.append(i)
+        return super().detect(rgb, threshold)
+
+
+def test_frames_between_a_new_scenes_first_two_runs_are_masked_from_tracks(tmp_path):
+    """After a cut the scene's first detector run is slow, so the second waits for a
+    fresh frame: the frames between them are masked from the tracks (the second run
+    reaches them inside the look-ahead), not whole, and none is left bare."""
+    cut = 30
+    src = make_live_clip(tmp_path / "cut.ts", frames=60, audio=False, cut_at=cut)
+    out = tmp_path / "out.ts"
+    # the default look-ahead (24 frames) fits a 2 s budget whole; after the 1 s run the
+    # stale frames cannot afford another run and its 0.96 s hold until they are fresher
+    face = SceneStartDetector(FACE, cut, 1.0)
+    engine = Engine(Settings(), detectors=[face, ColourDetector(PLATE)])
+    run = LiveRun(src, out, live=LiveSettings(latency_s=2.0, realtime=True), engine=engine)
+    stats = run.run()
+    counts = check_masked(decode_all(out))
+    after = [i for i in face.seen if i >= cut]
+    assert after[0] == cut  # the cut was seen and the new scene detected at once
+    assert after[1] > cut + 1  # stale frames waited for the scene's second run
+    assert stats.uncovered == {"scene start": 0, "carry limit": 0}
+    assert stats.blurred == counts["whole"] == 0
+    assert counts["indexed"] == stats.written == stats.frames_in == 60
+
+
 def test_source_killed_and_restarted_is_reconnected(ffmpeg, clip, tmp_path):
     out = tmp_path / "out.ts"
     port = free_port()

@@ -20,7 +20,10 @@ Under load the loop degrades toward more masking, never less, and counts each st
 2. **whole frame**: a frame no detection covers (start-up, a scene cut, a
    reconnection, a window flushed while the source stalls or after the reader
    dropped frames, or more than ``max_carry_s`` since the detector last ran) is
-   masked whole (``overload='blur'``) or dropped (``'drop'``).
+   masked whole (``overload='blur'``) or dropped (``'drop'``). A frame between a
+   scene's first two runs is covered only if the second run comes while it is
+   still held back (the tracker then has detections on both sides of it); it is
+   judged when it leaves.
 
 A frame that would leave later than ``latency_s + LATE_GRACE_S`` is dropped
 by the writer: the added delay is bounded even when encoding falls behind.
@@ -253,6 +256,16 @@ class _Meta:
     #: the last detector run's detections at the operating threshold (frame coordinates):
     #: masked too when the window must let the frame go before its tracks are decided
     recent: Regions | None = None
+    #: pushed between its scene's first two detector runs: masked from its tracks (and
+    #: ``recent``) if the second run came while it was still held, else whole
+    scene: _Scene | None = None
+
+
+@dataclass(slots=True)
+class _Scene:
+    """Detector runs so far in one scene (or connection, or window after a flush)."""
+
+    runs: int = 0
 
 
 class _Stop(Exception):
@@ -438,6 +451,7 @@ class LiveRun:
         detect = engine.clip_detector()
         cuts, camera, view = SceneCutDetector(), CameraMotion(), SceneView()
         runs = 0  # detector runs since this scene began: tracks carry after two (motion known)
+        scene = _Scene()  # the same count, shared with the frames held between the first two
         recent: Regions | None = None  # the last run's detections at the operating threshold
         seq = -1  # the last frame's number from the reader
         since_run = 0
@@ -455,11 +469,19 @@ class LiveRun:
             so a track still waiting for its confirming sighting is masked as well."""
             for final in finals:
                 meta = held.popleft()
+                if meta.scene is not None:  # held between its scene's first two runs
+                    if meta.scene.runs >= 2:  # the tracker saw both sides of it, as in batch
+                        meta.whole = False
+                        self.stats.carried += 1
+                        self.stats.carried_under_load += 1  # the schedule wanted a run
+                    else:
+                        self.stats.uncovered["scene start"] += 1
                 if meta.whole:
                     out(final.payload[0], None, meta)
                     continue
                 rgb, regions = _to_frame(final, track.motion_margin)
-                if (early or meta.early) and meta.recent is not None and len(meta.recent):
+                unsure = early or meta.early or meta.scene is not None
+                if unsure and meta.recent is not None and len(meta.recent):
                     regions = Regions.concat([regions, meta.recent])
                 if meta.since_run:
                     regions = grow(regions, 1.0 + live.carry_growth * meta.since_run)
@@ -496,7 +518,7 @@ class LiveRun:
             """Release the window as it stands and start tracking afresh, with a
             look-ahead sized on the detector's current speed. ``early``: for a deadline,
             not a new scene (see :func:`release`)."""
-            nonlocal runs, since_run, tracker, hold_s, recent
+            nonlocal runs, since_run, tracker, hold_s, recent, scene
             recent = None
             if tracker is not None:
                 release(tracker.flush(), early)
@@ -504,7 +526,7 @@ class LiveRun:
                 if config is not None and config.lookahead != tracker.config.lookahead:
                     tracker = OfflineTracker(config, decider=engine.video_decider())
                     hold_s = config.lookahead / fps
-            runs, since_run = 0, 0
+            runs, since_run, scene = 0, 0, _Scene()
 
         while True:
             if self._writer_error:
@@ -583,6 +605,7 @@ class LiveRun:
                 found = self._detect(detect, rgb, track.continue_score)
                 self.stats.detected += 1
                 runs, since_run = runs + 1, 0
+                scene.runs = runs
                 recent = engine.above_threshold(found, video=True)
                 meta = _Meta(frame.arrived, frame.t, 0, early=index < early_until, recent=recent)
                 if tracker is None:
@@ -613,15 +636,20 @@ class LiveRun:
                 # carried on its tracks once two runs made their motion known, else whole;
                 # the tracker still steps through a whole frame, so tracks keep their course
                 carry = tracker is not None and runs >= 2 and since_run <= max_carry
+                # after the scene's first run, the frame is whole unless the second run
+                # comes while it is still held back: the tracker then has detections on
+                # both sides of it, as on any frame between runs (decided at release)
+                bridge = tracker is not None and runs == 1 and since_run <= max_carry
                 meta = _Meta(
                     frame.arrived, frame.t, since_run, whole=not carry,
-                    early=index < early_until, recent=recent,
+                    early=index < early_until, recent=recent, scene=scene if bridge else None,
                 )  # fmt: skip
                 if carry:
                     self.stats.carried += 1
                     self.stats.carried_under_load += due
                 else:
-                    self.stats.uncovered["scene start" if runs < 2 else "carry limit"] += 1
+                    if not bridge:  # a bridged frame is counted when it leaves
+                        self.stats.uncovered["scene start" if runs < 2 else "carry limit"] += 1
                     # one slow run must not stop detection for good: the estimate relaxes
                     # while frames go out whole, so the detector is tried again
                     self.stats.detect_s *= 0.97
