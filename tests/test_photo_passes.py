@@ -106,7 +106,9 @@ def tiled() -> FusedFaceDetector:
     return detector
 
 
-def _tile_runs(detector, rgb: np.ndarray, threshold: float) -> tuple[Regions, int]:
+def _tile_runs(
+    detector, rgb: np.ndarray, threshold: float, shared: dict | None = None
+) -> tuple[Regions, int]:
     """Faces, and the network runs on 640x640 tiles (the full and coarse passes are not)."""
     runs: Counter = Counter()
     for m in detector.members:
@@ -118,7 +120,7 @@ def _tile_runs(detector, rgb: np.ndarray, threshold: float) -> tuple[Regions, in
 
         m.session.run = run
     try:
-        return detector.detect(rgb, threshold), runs[True]
+        return detector.detect(rgb, threshold, shared), runs[True]
     finally:
         for m in detector.members:
             del m.session.run
@@ -145,3 +147,34 @@ def test_enlarged_tiles_run_only_where_a_full_pass_saw_a_small_face(tiled, monke
     every, all_runs = _tile_runs(tiled, rgb, 0.1)
     assert all_runs == 24
     np.testing.assert_allclose(every.xyxy, found.xyxy, atol=1.0)
+
+
+def test_every_tile_runs_when_the_orientation_is_unsure(tiled):
+    """Through the orientation probe: a photo it is sure of gates its tiles, others not.
+
+    Where no orientation has a sure face, the photo may be sideways, and sideways
+    faces barely score in the full passes that choose the tiles: every tile runs
+    (on faces_wider_val turned by 90 degrees, a face was lost without this).
+    """
+    rgb = np.full((768, 1024, 3), 90, np.uint8)
+    _, blank_runs = _tile_runs_any_angle(tiled, rgb)
+    assert blank_runs == 24
+    astronaut = skimage_data.astronaut()
+    rgb[400:670, 700:960] = np.asarray(Image.fromarray(astronaut[0:270, 130:390]))
+    found, sure_runs = _tile_runs_any_angle(tiled, rgb)
+    assert len(found) >= 1 and found.scores.max() > 0.5
+    assert sure_runs < 24
+
+
+def _tile_runs_any_angle(detector, rgb: np.ndarray) -> tuple[Regions, int]:
+    class Probed:  # detect_any_angle's view of the detector, its detect counted
+        def __getattr__(self, name):
+            return getattr(detector, name)
+
+        def detect(self, frame, threshold, shared=None):
+            out[:] = _tile_runs(detector, frame, threshold, shared)
+            return out[0]
+
+    out: list = [None, 0]
+    detect_any_angle(Probed(), rgb, 0.1)
+    return out[0], out[1]

@@ -225,7 +225,8 @@ class FaceDetector:
         with the same passes (the fused detector: the 2x enlargement for the tiles
         cost each network a tenth of a second per photo) and each network's passes
         already run on them (the orientation probe's upright pass is this network's
-        coarse pass, or its full pass for a small frame: :meth:`single_pass`).
+        coarse pass, or its full pass for a small frame: :meth:`single_pass`);
+        ``shared["all tiles"]`` runs every tile, whatever the full passes saw.
         """
         h, w = rgb.shape[:2]
         if h == 0 or w == 0:
@@ -235,9 +236,10 @@ class FaceDetector:
         full = self._shrunk(rgb, scale, memo)
         tile_scale = scale * self.tile_zoom
         tiles = self.tile and tile_scale * max(h, w) > self.max_side * 1.01
-        low = min(threshold, TILE_EVIDENCE) if tiles and TILE_EVIDENCE else threshold
+        gate = tiles and TILE_EVIDENCE and not memo.get("all tiles")  # see orient.py
+        low = min(threshold, TILE_EVIDENCE) if gate else threshold
         boxes, scores = self._full(full, scale, low, memo, ("box", scale))
-        if tiles and TILE_EVIDENCE:
+        if gate:
             small = (boxes[:, 3] - boxes[:, 1] <= SMALL_FACE) & (scores >= TILE_EVIDENCE)
             memo.setdefault("evidence", []).append(boxes[small])
         parts = [(boxes[scores >= threshold], scores[scores >= threshold])]
@@ -259,7 +261,7 @@ class FaceDetector:
         if tiles:
             if ("tiles", tile_scale) not in memo:
                 memo["tiles", tile_scale] = resize(rgb, tile_scale)
-            near = np.concatenate(memo["evidence"]) if TILE_EVIDENCE else None
+            near = np.concatenate(memo["evidence"]) if gate else None
             parts.append(self._tiles(memo["tiles", tile_scale], tile_scale, threshold, near))
         xyxy = np.concatenate([p[0] for p in parts]).astype(np.float32)
         return xyxy, np.concatenate([p[1] for p in parts]).astype(np.float32)

@@ -91,8 +91,12 @@ def detect_any_angle(detector, rgb: np.ndarray, threshold: float) -> Regions:
     low = detector.pass_floor(threshold) if hasattr(detector, "pass_floor") else threshold
     found = probe(detector, rgb, shared, low)
     k = evidence_turn(found)
-    if k == 0 and hasattr(detector, "pass_floor"):
-        main = detector.detect(rgb, threshold, shared=shared)
+    # Unsure of the orientation, every enlarged tile runs: faces left sideways barely
+    # score in the full passes whose boxes otherwise choose the tiles (faces.TILE_EVIDENCE)
+    unsure = float(found[k].scores.sum()) < MIN_EVIDENCE
+    if hasattr(detector, "pass_floor"):
+        memo = {"all tiles": unsure, **(shared if k == 0 else {})}
+        main = unturn(detector.detect(turn(rgb, k), threshold, shared=memo), k, w, h)
     else:
         main = unturn(detector.detect(turn(rgb, k), threshold), k, w, h)
     extra = Regions.concat(
