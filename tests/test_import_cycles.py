@@ -84,3 +84,19 @@ def test_veil_has_no_import_circles():
     graph = import_graph()
     assert "veil.cliargs" in graph["veil.scale.cli"]  # the graph sees relative imports
     assert cycles(graph) == []
+
+
+def test_cli_does_not_import_the_slow_scipy_parts():
+    """``veil --help`` and photo runs must not pay for scipy.optimize, scipy.signal or
+    scipy.ndimage (together about 0.5-1 s of start-up on the 2-core machine): only the
+    code that needs them imports them, inside the function."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, veil.cli\n"
+        "print(' '.join(m for m in ('scipy.optimize', 'scipy.signal', 'scipy.ndimage')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []

@@ -18,7 +18,6 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..errors import ConfigError
 from ..regions import Regions
@@ -310,6 +309,10 @@ class Tracker:
         if not len(ti) or not len(di):
             empty = np.zeros(0, np.int64)
             return empty, empty
+        # imported here: scipy.optimize takes 0.25-0.5 s to import, which every `veil`
+        # command paid (photos and --help too), since the CLI imports the tracker
+        from scipy.optimize import linear_sum_assignment
+
         sub = cost[ti[:, None], di[None, :]]
         rows, cols = linear_sum_assignment(sub)
         ok = sub[rows, cols] < _INVALID
