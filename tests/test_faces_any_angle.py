@@ -139,3 +139,38 @@ def test_a_lone_weak_turned_detection_does_not_turn_the_frame():
     assert evidence_turn(found(0.0, 0.63, 0.0, 0.0)) == 0  # seen on a real street clip
     assert evidence_turn(found(0.0, 0.9, 0.0, 0.0)) == 1  # one sure face, turned
     assert evidence_turn(found(0.6, 0.8, 0.0, 0.0)) == 0  # not clearly better than upright
+
+
+def test_clip_turn_is_confirmed_on_the_next_runs():
+    from veil.detect.orient import CLIP_PROBES, ClipTurn
+
+    fooled = ClipTurn()  # a street frame that looks turned, then upright frames
+    assert fooled.add([0.0, 0.9, 0.0, 0.0]) == 1 and not fooled.settled
+    assert fooled.add([0.7, 0.0, 0.0, 0.0]) == 0 and fooled.settled
+    turned = ClipTurn()  # a camera mounted sideways stays sideways
+    for _ in range(CLIP_PROBES):
+        assert turned.add([0.1, 1.2, 0.0, 0.0]) == 1
+    assert turned.settled
+    upright = ClipTurn()
+    assert upright.add([0.0, 0.0, 0.0, 0.0]) == 0 and upright.settled
+
+
+def test_a_clip_detector_fooled_by_its_first_frame_goes_back_upright(engine, crowd, monkeypatch):
+    """One frame judged turned must not cost the whole clip a second pass: the
+    next runs see upright faces, and the clip is then detected upright only."""
+    square = np.full((640, 640, 3), 90, np.uint8)
+    square[80:560] = crowd
+    first = np.ascontiguousarray(np.rot90(square, 1))
+    seen: list[int | None] = []
+    detect = engine.detect
+
+    def spy(rgb, floor=None, video=False, face_turn=None):
+        seen.append(face_turn)
+        return detect(rgb, floor=floor, video=video, face_turn=face_turn)
+
+    monkeypatch.setattr(engine, "detect", spy)
+    run = engine.clip_detector()
+    for frame in [first] + [square] * 4:
+        run(frame)
+    assert seen[0] == 3  # the first frame alone says "turned" ...
+    assert seen[-3:] == [0, 0, 0]  # ... the upright runs after it overrule it

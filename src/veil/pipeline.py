@@ -141,17 +141,19 @@ class Engine:
     def clip_detector(self, face_turn: int | None = None) -> Callable[..., Regions]:
         """``detect(rgb, floor=None)`` for one clip's frames, in order.
 
-        The camera's mounting is fixed, so the faces' orientation is probed
-        once, on the first frame detected, and kept for the rest of the clip.
+        The camera's mounting is fixed, so the faces' orientation is probed on
+        the first frame detected and kept for the rest of the clip; a first frame
+        judged turned is confirmed on the next runs (:class:`orient.ClipTurn`).
         A caller that already decided it (a clip cut into segments decides once
         for the whole clip) passes ``face_turn`` and nothing is probed.
         """
         turns = face_turn
+        clip = orient.ClipTurn()
 
         def detect(rgb: np.ndarray, floor: float | None = None) -> Regions:
             nonlocal turns
-            if turns is None:
-                turns = self.face_turn(rgb)
+            if face_turn is None and not clip.settled:
+                turns = clip.add(self.turn_evidence(rgb))
             return self.detect(rgb, floor=floor, video=True, face_turn=turns)
 
         return detect
@@ -203,12 +205,16 @@ class Engine:
 
     def face_turn(self, rgb: np.ndarray) -> int:
         """Quarter turns that make a video's faces upright, from one frame (0: upright)."""
-        if not self.video_profile.any_angle:
-            return 0
-        for d in self.video_detectors:
-            if d.label == FACE and hasattr(d, "single_pass"):
-                return orient.dominant_turn(d, rgb)
-        return 0
+        return orient.turn_of(self.turn_evidence(rgb))
+
+    def turn_evidence(self, rgb: np.ndarray) -> list[float]:
+        """The face probe's evidence per orientation on one video frame (all 0 when
+        faces are not searched at any angle: upright)."""
+        if self.video_profile.any_angle:
+            for d in self.video_detectors:
+                if d.label == FACE and hasattr(d, "single_pass"):
+                    return orient.evidence_of(orient.probe(d, rgb))
+        return [0.0, 0.0, 0.0, 0.0]
 
     def above_threshold(self, regions: Regions, video: bool = False) -> Regions:
         """Keep regions at or above their class's operating threshold."""

@@ -9,8 +9,11 @@ orientation with the most face evidence (upright unless another clearly wins),
 and confident faces the probe found in the other orientations are kept too
 (one person lying down in an upright crowd).
 
-Video: a camera's mounting is fixed, so :func:`dominant_turn` runs on a clip's
-first frame and the clip is detected in that orientation.
+Video: a camera's mounting is fixed, so the probe runs on a clip's first frame.
+One street frame can fool it (signs and windows scored as turned faces), so a
+clip judged turned is probed again on its next detector runs, and the evidence of
+all :data:`CLIP_PROBES` frames decides; until then, and for a clip that stays
+judged turned, the upright passes run as well.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ MIN_EVIDENCE = 0.75
 KEEP_SCORE = 0.6
 #: a kept probe face overlapping a found one by more than this IoU is the same face
 OVERLAP = 0.3
+#: detector runs whose probe evidence, summed, decides a clip judged turned
+CLIP_PROBES = 3
 
 
 def turn(rgb: np.ndarray, k: int) -> np.ndarray:
@@ -73,10 +78,46 @@ def probe(detector, rgb: np.ndarray, shared: dict | None = None, low: float = 1.
 
 def evidence_turn(found: list[Regions]) -> int:
     """The quarter turns with the most face evidence (0 unless another clearly wins)."""
-    evidence = [float(r.scores.sum()) for r in found]
+    return turn_of(evidence_of(found))
+
+
+def evidence_of(found: list[Regions]) -> list[float]:
+    """Face evidence per orientation: the sum of the probe's scores there."""
+    return [float(r.scores.sum()) for r in found]
+
+
+def turn_of(evidence: list[float] | np.ndarray) -> int:
+    """The orientation that clearly has the most ``evidence`` (one sum per turn), else 0."""
+    evidence = [float(e) for e in evidence]
     best = int(np.argmax(evidence))
     switch = evidence[best] > SWITCH_RATIO * evidence[0] and evidence[best] >= MIN_EVIDENCE
     return best if switch else 0
+
+
+class ClipTurn:
+    """A video's turn from the probe evidence of its first detector runs, in order.
+
+    Judged upright on a frame, the clip stays upright (no more probes). Judged
+    turned, it is probed again until :data:`CLIP_PROBES` frames have been seen,
+    and the summed evidence decides, so that one street frame that fools the
+    probe costs two runs of a second pass, not the whole clip's.
+    """
+
+    def __init__(self) -> None:
+        self.turn: int | None = None
+        self._sum = np.zeros(4)
+        self._probes = 0
+
+    @property
+    def settled(self) -> bool:
+        return self.turn == 0 or self._probes >= CLIP_PROBES
+
+    def add(self, evidence: list[float] | np.ndarray) -> int:
+        """Add one frame's evidence (:func:`evidence_of`); return the turn now."""
+        self._sum += np.asarray(evidence, np.float64)
+        self._probes += 1
+        self.turn = turn_of(self._sum)
+        return self.turn
 
 
 def dominant_turn(detector, rgb: np.ndarray) -> int:

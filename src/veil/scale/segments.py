@@ -36,6 +36,7 @@ from typing import Any
 import av
 import numpy as np
 
+from ..detect import orient
 from ..errors import InputError, OutputError
 from ..media import video as video_io
 from ..outputs import atomic_output
@@ -276,22 +277,33 @@ def _colour_of(src: Path) -> dict[str, int]:
 
 
 def clip_face_turn(engine: Engine, src: Path, plan: VideoPlan) -> int:
-    """The clip's face orientation, probed on its first frame as a single pass does.
+    """The clip's face orientation, probed as a single pass does (``orient.ClipTurn``):
+    on its first frame, and where that one is judged turned, on the frames of the
+    next detector runs.
 
     Decided once here and given to every segment: a window probing its own
     first frame could pick another orientation than the whole clip's, and its
-    masks would then differ from a single-process run.
+    masks would then differ from a single-process run. (A single pass also
+    searches the frames before the turn is confirmed upright in both orientations;
+    the segments do not, a difference of one or two detector runs' extra boxes.)
     """
     if not engine.video_profile.any_angle:
         return 0
+    track = engine.settings.track
+    every = track.detect_every if track.enabled else 1
+    clip = orient.ClipTurn()
     frames = _window(src, plan.segments[0], engine.settings)
     try:
-        first = next(frames, None)
+        for i, frame in enumerate(frames):
+            if i % every == 0:
+                clip.add(engine.turn_evidence(frame))
+                if clip.settled:
+                    break
     finally:
         frames.close()  # the decoder is closed now, not when the generator is collected
-    if first is None:
+    if clip.turn is None:
         raise InputError(f"{src.name}: no decodable video frame")
-    return engine.face_turn(first)
+    return clip.turn
 
 
 def mask_segment(
