@@ -43,7 +43,7 @@ def segmented_ranked(segment: int, overlap: int | None):
         n = len(clip)
         over = overlap_frames(settings.track) if overlap is None else overlap
         starts = list(range(0, n, segment))
-        turn = engine.face_turn(clip[0]) if n else 0  # once per clip, as veil.scale does
+        turn = engine.clip_turn(clip) or 0  # once per clip, as veil.scale does
         for i, start in enumerate(starts):
             end = min(n, start + segment)
             lo, hi = max(0, start - over), min(n, end + over)

@@ -202,7 +202,7 @@ class _SeesOne:
     def __init__(self) -> None:
         self.calls: list[tuple[tuple[int, ...], int, float]] = []
 
-    def single_pass(self, rgb, max_side, threshold):
+    def single_pass(self, rgb, max_side, threshold, shared=None):
         self.calls.append((rgb.shape, max_side, threshold))
         return Regions(np.array([[10, 10, 30, 30]], np.float32), np.array([0.7], np.float32))
 

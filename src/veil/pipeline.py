@@ -207,6 +207,20 @@ class Engine:
         """Quarter turns that make a video's faces upright, from one frame (0: upright)."""
         return orient.turn_of(self.turn_evidence(rgb))
 
+    def clip_turn(self, frames: Iterable[np.ndarray]) -> int | None:
+        """A clip's face orientation from its frames in order, decided as
+        :meth:`clip_detector` decides it (the detector runs' frames are probed until
+        :class:`orient.ClipTurn` is settled); None when there is no frame."""
+        track = self.settings.track
+        every = track.detect_every if track.enabled else 1
+        clip = orient.ClipTurn()
+        for i, rgb in enumerate(frames):
+            if i % every == 0:
+                clip.add(self.turn_evidence(rgb))
+                if clip.settled:
+                    break
+        return clip.turn
+
     def turn_evidence(self, rgb: np.ndarray) -> list[float]:
         """The face probe's evidence per orientation on one video frame (all 0 when
         faces are not searched at any angle: upright)."""

@@ -157,10 +157,11 @@ class FrameVerifier:
         out = np.full((len(xyxy), len(self.networks)), np.nan)
         if not len(xyxy):
             return out
+        shared: dict = {}  # the frame is resized once for both networks
         for k, net in enumerate(self.networks):
             if net is None:
                 continue
-            found = net.single_pass(rgb, self.max_side, self.floor)
+            found = net.single_pass(rgb, self.max_side, self.floor, shared)
             out[:, k] = 0.0
             if len(found):
                 ov = iou_matrix(xyxy, found.xyxy)

@@ -36,7 +36,6 @@ from typing import Any
 import av
 import numpy as np
 
-from ..detect import orient
 from ..errors import InputError, OutputError
 from ..media import video as video_io
 from ..outputs import atomic_output
@@ -277,7 +276,7 @@ def _colour_of(src: Path) -> dict[str, int]:
 
 
 def clip_face_turn(engine: Engine, src: Path, plan: VideoPlan) -> int:
-    """The clip's face orientation, probed as a single pass does (``orient.ClipTurn``):
+    """The clip's face orientation, probed as a single pass does (``Engine.clip_turn``):
     on its first frame, and where that one is judged turned, on the frames of the
     next detector runs.
 
@@ -289,21 +288,14 @@ def clip_face_turn(engine: Engine, src: Path, plan: VideoPlan) -> int:
     """
     if not engine.video_profile.any_angle:
         return 0
-    track = engine.settings.track
-    every = track.detect_every if track.enabled else 1
-    clip = orient.ClipTurn()
     frames = _window(src, plan.segments[0], engine.settings)
     try:
-        for i, frame in enumerate(frames):
-            if i % every == 0:
-                clip.add(engine.turn_evidence(frame))
-                if clip.settled:
-                    break
+        turn = engine.clip_turn(frames)
     finally:
         frames.close()  # the decoder is closed now, not when the generator is collected
-    if clip.turn is None:
+    if turn is None:
         raise InputError(f"{src.name}: no decodable video frame")
-    return clip.turn
+    return turn
 
 
 def mask_segment(
