@@ -450,8 +450,9 @@ class LiveRun:
         hold_s = (config.lookahead if config is not None else 0) / fps
         detect = engine.clip_detector()
         cuts, camera, view = SceneCutDetector(), CameraMotion(), SceneView()
-        runs = 0  # detector runs since this scene began: tracks carry after two (motion known)
-        scene = _Scene()  # the same count, shared with the frames held between the first two
+        # detector runs since this scene began (tracks carry after two: motion known),
+        # shared with the frames held between the first two
+        scene = _Scene()
         recent: Regions | None = None  # the last run's detections at the operating threshold
         seq = -1  # the last frame's number from the reader
         since_run = 0
@@ -518,7 +519,7 @@ class LiveRun:
             """Release the window as it stands and start tracking afresh, with a
             look-ahead sized on the detector's current speed. ``early``: for a deadline,
             not a new scene (see :func:`release`)."""
-            nonlocal runs, since_run, tracker, hold_s, recent, scene
+            nonlocal since_run, tracker, hold_s, recent, scene
             recent = None
             if tracker is not None:
                 release(tracker.flush(), early)
@@ -526,7 +527,7 @@ class LiveRun:
                 if config is not None and config.lookahead != tracker.config.lookahead:
                     tracker = OfflineTracker(config, decider=engine.video_decider())
                     hold_s = config.lookahead / fps
-            runs, since_run, scene = 0, 0, _Scene()
+            since_run, scene = 0, _Scene()
 
         while True:
             if self._writer_error:
@@ -598,14 +599,15 @@ class LiveRun:
             fresh = now - frame.arrived <= (
                 (live.latency_s - hold_s - self._est_write) / 2 - self.stats.detect_s
             )
-            eager = runs < 2 or tracker is None or since_run + 1 >= max(stride, max_carry // 2)
+            eager = (
+                scene.runs < 2 or tracker is None or since_run + 1 >= max(stride, max_carry // 2)
+            )
             # the writer is behind: the CPU goes to the frames already made, these are carried
             fresh = fresh and self._writer_q.qsize() <= _WRITER_BACKLOG
-            if (runs < 2 or due) and (eager or fresh) and slack >= self.stats.detect_s:
+            if (scene.runs < 2 or due) and (eager or fresh) and slack >= self.stats.detect_s:
                 found = self._detect(detect, rgb, track.continue_score)
                 self.stats.detected += 1
-                runs, since_run = runs + 1, 0
-                scene.runs = runs
+                scene.runs, since_run = scene.runs + 1, 0
                 recent = engine.above_threshold(found, video=True)
                 meta = _Meta(frame.arrived, frame.t, 0, early=index < early_until, recent=recent)
                 if tracker is None:
@@ -635,11 +637,11 @@ class LiveRun:
                 since_run += 1
                 # carried on its tracks once two runs made their motion known, else whole;
                 # the tracker still steps through a whole frame, so tracks keep their course
-                carry = tracker is not None and runs >= 2 and since_run <= max_carry
+                carry = tracker is not None and scene.runs >= 2 and since_run <= max_carry
                 # after the scene's first run, the frame is whole unless the second run
                 # comes while it is still held back: the tracker then has detections on
                 # both sides of it, as on any frame between runs (decided at release)
-                bridge = tracker is not None and runs == 1 and since_run <= max_carry
+                bridge = tracker is not None and scene.runs == 1 and since_run <= max_carry
                 meta = _Meta(
                     frame.arrived, frame.t, since_run, whole=not carry,
                     early=index < early_until, recent=recent, scene=scene if bridge else None,
@@ -649,7 +651,8 @@ class LiveRun:
                     self.stats.carried_under_load += due
                 else:
                     if not bridge:  # a bridged frame is counted when it leaves
-                        self.stats.uncovered["scene start" if runs < 2 else "carry limit"] += 1
+                        why = "scene start" if scene.runs < 2 else "carry limit"
+                        self.stats.uncovered[why] += 1
                     # one slow run must not stop detection for good: the estimate relaxes
                     # while frames go out whole, so the detector is tried again
                     self.stats.detect_s *= 0.97
