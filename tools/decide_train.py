@@ -17,7 +17,7 @@ Recipe (see src/veil/models/MODELS.md, "decide_video_faces.json"):
 
 3. Fit and export (needs scikit-learn, dev time only)::
 
-       python tools/decide_train.py fit /tmp/a.npz /tmp/b.npz /tmp/c.npz --recall 0.98 \\
+       python tools/decide_train.py fit /tmp/a.npz /tmp/b.npz /tmp/c.npz --recall 0.985 \\
            --out src/veil/models/decide_video_faces.json
 
 ``extract`` runs veil's own video path (CenterFace every 4th frame, the
