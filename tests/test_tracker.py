@@ -547,3 +547,57 @@ def test_confirm_hits_needs_a_lookahead_that_holds_the_first_frames():
     with pytest.raises(ConfigError, match="confirm_hits"):
         TrackSettings(confirm_hits=4, detect_every=10, lookahead=24)
     TrackSettings(confirm_hits=2, detect_every=4, lookahead=24)
+
+
+# -- matching ------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 12),
+    st.integers(0, 12),
+    st.floats(0.0, 1.0),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([2.0, 0.5]),
+)
+def test_matching_pairs_as_many_at_as_little_cost_as_scipy(n, m, p, seed, spread):
+    """veil's own solver gives the pair count and total cost of scipy's Hungarian
+    method on the same matrix (forbidden pairs dropped), ties included."""
+    from scipy.optimize import linear_sum_assignment
+
+    from veil.track.tracker import _INVALID, min_cost_matching
+
+    rng = np.random.default_rng(seed)
+    cost = np.round(rng.uniform(0.0, spread, (n, m)), 1)  # rounding makes ties
+    cost[rng.uniform(size=(n, m)) > p] = _INVALID
+    rows, cols = min_cost_matching(cost)
+    assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
+    assert (cost[rows, cols] < _INVALID).all() and (np.diff(rows) > 0).all()
+    a, b = linear_sum_assignment(cost)
+    ok = cost[a, b] < _INVALID
+    assert len(rows) == ok.sum()
+    assert cost[rows, cols].sum() == pytest.approx(cost[a[ok], b[ok]].sum(), abs=1e-9)
+
+
+def test_a_clip_matching_does_not_load_scipy_optimize_and_a_crowd_does():
+    """scipy.optimize costs 0.3-0.5 s to import: a detector run's few tracks are
+    matched without it, a crowd larger than veil's own solver's size with it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from veil.regions import Regions\n"
+        "from veil.track import Tracker, TrackConfig\n"
+        "from veil.track.tracker import _SMALL_MATCHING, min_cost_matching\n"
+        "t = Tracker(TrackConfig())\n"
+        "for k in range(12):\n"
+        "    b = np.array([[10+2*k, 10, 50+2*k, 50], [30, 20-k, 70, 60-k]], np.float32)\n"
+        "    t.update(Regions(b, np.array([0.9, 0.8], np.float32)))\n"
+        "print('scipy.optimize' in sys.modules)\n"
+        "n = _SMALL_MATCHING + 1\n"
+        "r, c = min_cost_matching(np.random.default_rng(0).uniform(size=(n, n + 3)))\n"
+        "print('scipy.optimize' in sys.modules, len(r) == n)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]

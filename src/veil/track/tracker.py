@@ -309,14 +309,8 @@ class Tracker:
         if not len(ti) or not len(di):
             empty = np.zeros(0, np.int64)
             return empty, empty
-        # imported here: scipy.optimize takes 0.25-0.5 s to import, which every `veil`
-        # command paid (photos and --help too), since the CLI imports the tracker
-        from scipy.optimize import linear_sum_assignment
-
-        sub = cost[ti[:, None], di[None, :]]
-        rows, cols = linear_sum_assignment(sub)
-        ok = sub[rows, cols] < _INVALID
-        return ti[rows[ok]], di[cols[ok]]
+        rows, cols = min_cost_matching(cost[ti[:, None], di[None, :]])
+        return ti[rows], di[cols]
 
     def _update_matched(self, tracks: np.ndarray, dets: np.ndarray, detections: Regions) -> None:
         """Kalman correction of matched tracks with their detections (batched)."""
@@ -378,3 +372,75 @@ class Tracker:
         self._mean, self._cov = self._mean[keep], self._cov[keep]
         self._lost, self._score = self._lost[keep], self._score[keep]
         self._missed = self._missed[keep]
+
+
+#: matchings up to this many pairs are solved here; larger ones (crowds) by scipy
+_SMALL_MATCHING = 48
+
+
+def min_cost_matching(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns paired by a minimum-cost matching over the allowed pairs.
+
+    A pair is allowed when its cost is below ``_INVALID``; the matching pairs as
+    many as it can, then at the least cost (the Hungarian method on the whole
+    matrix). A detector run's matrix is small (tens of tracks and detections),
+    where a short shortest-augmenting-path solver over numpy rows takes about a
+    millisecond; scipy's solver, whose import takes 0.3-0.5 s (a tenth of a
+    short clip's run), is loaded only for larger ones.
+    """
+    flip = cost.shape[0] > cost.shape[1]
+    a = cost.T if flip else cost
+    if a.shape[0] <= _SMALL_MATCHING:
+        rows, cols = _hungarian(np.asarray(a, np.float64))
+    else:
+        from scipy.optimize import linear_sum_assignment
+
+        rows, cols = linear_sum_assignment(a)
+    if flip:
+        rows, cols = cols, rows
+    ok = cost[rows, cols] < _INVALID
+    rows, cols = rows[ok], cols[ok]
+    order = np.argsort(rows, kind="stable")
+    return rows[order].astype(np.int64), cols[order].astype(np.int64)
+
+
+def _hungarian(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost assignment of every row of ``a`` (rows <= columns) to a column.
+
+    Shortest augmenting paths with row and column potentials (Kuhn-Munkres in
+    its O(n^2 m) form), one row added at a time; the inner scan over the
+    columns is a numpy operation.
+    """
+    n, m = a.shape
+    u = np.zeros(n + 1)
+    v = np.zeros(m + 1)
+    owner = np.zeros(m + 1, np.int64)  # owner[j]: the row (1-based) column j is given to
+    way = np.zeros(m + 1, np.int64)
+    for i in range(1, n + 1):
+        owner[0] = i
+        j0 = 0
+        minv = np.full(m + 1, np.inf)
+        used = np.zeros(m + 1, bool)
+        while True:
+            used[j0] = True
+            i0 = owner[j0]
+            free = ~used
+            free[0] = False
+            cur = a[i0 - 1] - u[i0] - v[1:]
+            better = free[1:] & (cur < minv[1:])
+            minv[1:][better] = cur[better]
+            way[1:][better] = j0
+            j1 = int(np.argmin(np.where(free, minv, np.inf)))
+            delta = minv[j1]
+            u[owner[used]] += delta
+            v[used] -= delta
+            minv[free] -= delta
+            j0 = j1
+            if owner[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            owner[j0] = owner[j1]
+            j0 = j1
+    cols = np.flatnonzero(owner[1:])
+    return owner[1:][cols] - 1, cols
