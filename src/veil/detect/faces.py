@@ -14,11 +14,16 @@ merged by NMS:
   only where a full pass saw a small face-like box (:data:`TILE_EVIDENCE`).
   Detections touching an inner tile edge are dropped there, since the overlap
   holds them whole in a neighbouring tile or the full-frame pass finds them.
+
+A photo's memory must not follow its size (issue 29): a full pass of more than
+:data:`FULL_PIXELS` runs in overlapping bands, cut and merged as the tiles are, and
+the enlargement for the tiles is made a strip of rows at a time (:func:`enlarge`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +55,16 @@ BUNDLED = Path(__file__).resolve().parents[1] / "models" / "centerface.onnx"
 #: the tile runs (docs/photos.md); boxes up to 64 px only lost a 50-100 px face
 TILE_EVIDENCE = 0.05
 SMALL_FACE = 100
+#: a full pass over more network pixels than this runs in bands along the longer side,
+#: each at most this many pixels: a run's memory grows with its pixels (YuNet at
+#: 1024x1376 held 44 MB, CenterFace 74 MB; at 1024x928 30 and 47), so a photo's peak
+#: followed its size (docs/photos.md)
+FULL_PIXELS = 1024 * 1024
+#: the bands overlap by at least this: a face up to this tall (or wide) lies whole in
+#: one of them, and a larger one is also seen whole by the coarse pass
+BAND_OVERLAP = 256
+#: output rows of the enlargement made per step (:func:`enlarge`)
+STRIP_ROWS = 128
 
 
 def resize(rgb: np.ndarray, scale: float, box_exact: bool = False) -> np.ndarray:
@@ -65,6 +80,41 @@ def resize(rgb: np.ndarray, scale: float, box_exact: bool = False) -> np.ndarray
         # CenterFace found more faces in box-averaged frames (see README, Speed)
         return np.asarray(Image.fromarray(rgb).reduce(k))
     return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR, reducing_gap=None))
+
+
+def enlarge(rgb: np.ndarray, scale: float, rows: int = STRIP_ROWS) -> np.ndarray:
+    """``resize(rgb, scale)`` made ``rows`` output rows at a time into one array.
+
+    Whole, Pillow held the frame, the enlargement at four bytes a pixel and a copy of
+    it at once: a 1024x1365 photo's 2x enlargement (17 MB) took 39 MB more at its
+    peak. Each strip is resized from its own source rows (with the filter's reach on
+    both sides, clipped at the frame's edges as the whole resize is), so the filter
+    taps and weights are the whole resize's: bit-identical where the strips can start
+    on whole source rows (2x, and the scales of most sizes), else a grey level off in
+    places.
+    """
+    h, w = rgb.shape[:2]
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if (nw, nh) == (w, h) or nh <= rows:
+        return resize(rgb, scale)
+    sy = h / nh
+    reach = int(np.ceil(max(1.0, w / nw, sy))) + 2  # the bilinear filter's support, and some
+    out = np.empty((nh, nw, *rgb.shape[2:]), np.uint8)
+    # strips of even height (a box much shorter than its source rows, a short last
+    # strip, took another path in Pillow: a grey level off here and there), cut where
+    # the source row is whole where the sizes allow (Pillow takes the box as float32)
+    step = nh // math.gcd(h, nh)  # output rows between whole source rows
+    step = step if step <= rows // 2 else 1
+    cuts = np.unique((np.linspace(0, nh, -(-nh // rows) + 1) / step).round().astype(int) * step)
+    for r0, r1 in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        y0, y1 = r0 * sy, r1 * sy
+        c0, c1 = max(0, int(y0) - reach), min(h, int(np.ceil(y1)) + reach)
+        src = Image.fromarray(np.ascontiguousarray(rgb[c0:c1]))
+        box = (0.0, y0 - c0, float(w), y1 - c0)
+        out[r0:r1] = np.asarray(
+            src.resize((nw, r1 - r0), Image.BILINEAR, box=box, reducing_gap=None)
+        )
+    return out
 
 
 def pad_to(rgb: np.ndarray, height: int, width: int, value: int = 0) -> np.ndarray:
@@ -259,10 +309,8 @@ class FaceDetector:
             parts.append(self._full(small, coarse, threshold, memo, key))
         # Tiles only pay where they enlarge beyond the full pass.
         if tiles:
-            if ("tiles", tile_scale) not in memo:
-                memo["tiles", tile_scale] = resize(rgb, tile_scale)
             near = np.concatenate(memo["evidence"]) if gate else None
-            parts.append(self._tiles(memo["tiles", tile_scale], tile_scale, threshold, near))
+            parts.append(self._tiles(rgb, tile_scale, threshold, near, memo))
         xyxy = np.concatenate([p[0] for p in parts]).astype(np.float32)
         return xyxy, np.concatenate([p[1] for p in parts]).astype(np.float32)
 
@@ -308,20 +356,68 @@ class FaceDetector:
             boxes, scores = done[1], done[2]
             keep = scores >= threshold
             return boxes[keep], scores[keep]
-        ih, iw = img.shape[:2]
-        batch = pad_to(img, _align(ih), _align(iw), self.pad_value)[None]
-        boxes, scores, _ = self._run(batch, threshold)[0]
+        boxes, scores = self._bands(img, threshold)
         boxes = boxes / scale
         if memo is not None:
             memo["pass", self.path, key] = (threshold, boxes, scores)
         return boxes, scores
 
-    def _tiles(
-        self, img: np.ndarray, scale: float, threshold: float, near: np.ndarray | None = None
-    ):
-        """Tiles of ``img``, the frame already enlarged by ``scale``; with ``near``
-        (boxes in frame pixels), only the tiles that some of them overlap."""
+    def _bands(self, img: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """One pass over ``img``: whole up to :data:`FULL_PIXELS` network pixels, else in
+        bands along the longer side that overlap by :data:`BAND_OVERLAP` or more.
+
+        Each band keeps the boxes centred in its share of the frame (the overlaps cut
+        in the middle: the band that sees most around a face scores it, not the better
+        of two) that do not touch its inner edges (the coarse pass sees a face larger
+        than the overlap whole), then the NMS the network's decoding applies (input
+        pixels).
+        """
         ih, iw = img.shape[:2]
+        ah, aw = _align(ih), _align(iw)
+        if ah * aw <= FULL_PIXELS:
+            batch = pad_to(img, ah, aw, self.pad_value)[None]
+            boxes, scores, _ = self._run(batch, threshold)[0]
+            return boxes, scores
+        tall = ah >= aw
+        side = aw if tall else ah  # the band's full extent across
+        band = max(2 * BAND_OVERLAP, FULL_PIXELS // side // ALIGN * ALIGN)
+        length = ih if tall else iw
+        origins = tile_origins(length, band, BAND_OVERLAP)
+        # band k's share: between the middles of its overlaps with its neighbours
+        mids = [(a + band + b) / 2 for a, b in zip(origins[:-1], origins[1:], strict=True)]
+        cuts = [-np.inf, *mids, np.inf]
+        all_boxes, all_scores = [], []
+        for k, o in enumerate(origins):
+            if tall:
+                part, (y, x, th, tw) = img[o : o + band], (o, 0, band, aw)
+            else:
+                part, (y, x, th, tw) = img[:, o : o + band], (0, o, ah, band)
+            ph, pw = part.shape[:2]
+            batch = pad_to(part, _align(ph), _align(pw), self.pad_value)[None]
+            boxes, scores, _ = self._run(batch, threshold)[0]
+            keep = ~cut_by_inner_edge(boxes, x, y, min(tw, pw), min(th, ph), iw, ih)
+            boxes = boxes + np.array([x, y, x, y], np.float32)
+            centre = (boxes[:, 1] + boxes[:, 3]) / 2 if tall else (boxes[:, 0] + boxes[:, 2]) / 2
+            keep &= (centre >= cuts[k]) & (centre < cuts[k + 1])
+            all_boxes.append(boxes[keep])
+            all_scores.append(scores[keep])
+        boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
+        keep = nms(boxes, scores, self.nms_iou)
+        return boxes[keep], scores[keep]
+
+    def _tiles(
+        self,
+        rgb: np.ndarray,
+        scale: float,
+        threshold: float,
+        near: np.ndarray | None = None,
+        memo: dict | None = None,
+    ):
+        """Tiles of ``rgb`` enlarged by ``scale``; with ``near`` (boxes in frame pixels),
+        only the tiles that some of them overlap. The enlargement is made when a tile
+        runs, once per ``memo`` (the fused members share it)."""
+        h, w = rgb.shape[:2]
+        ih, iw = max(1, round(h * scale)), max(1, round(w * scale))
         ts, ov = self.tile_size, self.tile_overlap
         th, tw = min(ts, _align(ih)), min(ts, _align(iw))
         ys, xs = tile_origins(ih, th, ov), tile_origins(iw, tw, ov)
@@ -335,6 +431,10 @@ class FaceDetector:
             ]
             if not origins:
                 return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        memo = {} if memo is None else memo
+        if ("tiles", scale) not in memo:
+            memo["tiles", scale] = enlarge(rgb, scale)
+        img = memo["tiles", scale]
         found: list[Decoded] = []
         for i in range(0, len(origins), TILE_BATCH):
             tiles = np.stack(
