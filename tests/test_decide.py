@@ -316,3 +316,18 @@ def test_a_face_seen_badly_then_clearly_is_judged_on_the_clear_stretch():
     for k in range(16, 16 + WINDOW):
         d.observe(5, 4 * k, box, _evidence(0.1, 0.9))
     assert d.decided(5)
+
+
+@pytest.mark.parametrize("precision", ["int8", "float"])
+def test_the_frame_verifier_runs_yolo_at_the_video_faces_precision(precision):
+    """The verifier's YOLOv8n-face is the int8 copy when video faces are (the default),
+    the float original with ``--video-face-precision float``."""
+    from veil.pipeline import Engine
+
+    engine = Engine(Settings(detect=DetectSettings(video_face_precision=precision)))
+    rgb = np.zeros((360, 640, 3), np.uint8)
+    opinions = engine.verify(rgb, Regions(np.array([[100, 100, 140, 150]], np.float32)))
+    yunet, yolo = engine._verifier.networks
+    suffix = ".int8.onnx" if precision == "int8" else "yolov8n.onnx"
+    assert yolo.path.name.endswith(suffix) and yolo.path.is_file()
+    assert opinions.shape == (1, 2) and (opinions == 0).all()  # nothing to see in black

@@ -145,8 +145,8 @@ def add_detect_args(p: argparse.ArgumentParser) -> None:
         "--video-face-precision",
         choices=PRECISIONS,
         default=d.video_face_precision,
-        help="video: CenterFace's int8 copy (faster) or the float original that images "
-        "use (default: %(default)s)",
+        help="video: the int8 copies of CenterFace and of the face decision's YOLO "
+        "verifier (faster) or the float originals (default: %(default)s)",
     )
     g.add_argument(
         "--face-models",

@@ -192,6 +192,9 @@ class Engine:
 
         YuNet-n and YOLOv8n-face each make one pass over the frame; the decision
         asks for it only on the detector runs where a track still needs it.
+        YOLOv8n-face runs as its int8 copy when the video profile's faces do
+        (``video_face_precision``): it is most of the verifier's cost, and the
+        copy takes half the time with the same decisions (docs/decide.md).
         """
         if self._verifier is None:
             from .decide import FrameVerifier
@@ -200,7 +203,12 @@ class Engine:
 
             common = {"tile": False, "device": self.settings.detect.device,
                       "threads": self.settings.detect.threads}  # fmt: skip
-            self._verifier = FrameVerifier([YuNetDetector(**common), YoloFaceDetector(**common)])
+            yolo = YoloFaceDetector.bundled
+            if self.video_profile.face_precision == "int8":
+                yolo = yolo.with_name(yolo.stem + ".int8.onnx")
+            self._verifier = FrameVerifier(
+                [YuNetDetector(**common), YoloFaceDetector(yolo, **common)]
+            )
         return self._verifier(rgb, regions.xyxy)
 
     def face_turn(self, rgb: np.ndarray) -> int:
