@@ -176,7 +176,34 @@ def _bundled_faces(cls: ClassSettings) -> Detector:
         return _face(cls, FACE_NETWORKS[names[0]])
     # with tiles (photos), a frame's passes need far more memory than the networks:
     # each member's is given back before the next member and the plates run
-    return FusedFaceDetector([_face(cls, FACE_NETWORKS[n]) for n in names], release=cls.tile)
+    return FusedFaceDetector(
+        [_face(cls, FACE_NETWORKS[n]) for n in names],
+        release=cls.tile,
+        decision=_photo_decision(cls, names),
+    )
+
+
+def _photo_decision(cls: ClassSettings, names: list[str] | tuple[str, ...]):
+    """The learned decision for large photo clusters (``veil.decide.photo``), or None.
+
+    It was trained on the bundled YuNet-n + CenterFace pair's photo passes (with
+    tiles), so any other pair, or video's passes, gets the hand fusion alone.
+    """
+    from ..decide import photo
+
+    if tuple(names) != ("yunet", "centerface") or not cls.tile or not photo.BUNDLED.is_file():
+        return None
+
+    def yolo() -> YoloFaceDetector:  # built only for a model that uses the crops
+        return YoloFaceDetector(
+            tile=False,
+            coarse_side=0,
+            max_side=photo.CROP_SIDE,
+            device=cls.device,
+            threads=cls.threads,
+        )
+
+    return photo.load(photo.BUNDLED, yolo)
 
 
 def _bundled_plates(cls: ClassSettings) -> Detector:

@@ -13,6 +13,7 @@ masks than either network alone, and a higher AP50 than either.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from .onnx import release_memory
 MEMBER_FLOOR = 0.5
 #: ... but never below this: lower, CenterFace's tiles return thousands of boxes
 LOWEST_FLOOR = 0.03
+#: boxes counted per member and cluster score at least this: the members' pass floor at
+#: the default threshold, so the count is the same for ``veil mask`` and ``veil eval``
+COUNT_FLOOR = 0.05
 #: cluster heads matched against the pooled boxes per step (bounds the IoU block)
 CLUSTER_BLOCK = 64
 
@@ -35,7 +39,11 @@ class FusedFaceDetector:
     label = FACE
 
     def __init__(
-        self, members: Sequence[FaceDetector], nms_iou: float = 0.4, release: bool = False
+        self,
+        members: Sequence[FaceDetector],
+        nms_iou: float = 0.4,
+        release: bool = False,
+        decision: Any = None,
     ) -> None:
         if len(members) < 2:
             raise ValueError("FusedFaceDetector needs at least two members")
@@ -43,6 +51,9 @@ class FusedFaceDetector:
         self.nms_iou = nms_iou
         #: give each member's memory back before the next runs (:func:`release_memory`)
         self.release = release
+        #: photos: re-scores clusters from their evidence (``veil.decide.photo``); None:
+        #: the mean of the members' best scores alone
+        self.decision = decision
 
     def detect(self, rgb: np.ndarray, threshold: float, shared: dict | None = None) -> Regions:
         """Fused faces; ``shared`` may hold passes already run on ``rgb`` (the probe's)."""
@@ -65,7 +76,10 @@ class FusedFaceDetector:
         member = np.concatenate([np.full(len(f[1]), i) for i, f in enumerate(found)])
         if not len(scores):
             return Regions.empty()
-        boxes, fused = fuse(xyxy, scores, member, len(self.members), self.nms_iou)
+        boxes, best, count = clusters(xyxy, scores, member, len(self.members), self.nms_iou)
+        fused = best.sum(axis=1, dtype=np.float32) / np.float32(len(self.members))
+        if self.decision is not None:
+            fused = self.decision.rescore(rgb, boxes, best, count, fused)
         keep = fused >= threshold
         return Regions(boxes[keep], fused[keep], np.full(int(keep.sum()), FACE, np.int16)).clip(
             w, h
@@ -85,7 +99,16 @@ class FusedFaceDetector:
 def fuse(
     xyxy: np.ndarray, scores: np.ndarray, member: np.ndarray, n_members: int, iou: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster pooled boxes; each cluster -> (weighted mean box, mean of members' best).
+    """Cluster pooled boxes; each cluster -> (weighted mean box, mean of members' best)."""
+    boxes, best, _ = clusters(xyxy, scores, member, n_members, iou)
+    return boxes, best.sum(axis=1, dtype=np.float32) / np.float32(n_members)
+
+
+def clusters(
+    xyxy: np.ndarray, scores: np.ndarray, member: np.ndarray, n_members: int, iou: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cluster pooled boxes -> (weighted mean boxes (N, 4), each member's best score
+    (N, M), each member's count of boxes scoring at least :data:`COUNT_FLOOR` (N, M)).
 
     A box joins the best cluster whose head (an NMS-kept box) it overlaps by more
     than ``iou``. Vectorised over blocks of heads: one head at a time, a crowd's
@@ -110,5 +133,7 @@ def fuse(
     boxes = sums / np.add.reduceat(w, starts)[:, None]
     best = np.zeros((len(keep), n_members), np.float32)
     np.maximum.at(best, (cluster[inside], member[inside]), scores[inside].astype(np.float32))
-    fused = best.sum(axis=1, dtype=np.float32) / np.float32(n_members)
-    return boxes.astype(np.float32), fused.astype(np.float32)
+    count = np.zeros((len(keep), n_members), np.float32)
+    sure = inside[scores[inside] >= COUNT_FLOOR]  # the same at any pass floor up to it
+    np.add.at(count, (cluster[sure], member[sure]), 1.0)
+    return boxes.astype(np.float32), best, count
