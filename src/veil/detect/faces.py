@@ -380,8 +380,12 @@ class FaceDetector:
             return boxes, scores
         tall = ah >= aw
         side = aw if tall else ah  # the band's full extent across
-        band = max(2 * BAND_OVERLAP, FULL_PIXELS // side // ALIGN * ALIGN)
+        most = max(2 * BAND_OVERLAP, FULL_PIXELS // side // ALIGN * ALIGN)
         length = ih if tall else iw
+        # as few bands as fit, each no longer than they need: bands of the most rows
+        # overlapped by 672-894 rows on 1024x1154-1365 photos, 20-50% more pixels
+        n = math.ceil((length - BAND_OVERLAP) / (most - BAND_OVERLAP))
+        band = min(most, _align(math.ceil((length + (n - 1) * BAND_OVERLAP) / n)))
         origins = tile_origins(length, band, BAND_OVERLAP)
         # band k's share: between the middles of its overlaps with its neighbours
         mids = [(a + band + b) / 2 for a, b in zip(origins[:-1], origins[1:], strict=True)]
