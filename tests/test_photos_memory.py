@@ -15,10 +15,7 @@ so the 30 photos stay quick; the shapes still vary from photo to photo.
 
 from __future__ import annotations
 
-import platform
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -186,49 +183,3 @@ def test_a_photo_peak_does_not_follow_its_size():
         rises.append(_peak_rss() - base)
     small_rise, large_rise = min(rises[0::2]), max(rises[1::2])
     assert large_rise - small_rise < PEAK_GROWTH, [round(r / MIB) for r in rises]
-
-
-#: run in a fresh process: a buffer comes from the heap's free blocks where one fits, so
-#: what earlier tests left there would decide the outcome
-_GIVEN_BACK = """
-import sys, numpy as np, psutil
-from PIL import Image
-from veil.pipeline import Engine
-from veil.settings import DetectSettings, Settings
-import veil.detect.onnx as onnx
-onnx._fixed_mmap = sys.argv[3] == "skip"  # "skip": as if already fixed, so never fixed
-Image.new("RGB", (96, 64), (120, 130, 140)).save(sys.argv[1])
-Engine(Settings(detect=DetectSettings(targets=("face",)))).mask_file(sys.argv[1], sys.argv[2])
-MIB, proc = 2**20, psutil.Process()
-big = np.ones(24 * MIB, np.uint8)  # raises glibc's own threshold (up to 32 MB) above the next
-del big
-before = proc.memory_info().rss
-buf = np.ones(8 * MIB, np.uint8)
-held = proc.memory_info().rss - before
-del buf
-print(held // MIB, (proc.memory_info().rss - before) // MIB)
-"""
-
-
-def _kept_after_free(tmp_path: Path, mode: str) -> tuple[int, int]:
-    src, dst = tmp_path / "in.png", tmp_path / "out.png"
-    res = subprocess.run(
-        [sys.executable, "-c", _GIVEN_BACK, str(src), str(dst), mode],
-        capture_output=True, text=True, timeout=300, check=True,
-    )  # fmt: skip
-    held, kept = (int(v) for v in res.stdout.split()[-2:])
-    return held, kept
-
-
-def test_after_a_photo_a_freed_buffer_of_megabytes_leaves_the_process(tmp_path):
-    """glibc's own threshold for giving a block its own mapping rises to the largest block
-    freed (up to 32 MB), and a buffer under it then stays in the heap once freed: a
-    folder's peak moved by 20 MB from run to run. ``veil mask`` fixes it at 4 MiB before
-    a photo (``onnx.fix_mmap_threshold``); left alone, the 8 MiB buffer stays (issue 29).
-    """
-    if not Path("/proc/self/statm").is_file() or platform.libc_ver()[0] != "glibc":
-        pytest.skip("needs Linux with glibc")
-    held, kept = _kept_after_free(tmp_path, "fix")
-    assert held >= 6 and kept < 2, (held, kept)
-    held, kept = _kept_after_free(tmp_path, "skip")  # the same without the fix
-    assert held >= 6 and kept >= 6, (held, kept)

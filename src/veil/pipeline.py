@@ -19,7 +19,7 @@ import numpy as np
 
 from .detect import build_detectors, orient
 from .detect.base import Detector
-from .detect.onnx import fix_mmap_threshold, release_memory
+from .detect.onnx import release_memory
 from .errors import ConfigError, InputError, OutputError, VeilError
 from .mask import apply_masks
 from .media import image as image_io
@@ -292,7 +292,6 @@ class Engine:
         t0 = time.perf_counter()
         result = FileResult(src=src, dst=None, kind=kind)
         if kind == "image":
-            fix_mmap_threshold()  # photos' buffers go back when freed (issue 29)
             loaded = image_io.load_image(src, self.settings.limits)
             regions = self.detect(loaded.rgb)
             self._record(result, 0, loaded.rgb, regions, True)
@@ -323,7 +322,6 @@ class Engine:
     def _mask_image_file(
         self, src: Path, tmp: Path, dst: Path, result: FileResult, collect: bool
     ) -> None:
-        fix_mmap_threshold()  # photos' buffers go back when freed (issue 29)
         loaded = image_io.load_image(src, self.settings.limits)
         regions = self.detect(loaded.rgb)
         masked, _ = self.mask(loaded.rgb, regions)

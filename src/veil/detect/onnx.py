@@ -34,11 +34,6 @@ _PROVIDERS = {
 _cache: dict[tuple[str, str, int], ort.InferenceSession] = {}
 _lock = threading.Lock()
 _shared_arena = False
-_fixed_mmap = False
-#: glibc's mallopt parameter for the size from which a block is a mapping of its own
-_M_MMAP_THRESHOLD = -3
-#: ... fixed at this for photos (:func:`fix_mmap_threshold`)
-MMAP_THRESHOLD = 4 << 20
 #: a run with this option frees the arena's unused regions when it ends
 _SHRINK = ort.RunOptions()
 _SHRINK.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
@@ -139,7 +134,6 @@ def release_memory() -> None:
     speed (docs/photos.md). The arena is shrunk at the end of the smallest run of a
     loaded model, the only way onnxruntime offers.
     """
-    fix_mmap_threshold()
     with _lock:
         sessions = [s for (_, device, _), s in _cache.items() if device == "cpu"]
     for sess in sessions:
@@ -165,29 +159,6 @@ def _smallest_input(sess: ort.InferenceSession) -> dict[str, Any] | None:
     if shape[0] * shape[1] * shape[2] * shape[3] > 3 * 640 * 640:
         return None
     return {ins[0].name: np.zeros(shape, np.float32)}
-
-
-def fix_mmap_threshold() -> None:
-    """Make every block of :data:`MMAP_THRESHOLD` or more a mapping of its own (glibc).
-
-    glibc raises that threshold each time a large mapped block is freed (up to 32 MB),
-    so a photo's later frames and tensors came from the heap, laid out differently from
-    run to run: the peak of the same 24 photos moved between 242 and 265 MB, and the
-    heap kept what trimming could not give back. Mapped, such a buffer goes back to the
-    system when freed: 235-238 MB in three runs, at the same CPU time. At 1 MiB every
-    tile's input was mapped too, and its page faults cost 7-9% of a photo's CPU time
-    (docs/photos.md). Called before each photo (and by :func:`release_memory`); video,
-    whose frames reuse the heap, is left as it was.
-    """
-    global _fixed_mmap
-    if _fixed_mmap:
-        return
-    _fixed_mmap = True
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def _trim_heap() -> None:
