@@ -157,12 +157,34 @@ class CameraMotion:
 
 
 def zoom_about_centre(img: np.ndarray, zoom: float, mode: str = "constant") -> np.ndarray:
-    """A 2-D picture enlarged by ``zoom`` about its centre (bilinear, same shape)."""
-    from scipy.ndimage import affine_transform
+    """A 2-D picture enlarged by ``zoom`` about its centre (bilinear, same shape).
 
-    h, w = img.shape
-    c = np.array([(h - 1) / 2, (w - 1) / 2])
-    return affine_transform(img, np.full(2, 1 / zoom), offset=c - c / zoom, order=1, mode=mode)
+    Outside the picture, ``constant`` gives 0 and ``nearest`` the edge pixel: what
+    ``scipy.ndimage.affine_transform`` gives at order 1, done here because the scale
+    is the same on both axes (two 1-D interpolations), and scipy.ndimage takes 0.1-0.15 s
+    to import on every clip.
+    """
+    if mode not in ("constant", "nearest"):
+        raise ValueError(f"mode must be 'constant' or 'nearest', got {mode!r}")
+    src = np.asarray(img)
+    (y0, y1, fy, in_y), (x0, x1, fx, in_x) = (_zoom_axis(n, zoom) for n in src.shape)
+    a = src.astype(np.float64)
+    rows = a[y0] * (1 - fy)[:, None] + a[y1] * fy[:, None]
+    out = rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+    if mode == "constant":
+        out = np.where(in_y[:, None] & in_x[None, :], out, 0.0)
+    return out.astype(src.dtype)
+
+
+def _zoom_axis(n: int, zoom: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each output index along an axis of ``n``: the two source indices, the weight
+    of the second, and whether the source point lies within the picture."""
+    c = (n - 1) / 2
+    src = c + (np.arange(n) - c) / zoom
+    inside = (src >= 0) & (src <= n - 1)
+    src = np.clip(src, 0, n - 1)
+    lo = np.minimum(np.floor(src).astype(np.int64), max(n - 2, 0))
+    return lo, np.minimum(lo + 1, n - 1), src - lo, inside
 
 
 def _phase_correlate(
