@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .detect import build_detectors, orient
+from .detect import build_detectors, int8_copy, orient
 from .detect.base import Detector
 from .detect.onnx import release_memory
 from .errors import ConfigError, InputError, OutputError, VeilError
@@ -205,7 +205,7 @@ class Engine:
                       "threads": self.settings.detect.threads}  # fmt: skip
             yolo = YoloFaceDetector.bundled
             if self.video_profile.face_precision == "int8":
-                yolo = yolo.with_name(yolo.stem + ".int8.onnx")
+                yolo = int8_copy(yolo)
             self._verifier = FrameVerifier(
                 [YuNetDetector(**common), YoloFaceDetector(yolo, **common)]
             )

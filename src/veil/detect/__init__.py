@@ -43,6 +43,7 @@ __all__ = [
     "YuNetDetector",
     "build_detectors",
     "class_settings",
+    "int8_copy",
     "load_model",
     "load_session",
     "session_info",
@@ -129,7 +130,7 @@ def _load(cls: ClassSettings) -> Detector:
     )
 
 
-def _int8(model: Path) -> Path:
+def int8_copy(model: Path) -> Path:
     """The bundled int8 copy of a bundled model (tools/quantize_*.py)."""
     return model.with_name(model.stem + ".int8.onnx")
 
@@ -137,7 +138,7 @@ def _int8(model: Path) -> Path:
 def _face(cls: ClassSettings, kind: type[FaceDetector]) -> FaceDetector:
     path = cls.model
     if path is None and cls.precision == "int8" and kind is CenterFaceDetector:
-        path = _int8(kind.bundled)  # YuNet-n has no int8 copy: it is cheaper than this one
+        path = int8_copy(kind.bundled)  # YuNet-n has no int8 copy: it is cheaper than this one
     return kind(
         path,
         max_side=cls.max_side,
@@ -210,7 +211,7 @@ def _bundled_plates(cls: ClassSettings) -> Detector:
     """Both bundled plate models, merged or taking turns: each finds plates the other misses."""
     paths = [SAFELICENSING_MODEL, FASTANPR_MODEL]
     if cls.precision == "int8":
-        paths = [_int8(p) for p in paths]
+        paths = [int8_copy(p) for p in paths]
     return EnsembleDetector(
         [_yolo(replace(cls, model=p)) for p in paths],
         alternate=cls.ensemble == "alternate",
