@@ -8,9 +8,10 @@ loses the faces one network misses (their mean is halved). Here a small
 gradient-boosted model, fitted at development time on WIDER FACE *training*
 photos only (``tools/photo_decide_train.py``), re-decides the clusters at least
 ``min_height`` px tall from more evidence: each network's best score and how
-many of its boxes agree, size, shape and position, and YOLOv8n-face run on a
-crop around the box (few boxes are that large, so the crops are cheap). Smaller
-clusters keep the hand fusion's score.
+many of its boxes agree, size, shape and position. YOLOv8n-face's score on a crop
+around the box is a feature the tool can fit with (``fit --yolo``); the bundled
+model does not use it (no better at equal recall, a network run per box), so it
+runs no network. Smaller clusters keep the hand fusion's score.
 
 The model can only veto: a large cluster whose P(face) is under the operating
 point, chosen on the training photos for recall first (as many training faces
