@@ -77,7 +77,7 @@ class FusedFaceDetector:
         if not len(scores):
             return Regions.empty()
         boxes, best, count = clusters(xyxy, scores, member, len(self.members), self.nms_iou)
-        fused = best.sum(axis=1, dtype=np.float32) / np.float32(len(self.members))
+        fused = mean_of_best(best)
         if self.decision is not None:
             fused = self.decision.rescore(rgb, boxes, best, count, fused)
         keep = fused >= threshold
@@ -101,7 +101,13 @@ def fuse(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster pooled boxes; each cluster -> (weighted mean box, mean of members' best)."""
     boxes, best, _ = clusters(xyxy, scores, member, n_members, iou)
-    return boxes, best.sum(axis=1, dtype=np.float32) / np.float32(n_members)
+    return boxes, mean_of_best(best)
+
+
+def mean_of_best(best: np.ndarray) -> np.ndarray:
+    """The hand fusion's score of each cluster: the mean of its members' best scores,
+    a member that saw nothing counting 0 (``best``: (clusters, members))."""
+    return best.sum(axis=1, dtype=np.float32) / np.float32(best.shape[1])
 
 
 def clusters(
