@@ -35,6 +35,7 @@ from onnx import version_converter
 from quantize_plates import calibration_frames, decode_nodes, quantize
 
 from veil.detect.faces import pad_to, resize
+from veil.detect.yoloface import YoloFaceDetector
 
 MODELS = Path(__file__).resolve().parents[1] / "src" / "veil" / "models"
 SOURCE = MODELS / "centerface.onnx"
@@ -55,9 +56,8 @@ def prepare_verifier(rgb: np.ndarray, max_side: int = 640) -> np.ndarray:
     h, w = rgb.shape[:2]
     img = resize(rgb, min(1.0, max_side / max(h, w)), box_exact=True)
     ih, iw = img.shape[:2]
-    out = np.full((-(-ih // 32) * 32, -(-iw // 32) * 32, 3), 114, np.uint8)
-    out[:ih, :iw] = img
-    return np.ascontiguousarray(out.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+    img = pad_to(img, -(-ih // 32) * 32, -(-iw // 32) * 32, YoloFaceDetector.pad_value)
+    return np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
 
 
 def main() -> int:
