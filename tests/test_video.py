@@ -277,6 +277,38 @@ def test_odd_dimensions_padded_to_even(tmp_path: Path) -> None:
     assert video_pts(dst) == video_pts(src)
 
 
+@pytest.mark.parametrize("width,height", [(1280, 720), (642, 360), (162, 120), (2, 2)])
+@pytest.mark.parametrize("offset", [0, 1, 16])
+def test_rgb_frame_converts_as_a_copy_would(width: int, height: int, offset: int) -> None:
+    """The frame made over an array's own pixels (no copy) gives the same yuv420p bytes
+    as ``from_ndarray``'s aligned copy, also for rows not aligned in memory."""
+    rng = np.random.default_rng(width + offset)
+    img = np.empty(height * width * 3 + offset, np.uint8)[offset:].reshape(height, width, 3)
+    img[:] = rng.integers(0, 256, img.shape, np.uint8)
+    for kwargs in ({}, {"dst_colorspace": 1}, {"dst_colorspace": 5}):
+        copied = av.VideoFrame.from_ndarray(img.copy(), format="rgb24")
+        want = copied.reformat(format="yuv420p", **kwargs).to_ndarray()
+        got = V._rgb_frame(img).reformat(format="yuv420p", **kwargs).to_ndarray()
+        assert np.array_equal(got, want)
+    strided = np.ascontiguousarray(np.concatenate([img, img], axis=1))[:, ::2]
+    assert np.array_equal(V._rgb_frame(strided).to_ndarray(), strided)
+
+
+def test_upright_reuses_its_reformatter_with_the_same_pixels(tmp_path: Path) -> None:
+    """One thread's reformatter serves clips of other sizes and rotations alike."""
+    clips = [
+        make_clip(tmp_path / "a.mp4", width=162, height=120, frames=3),
+        make_clip(tmp_path / "b.mov", width=96, height=160, frames=3, rotation=90),
+        make_clip(tmp_path / "c.mp4", width=64, height=48, frames=3),
+    ]
+    for src in clips:
+        with av.open(str(src)) as c:
+            for f in c.decode(video=0):
+                k = V._quarter_turns(f.rotation)
+                want = np.rot90(f.to_ndarray(format="rgb24"), k)
+                assert np.array_equal(V._upright(f), want)
+
+
 def test_process_changes_are_written(tmp_path: Path) -> None:
     src = make_clip(tmp_path / "in.mp4", frames=10)
 
