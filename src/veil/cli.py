@@ -370,7 +370,8 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     roots = {dst.parent for _, dst, _ in jobs if dst is not None}
     for folder in roots:
         clean_stale_temporaries(folder)
-    engine = Engine(settings) if extra is None or extra.needs_engine else None
+    photos = any(media_kind(src) != "video" for src, _, _ in jobs)  # else loaded on first use
+    engine = Engine(settings, photos=photos) if extra is None or extra.needs_engine else None
     bar = _progress_bars(args.quiet)
     collect = args.json is not None
     results: list[tuple[str, FileResult]] = []
