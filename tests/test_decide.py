@@ -331,3 +331,58 @@ def test_the_frame_verifier_runs_yolo_at_the_video_faces_precision(precision):
     suffix = ".int8.onnx" if precision == "int8" else "yolov8n.onnx"
     assert yolo.path.name.endswith(suffix) and yolo.path.is_file()
     assert opinions.shape == (1, 2) and (opinions == 0).all()  # nothing to see in black
+
+
+# -- masks sized by evidence -----------------------------------------------------------
+def _moving_run(tracker, yunet, n=40, vx=4.0):
+    """A 40 px face box moving ``vx`` px a frame, detected every 4th frame."""
+    out = []
+    for i in range(n):
+        if i % 4:
+            out += tracker.push(i, i, None)
+            continue
+        box = np.array([[100 + vx * i, 100, 140 + vx * i, 140]], np.float32)
+        dets = Regions(box, np.array([0.3], np.float32), np.array([FACE], np.int16))
+        ev = _evidence(0.3, np.nan)[None]
+        out += tracker.push(i, i, dets, evidence=ev, verify=lambda r: np.full((len(r), 2), yunet))
+    return out + tracker.flush()
+
+
+@pytest.mark.parametrize("unlikely_below, grown", [(0.5, False), (0.2, True), (0.0, True)])
+def test_an_unlikely_face_is_masked_on_every_frame_but_not_grown_for_motion(
+    unlikely_below, grown
+):
+    """P(face) about 0.31 (yunet 0.45 through the hand model) passes the threshold of
+    0.2; under ``unlikely_below`` its box keeps the face's own size while it moves."""
+    cfg = TrackConfig(
+        lookahead=24, pre_frames=8, post_frames=8, confirm_hits=2,
+        unlikely_below=unlikely_below, unlikely_growth=0.0,
+    )  # fmt: skip
+    out = _moving_run(OfflineTracker(cfg, FaceTrackDecider(_model(threshold=0.2), 4)), 0.45)
+    assert all(len(f.regions) == 1 for f in out)  # masked from the first frame to the last
+    width = float(out[22].regions.widths[0])  # two frames from a detector run
+    if grown:
+        assert width > 40 + 6  # 4 px a side per frame of speed
+    else:
+        assert width == pytest.approx(40, abs=1.0)
+
+
+def test_a_sure_face_and_the_rule_keep_the_whole_motion_growth():
+    cfg = TrackConfig(
+        lookahead=24, pre_frames=8, post_frames=8, confirm_hits=2,
+        unlikely_below=0.5, unlikely_growth=0.0,
+    )  # fmt: skip
+    sure = _moving_run(OfflineTracker(cfg, FaceTrackDecider(_model(threshold=0.2), 4)), 0.9)
+    advisory = FaceTrackDecider(_model(threshold=0.2), 4, advisory=True)
+    rule = _moving_run(OfflineTracker(cfg, advisory), 0.45)
+    for out in (sure, rule):
+        assert float(out[22].regions.widths[0]) > 40 + 6
+
+
+def test_unlikely_growth_settings_are_checked_and_reach_the_tracker():
+    with pytest.raises(ConfigError, match="unlikely_growth"):
+        TrackSettings(unlikely_growth=1.5)
+    with pytest.raises(ConfigError, match="unlikely_below"):
+        TrackConfig(unlikely_below=-0.1)
+    cfg = TrackConfig.from_settings(TrackSettings(unlikely_growth=0.25))
+    assert (cfg.unlikely_below, cfg.unlikely_growth) == (0.3, 0.25)

@@ -272,6 +272,15 @@ def add_track_args(p: argparse.ArgumentParser) -> None:
         "P(face) from the track's evidence (fewer false masks); 'rule' masks every track "
         "seen twice or once strongly (default: %(default)s)",
     )
+    v.add_argument(
+        "--unlikely-growth",
+        type=float,
+        default=t.unlikely_growth,
+        metavar="SHARE",
+        help="learned decision: how much a face track it masks but rates an unlikely "
+        f"face (P(face) under {t.unlikely_below}) grows with its motion, from 0 to 1; "
+        "1 grows it like every other track, the most cautious (default: %(default)s)",
+    )
 
 
 def add_scale_args(p: argparse.ArgumentParser, segments: bool) -> None:
@@ -368,6 +377,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             detect_every=args.detect_every,
             lookahead=max(t.lookahead, min(wait, 120)),
             decide=getattr(args, "face_decision", t.decide),
+            unlikely_growth=getattr(args, "unlikely_growth", t.unlikely_growth),
         )
         settings = settings.evolve(track=track)
     if hasattr(args, "method"):

@@ -382,6 +382,13 @@ class TrackSettings:
     (docs/decide.md). A project file carries each track's P(face) either way,
     for review. It applies to the bundled ``centerface`` video face network, the
     one it was trained on; other face networks and plug-in detectors keep the rule.
+
+    Masks are sized by the decision's evidence: a face track the learned decision
+    masks while rating it unlikely (P(face) under ``unlikely_below``; most street
+    clutter that passes the recall-first threshold) gets ``unlikely_growth`` of the
+    motion growth (its own speed and the camera's step) instead of all of it. It
+    keeps its margin, extension and every frame. ``unlikely_growth=1`` grows every
+    track alike (docs/decide.md, "Masks sized by evidence").
     """
 
     enabled: bool = True
@@ -398,6 +405,8 @@ class TrackSettings:
     continue_score: float = 0.05
     confirm_hits: int = 2
     decide: str = "learned"
+    unlikely_below: float = 0.3
+    unlikely_growth: float = 0.0
 
     def __post_init__(self) -> None:
         if self.decide not in DECISIONS:
@@ -422,6 +431,8 @@ class TrackSettings:
         _check_range("min_track_score", self.min_track_score, 0.0, 1.0)
         _check_range("motion_margin", self.motion_margin, 0.0, 10.0)
         _check_range("continue_score", self.continue_score, 0.0, 1.0)
+        _check_range("unlikely_below", self.unlikely_below, 0.0, 1.0)
+        _check_range("unlikely_growth", self.unlikely_growth, 0.0, 1.0)
         if self.pre_frames > self.lookahead:
             raise ConfigError(
                 f"pre_frames ({self.pre_frames}) cannot exceed lookahead ({self.lookahead})"

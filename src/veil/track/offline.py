@@ -357,6 +357,23 @@ class OfflineTracker:
         span = info.last_det - info.first_det + 1
         return span < cfg.min_track_len and info.max_score < cfg.min_track_score
 
+    def _unlikely(self, tids: list[int]) -> np.ndarray:
+        """Which of ``tids`` the decision masks while rating them unlikely faces.
+
+        A track is masked once its P(face) reaches the decision's threshold, which
+        is set to keep nearly every face (recall first); most street clutter passes
+        it at a low P(face). Such a track stays masked, but is not grown as far for
+        its motion: the growth multiplies its area, and it is most likely a lantern.
+        """
+        cut, decider = self.config.unlikely_below, self.decider
+        if cut <= 0 or decider is None or decider.advisory:
+            return np.zeros(len(tids), bool)
+        conf = [
+            decider.confidence(t) if self._info[t].label == decider.label else None
+            for t in tids
+        ]
+        return np.array([c is not None and c < cut for c in conf], bool)
+
     def _final_regions(self, i: int) -> Regions:
         """Smoothed, motion-expanded boxes of frame ``self._frames[i]``."""
         frame = self._frames[i]
@@ -413,7 +430,8 @@ class OfflineTracker:
         v_win = (cc[rng, last] - cc[rng, first]) / span
         v_run = np.array([self._info[t].velocity for t in tids], np.float64).reshape(n, 2)
         speed = np.abs(np.where((cnt >= 2)[:, None], v_win, v_run))
-        half = half + cfg.motion_margin * speed * (1.0 + own_dt)[:, None]
+        share = np.where(self._unlikely(tids), cfg.unlikely_growth, 1.0)
+        half = half + cfg.motion_margin * share[:, None] * speed * (1.0 + own_dt)[:, None]
 
         xyxy = np.concatenate([centre - half, centre + half], axis=1)
         infos = [self._info[t] for t in tids]

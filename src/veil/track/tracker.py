@@ -63,6 +63,11 @@ class TrackConfig:
     min_track_score: float = 0.0
     #: each box side grows by this many frames' worth of motion (speed in px/frame)
     motion_margin: float = 1.0
+    #: a track the ``decider`` masks with P(face) (its best so far) under this is an
+    #: unlikely face (0: none is); its motion growth is scaled by ``unlikely_growth``
+    unlikely_below: float = 0.0
+    #: share of the motion growth an unlikely face's track gets (1: as much as any)
+    unlikely_growth: float = 1.0
     #: frames on each side averaged to steady a box (0 = no smoothing)
     smooth_radius: int = 2
     #: detections at the operating threshold that confirm a track without a strong one
@@ -89,6 +94,8 @@ class TrackConfig:
             ("max_center_dist", 0.0, 10.0),
             ("min_track_score", 0.0, 1.0),
             ("motion_margin", 0.0, 10.0),
+            ("unlikely_below", 0.0, 1.0),
+            ("unlikely_growth", 0.0, 1.0),
         ):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
