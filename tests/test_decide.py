@@ -385,4 +385,4 @@ def test_unlikely_growth_settings_are_checked_and_reach_the_tracker():
     with pytest.raises(ConfigError, match="unlikely_below"):
         TrackConfig(unlikely_below=-0.1)
     cfg = TrackConfig.from_settings(TrackSettings(unlikely_growth=0.25))
-    assert (cfg.unlikely_below, cfg.unlikely_growth) == (0.3, 0.25)
+    assert (cfg.unlikely_below, cfg.unlikely_growth) == (0.5, 0.25)

@@ -405,7 +405,7 @@ class TrackSettings:
     continue_score: float = 0.05
     confirm_hits: int = 2
     decide: str = "learned"
-    unlikely_below: float = 0.3
+    unlikely_below: float = 0.5
     unlikely_growth: float = 0.0
 
     def __post_init__(self) -> None:
