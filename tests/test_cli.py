@@ -179,3 +179,16 @@ def test_threshold_option_applies_to_video_faces_too():
     assert (d.face_threshold, d.video_face_threshold, d.plate_threshold) == (0.3, 0.3, 0.25)
     d = detect("--threshold", "plate=0.4")
     assert d.video_face_threshold == detect().video_face_threshold
+
+
+def test_unlikely_growth_option_reaches_the_tracker_and_names_a_bad_value(capsys):
+    from veil.cli import build_parser, main, settings_from_args
+
+    def track(*extra):
+        args = build_parser().parse_args(["mask", "in.mp4", "-o", "out.mp4", *extra])
+        return settings_from_args(args).track
+
+    assert track().unlikely_growth == 0.0
+    assert track("--unlikely-growth", "1").unlikely_growth == 1.0
+    assert main(["mask", "in.mp4", "-o", "out.mp4", "--unlikely-growth", "2"]) != 0
+    assert "unlikely_growth" in capsys.readouterr().err
