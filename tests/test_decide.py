@@ -386,3 +386,24 @@ def test_unlikely_growth_settings_are_checked_and_reach_the_tracker():
         TrackConfig(unlikely_below=-0.1)
     cfg = TrackConfig.from_settings(TrackSettings(unlikely_growth=0.25))
     assert (cfg.unlikely_below, cfg.unlikely_growth) == (0.5, 0.25)
+
+
+def _jittery_run(tracker, yunet, n=30):
+    """A still face detected on every frame, its box 40 and 52 px wide in turn."""
+    out = []
+    for i in range(n):
+        w = 40 if i % 2 == 0 else 52
+        box = np.array([[100 - w / 2, 100 - 20, 100 + w / 2, 100 + 20]], np.float32)
+        dets = Regions(box, np.array([0.3], np.float32), np.array([FACE], np.int16))
+        ev = _evidence(0.3, np.nan)[None]
+        out += tracker.push(i, i, dets, evidence=ev, verify=lambda r: np.full((len(r), 2), yunet))
+    return out + tracker.flush()
+
+
+def test_an_unlikely_face_takes_the_mean_size_of_its_window_never_less_than_its_box():
+    cfg = TrackConfig(lookahead=24, pre_frames=8, post_frames=8, unlikely_below=0.5)
+    unlikely = _jittery_run(OfflineTracker(cfg, FaceTrackDecider(_model(threshold=0.2), 1)), 0.45)
+    sure = _jittery_run(OfflineTracker(cfg, FaceTrackDecider(_model(threshold=0.2), 1)), 0.9)
+    assert float(sure[14].regions.widths[0]) == pytest.approx(52, abs=0.5)  # the largest
+    assert float(unlikely[14].regions.widths[0]) == pytest.approx((3 * 40 + 2 * 52) / 5, abs=0.5)
+    assert float(unlikely[15].regions.widths[0]) == pytest.approx(52, abs=0.5)  # its own box

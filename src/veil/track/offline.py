@@ -362,8 +362,9 @@ class OfflineTracker:
 
         A track is masked once its P(face) reaches the decision's threshold, which
         is set to keep nearly every face (recall first); most street clutter passes
-        it at a low P(face). Such a track stays masked, but is not grown as far for
-        its motion: the growth multiplies its area, and it is most likely a lantern.
+        it at a low P(face). Such a track stays masked, but its box is not grown as
+        far (its mean size and ``unlikely_growth`` of its motion growth): the growth
+        multiplies its area, and it is most likely a lantern.
         """
         cut, decider = self.config.unlikely_below, self.decider
         if cut <= 0 or decider is None or decider.advisory:
@@ -410,11 +411,14 @@ class OfflineTracker:
         own = boxes[:, k]
         own_dt = np.array([frame.entries[t][5] for t in tids], np.float64)
 
-        # Steady box: mean centre, largest size over the window ...
+        # Steady box: mean centre, largest size over the window (the mean size for an
+        # unlikely face: a small box's size jitters, and the largest adds area) ...
+        unlikely = self._unlikely(tids)
         c = xyxy_to_cxcywh(boxes)  # missing entries are all-zero boxes
         cnt = (kinds >= 0).sum(axis=1)[:, None]
         centre = c[:, :, :2].sum(axis=1) / cnt
-        half = c[:, :, 2:].max(axis=1) / 2
+        size = c[:, :, 2:]
+        half = np.where(unlikely[:, None], size.sum(axis=1) / cnt, size.max(axis=1)) / 2
         # ... never smaller than the frame's own box (privacy first).
         half = np.maximum(half, np.abs(own[:, :2] - centre))
         half = np.maximum(half, np.abs(own[:, 2:] - centre))
@@ -430,7 +434,7 @@ class OfflineTracker:
         v_win = (cc[rng, last] - cc[rng, first]) / span
         v_run = np.array([self._info[t].velocity for t in tids], np.float64).reshape(n, 2)
         speed = np.abs(np.where((cnt >= 2)[:, None], v_win, v_run))
-        share = np.where(self._unlikely(tids), cfg.unlikely_growth, 1.0)
+        share = np.where(unlikely, cfg.unlikely_growth, 1.0)
         half = half + cfg.motion_margin * share[:, None] * speed * (1.0 + own_dt)[:, None]
 
         xyxy = np.concatenate([centre - half, centre + half], axis=1)
