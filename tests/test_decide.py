@@ -401,9 +401,14 @@ def _jittery_run(tracker, yunet, n=30):
 
 
 def test_an_unlikely_face_takes_the_mean_size_of_its_window_never_less_than_its_box():
-    cfg = TrackConfig(lookahead=24, pre_frames=8, post_frames=8, unlikely_below=0.5)
-    unlikely = _jittery_run(OfflineTracker(cfg, FaceTrackDecider(_model(threshold=0.2), 1)), 0.45)
-    sure = _jittery_run(OfflineTracker(cfg, FaceTrackDecider(_model(threshold=0.2), 1)), 0.9)
-    assert float(sure[14].regions.widths[0]) == pytest.approx(52, abs=0.5)  # the largest
-    assert float(unlikely[14].regions.widths[0]) == pytest.approx((3 * 40 + 2 * 52) / 5, abs=0.5)
-    assert float(unlikely[15].regions.widths[0]) == pytest.approx(52, abs=0.5)  # its own box
+    def width(yunet: float, growth: float, frame: int) -> float:
+        cfg = TrackConfig(
+            lookahead=24, pre_frames=8, post_frames=8, unlikely_below=0.5, unlikely_growth=growth
+        )
+        out = _jittery_run(OfflineTracker(cfg, FaceTrackDecider(_model(threshold=0.2), 1)), yunet)
+        return float(out[frame].regions.widths[0])
+
+    assert width(0.9, 0.0, 14) == pytest.approx(52, abs=0.5)  # a sure face: the largest
+    assert width(0.45, 0.0, 14) == pytest.approx((3 * 40 + 2 * 52) / 5, abs=0.5)  # the mean
+    assert width(0.45, 0.0, 15) == pytest.approx(52, abs=0.5)  # never less than its own box
+    assert width(0.45, 1.0, 14) == pytest.approx(52, abs=0.5)  # growth 1: as any track

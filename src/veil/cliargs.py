@@ -278,8 +278,9 @@ def add_track_args(p: argparse.ArgumentParser) -> None:
         default=t.unlikely_growth,
         metavar="SHARE",
         help="learned decision: how much a face track it masks but rates an unlikely "
-        f"face (P(face) under {t.unlikely_below}) grows with its own speed, from 0 to 1; "
-        "1 grows it like every other track, the most cautious (default: %(default)s)",
+        f"face (P(face) under {t.unlikely_below}) grows, from 0 (its mean size, not grown "
+        "with its own speed) to 1 (grown like every other track, the most cautious) "
+        "(default: %(default)s)",
     )
 
 

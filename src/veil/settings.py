@@ -384,11 +384,12 @@ class TrackSettings:
     one it was trained on; other face networks and plug-in detectors keep the rule.
 
     Masks are sized by the decision's evidence: a face track the learned decision
-    masks while rating it unlikely (P(face) under ``unlikely_below``; most street
-    clutter that passes the recall-first threshold) gets ``unlikely_growth`` of the
-    motion growth (its own speed and the camera's step) instead of all of it. It
-    keeps its margin, extension and every frame. ``unlikely_growth=1`` grows every
-    track alike (docs/decide.md, "Masks sized by evidence").
+    masks while rating it an unlikely face (P(face) under ``unlikely_below``; most
+    street clutter that passes the recall-first threshold) grows less. With
+    ``unlikely_growth`` 0 its box keeps the mean size of the frames around it, not
+    the largest, and does not grow with its own speed; 1 grows it as any track. It
+    keeps every frame, its margin, its extensions and the growth with the camera's
+    step (blur). See docs/decide.md, "Masks sized by evidence".
     """
 
     enabled: bool = True

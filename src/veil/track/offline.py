@@ -362,9 +362,9 @@ class OfflineTracker:
 
         A track is masked once its P(face) reaches the decision's threshold, which
         is set to keep nearly every face (recall first); most street clutter passes
-        it at a low P(face). Such a track stays masked, but its box is not grown as
-        far (its mean size and ``unlikely_growth`` of its motion growth): the growth
-        multiplies its area, and it is most likely a lantern.
+        it at a low P(face). Such a track stays masked, but its box grows less
+        (``TrackConfig.unlikely_growth``): the growth multiplies its area, and it is
+        most likely a lantern.
         """
         cut, decider = self.config.unlikely_below, self.decider
         if cut <= 0 or decider is None or decider.advisory:
@@ -411,14 +411,15 @@ class OfflineTracker:
         own = boxes[:, k]
         own_dt = np.array([frame.entries[t][5] for t in tids], np.float64)
 
-        # Steady box: mean centre, largest size over the window (the mean size for an
-        # unlikely face: a small box's size jitters, and the largest adds area) ...
-        unlikely = self._unlikely(tids)
+        # Steady box: mean centre, largest size over the window (an unlikely face gets
+        # ``unlikely_growth`` of the way from the mean size to the largest: a small
+        # box's size jitters, and the largest adds area) ...
+        share = np.where(self._unlikely(tids), cfg.unlikely_growth, 1.0)[:, None]
         c = xyxy_to_cxcywh(boxes)  # missing entries are all-zero boxes
         cnt = (kinds >= 0).sum(axis=1)[:, None]
         centre = c[:, :, :2].sum(axis=1) / cnt
-        size = c[:, :, 2:]
-        half = np.where(unlikely[:, None], size.sum(axis=1) / cnt, size.max(axis=1)) / 2
+        mean_size, max_size = c[:, :, 2:].sum(axis=1) / cnt, c[:, :, 2:].max(axis=1)
+        half = (mean_size + share * (max_size - mean_size)) / 2
         # ... never smaller than the frame's own box (privacy first).
         half = np.maximum(half, np.abs(own[:, :2] - centre))
         half = np.maximum(half, np.abs(own[:, 2:] - centre))
@@ -434,8 +435,7 @@ class OfflineTracker:
         v_win = (cc[rng, last] - cc[rng, first]) / span
         v_run = np.array([self._info[t].velocity for t in tids], np.float64).reshape(n, 2)
         speed = np.abs(np.where((cnt >= 2)[:, None], v_win, v_run))
-        share = np.where(unlikely, cfg.unlikely_growth, 1.0)
-        half = half + cfg.motion_margin * share[:, None] * speed * (1.0 + own_dt)[:, None]
+        half = half + cfg.motion_margin * share * speed * (1.0 + own_dt)[:, None]
 
         xyxy = np.concatenate([centre - half, centre + half], axis=1)
         infos = [self._info[t] for t in tids]

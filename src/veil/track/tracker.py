@@ -64,9 +64,10 @@ class TrackConfig:
     #: each box side grows by this many frames' worth of motion (speed in px/frame)
     motion_margin: float = 1.0
     #: a track the ``decider`` masks with P(face) (its best so far) under this is an
-    #: unlikely face (0: none is); its motion growth is scaled by ``unlikely_growth``
+    #: unlikely face (0: none is)
     unlikely_below: float = 0.0
-    #: share of the motion growth an unlikely face's track gets (1: as much as any)
+    #: how much an unlikely face's box grows, from 0 (its window's mean size, no growth
+    #: with its own speed) to 1 (the largest size and all of it, as any track)
     unlikely_growth: float = 1.0
     #: frames on each side averaged to steady a box (0 = no smoothing)
     smooth_radius: int = 2
