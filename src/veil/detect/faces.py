@@ -67,11 +67,17 @@ BAND_OVERLAP = 256
 STRIP_ROWS = 128
 
 
+def scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
+    """(height, width) of an ``h`` x ``w`` frame resized by ``scale`` (at least 1 px):
+    what :func:`resize` and :func:`enlarge` make, and what the tile grid is laid on."""
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def resize(rgb: np.ndarray, scale: float, box_exact: bool = False) -> np.ndarray:
     """Resize an (H, W, 3) or (H, W) uint8 frame by ``scale`` (bilinear; area-like when
     shrinking). With ``box_exact``, an exact 1/k shrink is a k x k box average."""
     h, w = rgb.shape[:2]
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    nh, nw = scaled_size(h, w, scale)
     if (nw, nh) == (w, h):
         return rgb
     k = round(w / nw)
@@ -94,7 +100,7 @@ def enlarge(rgb: np.ndarray, scale: float, rows: int = STRIP_ROWS) -> np.ndarray
     places.
     """
     h, w = rgb.shape[:2]
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    nh, nw = scaled_size(h, w, scale)
     if (nw, nh) == (w, h) or nh <= rows:
         return resize(rgb, scale)
     sy = h / nh
@@ -421,7 +427,7 @@ class FaceDetector:
         only the tiles that some of them overlap. The enlargement is made when a tile
         runs, once per ``memo`` (the fused members share it)."""
         h, w = rgb.shape[:2]
-        ih, iw = max(1, round(h * scale)), max(1, round(w * scale))
+        ih, iw = scaled_size(h, w, scale)
         ts, ov = self.tile_size, self.tile_overlap
         th, tw = min(ts, _align(ih)), min(ts, _align(iw))
         ys, xs = tile_origins(ih, th, ov), tile_origins(iw, tw, ov)
