@@ -97,6 +97,22 @@ def test_model_needs_its_features_and_verifier():
         photo.PhotoFaceDecision({**doc, "features": ["yunet"]}, lambda: _Yolo(0.5))
 
 
+def test_a_model_file_that_cannot_be_read_fails_with_veils_model_error(tmp_path):
+    import json
+
+    from veil.errors import ModelError
+
+    bad = tmp_path / "m.json"
+    bad.write_text("{not json")
+    with pytest.raises(ModelError, match="cannot read"):
+        photo.load(bad)
+    with pytest.raises(ModelError, match="cannot read"):
+        photo.load(tmp_path / "missing.json")
+    bad.write_text(json.dumps({**_tiny_model(), "features": ["yunet"]}))
+    with pytest.raises(ModelError, match="malformed"):
+        photo.load(bad)
+
+
 @needs_model
 def test_bundled_model_loads_and_its_sha256_is_in_models_md():
     digest = hashlib.sha256(photo.BUNDLED.read_bytes()).hexdigest()

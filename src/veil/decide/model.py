@@ -23,6 +23,16 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 VIDEO_FACE_TRACKS = MODELS / "decide_video_faces.json"
 
 
+def read_model_file(path: str | Path) -> tuple[Any, bytes]:
+    """A decision model file's JSON and its bytes; unreadable: veil's ModelError."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+        return json.loads(raw), raw
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read decision model {p}: {exc}") from exc
+
+
 @dataclass(frozen=True, eq=False)
 class DecisionModel:
     """P(positive) = sigmoid of a small ReLU network over standardised features.
@@ -67,12 +77,7 @@ class DecisionModel:
     @classmethod
     def load(cls, path: str | Path, features: tuple[str, ...] = FEATURES) -> DecisionModel:
         """Read a model file; its features must be ``features``, in order."""
-        p = Path(path)
-        try:
-            raw = p.read_bytes()
-            doc = json.loads(raw)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read decision model {p}: {exc}") from exc
+        doc, raw = read_model_file(path)
         return cls.from_dict(doc, hashlib.sha256(raw).hexdigest(), features)
 
     @classmethod

@@ -21,14 +21,15 @@ threshold; every other score stays the hand fusion's.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import ModelError
 from ..regions import iou_matrix
+from .model import read_model_file
 
 BUNDLED = Path(__file__).resolve().parents[1] / "models" / "decide_photo_faces.json"
 
@@ -190,5 +191,11 @@ class PhotoFaceDecision:
 
 
 def load(path: str | Path, yolo: Callable[[], Any] | None = None) -> PhotoFaceDecision:
-    """A decision model file (JSON written by ``tools/photo_decide_train.py fit``)."""
-    return PhotoFaceDecision(json.loads(Path(path).read_text()), yolo)
+    """A decision model file (JSON written by ``tools/photo_decide_train.py fit``);
+    one that cannot be read or is malformed fails with veil's ModelError, as the
+    video decision's does (:func:`veil.decide.model.read_model_file`)."""
+    doc, _ = read_model_file(path)
+    try:
+        return PhotoFaceDecision(doc, yolo)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"photo decision model {path}: malformed ({exc})") from exc
