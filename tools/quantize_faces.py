@@ -34,6 +34,7 @@ import onnx
 from onnx import version_converter
 from quantize_plates import calibration_frames, decode_nodes, quantize
 
+from veil.detect import int8_copy
 from veil.detect.faces import pad_to, resize
 from veil.detect.yoloface import YoloFaceDetector
 
@@ -74,13 +75,13 @@ def main() -> int:
     if args.verifier:
         src = MODELS / "face_yolov8n.onnx"
         tensors = [prepare_verifier(im) for im in images]
-        quantize(src, src.with_name("face_yolov8n.int8.onnx"), tensors, decode_nodes)
+        quantize(src, int8_copy(src), tensors, decode_nodes)
         return 0
     tensors = [prepare(im, side) for im in images for side in (640, 320)]
     with tempfile.TemporaryDirectory() as tmp:
         op13 = Path(tmp) / "op13.onnx"
         onnx.save(version_converter.convert_version(onnx.load(str(SOURCE)), 13), str(op13))
-        quantize(op13, SOURCE.with_name("centerface.int8.onnx"), tensors, None)
+        quantize(op13, int8_copy(SOURCE), tensors, None)
     return 0
 
 

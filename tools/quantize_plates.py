@@ -36,6 +36,7 @@ import softmax_last_axis
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from veil.detect import int8_copy
 from veil.settings import PLATE_INPUTS
 
 MODELS = Path(__file__).resolve().parents[1] / "src" / "veil" / "models"
@@ -144,7 +145,7 @@ def main() -> int:
     for src in SOURCES:
         path = MODELS / src
         tensors = [letterbox(im, n, args.view) for im in images for n in (640, 960)]
-        quantize(path, path.with_name(path.stem + ".int8.onnx"), tensors, decode_nodes)
+        quantize(path, int8_copy(path), tensors, decode_nodes)
     return 0
 
 
