@@ -192,3 +192,7 @@ def test_unlikely_growth_option_reaches_the_tracker_and_names_a_bad_value(capsys
     assert track("--unlikely-growth", "1").unlikely_growth == 1.0
     assert main(["mask", "in.mp4", "-o", "out.mp4", "--unlikely-growth", "2"]) != 0
     assert "unlikely_growth" in capsys.readouterr().err
+    assert track().unlikely_margin == 0.5
+    assert track("--unlikely-margin", "1").unlikely_margin == 1.0
+    assert main(["mask", "in.mp4", "-o", "out.mp4", "--unlikely-margin", "-1"]) != 0
+    assert "unlikely_margin" in capsys.readouterr().err

@@ -382,10 +382,24 @@ def test_a_sure_face_and_the_rule_keep_the_whole_motion_growth():
 def test_unlikely_growth_settings_are_checked_and_reach_the_tracker():
     with pytest.raises(ConfigError, match="unlikely_growth"):
         TrackSettings(unlikely_growth=1.5)
+    with pytest.raises(ConfigError, match="unlikely_margin"):
+        TrackSettings(unlikely_margin=-0.5)
     with pytest.raises(ConfigError, match="unlikely_below"):
         TrackConfig(unlikely_below=-0.1)
     cfg = TrackConfig.from_settings(TrackSettings(unlikely_growth=0.25))
-    assert (cfg.unlikely_below, cfg.unlikely_growth) == (0.5, 0.25)
+    assert (cfg.unlikely_below, cfg.unlikely_growth, cfg.unlikely_margin) == (0.5, 0.25, 0.5)
+
+
+@pytest.mark.parametrize(
+    "yunet, margin, share", [(0.45, 0.5, 0.5), (0.45, 1.0, 1.0), (0.9, 0.5, 1.0)]
+)
+def test_an_unlikely_face_gets_its_share_of_the_margin_a_sure_face_all(yunet, margin, share):
+    cfg = TrackConfig(
+        lookahead=24, pre_frames=8, post_frames=8, confirm_hits=2,
+        unlikely_below=0.5, unlikely_growth=0.0, unlikely_margin=margin,
+    )  # fmt: skip
+    out = _moving_run(OfflineTracker(cfg, FaceTrackDecider(_model(threshold=0.2), 4)), yunet)
+    assert all(f.regions.margin_shares.tolist() == [share] for f in out)
 
 
 def _jittery_run(tracker, yunet, n=30):

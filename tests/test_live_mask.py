@@ -12,13 +12,15 @@ from veil.settings import MaskSettings
 
 
 def crowd(rng: np.random.Generator, n: int, width: int, height: int) -> Regions:
-    """Overlapping boxes of many sizes, some across the picture's edges, some tiny."""
+    """Overlapping boxes of many sizes, some across the picture's edges, some tiny, some
+    with a smaller margin (an unlikely face's)."""
     cx, cy = rng.uniform(-20, width + 20, n), rng.uniform(-20, height + 20, n)
     w, h = rng.uniform(1, 90, n), rng.uniform(1, 90, n)
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1).astype(np.float32)
     labels = rng.integers(0, len(CLASSES), n)
     tracks = rng.integers(-1, 40, n)
-    return Regions(xyxy, rng.uniform(0.1, 1, n).astype(np.float32), labels, tracks)
+    shares = rng.choice([0.5, 1.0], n)
+    return Regions(xyxy, rng.uniform(0.1, 1, n).astype(np.float32), labels, tracks, shares)
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,22 @@ def test_margin_grows_the_masked_area():
     assert (big | small).sum() == big.sum()  # the grown mask contains the small one
 
 
+def test_a_regions_margin_share_scales_its_class_margin():
+    """The tracker gives an unlikely face a smaller margin through ``margin_shares``;
+    the mask and :func:`expand_for_mask` (the audit's controls) agree on it."""
+    from veil.mask import expand_for_mask
+
+    im = _noise()
+    s = MaskSettings(method="fill", face_shape="rect", face_margin=0.5)
+    box = [[60, 40, 100, 80]]
+    _, full = apply_masks(im, Regions(box, labels=[FACE]), s)
+    _, half = apply_masks(im, Regions(box, labels=[FACE], margin_shares=[0.5]), s)
+    _, none = apply_masks(im, Regions(box, labels=[FACE], margin_shares=[0.0]), s)
+    assert (full.sum(), half.sum(), none.sum()) == (60 * 60, 50 * 50, 40 * 40)
+    grown = expand_for_mask(Regions(box * 2, labels=[FACE, FACE], margin_shares=[0.5, 1]), s)
+    np.testing.assert_allclose(grown.widths, [50, 60])
+
+
 def test_ellipse_footprint_is_inscribed():
     f = footprint("ellipse", 40, 20)
     assert f[20, 10] and not f[0, 0] and not f[39, 19]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import av
@@ -308,6 +309,8 @@ _T = ["files", 0, "tracks", 0]
         ([*_T, "keyframes"], [], "files[0].tracks[0].keyframes"),
         ([*_T, "enabled"], "yes", "files[0].tracks[0].enabled"),
         ([*_T, "seed"], -1, "files[0].tracks[0].seed"),
+        ([*_T, "margin_share"], 1.5, "files[0].tracks[0].margin_share"),
+        ([*_T, "margin_share"], "half", "files[0].tracks[0].margin_share"),
         (["files", 0, "tracks", 1, "overrides", "shape"], "star", "tracks[1].overrides.shape"),
         (["files", 0, "tracks", 1, "id"], 3, "files[0].tracks[1].id: 3 is used twice"),
         (["files", 0, "times"], [0.0, 1.0], "files[0].times"),
@@ -342,3 +345,31 @@ def test_unreadable_projects_are_refused(text, words):
 def test_save_and_load_is_lossless():
     p = Project.loads(json.dumps(_valid_doc()))
     assert Project.loads(p.dumps()).dumps() == p.dumps()
+
+
+def test_a_tracks_margin_share_sizes_its_mask_and_survives_the_file():
+    """An unlikely face's smaller margin (the tracker's ``Regions.margin_shares``) is
+    carried per track: the largest share of its frames, written only when under 1,
+    scaling the class margin unless the track overrides the margin itself."""
+    from veil.project.build import _Collector
+    from veil.project.render import track_style
+
+    c = _Collector()
+    box = [[10, 10, 30, 30], [50, 50, 70, 70]]
+    c.add(0, Regions(box, None, [FACE, FACE], [1, 2], [0.5, 0.5]))
+    c.add(1, Regions(box, None, [FACE, FACE], [1, 2], [0.5, 1.0]))  # 2 became likely
+    tracks = c.tracks(2)
+    assert (tracks[1].margin_share, tracks[2].margin_share) == (0.5, 1.0)
+    mask = MaskSettings(face_margin=0.4)
+    assert track_style(tracks[1], mask).margin == pytest.approx(0.2)
+    assert track_style(tracks[2], mask).margin == pytest.approx(0.4)
+    own = dataclasses.replace(tracks[1], overrides=Overrides(margin=0.6))
+    assert track_style(own, mask).margin == pytest.approx(0.6)
+
+    entry = FileEntry("a.mp4", "video", "0" * 64, 2, 100, 100, tracks)
+    text = Project([entry]).dumps()
+    doc = json.loads(text)
+    written = {t["id"]: t for t in doc["files"][0]["tracks"]}
+    assert written[1]["margin_share"] == 0.5 and "margin_share" not in written[2]
+    back = Project.loads(text, "p.json").files[0].tracks
+    assert (back[1].margin_share, back[2].margin_share) == (0.5, 1.0)

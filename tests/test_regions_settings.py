@@ -61,6 +61,21 @@ def test_boolean_indexing_and_concat():
     assert len(both) == 3
 
 
+def test_margin_shares_default_to_one_are_checked_and_travel_with_the_boxes():
+    r = Regions([[0, 0, 10, 10], [20, 20, 30, 30]], labels=[FACE, FACE])
+    assert r.margin_shares.tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="margin_shares"):
+        Regions([[0, 0, 1, 1]], margin_shares=[1.5])
+    with pytest.raises(ValueError, match="margin_shares"):
+        Regions([[0, 0, 1, 1]], margin_shares=[0.5, 0.5])
+    r = Regions([[-5, -5, 5, 5], [20, 20, 30, 30], [90, 90, 95, 95]], margin_shares=[0.5, 1, 0])
+    assert r.clip(50, 50).margin_shares.tolist() == [0.5, 1.0]
+    assert r[[2, 0]].margin_shares.tolist() == [0.0, 0.5]
+    assert Regions.concat([r[1], r[0]]).margin_shares.tolist() == [1.0, 0.5]
+    for moved in (r.expand(0.2), r.scale(2.0), r.with_track_ids(np.arange(3))):
+        assert moved.margin_shares.tolist() == [0.5, 1.0, 0.0]
+
+
 def test_iou_known_values():
     a = np.array([[0, 0, 10, 10]])
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])

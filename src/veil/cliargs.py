@@ -282,6 +282,15 @@ def add_track_args(p: argparse.ArgumentParser) -> None:
         "with its own speed) to 1 (grown like every other track, the most cautious) "
         "(default: %(default)s)",
     )
+    v.add_argument(
+        "--unlikely-margin",
+        type=float,
+        default=t.unlikely_margin,
+        metavar="SHARE",
+        help="learned decision: the mask margin of such an unlikely face, as a share of "
+        "the face margin, from 0 (its box alone) to 1 (the full margin, the most "
+        "cautious) (default: %(default)s)",
+    )
 
 
 def add_scale_args(p: argparse.ArgumentParser, segments: bool) -> None:
@@ -379,6 +388,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             lookahead=max(t.lookahead, min(wait, 120)),
             decide=getattr(args, "face_decision", t.decide),
             unlikely_growth=getattr(args, "unlikely_growth", t.unlikely_growth),
+            unlikely_margin=getattr(args, "unlikely_margin", t.unlikely_margin),
         )
         settings = settings.evolve(track=track)
     if hasattr(args, "method"):

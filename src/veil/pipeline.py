@@ -520,7 +520,7 @@ def _to_frame(final, motion_margin: float) -> tuple[np.ndarray, Regions]:
     xyxy = view.to_frame(regions.xyxy)
     grow = motion_margin * view.step((xyxy[:, :2] + xyxy[:, 2:]) / 2)
     xyxy = xyxy + np.concatenate([-grow, grow], axis=1).astype(np.float32)
-    moved = Regions(xyxy, regions.scores, regions.labels, regions.track_ids)
+    moved = regions.moved(xyxy)
     return rgb, moved.clip(rgb.shape[1], rgb.shape[0])
 
 

@@ -38,14 +38,18 @@ class Regions:
     """N axis-aligned boxes in pixel coordinates (x1, y1, x2, y2), x2/y2 exclusive.
 
     ``labels`` are class ids (see :data:`CLASSES`); ``track_ids`` is -1 where a
-    region belongs to no track. Arrays are copied and made read-only, so a
-    ``Regions`` can be shared between pipeline stages and threads safely.
+    region belongs to no track. ``margin_shares`` scale each region's class margin
+    at the mask stage (1 by default): the tracker gives a track the decision rates
+    an unlikely face a smaller one (``TrackSettings.unlikely_margin``). Arrays are
+    copied and made read-only, so a ``Regions`` can be shared between pipeline
+    stages and threads safely.
     """
 
     xyxy: np.ndarray
     scores: np.ndarray = field(default=None)  # type: ignore[assignment]
     labels: np.ndarray = field(default=None)  # type: ignore[assignment]
     track_ids: np.ndarray = field(default=None)  # type: ignore[assignment]
+    margin_shares: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         xyxy = np.array(self.xyxy, dtype=np.float32).reshape(-1, 4)
@@ -53,20 +57,27 @@ class Regions:
         scores = np.ones(n, np.float32) if self.scores is None else self.scores
         labels = np.zeros(n, np.int16) if self.labels is None else self.labels
         tids = np.full(n, -1, np.int64) if self.track_ids is None else self.track_ids
+        shares = np.ones(n, np.float32) if self.margin_shares is None else self.margin_shares
         scores = np.array(scores, dtype=np.float32).reshape(-1)
         labels = np.array(labels, dtype=np.int16).reshape(-1)
         tids = np.array(tids, dtype=np.int64).reshape(-1)
-        for name, arr in (("scores", scores), ("labels", labels), ("track_ids", tids)):
+        shares = np.array(shares, dtype=np.float32).reshape(-1)
+        for name, arr in (
+            ("scores", scores), ("labels", labels), ("track_ids", tids), ("margin_shares", shares)
+        ):
             if len(arr) != n:
                 raise ValueError(f"Regions.{name} has {len(arr)} entries for {n} boxes")
         if n and not np.all(np.isfinite(xyxy)):
             raise ValueError("Regions.xyxy contains non-finite coordinates")
         if n and (labels.min() < 0 or labels.max() >= len(CLASSES)):
             raise ValueError(f"Regions.labels must be in 0..{len(CLASSES) - 1}")
+        if n and not (np.all(np.isfinite(shares)) and shares.min() >= 0 and shares.max() <= 1):
+            raise ValueError("Regions.margin_shares must be numbers from 0 to 1")
         object.__setattr__(self, "xyxy", _readonly(xyxy))
         object.__setattr__(self, "scores", _readonly(scores))
         object.__setattr__(self, "labels", _readonly(labels))
         object.__setattr__(self, "track_ids", _readonly(tids))
+        object.__setattr__(self, "margin_shares", _readonly(shares))
 
     # -- construction -----------------------------------------------------
     @classmethod
@@ -83,6 +94,7 @@ class Regions:
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.labels for p in parts]),
             np.concatenate([p.track_ids for p in parts]),
+            np.concatenate([p.margin_shares for p in parts]),
         )
 
     # -- container protocol -----------------------------------------------
@@ -93,7 +105,11 @@ class Regions:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
         return Regions(
-            self.xyxy[index], self.scores[index], self.labels[index], self.track_ids[index]
+            self.xyxy[index],
+            self.scores[index],
+            self.labels[index],
+            self.track_ids[index],
+            self.margin_shares[index],
         )
 
     def __repr__(self) -> str:  # never print coordinates: reprs end up in logs
@@ -112,7 +128,7 @@ class Regions:
         return self[self.labels == label]
 
     def with_track_ids(self, track_ids: np.ndarray) -> Regions:
-        return Regions(self.xyxy, self.scores, self.labels, track_ids)
+        return Regions(self.xyxy, self.scores, self.labels, track_ids, self.margin_shares)
 
     # -- geometry ---------------------------------------------------------
     def expand(self, margin: float | np.ndarray) -> Regions:
@@ -127,7 +143,7 @@ class Regions:
         hw = self.widths * (1 + m) / 2
         hh = self.heights * (1 + m) / 2
         xyxy = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1)
-        return Regions(xyxy, self.scores, self.labels, self.track_ids)
+        return self.moved(xyxy)
 
     def clip(self, width: int, height: int) -> Regions:
         """Clip boxes to the image and drop those left with no area."""
@@ -135,7 +151,7 @@ class Regions:
         xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, width)
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, height)
         keep = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
-        return Regions(xyxy[keep], self.scores[keep], self.labels[keep], self.track_ids[keep])
+        return self.moved(xyxy)[keep]
 
     def scale(
         self, sx: float, sy: float | None = None, dx: float = 0.0, dy: float = 0.0
@@ -145,7 +161,11 @@ class Regions:
         xyxy = self.xyxy * np.array([sx, sy, sx, sy], np.float32) + np.array(
             [dx, dy, dx, dy], np.float32
         )
-        return Regions(xyxy, self.scores, self.labels, self.track_ids)
+        return self.moved(xyxy)
+
+    def moved(self, xyxy: np.ndarray) -> Regions:
+        """The same regions (scores, labels, tracks, margin shares) on new boxes."""
+        return Regions(xyxy, self.scores, self.labels, self.track_ids, self.margin_shares)
 
 
 def box_area(xyxy: np.ndarray) -> np.ndarray:

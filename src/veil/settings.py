@@ -387,9 +387,10 @@ class TrackSettings:
     masks while rating it an unlikely face (P(face) under ``unlikely_below``; most
     street clutter that passes the recall-first threshold) grows less. With
     ``unlikely_growth`` 0 its box keeps the mean size of the frames around it, not
-    the largest, and does not grow with its own speed; 1 grows it as any track. It
-    keeps every frame, its margin, its extensions and the growth with the camera's
-    step (blur). See docs/decide.md, "Masks sized by evidence".
+    the largest, and does not grow with its own speed; 1 grows it as any track. Its
+    mask's margin is ``unlikely_margin`` times the face margin (1: the same). It
+    keeps every frame, its extensions and the growth with the camera's step (blur).
+    See docs/decide.md, "Masks sized by evidence".
     """
 
     enabled: bool = True
@@ -408,6 +409,7 @@ class TrackSettings:
     decide: str = "learned"
     unlikely_below: float = 0.5
     unlikely_growth: float = 0.0
+    unlikely_margin: float = 0.5
 
     def __post_init__(self) -> None:
         if self.decide not in DECISIONS:
@@ -434,6 +436,7 @@ class TrackSettings:
         _check_range("continue_score", self.continue_score, 0.0, 1.0)
         _check_range("unlikely_below", self.unlikely_below, 0.0, 1.0)
         _check_range("unlikely_growth", self.unlikely_growth, 0.0, 1.0)
+        _check_range("unlikely_margin", self.unlikely_margin, 0.0, 1.0)
         if self.pre_frames > self.lookahead:
             raise ConfigError(
                 f"pre_frames ({self.pre_frames}) cannot exceed lookahead ({self.lookahead})"

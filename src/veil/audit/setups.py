@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ..errors import ConfigError, InputError
-from ..mask import Style, draw
+from ..mask import Style, draw, expand_for_mask
 from ..mask.shapes import box_slices, footprint
 from ..regions import CLASSES, Regions
 from ..settings import METHODS, Limits, MaskSettings
@@ -106,8 +106,7 @@ def _draw_control(
     """Like :func:`veil.mask.draw`, with a filter that sees the raw box height."""
     out = rgb.copy()
     height, width = rgb.shape[:2]
-    margins = np.array([mask.margin(CLASSES[int(lb)]) for lb in regions.labels], np.float32)
-    grown = regions.expand(margins).xyxy
+    grown = expand_for_mask(regions, mask).xyxy
     for i in range(len(regions)):
         bounds = box_slices(grown[i], width, height)
         if bounds is None:

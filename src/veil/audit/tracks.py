@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ConfigError
-from ..regions import CLASSES, Regions, class_id
+from ..mask import expand_for_mask
+from ..regions import Regions, class_id
 from ..settings import MaskSettings
 from .attacks import Attack, attacks_for, per_family
 from .metrics import (
@@ -82,8 +83,7 @@ class NoiseControl(Setup):
         rng = np.random.default_rng(item)  # item: the frame number, so each frame differs
         out = rgb.astype(np.float32)
         h, w = rgb.shape[:2]
-        margins = np.array([mask.margin(CLASSES[int(lb)]) for lb in regions.labels], np.float32)
-        for x1, y1, x2, y2 in regions.expand(margins).xyxy.tolist():
+        for x1, y1, x2, y2 in expand_for_mask(regions, mask).xyxy.tolist():
             a, b = max(0, int(x1)), max(0, int(y1))
             c, d = min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2)))
             if c > a and d > b:

@@ -241,7 +241,7 @@ def grow(regions: Regions, factor: float) -> Regions:
     c = (xyxy[:, :2] + xyxy[:, 2:]) / 2
     half = (xyxy[:, 2:] - xyxy[:, :2]) / 2 * factor
     out = np.concatenate([c - half, c + half], axis=1).astype(np.float32)
-    return Regions(out, regions.scores, regions.labels, regions.track_ids)
+    return regions.moved(out)
 
 
 @dataclass(slots=True)

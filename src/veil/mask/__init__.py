@@ -10,7 +10,7 @@ it, so what a reviewer approved is what gets rendered.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -45,17 +45,24 @@ class Style:
 
 
 def styles_for(regions: Regions, settings: MaskSettings) -> list[Style]:
-    """Each region's style from its class (the streaming pass has no per-track overrides)."""
+    """Each region's style from its class, its margin scaled by the region's margin share
+    (the streaming pass has no per-track overrides; the tracker sizes an unlikely face's
+    margin down, ``Regions.margin_shares``)."""
     by_class = [Style.of_class(settings, name) for name in CLASSES]
-    return [by_class[int(lb)] for lb in regions.labels]
+    out = []
+    for lb, share in zip(regions.labels.tolist(), regions.margin_shares.tolist(), strict=True):
+        style = by_class[lb]
+        out.append(style if share == 1.0 else replace(style, margin=style.margin * share))
+    return out
 
 
 def expand_for_mask(regions: Regions, settings: MaskSettings) -> Regions:
-    """Grow each region by its class margin (faces need hair, ears and chin covered)."""
+    """Grow each region by its margin (faces need hair, ears and chin covered): its
+    class's margin times its margin share, as :func:`styles_for` draws it."""
     if not len(regions):
         return regions
     margins = np.array([settings.margin(CLASSES[int(lb)]) for lb in regions.labels], np.float32)
-    return regions.expand(margins)
+    return regions.expand(margins * regions.margin_shares)
 
 
 def _method(style: Style):

@@ -58,10 +58,12 @@ class _Collector:
         self.score: dict[int, float] = {}
         self.loose: list[tuple[int, int, tuple[float, ...], float]] = []
         self.filled: dict[int, list[int]] = {}
+        self.share: dict[int, float] = {}
 
     def add(self, frame: int, regions: Regions, filled: frozenset[int] = frozenset()) -> None:
         boxes = regions.xyxy.tolist()
         scores = regions.scores.tolist()
+        shares = regions.margin_shares.tolist()
         for i, tid in enumerate(regions.track_ids.tolist()):
             label = int(regions.labels[i])
             if tid < 0:
@@ -72,6 +74,8 @@ class _Collector:
                 self.filled.setdefault(tid, []).append(frame)
             self.label[tid] = label
             self.score[tid] = max(self.score.get(tid, 0.0), scores[i])
+            # a track is one style in a project: the largest margin any frame had
+            self.share[tid] = max(self.share.get(tid, 0.0), shares[i])
 
     def tracks(self, n_frames: int, confidence: dict[int, float] | None = None) -> dict[int, Track]:
         out: dict[int, Track] = {}
@@ -86,6 +90,7 @@ class _Collector:
                 seed=tid,
                 score=_score(self.score[tid]),
                 confidence=None if p is None else _score(p),
+                margin_share=_score(self.share[tid]),
                 filled=_spans(self.filled.get(tid, [])),
             )
         next_id = max(out, default=0) + 1

@@ -144,6 +144,9 @@ class Track:
     whose tracker lost confidence there); ``filled`` lists inclusive frame ranges where
     veil's tracker drew the box across a detector run that missed the object (auto
     tracks: no detection placed those boxes, so ``veil audit --sample`` picks them).
+    ``margin_share`` scales the class's margin: below 1 for a face track the learned
+    decision masked while rating it an unlikely face on all of its frames
+    (``TrackSettings.unlikely_margin``); a margin in ``overrides`` replaces both.
     """
 
     id: int
@@ -156,6 +159,7 @@ class Track:
     seed: int = 0
     score: float | None = None
     confidence: float | None = None
+    margin_share: float = 1.0
     review: tuple[tuple[int, int], ...] = ()
     filled: tuple[tuple[int, int], ...] = ()
     #: text tracks: the kinds of personal data read in them (veil.pii.CATEGORIES), never
@@ -200,6 +204,11 @@ class Track:
             if not _is_num(self.confidence) or not 0.0 <= float(self.confidence) <= 1.0:
                 raise ProjectError("confidence: expected a number from 0 to 1")
             object.__setattr__(self, "confidence", float(self.confidence))
+        if not _is_num(self.margin_share) or not 0.0 <= float(self.margin_share) <= 1.0:
+            raise ProjectError(
+                f"margin_share: expected a number from 0 to 1, got {self.margin_share!r}"
+            )
+        object.__setattr__(self, "margin_share", float(self.margin_share))
         kfs = tuple(self.keyframes)
         if not kfs:
             raise ProjectError("keyframes: a track needs at least one keyframe")

@@ -46,9 +46,9 @@ def sha256_file(path: str | Path) -> str:
 def track_style(track: Track, mask: MaskSettings) -> Style:
     """The run's style for the track's class, then the track's own overrides.
 
-    Faces and plates take their class's shape and margin; a region drawn by hand
-    (logo, document, ...) is a rectangle with no margin: the reviewer drew what
-    to hide.
+    Faces and plates take their class's shape and margin (times the track's
+    ``margin_share``: an unlikely face's is smaller); a region drawn by hand (logo,
+    document, ...) is a rectangle with no margin: the reviewer drew what to hide.
     """
     if track.label in CLASSES:
         base = Style.of_class(mask, track.label)
@@ -58,7 +58,7 @@ def track_style(track: Track, mask: MaskSettings) -> Style:
     return Style(
         o.method or base.method,
         o.shape or base.shape,
-        base.margin if o.margin is None else o.margin,
+        base.margin * track.margin_share if o.margin is None else o.margin,
         base.color,
         base.strength,
     )

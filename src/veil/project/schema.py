@@ -65,6 +65,8 @@ def track_to_dict(t: Track) -> dict[str, Any]:
         d["score"] = round(t.score, 4)
     if t.confidence is not None:
         d["confidence"] = round(t.confidence, 4)
+    if t.margin_share != 1.0:
+        d["margin_share"] = round(t.margin_share, 4)
     if t.review:
         d["review"] = [list(r) for r in t.review]
     if t.filled:
@@ -225,7 +227,10 @@ def parse_track(v: Any, where: str) -> Track:
         v,
         where,
         {"id", "label", "source", "enabled", "keyframes"},
-        {"reason", "overrides", "seed", "score", "confidence", "review", "filled", "categories"},
+        {
+            "reason", "overrides", "seed", "score", "confidence", "margin_share", "review",
+            "filled", "categories",
+        },  # fmt: skip
     )
     kfs = tuple(
         parse_keyframe(k, f"{where}.keyframes[{i}]")
@@ -257,6 +262,7 @@ def parse_track(v: Any, where: str) -> Track:
             seed=d.get("seed", 0),
             score=d.get("score"),
             confidence=d.get("confidence"),
+            margin_share=d.get("margin_share", 1.0),
             review=tuple(tuple(r) for r in spans["review"]),
             filled=tuple(tuple(r) for r in spans["filled"]),
             categories=tuple(_list(d.get("categories", []), f"{where}.categories")),

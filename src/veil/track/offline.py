@@ -363,8 +363,9 @@ class OfflineTracker:
         A track is masked once its P(face) reaches the decision's threshold, which
         is set to keep nearly every face (recall first); most street clutter passes
         it at a low P(face). Such a track stays masked, but its box grows less
-        (``TrackConfig.unlikely_growth``): the growth multiplies its area, and it is
-        most likely a lantern.
+        (``TrackConfig.unlikely_growth``) and its mask takes a smaller margin
+        (``unlikely_margin``, carried as ``Regions.margin_shares``): the growth and
+        the margin multiply its area, and it is most likely a lantern.
         """
         cut, decider = self.config.unlikely_below, self.decider
         if cut <= 0 or decider is None or decider.advisory:
@@ -414,7 +415,8 @@ class OfflineTracker:
         # Steady box: mean centre, largest size over the window (an unlikely face gets
         # ``unlikely_growth`` of the way from the mean size to the largest: a small
         # box's size jitters, and the largest adds area) ...
-        share = np.where(self._unlikely(tids), cfg.unlikely_growth, 1.0)[:, None]
+        unlikely = self._unlikely(tids)
+        share = np.where(unlikely, cfg.unlikely_growth, 1.0)[:, None]
         c = xyxy_to_cxcywh(boxes)  # missing entries are all-zero boxes
         cnt = (kinds >= 0).sum(axis=1)[:, None]
         centre = c[:, :, :2].sum(axis=1) / cnt
@@ -444,5 +446,6 @@ class OfflineTracker:
             np.array([inf.max_score for inf in infos], np.float32),
             np.array([inf.label for inf in infos], np.int16),
             np.array(tids, np.int64),
+            np.where(unlikely, cfg.unlikely_margin, 1.0),
         )
         return Regions.concat([tracked, loose])

@@ -69,6 +69,8 @@ class TrackConfig:
     #: how much an unlikely face's box grows, from 0 (its window's mean size, no growth
     #: with its own speed) to 1 (the largest size and all of it, as any track)
     unlikely_growth: float = 1.0
+    #: an unlikely face's mask margin, as a share of its class's margin (1: the same)
+    unlikely_margin: float = 1.0
     #: frames on each side averaged to steady a box (0 = no smoothing)
     smooth_radius: int = 2
     #: detections at the operating threshold that confirm a track without a strong one
@@ -97,6 +99,7 @@ class TrackConfig:
             ("motion_margin", 0.0, 10.0),
             ("unlikely_below", 0.0, 1.0),
             ("unlikely_growth", 0.0, 1.0),
+            ("unlikely_margin", 0.0, 1.0),
         ):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
