@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from veil.errors import InputError, LimitError
-from veil.media.image import IMAGE_FORMATS, load_image, save_image
+from veil.media.image import IMAGE_FORMATS, heif_support, load_image, save_image
 from veil.settings import Limits
 
 
@@ -55,6 +55,7 @@ def test_metadata_removed_when_read_back(tmp_path, ext):
         kwargs["pnginfo"] = info
     if fmt in ("JPEG", "WEBP", "HEIF"):
         kwargs["xmp"] = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>secret-place</x:xmpmeta>"
+    assert heif_support()  # veil registers the HEIF plugin on its first image, not on import
     Image.fromarray(_gradient()).save(src, format=fmt, **kwargs)
     loaded = load_image(src)
     dst = tmp_path / f"out{ext}"
@@ -161,3 +162,21 @@ def test_animated_gif_refused_clearly(tmp_path):
     frames[0].save(gif, save_all=True, append_images=frames[1:])
     with pytest.raises(InputError, match="animated"):
         load_image(gif)
+
+
+def test_a_heic_is_read_where_nothing_registered_its_plugin(tmp_path):
+    """HEIF support is registered on the first image read, not on import (a run of
+    videos does not load it): a fresh process still reads a HEIC."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.heic"
+    assert heif_support()
+    Image.fromarray(_gradient()).save(src, format="HEIF")
+    code = (
+        "import sys\nfrom veil.media.image import load_image\n"
+        "assert 'pillow_heif' not in sys.modules\n"
+        f"print(load_image({str(src)!r}).rgb.shape)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(_gradient().shape)

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cliargs import (
+# numpy's OpenBLAS starts a thread per core when numpy loads, and each spins for 2^28
+# cycles (about 0.1 s of CPU) waiting for work before it sleeps; veil's own matrix
+# products are a few rows and never wake them. 2^4 cycles: they sleep at once, and a
+# large product (the audit's) still runs on all of them. Set before anything imports
+# numpy (``veil`` itself does not); a value the user set is kept.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+from .cliargs import (  # noqa: E402 - after the BLAS setting above
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -29,13 +37,10 @@ from .cliargs import (
     plan_jobs,
     settings_from_args,
 )
-from .errors import ConfigError, OutputError, ProjectError, VeilError
-from .live.cli import live_command
-from .outputs import clean_stale_temporaries, remove_live_temporaries
-from .pipeline import Engine, FileResult, media_kind
-from .project.jobs import ProjectJobs
-from .project.review_cli import review_command
-from .settings import Settings
+from .errors import ConfigError, OutputError, ProjectError, VeilError  # noqa: E402
+from .outputs import clean_stale_temporaries, remove_live_temporaries  # noqa: E402
+from .pipeline import Engine, FileResult, media_kind  # noqa: E402
+from .settings import Settings  # noqa: E402
 
 log = logging.getLogger("veil")
 
@@ -320,6 +325,13 @@ def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
 
 
 def _progress_bars(quiet: bool):
+    if quiet:  # no bar is shown: tqdm (and the package metadata it reads) is not loaded
+
+        def nothing(total: int | None, unit: str, desc: str) -> None:
+            return None
+
+        return nothing
+
     from tqdm import tqdm
 
     def bar(total: int | None, unit: str, desc: str):
@@ -357,7 +369,11 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     jobs = plan_jobs(args.inputs, output)
     if not jobs:
         raise ConfigError("no image or video files found in the inputs")
-    extra = ProjectJobs.from_args(args, settings, detect_only)
+    extra = None
+    if getattr(args, "project", None) is not None or getattr(args, "report", None) is not None:
+        from .project.jobs import ProjectJobs  # a plain run loads none of veil.project
+
+        extra = ProjectJobs.from_args(args, settings, detect_only)
     if detect_only and args.json is None and extra is None:
         raise ConfigError("veil detect: give --json or --project")
     written = [("--json", args.json)] + (extra.files_written() if extra is not None else [])
@@ -538,6 +554,25 @@ def run_policies(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _review_command(sub: Subparsers) -> None:
+    from .project.review_cli import review_command
+
+    review_command(sub)
+
+
+def _live_command(sub: Subparsers) -> None:
+    from .live.cli import live_command
+
+    live_command(sub)
+
+
+#: Commands whose parsers live in modules of their own, imported only when every
+#: command's parser is built or the command is run: ``veil.project.review_cli`` and
+#: ``veil.live.cli`` load the project model and the live pipeline, which a ``veil mask``
+#: run never uses (with importlib.metadata, about 0.1 s of CPU at its start).
+_LAZY_COMMANDS = (_review_command, _live_command)
+
+
 #: The commands in the order ``veil --help`` lists them. A new command is one function
 #: that adds its subparser and sets ``run`` (args -> exit status), named here.
 COMMANDS = (
@@ -546,14 +581,25 @@ COMMANDS = (
     _eval_command,
     _audit_command,
     _serve_command,
-    review_command,
+    _review_command,
     _demo_command,
     _policies_command,
-    live_command,
+    _live_command,
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, or None where the top level's options come first
+    (-h, --version: the whole parser is needed) or there is none."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    return argv[0]
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command. Given a ``command`` that is not lazy
+    (:data:`_LAZY_COMMANDS`), the lazy commands are left out: their modules would be
+    imported for nothing. An unknown ``command`` gets every command, for the error."""
     parser = argparse.ArgumentParser(
         prog="veil",
         description="Find faces and licence plates in photos and videos and mask them "
@@ -565,12 +611,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in COMMANDS:
-        add_command(sub)
+        if command is None or add_command not in _LAZY_COMMANDS:
+            add_command(sub)
+    if command is not None and command not in sub.choices:
+        return build_parser()  # a lazy or an unknown command
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_name(argv))
     args = parser.parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0))
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
