@@ -164,9 +164,9 @@ def test_a_clip_detector_fooled_by_its_first_frame_goes_back_upright(engine, cro
     seen: list[int | None] = []
     detect = engine.detect
 
-    def spy(rgb, floor=None, video=False, face_turn=None):
+    def spy(rgb, floor=None, video=False, face_turn=None, shared=None):
         seen.append(face_turn)
-        return detect(rgb, floor=floor, video=video, face_turn=face_turn)
+        return detect(rgb, floor=floor, video=video, face_turn=face_turn, shared=shared)
 
     monkeypatch.setattr(engine, "detect", spy)
     run = engine.clip_detector()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .detect import build_detectors, int8_copy, orient
+from .detect import FaceDetector, FusedFaceDetector, build_detectors, int8_copy, orient
 from .detect.base import Detector
 from .detect.onnx import release_memory
 from .errors import ConfigError, InputError, OutputError, VeilError
@@ -129,6 +129,7 @@ class Engine:
         floor: float | None = None,
         video: bool = False,
         face_turn: int | None = None,
+        shared: dict | None = None,
     ) -> Regions:
         """All target regions in one upright RGB frame, raw (not expanded).
 
@@ -136,6 +137,8 @@ class Engine:
         needs the whole ranking. ``video`` uses the per-frame video profile.
         Faces are found at any angle (``DetectSettings.any_angle``): an image
         probes its own orientation; video passes the clip's ``face_turn``.
+        ``shared``, with a clip's ``face_turn``, receives the face network's resized
+        pictures of ``rgb`` for the frame verifier (:meth:`verify`).
         """
         _check_frame(rgb)
         parts = []
@@ -149,20 +152,23 @@ class Engine:
                     parts.append(orient.detect_any_angle(d, rgb, threshold))
                 else:
                     h, w = rgb.shape[:2]
-                    found = d.detect(orient.turn(rgb, face_turn), threshold)
+                    turned = face_turn % 4 != 0
+                    found = _detect(
+                        d, orient.turn(rgb, face_turn), threshold, None if turned else shared
+                    )
                     parts.append(orient.unturn(found, face_turn, w, h))
-                    if face_turn % 4:
+                    if turned:
                         # the clip's turn was probed on one frame, and a street frame
                         # can fool the probe: a clip judged turned is still searched
                         # upright, so a wrong probe costs a second pass, never the
                         # upright faces of the whole clip
-                        parts.append(d.detect(rgb, threshold))
+                        parts.append(_detect(d, rgb, threshold, shared))
             else:
                 parts.append(d.detect(rgb, threshold))
         return Regions.concat(parts)
 
     def clip_detector(self, face_turn: int | None = None) -> Callable[..., Regions]:
-        """``detect(rgb, floor=None)`` for one clip's frames, in order.
+        """``detect(rgb, floor=None, shared=None)`` for one clip's frames, in order.
 
         The camera's mounting is fixed, so the faces' orientation is probed on
         the first frame detected and kept for the rest of the clip; a first frame
@@ -173,11 +179,13 @@ class Engine:
         turns = face_turn
         clip = orient.ClipTurn()
 
-        def detect(rgb: np.ndarray, floor: float | None = None) -> Regions:
+        def detect(
+            rgb: np.ndarray, floor: float | None = None, shared: dict | None = None
+        ) -> Regions:
             nonlocal turns
             if face_turn is None and not clip.settled:
                 turns = clip.add(self.turn_evidence(rgb))
-            return self.detect(rgb, floor=floor, video=True, face_turn=turns)
+            return self.detect(rgb, floor=floor, video=True, face_turn=turns, shared=shared)
 
         return detect
 
@@ -210,7 +218,7 @@ class Engine:
             model, self.settings.track.detect_every, recorder=recorder, advisory=not deciding
         )
 
-    def verify(self, rgb: np.ndarray, regions: Regions) -> np.ndarray:
+    def verify(self, rgb: np.ndarray, regions: Regions, shared: dict | None = None) -> np.ndarray:
         """The frame verifier's opinions of ``regions`` (:data:`veil.decide.VERIFIED` columns).
 
         YuNet-n and YOLOv8n-face each make one pass over the frame; the decision
@@ -218,6 +226,8 @@ class Engine:
         YOLOv8n-face runs as its int8 copy when the video profile's faces do
         (``video_face_precision``): it is most of the verifier's cost, and the
         copy takes half the time with the same decisions (docs/decide.md).
+        ``shared``: the frame's resized pictures the detector made (:meth:`detect`),
+        so the verifier's 640 px picture is not made again.
         """
         if self._verifier is None:
             from .decide import FrameVerifier
@@ -232,7 +242,7 @@ class Engine:
             self._verifier = FrameVerifier(
                 [YuNetDetector(**common), YoloFaceDetector(yolo, **common)]
             )
-        return self._verifier(rgb, regions.xyxy)
+        return self._verifier(rgb, regions.xyxy, shared)
 
     def face_turn(self, rgb: np.ndarray) -> int:
         """Quarter turns that make a video's faces upright, from one frame (0: upright)."""
@@ -449,7 +459,8 @@ class Engine:
         def push(index, rgb, where, cut, run):
             found = weak = strong = evidence = verify = None
             if run:
-                found = detect(rgb, floor=track.continue_score)
+                pictures: dict = {}  # the frame resized, for the detector and the verifier
+                found = detect(rgb, floor=track.continue_score, shared=pictures)
                 weak = ~self._at_threshold(found, video=True)
                 strong = self._at_threshold(found, video=True, confirm=True)
                 if decider is not None:
@@ -457,7 +468,7 @@ class Engine:
                     seen = found
 
                     def verify(rows: np.ndarray) -> np.ndarray:
-                        return self.verify(rgb, seen[rows])
+                        return self.verify(rgb, seen[rows], pictures)
 
                 found = where.to_scene(found)
             for final in tracker.push(
@@ -490,6 +501,14 @@ class Engine:
             yield _to_frame(final, track.motion_margin)
         if confidence is not None and decider is not None:
             confidence.update(decider.confidences)
+
+
+def _detect(d: Detector, rgb: np.ndarray, threshold: float, shared: dict | None) -> Regions:
+    """``d.detect(rgb, threshold)``, with ``shared`` (the frame's resized pictures) for the
+    bundled face networks, which keep them; a plug-in's ``detect`` takes no such argument."""
+    if shared is not None and isinstance(d, FaceDetector | FusedFaceDetector):
+        return d.detect(rgb, threshold, shared)
+    return d.detect(rgb, threshold)
 
 
 def _for_targets(detectors: Sequence[Detector], targets: Sequence[str]) -> list[Detector]:

@@ -148,16 +148,18 @@ class FrameVerifier:
         self.floor = floor
         self.min_iou = min_iou
 
-    def __call__(self, rgb: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+    def __call__(self, rgb: np.ndarray, xyxy: np.ndarray, shared: dict | None = None) -> np.ndarray:
         """``(N, networks)``: each network's opinion of each box ``xyxy`` of frame ``rgb``.
 
-        A network given as None is not run (NaN).
+        A network given as None is not run (NaN). ``shared`` may hold pictures of
+        ``rgb`` a face detector already resized (``FaceDetector.passes``): the
+        detector's 640 px picture is the verifier's.
         """
         xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
         out = np.full((len(xyxy), len(self.networks)), np.nan)
         if not len(xyxy):
             return out
-        shared: dict = {}  # the frame is resized once for both networks
+        shared = {} if shared is None else shared  # resized once for both networks
         for k, net in enumerate(self.networks):
             if net is None:
                 continue
