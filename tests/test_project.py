@@ -228,6 +228,7 @@ def test_edits_undo_and_redo_as_a_stack():
         (lambda p: p.set_keyframe("v.mp4", 3, 60, (1, 1, 5, 5)), "past the last frame"),
         (lambda p: p.set_keyframe("v.mp4", 3, 4, (5, 1, 1, 5)), "x2 > x1"),
         (lambda p: p.set_overrides("v.mp4", 3, method="smudge"), "method"),
+        (lambda p: p.set_overrides("v.mp4", 3, margin_share=2), "margin_share"),
         (lambda p: p.add_track("v.mp4", "Jane Doe", [(0, (1, 1, 5, 5))]), "label"),
         (lambda p: p.delete_track("v.mp4", 3), "disable it"),
         (lambda p: p.delete_keyframe("v.mp4", 3, 0), "at least one box"),
@@ -373,3 +374,10 @@ def test_a_tracks_margin_share_sizes_its_mask_and_survives_the_file():
     assert written[1]["margin_share"] == 0.5 and "margin_share" not in written[2]
     back = Project.loads(text, "p.json").files[0].tracks
     assert (back[1].margin_share, back[2].margin_share) == (0.5, 1.0)
+
+    # a reviewer gives the unlikely face the whole margin, as one undoable edit
+    p = Project.loads(text, "p.json")
+    p.set_overrides("a.mp4", 1, margin_share=1.0)
+    assert p.track("a.mp4", 1).margin_share == 1.0 and p.history[-1] == "set style 1"
+    p.undo()
+    assert p.track("a.mp4", 1).margin_share == 0.5

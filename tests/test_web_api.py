@@ -234,6 +234,14 @@ def test_detect_review_edit_undo_render_download(served, caplog):
         edit, json={"op": "set_style", "track": logo, "method": "fill"}, headers=AUTH
     )
     assert style.json()["changed"][0]["track"]["overrides"] == {"method": "fill"}
+    share = client.post(
+        edit, json={"op": "set_style", "track": logo, "margin_share": 0.5}, headers=AUTH
+    )
+    assert share.json()["changed"][0]["track"]["margin_share"] == 0.5
+    bad = client.post(
+        edit, json={"op": "set_style", "track": logo, "margin_share": 1.5}, headers=AUTH
+    )
+    assert bad.status_code == 400 and "margin_share" in bad.text
 
     assert client.get(f"/api/jobs/{jid}/output", headers=AUTH).status_code == 409
     assert client.post(f"/api/jobs/{jid}/render", headers=AUTH).status_code == 202

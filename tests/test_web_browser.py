@@ -485,6 +485,33 @@ def test_undo_and_redo_an_edit_and_reload(quick, page):
     assert _project_track(page, url, job, tid)["enabled"] is True
 
 
+def test_a_face_rated_unlikely_gets_the_whole_margin_with_one_click(quick, page):
+    """A track the decision masked with half the face margin says so in its row; one
+    click gives it the whole margin, saved, and undoable."""
+    url, manager, _ = quick
+    job, tid = _detected(page, url)
+    doc = _api(page, url, f"/jobs/{job}/project").json()["project"]
+    doc["files"][0]["tracks"][0]["margin_share"] = 0.5
+    origin = url.split("#")[0].rstrip("/")
+    r = page.request.put(
+        origin + f"/api/jobs/{job}/project",
+        data=json.dumps(doc),
+        headers={"X-Veil-Token": TOKEN, "Content-Type": "application/json"},
+    )
+    assert r.ok, r.text()
+    page.reload()
+    button = page.locator(f'#tracks li[data-track="{tid}"] button', has_text="Full margin")
+    assert "50% of the face margin" in button.get_attribute("title")
+    button.click()
+    button.wait_for(state="detached")
+    assert "margin_share" not in _project_track(page, url, job, tid)  # 1: not written
+    assert _saved(manager, job).entry("face.mp4").tracks[tid].margin_share == 1.0
+    page.focus("#view")
+    page.keyboard.press("Control+z")
+    button.wait_for()
+    assert _project_track(page, url, job, tid)["margin_share"] == 0.5
+
+
 # -- a long video's track list: only the rows near the scroll window are in the page -------
 MANY = 2000
 

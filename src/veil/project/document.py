@@ -317,8 +317,14 @@ class Project:
         method: object = _KEEP,
         shape: object = _KEEP,
         margin: object = _KEEP,
+        margin_share: object = _KEEP,
     ) -> None:
-        """Per-track method, shape or margin; pass ``None`` to return to the run's setting."""
+        """Per-track method, shape or margin; pass ``None`` to return to the run's setting.
+
+        ``margin_share`` replaces the share of the class margin the tracker gave the
+        track (1: the whole margin, what a reviewer gives a face the decision rated
+        unlikely), checked as the file reads it.
+        """
         t = self.track(file, track_id)
         o = t.overrides
         new = Overrides(
@@ -326,7 +332,13 @@ class Project:
             o.shape if shape is _KEEP else shape,  # type: ignore[arg-type]
             o.margin if margin is _KEEP else margin,  # type: ignore[arg-type]
         )
-        self._commit(f"set style {track_id}", file, t, replace(t, overrides=new))
+        share = t.margin_share if margin_share is _KEEP else margin_share
+        self._commit(
+            f"set style {track_id}",
+            file,
+            t,
+            replace(t, overrides=new, margin_share=share),  # type: ignore[arg-type]
+        )
 
 
 def _with_keyframe(t: Track, k: Keyframe) -> Track:

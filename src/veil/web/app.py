@@ -106,6 +106,8 @@ class EditRequest(BaseModel):
     label: str | None = None
     shape: str | None = None
     method: str | None = None
+    margin: float | None = None
+    margin_share: float | None = None
     to_frame: int | None = None
 
 
@@ -161,6 +163,10 @@ def apply_edit(project: Project, file: str, e: EditRequest) -> int | None:
             tid,
             method=e.method if "method" in fields else _KEEP,
             shape=e.shape if "shape" in fields else _KEEP,
+            margin=e.margin if "margin" in fields else _KEEP,
+            margin_share=_need(e.margin_share, "margin_share")
+            if "margin_share" in fields
+            else _KEEP,
         )
     return tid
 

@@ -344,6 +344,13 @@ function trackItem(t) {
   const why = document.createElement("div"); why.className = "why";
   if (manual.length) why.append(...manual, " ");  // the row above has no room for them
   if (!t.enabled) why.textContent = "left visible: " + t.reason;
+  if (t.enabled && t.margin_share !== undefined && t.margin_share < 1) {
+    // the learned decision rated it an unlikely face: its mask takes part of the margin
+    const um = document.createElement("button"); um.textContent = "Full margin";
+    um.title = `Rated an unlikely face, so masked with ${Math.round(t.margin_share * 100)}% of the face margin. Give it the whole margin.`;
+    um.onclick = (ev) => { ev.stopPropagation(); guard(() => edit({ op: "set_style", track: t.id, margin_share: 1 })); };
+    why.append(" ", um);
+  }
   if (t.review && t.review.length) {
     const rv = document.createElement("span"); rv.className = "rev"; rv.append(" needs review: ");
     for (const [a, b] of t.review.slice(0, 6)) {
