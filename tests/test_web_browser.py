@@ -302,6 +302,17 @@ def _api(page, url: str, path: str):
     return r
 
 
+def _put_project(page, url: str, job: str, doc: dict) -> None:
+    """Replace the job's project (``PUT``, validated as ``veil mask --project`` reads it)."""
+    origin = url.split("#")[0].rstrip("/")
+    r = page.request.put(
+        origin + f"/api/jobs/{job}/project",
+        data=json.dumps(doc),
+        headers={"X-Veil-Token": TOKEN, "Content-Type": "application/json"},
+    )
+    assert r.ok, r.text()
+
+
 def _project_track(page, url: str, job: str, tid: int) -> dict:
     entry = _api(page, url, f"/jobs/{job}/project").json()["project"]["files"][0]
     return next(t for t in entry["tracks"] if t["id"] == tid)
@@ -492,13 +503,7 @@ def test_a_face_rated_unlikely_gets_the_whole_margin_with_one_click(quick, page)
     job, tid = _detected(page, url)
     doc = _api(page, url, f"/jobs/{job}/project").json()["project"]
     doc["files"][0]["tracks"][0]["margin_share"] = 0.5
-    origin = url.split("#")[0].rstrip("/")
-    r = page.request.put(
-        origin + f"/api/jobs/{job}/project",
-        data=json.dumps(doc),
-        headers={"X-Veil-Token": TOKEN, "Content-Type": "application/json"},
-    )
-    assert r.ok, r.text()
+    _put_project(page, url, job, doc)
     page.reload()
     button = page.locator(f'#tracks li[data-track="{tid}"] button', has_text="Full margin")
     assert "50% of the face margin" in button.get_attribute("title")
@@ -533,13 +538,7 @@ def _many_tracks(page, url: str, job: str) -> list[int]:
         t.pop("review", None)
         tracks.append(t)
     doc["files"][0]["tracks"] = tracks
-    origin = url.split("#")[0].rstrip("/")
-    r = page.request.put(
-        origin + f"/api/jobs/{job}/project",
-        data=json.dumps(doc),
-        headers={"X-Veil-Token": TOKEN, "Content-Type": "application/json"},
-    )
-    assert r.ok, r.text()
+    _put_project(page, url, job, doc)
     return [t["id"] for t in tracks]
 
 
