@@ -57,12 +57,11 @@ def styles_for(regions: Regions, settings: MaskSettings) -> list[Style]:
 
 
 def expand_for_mask(regions: Regions, settings: MaskSettings) -> Regions:
-    """Grow each region by its margin (faces need hair, ears and chin covered): its
-    class's margin times its margin share, as :func:`styles_for` draws it."""
+    """Grow each region by its margin (faces need hair, ears and chin covered): the
+    margin of the style :func:`styles_for` draws it in."""
     if not len(regions):
         return regions
-    margins = np.array([settings.margin(CLASSES[int(lb)]) for lb in regions.labels], np.float32)
-    return regions.expand(margins * regions.margin_shares)
+    return regions.expand(np.array([s.margin for s in styles_for(regions, settings)], np.float32))
 
 
 def _method(style: Style):
