@@ -92,10 +92,10 @@ class Engine:
         if detectors is not None:  # injected (tests, plug-ins): used for images and video
             self._detectors = _for_targets(detectors, self.settings.detect.targets)
             self._video_detectors = self._detectors
-        elif photos:
-            self._detectors = self.detectors
+        elif photos:  # the properties build and keep them
+            _ = self.detectors
         else:
-            self._video_detectors = self.video_detectors
+            _ = self.video_detectors
         self._verifier: Any = None  # the decision's frame verifier, built on first use
 
     # -- per frame -----------------------------------------------------------
