@@ -18,9 +18,12 @@ Then it prints, per clip:
 1. **ranking**: for each false track as the one example a reviewer turned off
    ("seed"), the other tracks ranked by :func:`veil.project.review.similar`;
    mean average precision (AP) of finding the false ones and precision among the
-   first 10, for all feature groups together, each group alone, and the baseline
-   "lowest evidence first"; the share of false tracks in the clip is what a random
-   order scores;
+   first 10 (``rank_all``); the same with each descriptor group alone as the
+   neighbour graph (``rank_place`` ...; ``rank_evidence``: no graph, the seeds'
+   class by lowest evidence first); with 20 random sets of 3 false tracks as the
+   seeds (``rank_all_3seeds``, ``rank_evidence_3seeds``); and the baseline
+   "lowest evidence first" over every track, no seed (``rank_evidence_order``).
+   The share of false tracks in the clip is what a random order scores;
 2. **threshold**: the highest threshold that turns off no true track, what it
    turns off, and the masked share (union of the enabled boxes, full resolution,
    on the annotated frames) before and after a review that turns off exactly the
@@ -29,6 +32,10 @@ Then it prints, per clip:
    drives them in chromium).
 
     python benchmarks/review_clips.py [--cache /tmp/review25] [--clips tokyo_street,uk_plate_car]
+
+``--ranking-only`` measures the ranking alone, pooled over many clips (the
+training clips: ``--annotations A/clips.json B/clips.json --cache PA PB --label
+face``); ``--grid`` adds the settings that were tried to choose the measure's.
 
 Exit status: 0 measured, 3 nothing measured (the clips are absent).
 """
@@ -136,18 +143,46 @@ def average_precision(ranked: list[int], positive: set[int]) -> float:
     return total / len(positive) if positive else float("nan")
 
 
-def ranking(stats, truth: Truth, looks, weights) -> tuple[float, float]:
-    """Mean AP and precision@10 of finding false tracks, each false track as the seed."""
+def precision_at(ranked: list[int], positive: set[int], k: int = 10) -> float:
+    """Share of false tracks among the first ``k`` ranked (all of them when fewer)."""
+    return sum(i in positive for i in ranked[:k]) / max(1, min(k, len(ranked)))
+
+
+def seed_sets(false: list[int], per: int, draws: int, rng) -> list[list[int]]:
+    """Each false track alone (``per`` 1), or ``draws`` random sets of ``per`` of them."""
+    if per == 1:
+        return [[i] for i in false]
+    if len(false) <= per:
+        return []
+    return [[int(x) for x in rng.choice(false, per, replace=False)] for _ in range(draws)]
+
+
+def ranking_runs(
+    stats, truth: Truth, looks, weights, per: int = 1, draws: int = 20, label=None, **kw
+) -> tuple[list[float], list[float]]:
+    """AP and precision@10 of finding the other false tracks, per seed set (see
+    :func:`ranking`); ``label`` keeps one class only; ``kw`` goes to ``similar``."""
     known = {i for i, v in truth.labels.items() if v in ("true", "false", "ignore")}
-    rows = [s for s in stats if s.id in known]
+    rows = [s for s in stats if s.id in known and label in (None, s.label)]
     false = [s.id for s in rows if truth.labels[s.id] == "false"]
     aps, p10 = [], []
-    for seed in false:
-        r = [i for i, _ in rv.similar(rows, [seed], looks, weights)]
+    for seeds in seed_sets(false, per, draws, np.random.default_rng(0)):
+        r = [i for i, _ in rv.similar(rows, seeds, looks, weights, **kw)]
         # a track of another class is not offered: it counts as ranked last (a miss)
-        positive = set(false) - {seed}
+        positive = set(false) - set(seeds)
+        if not positive:
+            continue
         aps.append(average_precision(r, positive))
-        p10.append(sum(i in positive for i in r[:10]) / 10)
+        p10.append(precision_at(r, positive))
+    return aps, p10
+
+
+def ranking(stats, truth: Truth, looks, weights, per: int = 1, **kw) -> tuple[float, float]:
+    """Mean AP and precision@10 of finding false tracks, each false track as the seed
+    (``per`` > 1: 20 random sets of that many false tracks as the seeds)."""
+    aps, p10 = ranking_runs(stats, truth, looks, weights, per, **kw)
+    if not aps:
+        return 0.0, 0.0
     return float(np.mean(aps)), float(np.mean(p10))
 
 
@@ -155,7 +190,7 @@ def evidence_baseline(stats, truth: Truth) -> tuple[float, float]:
     known = [s for s in stats if truth.labels[s.id] in ("true", "false", "ignore")]
     r = [s.id for s in sorted(known, key=lambda s: (s.evidence or 0.0, s.id))]
     positive = {s.id for s in known if truth.labels[s.id] == "false"}
-    return average_precision(r, positive), sum(i in positive for i in r[:10]) / 10
+    return average_precision(r, positive), precision_at(r, positive)
 
 
 def masked_share(entry: FileEntry, frames: list[int], keep: set[int]) -> float:
@@ -307,6 +342,9 @@ def measure(video, cache: Path) -> dict:
     for g in GROUPS:
         res[f"rank_{g}"] = ranking(stats, truth, looks, {k: float(k == g) for k in GROUPS})
     res["rank_evidence_order"] = evidence_baseline(stats, truth)
+    # several seeds: the measure against the evidence order over the same tracks
+    res["rank_all_3seeds"] = ranking(stats, truth, looks, None, per=3)
+    res["rank_evidence_3seeds"] = ranking(stats, truth, looks, {"evidence": 1.0}, per=3)
     # threshold: highest that turns off no true or ignore track
     keepers = [
         rv.evidence(entry.tracks[i]) for i, v in truth.labels.items() if v in ("true", "ignore")
@@ -350,30 +388,104 @@ def measure(video, cache: Path) -> dict:
     return res
 
 
+#: --grid: what was tried on the training clips to choose rv.SPREAD, NEIGHBOURS and WEIGHTS
+GRID_WEIGHTS = (
+    {"place": 1.0},
+    {"place": 1.0, "shape": 1.0},
+    {"place": 1.0, "appearance": 1.0},
+    {"place": 1.0, "shape": 1.0, "appearance": 1.0},
+    {"place": 1.0, "shape": 0.5, "appearance": 0.5},
+    {"place": 1.0, "shape": 0.25, "appearance": 0.25},
+    {"shape": 1.0},
+    {"appearance": 1.0},
+)
+
+
+def pooled(videos, label: str | None, grid: bool) -> list[dict]:
+    """The ranking alone over many (training) clips, pooled over all seed sets: each
+    false track alone, and 10 random sets of 3 per clip with more than 3."""
+    clips = []
+    for v, cache in videos:
+        path = Path(v.file)
+        entry = project_for(cache, path).files[0]
+        clips.append((rv.StatsCache().all(entry), label_tracks(entry, v), looks_of(entry, path)))
+    configs: list[tuple[str, dict | None, dict]] = [
+        ("more like this (defaults)", None, {}),
+        ("lowest evidence first (seeds left out)", {"evidence": 1.0}, {}),
+    ]
+    if grid:
+        configs += [
+            (f"spread {a} neighbours {k} {w}", w, {"spread": a, "neighbours": k})
+            for a in (0.3, 0.5, 0.7, 0.8, 0.9)
+            for k in (4, 8, 16)
+            for w in GRID_WEIGHTS
+        ]
+    out = []
+    for name, weights, kw in configs:
+        row: dict = {"config": name}
+        for per in (1, 3):
+            aps, p10 = [], []
+            for stats, truth, looks in clips:
+                a, p = ranking_runs(stats, truth, looks, weights, per, 10, label, **kw)
+                aps += a
+                p10 += p
+            row[f"seeds{per}"] = [float(np.mean(aps)), float(np.mean(p10)), len(aps)]
+        out.append(row)
+        print(json.dumps(row), flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--annotations", type=Path, default=HERE / "real_videos" / "annotations.json")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/review25"))
+    ap.add_argument(
+        "--annotations",
+        type=Path,
+        nargs="+",
+        default=[HERE / "real_videos" / "annotations.json"],
+        help="one or more datasets (veil eval video format)",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        nargs="+",
+        default=[Path("/tmp/review25")],
+        help="where the projects are (made if missing): one, or one per --annotations",
+    )
     ap.add_argument("--clips", default="", help="comma-separated clip stems (default: all)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument(
+        "--ranking-only",
+        action="store_true",
+        help="only the ranking, pooled over the clips (for the training clips' clips.json)",
+    )
+    ap.add_argument("--label", choices=("face", "plate"), help="rank this class only")
+    ap.add_argument("--grid", action="store_true", help="with --ranking-only: the choices tried")
     args = ap.parse_args(argv)
-    ds = load_dataset(args.annotations, check_files=False)
+    if len(args.cache) not in (1, len(args.annotations)):
+        ap.error("--cache: give one folder, or one per --annotations")
+    caches = args.cache * len(args.annotations) if len(args.cache) == 1 else args.cache
     wanted = {c for c in args.clips.split(",") if c}
-    videos = [v for v in ds.videos if not wanted or Path(v.file).stem in wanted]
-    videos = [v for v in videos if Path(v.file).is_file()]
+    videos = []  # (video, its project cache)
+    for path, cache in zip(args.annotations, caches, strict=True):
+        ds = load_dataset(path, check_files=False)
+        videos += [(v, cache) for v in ds.videos if not wanted or Path(v.file).stem in wanted]
+    videos = [(v, c) for v, c in videos if Path(v.file).is_file()]
     if not videos:
         print("sample clips not found (../shared/data/videos); nothing measured", file=sys.stderr)
         return EXIT_NO_DATA
     rev = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
     ).stdout.strip()
-    print(f"veil review on real clips; {time.strftime('%Y-%m-%d')} {platform.machine()} "
+    print(f"veil review; {time.strftime('%Y-%m-%d')} {platform.machine()} "
           f"commit {rev or '?'}")  # fmt: skip
-    results = []
-    for v in videos:
-        r = measure(v, args.cache)
-        results.append(r)
-        print(json.dumps(r, default=float), flush=True)
+    if args.ranking_only:
+        results = pooled(videos, args.label, args.grid)
+    else:
+        results = []
+        for v, cache in videos:
+            r = measure(v, cache)
+            results.append(r)
+            print(json.dumps(r, default=float), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=float))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -136,14 +137,53 @@ def test_more_like_this_ranks_the_look_alike_first():
     stats = rv.StatsCache().all(e)
     ranked = rv.similar(stats, [2])
     ids = [i for i, _ in ranked]
-    assert ids[:2] == [3, 5] and 4 not in ids  # the plate is another class
-    assert ranked[0][1] > ranked[-1][1]
-    # appearance counts once every track has one
-    looks = {s.id: np.zeros(rv.APPEARANCE_DIM) for s in stats}
-    looks[3] = np.ones(rv.APPEARANCE_DIM) * 5
-    assert [i for i, _ in rv.similar(stats, [2], looks)][0] == 5
+    assert set(ids[:2]) == {3, 5} and 4 not in ids and 2 not in ids  # a plate: another class
+    assert ids[-1] == 1  # the sure face last
+    assert all(0.0 <= v <= 1.0 for _, v in ranked)
+    assert [v for _, v in ranked] == sorted((v for _, v in ranked), reverse=True)
     with pytest.raises(ProjectError, match="no track 42"):
         rv.similar(stats, [42])
+
+
+def _street(extra: list | None = None):
+    """Two rows of weak tracks, one up top (lanterns) and one low down; sure faces between."""
+    tracks = [rf.track(10 + i, (10 + 12 * i, 0, 20 + 12 * i, 10), 0.3) for i in range(6)]
+    tracks += [rf.track(20 + i, (10 + 12 * i, 88, 20 + 12 * i, 98), 0.3) for i in range(6)]
+    tracks += [rf.track(30 + i, (10 + 40 * i, 40, 30 + 40 * i, 60), 0.97) for i in range(5)]
+    return rf.entry(tracks + (extra or []))
+
+
+def test_more_like_this_follows_the_seeds_among_equally_weak_tracks():
+    """Same evidence everywhere in a row: the seeds' row comes first, whichever it is, and
+    more seeds there lift it further; evidence alone could not tell the rows apart."""
+    stats = rv.StatsCache().all(_street())
+    top = [i for i, _ in rv.similar(stats, [10])]
+    low = [i for i, _ in rv.similar(stats, [20])]
+    assert set(top[:5]) == set(range(11, 16)) and set(low[:5]) == set(range(21, 26))
+    assert set(top[-5:]) == set(range(30, 35))  # the sure faces last
+    one = dict(rv.similar(stats, [10]))
+    three = dict(rv.similar(stats, [10, 11, 12]))
+    assert three[13] > one[13] and three[21] == pytest.approx(one[21], abs=0.02)
+
+
+def test_more_like_this_weighs_evidence_and_leaves_out_what_it_must():
+    hand = rf.track(40, (100, 0, 110, 10), None, source="manual")
+    stats = rv.StatsCache().all(_street([hand]))
+    off = [replace(s, enabled=False) if s.id == 11 else s for s in stats]
+    ranked = dict(rv.similar(off, [10]))
+    assert 11 not in ranked and 40 not in ranked and 10 not in ranked
+    assert 11 in dict(rv.similar(off, [10], only_enabled=False))
+    # no neighbours (spread 0): the plain "lowest evidence first" order, doubts as they are
+    plain = rv.similar(stats, [10], spread=0.0)
+    assert plain[0][1] == pytest.approx(0.7) and plain[-1][1] == pytest.approx(0.03)
+    # appearance counts once it is weighed and every track has one
+    looks = {s.id: np.zeros(rv.APPEARANCE_DIM) for s in stats}
+    for i in (10, 24):
+        looks[i] = np.ones(rv.APPEARANCE_DIM) * 5
+    w = {"place": 0.0, "shape": 0.0, "appearance": 1.0}
+    assert rv.needs_looks(w) and not rv.needs_looks()
+    assert rv.similar(stats, [10], looks, w)[0][0] == 24
+    assert rv.similar(stats, [10], None, w)[0][1] == pytest.approx(0.7)  # no pixels: no graph
 
 
 def test_appearance_tells_skin_from_a_lantern():

@@ -15,9 +15,10 @@ and the page, so the three agree on every count.
 * **Never unmask by accident**: a bulk action that would turn off a track rated
   very likely a face (evidence >= :data:`LIKELY_FACE`, or a face drawn by hand)
   raises :class:`NeedsConfirmation` naming how many, unless ``confirm=True``.
-* **More like this**: :func:`similar` ranks tracks by their distance to the
-  tracks a reviewer turned off, over four groups of features (see
-  :func:`features` and docs/review.md).
+* **More like this**: :func:`similar` ranks tracks by how likely they are to be
+  turned off too: each track's doubt (1 - evidence) spread over its neighbours in
+  the frame, with the tracks a reviewer turned off held at 1 (:func:`suspicion`,
+  docs/review.md).
 """
 
 from __future__ import annotations
@@ -461,9 +462,16 @@ def bulk_edit(
 
 
 # -- more like this ---------------------------------------------------------------------------
-#: Weight of each feature group in the distance (see docs/review.md for how they were chosen).
-WEIGHTS: dict[str, float] = {"evidence": 1.0, "appearance": 1.0, "place": 1.0, "shape": 1.0}
+#: Weight of each descriptor group in the neighbour graph of "more like this". Chosen on the
+#: training clips (synthetic, from WIDER FACE training photos; docs/review.md): the place
+#: alone ranked best; shape and appearance added nothing there, so they are off.
+WEIGHTS: dict[str, float] = {"place": 1.0, "shape": 0.0, "appearance": 0.0}
+#: How much of a track's suspicion it takes from its neighbours (the rest is its own
+#: evidence) and how many neighbours it has; chosen with :data:`WEIGHTS`.
+SPREAD = 0.7
+NEIGHBOURS = 8
 APPEARANCE_DIM = 12
+_GROUPS = ("place", "shape", "appearance")
 
 
 def appearance(rgb: np.ndarray) -> np.ndarray:
@@ -471,8 +479,8 @@ def appearance(rgb: np.ndarray) -> np.ndarray:
 
     12 numbers: mean and spread of brightness and of two colour-opponent axes
     (red-green, yellow-blue), the share of skin-coloured pixels, the mean edge
-    strength and a 4-bin histogram of edge directions. Enough to tell a row of
-    lanterns or a sign from faces; not enough to recognise anyone.
+    strength and a 4-bin histogram of edge directions. Not enough to recognise
+    anyone; off by default in :data:`WEIGHTS` (it did not help on the training clips).
     """
     a = np.asarray(rgb, np.float32)
     if a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 2 or a.shape[1] < 2:
@@ -492,7 +500,7 @@ def appearance(rgb: np.ndarray) -> np.ndarray:
 
 
 def features(stats: TrackStats, look: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The feature groups of one track: evidence, appearance, place in the frame, shape."""
+    """The descriptor groups of one track: evidence, appearance, place in the frame, shape."""
     ev = stats.evidence if stats.evidence is not None else 1.0
     return {
         "evidence": np.array([ev], np.float64),
@@ -508,59 +516,112 @@ def features(stats: TrackStats, look: np.ndarray | None = None) -> dict[str, np.
     }
 
 
+def needs_looks(weights: Mapping[str, float] | None = None) -> bool:
+    """Whether :func:`similar` reads pixels with these weights (the server skips decoding
+    frames when it does not)."""
+    return (WEIGHTS if weights is None else weights).get("appearance", 0.0) > 0
+
+
+def _neighbours(x: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest other rows and their squared distances (rows in blocks, so
+    memory stays O(block x n))."""
+    n = len(x)
+    sq = (x**2).sum(axis=1)
+    idx = np.empty((n, k), np.int64)
+    d2 = np.empty((n, k), np.float64)
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        d = np.maximum(sq[a:b, None] + sq[None, :] - 2.0 * x[a:b] @ x.T, 0.0)
+        d[np.arange(b - a), np.arange(a, b)] = np.inf  # not its own neighbour
+        nb = np.argpartition(d, k - 1, axis=1)[:, :k]
+        idx[a:b], d2[a:b] = nb, np.take_along_axis(d, nb, axis=1)
+    return idx, d2
+
+
+def suspicion(
+    stats: Sequence[TrackStats],
+    seeds: Iterable[int],
+    looks: Mapping[int, np.ndarray] | None = None,
+    weights: Mapping[str, float] | None = None,
+    spread: float = SPREAD,
+    neighbours: int = NEIGHBOURS,
+) -> np.ndarray:
+    """How likely each track (of one class) is to be turned off too, given the ``seeds``.
+
+    Label propagation on a neighbour graph: a track starts from its own doubt,
+    1 - evidence (manual tracks: 0), and takes ``spread`` of its suspicion from its
+    ``neighbours`` nearest tracks (by the weighted descriptor groups, each feature
+    scaled by its spread over these tracks; Gaussian weights with the median
+    neighbour distance as width); the seeds are held at 1. So a weak track among
+    tracks the reviewer turned off, or among other weak tracks, rises; a weak
+    track among sure faces sinks. The fixed point of q = (1-s) p + s W q, by
+    iteration.
+    """
+    w = dict(WEIGHTS if weights is None else weights)
+    looks = looks or {}
+    if not all(s.id in looks for s in stats):
+        w["appearance"] = 0.0  # no pixels for some track: compare what there is
+    n = len(stats)
+    prior = np.array([0.0 if s.evidence is None else 1.0 - s.evidence for s in stats])
+    seed_set = set(seeds)
+    held = np.array([s.id in seed_set for s in stats], bool)
+    q = np.where(held, 1.0, prior)
+    k = min(int(neighbours), n - 1)
+    if k < 1 or spread <= 0 or not any(w.get(g, 0.0) > 0 for g in _GROUPS):
+        return q
+    feats = [features(s, looks.get(s.id)) for s in stats]
+    cols = []
+    for g in _GROUPS:
+        if w.get(g, 0.0) <= 0:
+            continue
+        m = np.stack([f[g] for f in feats]).astype(np.float64)
+        sd = m.std(axis=0)
+        cols.append(m / np.where(sd > 1e-9, sd, 1.0) * math.sqrt(w[g] / m.shape[1]))
+    nb, d2 = _neighbours(np.concatenate(cols, axis=1), k)
+    width = float(np.median(d2)) + 1e-9
+    a = np.exp(-d2 / width)
+    a /= np.maximum(a.sum(axis=1, keepdims=True), 1e-12)
+    for _ in range(40):  # converges as spread^i: 0.7^40 < 1e-6
+        q = (1.0 - spread) * prior + spread * (a * q[nb]).sum(axis=1)
+        q[held] = 1.0
+    return q
+
+
 def similar(
     stats: Sequence[TrackStats],
     seeds: Sequence[int],
     looks: Mapping[int, np.ndarray] | None = None,
     weights: Mapping[str, float] | None = None,
     only_enabled: bool = True,
+    spread: float = SPREAD,
+    neighbours: int = NEIGHBOURS,
 ) -> list[tuple[int, float]]:
-    """Tracks ranked by likeness to the ``seeds`` (most alike first): ``(id, similarity)``.
+    """Tracks ranked by :func:`suspicion` given the ``seeds``, most suspect first:
+    ``(id, similarity)`` with similarity the suspicion, from 0 to 1.
 
-    Each feature is scaled by its spread over the clip's tracks (so a pixel and a
-    probability weigh alike), each group's distance is the root mean square of
-    its scaled differences, and the distance to the seeds is the smallest over
-    them of the weighted root sum of squares of the group distances; evidence counts
-    one way only (a track weaker than one turned off is not unlike it); similarity
-    is ``exp(-distance)``. Tracks of another class than every seed are left out,
-    as are the seeds and (``only_enabled``) tracks already off.
+    Each class of the seeds is ranked on its own graph; tracks of another class
+    are left out, as are the seeds, tracks drawn by hand (no evidence: a person
+    drew them) and (``only_enabled``) tracks already off. Ties go to the weaker
+    evidence, then the lower id.
     """
-    w = dict(WEIGHTS if weights is None else weights)
-    looks = looks or {}
     by_id = {s.id: s for s in stats}
     missing = [i for i in seeds if i not in by_id]
     if missing:
         raise ProjectError(f"seeds: no track {missing[0]}")
     if not seeds or len(stats) < 2:
         return []
-    if not all(s.id in looks for s in stats):
-        w["appearance"] = 0.0  # no pixels for some track: compare what there is
-    feats = [features(s, looks.get(s.id)) for s in stats]
-    groups = {g: np.stack([f[g] for f in feats]) for g in feats[0]}
-    scaled = {}
-    for g, m in groups.items():
-        spread = m.std(axis=0)
-        scaled[g] = m / np.where(spread > 1e-9, spread, 1.0)
-    index = {s.id: i for i, s in enumerate(stats)}
-    seed_rows = [index[i] for i in dict.fromkeys(seeds)]
-    total = np.zeros((len(stats), len(seed_rows)))
-    for g, m in scaled.items():
-        if w.get(g, 0.0) <= 0:
-            continue
-        d = m[:, None, :] - m[None, seed_rows, :]
-        if g == "evidence":  # weaker evidence than a track turned off is no unlikeness
-            d = np.maximum(d, 0.0)
-        total += w[g] * (d**2).mean(axis=2)
-    dist = np.sqrt(total).min(axis=1)
-    labels = {by_id[i].label for i in seeds}
     seed_set = set(seeds)
-    out = [
-        (s.id, float(math.exp(-dist[k])))
-        for k, s in enumerate(stats)
-        if s.id not in seed_set and s.label in labels and (s.enabled or not only_enabled)
-    ]
-    out.sort(key=lambda x: (-x[1], x[0]))
-    return out
+    out: list[tuple[int, float, float]] = []
+    for label in sorted({by_id[i].label for i in seed_set}):
+        rows = [s for s in stats if s.label == label]
+        q = suspicion(rows, seed_set, looks, weights, spread, neighbours)
+        out += [
+            (s.id, float(v), s.evidence or 0.0)
+            for s, v in zip(rows, q, strict=True)
+            if s.id not in seed_set and s.evidence is not None and (s.enabled or not only_enabled)
+        ]
+    out.sort(key=lambda x: (-x[1], x[2], x[0]))
+    return [(i, v) for i, v, _ in out]
 
 
 __all__ = [
@@ -585,8 +646,10 @@ __all__ = [
     "frame_boxes",
     "likely_face",
     "likely_line",
+    "needs_looks",
     "preview",
     "similar",
+    "suspicion",
     "threshold_plan",
     "track_stats",
 ]

@@ -174,7 +174,8 @@ def add_review_routes(
             source = job.frames
             tracks = dict(entry.tracks)
             width = entry.width
-        looks = _looks(st, tracks, source, width, entry.frames)
+        # pixels only when the measure weighs appearance (off by default: no decoding)
+        looks = _looks(st, tracks, source, width, entry.frames) if rv.needs_looks() else {}
         ranked = rv.similar(stats, body.seeds, looks)[: max(0, body.limit)]
         return {
             "seeds": body.seeds,
