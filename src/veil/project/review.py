@@ -538,6 +538,24 @@ def _neighbours(x: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, n
     return idx, d2
 
 
+_GRAPH: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _graph(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbour graph of descriptor rows ``x``: each row's ``k`` neighbours and their
+    Gaussian weights (summing to 1; width: the median neighbour distance). The last graph
+    is kept: a reviewer asks again and again about the same tracks, only the seeds change."""
+    key = np.ascontiguousarray(x, np.float64).tobytes() + k.to_bytes(4, "little")
+    hit = _GRAPH.get(key)
+    if hit is None:
+        nb, d2 = _neighbours(x, k)
+        a = np.exp(-d2 / (float(np.median(d2)) + 1e-9))
+        a /= np.maximum(a.sum(axis=1, keepdims=True), 1e-12)
+        _GRAPH.clear()
+        hit = _GRAPH[key] = (nb, a)
+    return hit
+
+
 def suspicion(
     stats: Sequence[TrackStats],
     seeds: Iterable[int],
@@ -577,10 +595,7 @@ def suspicion(
         m = np.stack([f[g] for f in feats]).astype(np.float64)
         sd = m.std(axis=0)
         cols.append(m / np.where(sd > 1e-9, sd, 1.0) * math.sqrt(w[g] / m.shape[1]))
-    nb, d2 = _neighbours(np.concatenate(cols, axis=1), k)
-    width = float(np.median(d2)) + 1e-9
-    a = np.exp(-d2 / width)
-    a /= np.maximum(a.sum(axis=1, keepdims=True), 1e-12)
+    nb, a = _graph(np.concatenate(cols, axis=1), k)
     for _ in range(40):  # converges as spread^i: 0.7^40 < 1e-6
         q = (1.0 - spread) * prior + spread * (a * q[nb]).sum(axis=1)
         q[held] = 1.0
