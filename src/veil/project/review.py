@@ -543,7 +543,7 @@ _GRAPH: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
 def _graph(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The neighbour graph of descriptor rows ``x``: each row's ``k`` neighbours and their
-    Gaussian weights (summing to 1; width: the median neighbour distance). The last graph
+    Gaussian weights (summing to 1; exp(-d2 / median d2)). The last graph
     is kept: a reviewer asks again and again about the same tracks, only the seeds change."""
     key = np.ascontiguousarray(x, np.float64).tobytes() + k.to_bytes(4, "little")
     hit = _GRAPH.get(key)
@@ -569,8 +569,8 @@ def suspicion(
     Label propagation on a neighbour graph: a track starts from its own doubt,
     1 - evidence (manual tracks: 0), and takes ``spread`` of its suspicion from its
     ``neighbours`` nearest tracks (by the weighted descriptor groups, each feature
-    scaled by its spread over these tracks; Gaussian weights with the median
-    neighbour distance as width); the seeds are held at 1. So a weak track among
+    scaled by its spread over these tracks; weights exp(-d^2 / median d^2)); the
+    seeds are held at 1. So a weak track among
     tracks the reviewer turned off, or among other weak tracks, rises; a weak
     track among sure faces sinks. The fixed point of q = (1-s) p + s W q, by
     iteration.
