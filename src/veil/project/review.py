@@ -500,10 +500,9 @@ def appearance(rgb: np.ndarray) -> np.ndarray:
 
 
 def features(stats: TrackStats, look: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The descriptor groups of one track: evidence, appearance, place in the frame, shape."""
-    ev = stats.evidence if stats.evidence is not None else 1.0
+    """The descriptor groups of one track: appearance, place in the frame, shape (the
+    evidence enters :func:`suspicion` as each track's prior, not as a distance)."""
     return {
-        "evidence": np.array([ev], np.float64),
         "appearance": np.zeros(APPEARANCE_DIM) if look is None else np.asarray(look, np.float64),
         "place": np.array([stats.cx, stats.cy], np.float64),
         "shape": np.array(
