@@ -103,9 +103,12 @@ class Clip:
     def hidden(self, tids, which) -> set[int]:
         """Which of the faces (indices into ``self.faces``) ``tids`` hide."""
         out = set()
+        unions: dict[int, np.ndarray] = {}  # one union per frame, for all its faces
         for u in which:
             k, box = self.faces[u]
-            if central_coverage(self.union(tids, k), box[None])[0] >= 0.9:
+            if k not in unions:
+                unions[k] = self.union(tids, k)
+            if central_coverage(unions[k], box[None])[0] >= 0.9:
                 out.add(u)
         return out
 
