@@ -257,3 +257,29 @@ def test_a_threshold_on_one_class_leaves_the_other_alone():
     assert "threshold 0.6 on face tracks' detector score: 2 track(s) off" in report
     with pytest.raises(ProjectError, match="label"):
         rv.preview(e, 0.5, label="logo")
+
+
+def test_size_filter_takes_a_band_of_box_heights(tmp_path, capsys):
+    from veil import cli
+    from veil.project.review_cli import format_ids, parse_ids
+
+    stats = rv.StatsCache().all(rf.project().entry(FILE))  # heights 40, 20, 20, 10
+    assert [s.id for s in rv.by_size(stats, max_size=20)] == [2, 3, 4]
+    assert [s.id for s in rv.by_size(stats, 15, 30)] == [2, 3]
+    assert [s.id for s in rv.by_size(stats, min_size=20.5)] == [1]
+    assert len(rv.by_size(stats)) == 4
+    with pytest.raises(ProjectError, match="min_size"):
+        rv.by_size(stats, 30, 20)
+    with pytest.raises(ProjectError, match="max_size"):
+        rv.by_size(stats, max_size=float("nan"))
+    assert format_ids([9, 3, 7, 8, 5]) == "3,5,7-9" and parse_ids("3,5,7-9") == [3, 5, 7, 8, 9]
+    path = tmp_path / "p.json"
+    rf.project().save(path)
+    assert cli.main(["review", str(path), "--max-size", "20"]) == 0
+    assert "3 track(s) at most 20 px high (median box height): 2-4" in capsys.readouterr().out
+    assert cli.main(["review", str(path), "--min-size", "15", "--max-size", "30"]) == 0
+    assert "2 track(s) 15 to 30 px high (median box height): 2-3" in capsys.readouterr().out
+    # the band only narrows the listing: with an action it is refused, nothing written
+    args = ["review", str(path), "--max-size", "20", "--disable", "2", "--reason", "x"]
+    assert cli.main(args) == 2
+    assert Project.load(path).entry(FILE).tracks[2].enabled

@@ -76,6 +76,12 @@ def test_tracks_and_preview(job):
     bad = client.get(f"/api/jobs/{jid}/review/preview?threshold=2", headers=AUTH)
     assert bad.status_code == 400 and "threshold" in bad.json()["detail"]
     assert client.get(f"/api/jobs/{jid}/review/tracks").status_code == 401
+    # a size band (median box height, px): the lanterns and the plate, not the face
+    small = client.get(f"/api/jobs/{jid}/review/tracks?max_size=20", headers=AUTH).json()
+    assert [t["id"] for t in small["tracks"]] == [2, 3, 4]
+    assert small["evidence_kinds"] == ["detector score"]
+    bad = client.get(f"/api/jobs/{jid}/review/tracks?min_size=30&max_size=20", headers=AUTH)
+    assert bad.status_code == 400 and "min_size" in bad.json()["detail"]
 
 
 def test_threshold_apply_undo_and_confirmation(job):

@@ -174,6 +174,15 @@ def test_mouse_selection_and_filters(reviewed, page):
     page.wait_for_function("document.querySelectorAll('.gcell').length === 1")
     page.wait_for_function("document.querySelectorAll('#tracks li').length === 1")  # list too
     page.select_option("#gv-class", "all")
+    # the size band: boxes at most 20 px high (2, 3, 4, 5), then at least 30 (1, 6)
+    page.fill("#gv-max", "20")
+    page.wait_for_function("document.querySelectorAll('.gcell').length === 4")
+    page.fill("#gv-max", "")
+    page.fill("#gv-min", "30")
+    cells = "[...document.querySelectorAll('.gcell')].map(c => c.dataset.track).sort().join()"
+    page.wait_for_function(f"{cells} === '1,6'")
+    page.fill("#gv-min", "")
+    page.wait_for_function("document.querySelectorAll('.gcell').length === 6")
     page.select_option("#gv-sort", "-evidence")
     first = "document.querySelector('.gcell[data-index=\"0\"]').dataset.track"
     page.wait_for_function(f"{first} === '1'")

@@ -178,6 +178,28 @@ def track_stats(entry: FileEntry, t: Track) -> TrackStats:
     )
 
 
+def _check_size(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProjectError(f"{name}: expected a box height in pixels (0 or more), got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ProjectError(f"{name}: expected a box height in pixels (0 or more), got {value!r}")
+    return float(value)
+
+
+def by_size(
+    stats: Iterable[TrackStats], min_size: float | None = None, max_size: float | None = None
+) -> list[TrackStats]:
+    """The tracks whose size (median box height, px) lies from ``min_size`` to ``max_size``
+    (both included; None: no bound), so a reviewer can take the distant crowd's tiny boxes, or
+    the big signs, as one group."""
+    lo, hi = _check_size("min_size", min_size), _check_size("max_size", max_size)
+    if lo is not None and hi is not None and lo > hi:
+        raise ProjectError(f"min_size: {lo:g} is above max_size {hi:g}")
+    return [s for s in stats if (lo is None or s.size >= lo) and (hi is None or s.size <= hi)]
+
+
 class StatsCache:
     """:func:`track_stats` per track object: an edit replaces one track, one is recomputed."""
 
@@ -654,6 +676,7 @@ __all__ = [
     "apply_threshold",
     "bulk_edit",
     "bulk_plan",
+    "by_size",
     "evidence",
     "evidence_kind",
     "features",

@@ -60,6 +60,7 @@ def review_command(sub: argparse._SubParsersAction) -> None:
         "  veil review street.project.json\n"
         "  veil review street.project.json --threshold 0.3 --reason 'signs and lanterns'\n"
         "  veil review street.project.json --disable 4,9-12 --reason 'poster, not a person'\n"
+        "  veil review street.project.json --max-size 12   # the tracks at most 12 px high, ids\n"
         "exit status: 0 done, 2 usage error or refused (e.g. needs --confirm)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -88,6 +89,14 @@ def review_command(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     pr.add_argument("-o", "--output", type=Path, help="write here (default: PROJECT, in place)")
     pr.add_argument("--top", type=int, default=20, help="tracks listed without an action")
+    pr.add_argument(
+        "--min-size",
+        type=float,
+        metavar="PX",
+        help="list only tracks at least PX high (median box height); prints their ids for "
+        "--disable",
+    )
+    pr.add_argument("--max-size", type=float, metavar="PX", help="list only tracks at most PX high")
     pr.set_defaults(run=run_review)
 
 
@@ -101,14 +110,41 @@ def _pick_file(project: Project, name: str | None) -> str:
     return names[0]
 
 
-def _summary(project: Project, file: str, top: int) -> None:
+def format_ids(ids: list[int]) -> str:
+    """``[3, 5, 7, 8, 9]`` -> ``"3,5,7-9"`` (what :func:`parse_ids` reads)."""
+    runs: list[list[int]] = []
+    for i in sorted(set(ids)):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _summary(
+    project: Project,
+    file: str,
+    top: int,
+    min_size: float | None = None,
+    max_size: float | None = None,
+) -> None:
     entry = project.entry(file)
+    every = rv.StatsCache().all(entry)
     stats = sorted(
-        rv.StatsCache().all(entry),
+        rv.by_size(every, min_size, max_size),
         key=lambda s: (s.evidence is None, -(s.evidence or 0.0), s.id),
     )
-    kinds = sorted({s.evidence_kind for s in stats})
-    _say(f"{len(stats)} tracks; evidence: {', '.join(kinds) or 'none'}")
+    kinds = sorted({s.evidence_kind for s in every})
+    _say(f"{len(every)} tracks; evidence: {', '.join(kinds) or 'none'}")
+    if min_size is not None or max_size is not None:
+        if max_size is None:
+            band = f"at least {min_size:g}"
+        elif min_size is None:
+            band = f"at most {max_size:g}"
+        else:
+            band = f"{min_size:g} to {max_size:g}"
+        ids = format_ids([s.id for s in stats]) or "none"
+        _say(f"{len(stats)} track(s) {band} px high (median box height): {ids}")
     cov = rv.Coverage(entry)
     for x in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9):
         p = rv.preview(entry, x, cov)
@@ -128,8 +164,12 @@ def run_review(args: argparse.Namespace) -> int:
     file = _pick_file(project, args.file)
     entry = project.entry(file)
     if args.threshold is None and not (args.disable or args.enable or args.method):
-        _summary(project, file, args.top)
+        _summary(project, file, args.top, args.min_size, args.max_size)
         return EXIT_OK
+    if args.min_size is not None or args.max_size is not None:
+        raise ConfigError(
+            "--min-size/--max-size: only narrow the listing; pass the ids it prints to --disable"
+        )
     try:
         if args.threshold is not None:
             if args.dry_run:
@@ -169,4 +209,4 @@ def run_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-__all__ = ["parse_ids", "review_command", "run_review"]
+__all__ = ["format_ids", "parse_ids", "review_command", "run_review"]

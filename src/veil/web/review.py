@@ -88,14 +88,18 @@ def add_review_routes(
         )
 
     @api.get("/jobs/{job_id}/review/tracks", summary="Per-track evidence, size, place and state")
-    def review_tracks(job_id: str) -> dict[str, Any]:
+    def review_tracks(
+        job_id: str, min_size: float | None = None, max_size: float | None = None
+    ) -> dict[str, Any]:
+        """Every track, or (``min_size``/``max_size``, px of median box height) those of a size."""
         job = job_of(job_id)
         with job.lock:
             entry = job.entry_project().entry(job.name)
-            rows = [s.as_dict() for s in state(job).stats.all(entry)]
+            every = state(job).stats.all(entry)
+        rows = [s.as_dict() for s in rv.by_size(every, min_size, max_size)]
         return {
             "likely_face": {"confidence": rv.LIKELY_FACE, "detector score": rv.LIKELY_FACE_SCORE},
-            "evidence_kinds": sorted({r["evidence_kind"] for r in rows}),
+            "evidence_kinds": sorted({s.evidence_kind for s in every}),
             "tracks": rows,
         }
 

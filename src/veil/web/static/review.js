@@ -27,11 +27,15 @@ async function reviewLoad() {
 function enabledOf(id) { const t = S.tracks.get(id); return t ? t.enabled : false; }
 function reviewFilter() {
   const cls = $("gv-class").value, state = $("gv-state").value, sort = $("gv-sort").value;
+  // size: the median box height in px, from..to (both included; empty: no bound)
+  const bound = (id) => { const v = $(id).value.trim(); return v === "" || !(Number(v) >= 0) ? null : Number(v); };
+  const lo = bound("gv-min"), hi = bound("gv-max");
   const rows = [];
   for (const s of R.stats.values()) {
     if (!S.tracks.has(s.id)) continue;
     const kind = s.source === "manual" ? "manual" : s.label;
     if (cls !== "all" && kind !== cls) continue;
+    if ((lo !== null && s.size < lo) || (hi !== null && s.size > hi)) continue;
     const on = enabledOf(s.id);
     if (state === "on" && !on) continue;
     if (state === "off" && on) continue;
@@ -373,6 +377,9 @@ function build() {
       <option>plate</option><option value="manual">drawn</option></select></label>
     <label>State <select id="gv-state"><option value="all">all</option><option value="on">masked</option>
       <option value="off">turned off</option></select></label>
+    <label title="Median box height in pixels of the video; empty: no bound">Size
+      <input type="number" id="gv-min" min="0" step="1" placeholder="from" aria-label="size from, px">
+      – <input type="number" id="gv-max" min="0" step="1" placeholder="to" aria-label="size to, px"> px</label>
     <label>Sort <select id="gv-sort"><option value="evidence">evidence, lowest first</option>
       <option value="-evidence">evidence, highest first</option><option value="size">size, smallest first</option>
       <option value="-size">size, largest first</option><option value="area">masked area, largest first</option>
@@ -403,6 +410,7 @@ function build() {
   });
   $("gv-apply").onclick = () => guard(applyThreshold);
   for (const id of ["gv-class", "gv-state", "gv-sort"]) $(id).onchange = () => { R.cur = 0; reviewFilter(); reviewPreview(); };
+  for (const id of ["gv-min", "gv-max"]) $(id).oninput = () => { R.cur = 0; reviewFilter(); };
   $("gv-off").onclick = () => guard(() => bulk("disable"));
   $("gv-on").onclick = () => guard(() => bulk("enable"));
   $("gv-method").onchange = () => guard(() => bulk("method", { method: $("gv-method").value || null }));
