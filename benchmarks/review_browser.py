@@ -12,7 +12,11 @@ Needs chromium (/usr/bin/chromium) and Playwright. Two parts:
   and the weakest remaining false tracks are clicked (Ctrl) and turned off (X,
   Enter). A second reviewer ("place") sorts the grid by place in the frame (top or
   bottom first), clicks the first track and Shift+clicks the last of the run of
-  false tracks there, then X, Enter. Actions (clicks and keys) and seconds are
+  false tracks there, then X, Enter. A third ("area") applies the safe threshold as the
+  first does, then sorts the grid by masked area and turns off the one run there that is
+  safe to turn off and takes the most area (benchmarks/review_clips.py, ``Safety``: no
+  annotated face loses its mask, a true track goes only where another covers it on every
+  frame; tracks on ``ignore`` faces may go). Actions (clicks and keys) and seconds are
   counted (no thinking time: the machine's part only), then the project the
   server holds is scored: masked share (union of the enabled boxes on the
   annotated frames), annotated faces left unmasked, false tracks left masked.
@@ -127,6 +131,46 @@ def place_run(entry: FileEntry, truth: rc.Truth) -> tuple[str, list[int]]:
     return best
 
 
+def budget_run(
+    entry: FileEntry, truth: rc.Truth, off: set[int], cols: int, rows: int, spare: int
+) -> list[int]:
+    """The area reviewer's run, within ``spare`` actions beyond click, Shift+click, X, Enter:
+    one per turn of the wheel (the first ``rows`` rows of ``cols`` cells are in sight; a turn
+    of 600 px shows 5 rows more) and one to confirm tracks rated very likely a face. The run
+    that leaves the least masked share among those that fit."""
+    from veil.project import review as rv
+
+    safety = rc.Safety(entry, truth)
+    keep = safety.on - off
+    order = rc.area_order(entry)
+    likely = {t.id for t in entry.tracks.values() if rv.likely_face(t)}
+    in_sight, per_turn = cols * rows, cols * 5
+    frames = sorted(truth.gt)
+    best: tuple[float, list[int]] = (math.inf, [])
+    for turns in range(spare + 1):
+        for avoid, confirm in ((likely, 0), (set(), 1)):
+            if turns + confirm > spare:
+                continue
+            end = in_sight + turns * per_turn
+            i, j = rc.best_run(entry, order, keep, safety, avoid, end)
+            share = rc.masked_share(entry, frames, keep - set(order[i:j]))
+            best = min(best, (share, order[i:j]), key=lambda b: b[0])
+    return best[1]
+
+
+def below_grid(page, track: int) -> float:
+    """How far (px) the grid cell of ``track`` reaches below the grid's visible part (0: in
+    sight), from its place in the grid's order (review.js draws only the rows near the view)."""
+    return float(
+        page.evaluate(
+            """(id) => { const g = document.getElementById('gv-grid');
+            const row = Math.floor(R.list.indexOf(id) / R.cols);
+            return Math.max(0, (row + 1) * CELL_H - g.scrollTop - g.clientHeight); }""",
+            track,
+        )
+    )
+
+
 def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold") -> dict:
     path = Path(video.file)
     entry = rc.project_for(cache, path).files[0]
@@ -168,10 +212,17 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
                 c.key("Enter")
                 page.wait_for_selector(f'.gcell.off[data-track="{run[-1]}"]')
         # one click on the slider where X lies (the thumb's travel is the track less its width)
-        box = page.locator("#gv-slider").bounding_box() if strategy == "threshold" else None
+        slider = strategy in ("threshold", "area")
+        box = page.locator("#gv-slider").bounding_box() if slider else None
         thumb = 16
         if box is not None:
-            px = box["x"] + thumb / 2 + x * (box["width"] - thumb)
+            # the slider's padding (the page's input style) narrows the thumb's travel
+            pad = page.evaluate(
+                "(() => { const c = getComputedStyle(document.getElementById('gv-slider'));"
+                " return [parseFloat(c.paddingLeft), parseFloat(c.paddingRight)]; })()"
+            )
+            travel = box["width"] - pad[0] - pad[1] - thumb
+            px = box["x"] + pad[0] + thumb / 2 + x * travel
             c.n += 1
             page.mouse.click(px, box["y"] + box["height"] / 2)
             for _ in range(20):
@@ -188,6 +239,37 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
             c.key("Enter")
             page.wait_for_selector("#bulk-dialog", state="hidden")
             page.wait_for_function("document.querySelectorAll('.gcell.off').length > 0")
+        run = []
+        if strategy == "area":
+            # sort by masked area; one run there: click its first track, Shift+click its last
+            c.n += 2  # open the sort select, pick the order
+            page.select_option("#gv-sort", "area")
+            cols, rows = page.evaluate(
+                "[R.cols, Math.floor(document.getElementById('gv-grid').clientHeight / CELL_H)]"
+            )
+            t1 = time.perf_counter()  # the reviewer's choice is thinking time: not counted
+            run = budget_run(entry, truth, set(plan["off"]), cols, rows, budget - c.n - 4)
+            t0 += time.perf_counter() - t1
+        if run:
+            c.click(f'.gcell[data-track="{run[0]}"]')
+            last = f'.gcell[data-track="{run[-1]}"]'
+            for _ in range(5):  # a turn of the wheel (at most 600 px) while it is out of sight
+                need = below_grid(page, run[-1])
+                if need <= 0:
+                    break
+                c.n += 1
+                page.hover("#gv-grid")
+                page.mouse.wheel(0, min(600, need + 8))
+                page.wait_for_timeout(100)
+            c.click(last, modifiers=["Shift"])
+            c.key("x")
+            page.wait_for_selector("#bulk-dialog[open]")
+            c.key("Enter")
+            done = f'.gcell.off[data-track="{run[-1]}"]'
+            page.wait_for_selector(f"{done}, #confirm-dialog[open]")
+            if page.locator("#confirm-dialog[open]").count():
+                c.click("#confirm-ok")  # a false track rated very likely a face
+            page.wait_for_selector(done)
         # the weakest false tracks still masked, one by one, while the budget lasts
         left = budget - c.n - 2 - 2  # X and Enter at the end; the state filter
         residual = plan["residual_false"][: max(0, left)] if strategy == "threshold" else []
@@ -218,7 +300,7 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
         "strategy": strategy,
         "tracks": len(entry.tracks),
         "false": false_total,
-        "threshold": x,
+        "threshold": x if strategy != "place" else None,
         "actions": c.n,
         "seconds": round(seconds, 2),
         "false_left_masked": sum(truth.labels[i] == "false" for i in kept),
@@ -379,7 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", default="", help="comma-separated clip stems")
     ap.add_argument("--budget", type=int, default=10, help="actions per clip")
     ap.add_argument(
-        "--strategies", default="threshold,place", help="threshold (slider) and/or place (sort)"
+        "--strategies",
+        default="threshold,place,area",
+        help="threshold (slider, then clicks), place (a run by place), area (slider, then a run "
+        "by masked area)",
     )
     ap.add_argument("--synthetic", type=int, default=0, help="tracks in the speed test (0: skip)")
     ap.add_argument("--reps", type=int, default=40)

@@ -48,7 +48,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -246,36 +246,51 @@ def faces_unmasked(entry: FileEntry, truth: Truth, keep: set[int], ignore: bool 
     return missed
 
 
-def safe_threshold(entry: FileEntry, truth: Truth) -> float:
-    """The highest threshold after which every annotated face masked before is still masked,
-    and every true track it turns off is covered on each of its frames by a kept track's box
-    (a duplicate), found by bisection."""
+class Safety:
+    """Which sets of kept tracks a reviewer may leave: every annotated face (not ``ignore``)
+    masked before review is still inside a kept track's box (centre) on the annotated frames,
+    and every true track turned off is covered on each of its frames by a kept track's box (a
+    duplicate). Tracks on ``ignore`` faces and false tracks may go, unless they are the only
+    cover of a face. The covers are found once, so a check is set arithmetic."""
+
+    def __init__(self, entry: FileEntry, truth: Truth) -> None:
+        on = [t for t in entry.tracks.values() if t.enabled]
+        self.on = {t.id for t in on}
+        boxes = {
+            t.id: dict(zip(*(a.tolist() for a in rv.frame_boxes(t, entry.frames)), strict=True))
+            for t in on
+        }
+
+        def covering(f: int, b, but: int | None = None) -> set[int]:
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            return {
+                j
+                for j, bj in boxes.items()
+                if j != but
+                and (k := bj.get(f)) is not None
+                and k[0] <= cx <= k[2]
+                and k[1] <= cy <= k[3]
+            }
+
+        faces = [covering(i, b.xyxy) for i, bs in truth.gt.items() for b in bs if not b.ignore]
+        self.faces = [c for c in faces if c]  # the unmasked ones stay so: review cannot help
+        true = [i for i in self.on if truth.labels[i] == "true"]
+        self.shadow = {i: [covering(f, b, i) for f, b in boxes[i].items()] for i in true}
+
+    def ok(self, keep: set[int]) -> bool:
+        if not all(c & keep for c in self.faces):
+            return False
+        return all(all(c & keep for c in self.shadow[i]) for i in self.shadow if i not in keep)
+
+
+def safe_threshold(entry: FileEntry, truth: Truth, safety: Safety | None = None) -> float:
+    """The highest threshold that leaves a set of tracks :class:`Safety` allows, by bisection."""
+    safety = safety or Safety(entry, truth)
     on = [t for t in entry.tracks.values() if t.enabled]
-    before = faces_unmasked(entry, truth, {t.id for t in on})
     values = sorted({e for t in on if (e := rv.evidence(t)) is not None})
 
-    boxes = {
-        t.id: dict(zip(*(a.tolist() for a in rv.frame_boxes(t, entry.frames)), strict=True))
-        for t in on
-    }
-
-    def shadowed(tid: int, keep: set[int]) -> bool:
-        """Every box of track ``tid`` has its centre inside a kept track's box, every frame."""
-        for f, b in boxes[tid].items():
-            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-            if not any(
-                (k := boxes[j].get(f)) is not None and k[0] <= cx <= k[2] and k[1] <= cy <= k[3]
-                for j in keep
-            ):
-                return False
-        return True
-
     def ok(x: float) -> bool:
-        keep = {t.id for t in on if (e := rv.evidence(t)) is None or e >= x}
-        if faces_unmasked(entry, truth, keep) > before:
-            return False
-        gone = [t.id for t in on if t.id not in keep and truth.labels[t.id] == "true"]
-        return all(shadowed(i, keep) for i in gone)
+        return safety.ok({t.id for t in on if (e := rv.evidence(t)) is None or e >= x})
 
     lo, hi = 0, len(values) - 1  # values[lo] is always safe (nothing below it goes)
     if not values:
@@ -289,11 +304,72 @@ def safe_threshold(entry: FileEntry, truth: Truth) -> float:
     return values[lo]
 
 
+def cover_floor(entry: FileEntry, truth: Truth, safety: Safety) -> set[int]:
+    """What a perfect review keeps: the true tracks, and (greedily, most faces first, then the
+    least area) the fewest other tracks that keep every annotated face covered; then, largest
+    first, less each track that :class:`Safety` lets go (a duplicate of another)."""
+    keep = {i for i in safety.on if truth.labels[i] == "true"}
+    need = [c for c in safety.faces if not c & keep]
+    stats = {s.id: s for s in rv.StatsCache().all(entry)}
+    while need:
+        count: dict[int, int] = {}
+        for c in need:
+            for i in c:
+                count[i] = count.get(i, 0) + 1
+        best = max(count, key=lambda i: (count[i], -stats[i].area * stats[i].frames, -i))
+        keep.add(best)
+        need = [c for c in need if best not in c]
+    for i in sorted(keep, key=lambda i: (-stats[i].area * stats[i].frames, i)):
+        if safety.ok(keep - {i}):  # a duplicate (largest first): another covers it everywhere
+            keep.discard(i)
+    return keep
+
+
+def area_order(entry: FileEntry) -> list[int]:
+    """The grid's order "masked area, largest first" (review.js: rounded area x frames, id)."""
+    rows = [s.as_dict() for s in rv.StatsCache().all(entry)]
+    rows.sort(key=lambda d: (-float(d["area"]) * int(d["frames"]), int(d["id"])))  # type: ignore[arg-type]
+    return [int(d["id"]) for d in rows]  # type: ignore[call-overload]
+
+
+def best_run(
+    entry: FileEntry,
+    order: list[int],
+    keep: set[int],
+    safety: Safety,
+    avoid: set[int] | frozenset[int] = frozenset(),
+    end: int | None = None,
+) -> tuple[int, int]:
+    """The run ``order[i:j]`` (one click, one Shift+click) whose turning off leaves a safe set
+    and takes the most masked area (area x frames of the kept tracks in it); it holds no kept
+    track of ``avoid`` (e.g. those rated very likely a face: one more click to confirm) and
+    ends by ``end`` (e.g. the cells in sight: no scrolling)."""
+    weight = {s.id: s.area * s.frames for s in rv.StatsCache().all(entry)}
+    best, run, j = 0.0, (0, 0), 0
+    n = len(order) if end is None else min(end, len(order))
+
+    def fits(i: int, j: int) -> bool:
+        return order[j] not in (avoid & keep) and safety.ok(keep - set(order[i : j + 1]))
+
+    for i in range(n):
+        j = max(j, i)
+        while j < n and fits(i, j):
+            j += 1
+        got = sum(weight[t] for t in order[i:j] if t in keep)
+        if got > best:
+            best, run = got, (i, j)
+    return run
+
+
 def review_plan(entry: FileEntry, truth: Truth) -> dict:
     """What a reviewer who knows the ground truth does: the safe threshold, then the false
-    tracks above it, weakest first, picked one by one in the grid."""
-    x = safe_threshold(entry, truth)
+    tracks above it, weakest first, picked one by one in the grid; or (``run``) the grid sorted
+    by masked area and the one run there that is safe to turn off and takes the most area."""
+    safety = Safety(entry, truth)
+    x = safe_threshold(entry, truth, safety)
     off = {t.id for t in rv.threshold_plan(entry, x)}
+    order = area_order(entry)
+    i, j = best_run(entry, order, safety.on - off, safety)
     above = sorted(
         (t for t in entry.tracks.values() if t.enabled and t.id not in off),
         key=lambda t: (rv.evidence(t) or 0.0, t.id),
@@ -307,6 +383,8 @@ def review_plan(entry: FileEntry, truth: Truth) -> dict:
             for k in ("true", "ignore", "false", "unknown")
         },
         "residual_false": residual,
+        "area_run": order[i:j],
+        "area_run_at": (i, j),
     }
 
 
@@ -379,6 +457,39 @@ def measure(video, cache: Path) -> dict:
     res["ignore_unmasked_after_safe_threshold"] = faces_unmasked(entry, truth, kept, ignore=True)
     true_only = {i for i in every if truth.labels[i] == "true"}
     res["share_true_tracks_only"] = masked_share(entry, frames, true_only)
+    res["unmasked_true_tracks_only"] = faces_unmasked(entry, truth, true_only)
+    # a perfect review: the true tracks and the fewest others that still cover every face
+    safety = Safety(entry, truth)
+    floor = cover_floor(entry, truth, safety)
+    res["floor_tracks"] = {
+        k: sum(truth.labels[i] == k for i in floor) for k in ("true", "ignore", "false")
+    }
+    res["share_floor"] = masked_share(entry, frames, floor)
+    res["unmasked_floor"] = faces_unmasked(entry, truth, floor)
+    # the safe threshold, then one run of the grid sorted by masked area
+    after_run = kept - set(plan["area_run"])
+    res["area_run"] = [*plan["area_run_at"], len(kept - after_run)]  # from, to, tracks off
+    res["share_after_area_run"] = masked_share(entry, frames, after_run)
+    res["unmasked_after_area_run"] = faces_unmasked(entry, truth, after_run)
+    # the safe threshold, then "more like this" from the two largest tracks on ignore faces
+    # (the distant crowd) that cover no face, turned off; the 20 suggestions (the page's
+    # default) accepted where that is safe
+    covering = set().union(*safety.faces) if safety.faces else set()
+    sizes = {s.id: s.area * s.frames for s in stats}
+    crowd = [i for i in kept if truth.labels[i] == "ignore" and i not in covering]
+    seeds = sorted(crowd, key=lambda i: (-sizes[i], i))[:2]
+    if seeds:
+        now = [replace(s, enabled=s.id in kept and s.id not in seeds) for s in stats]
+        sugg = [i for i, _ in rv.similar(now, seeds)][:20]
+        after_like = kept - set(seeds) - set(sugg)
+        res["like_crowd"] = {
+            "seeds": len(seeds),
+            "suggested": {
+                k: sum(truth.labels[i] == k for i in sugg) for k in ("true", "ignore", "false")
+            },
+            "safe": safety.ok(after_like),
+            "share": masked_share(entry, frames, after_like),
+        }
     res["likely_false"] = sum(
         rv.likely_face(entry.tracks[i]) for i, v in truth.labels.items() if v == "false"
     )
