@@ -240,7 +240,7 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
             page.wait_for_selector("#bulk-dialog", state="hidden")
             page.wait_for_function("document.querySelectorAll('.gcell.off').length > 0")
         run = []
-        if strategy == "area":
+        if strategy == "area" and plan["residual_false"]:  # false tracks left to find
             # sort by masked area; one run there: click its first track, Shift+click its last
             c.n += 2  # open the sort select, pick the order
             page.select_option("#gv-sort", "area")
