@@ -601,3 +601,63 @@ def test_a_clip_matching_does_not_load_scipy_optimize_and_a_crowd_does():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True", "True"]
+
+
+# -- siblings: one face followed twice ----------------------------------------------
+
+
+def _nested(outer, inner, missing: str, frames: int = 40, gap=range(10, 20), labels=FACE):
+    """A still box and a smaller one inside it, each its own track; ``missing`` says
+    which of the two the detector misses on the frames of ``gap``."""
+    out = []
+    for f in range(frames):
+        boxes = [outer, inner]
+        if f in gap:
+            boxes = [inner] if missing == "outer" else [outer]
+        out.append(regions(boxes, labels=np.full(len(boxes), labels, np.int16)))
+    return out
+
+
+SIBLINGS = TrackConfig(sibling_inside=0.7, sibling_below=64)
+
+
+def _counts(cfg: TrackConfig, frames) -> list[int]:
+    return [len(r) for r in run(OfflineTracker(cfg), frames)]
+
+
+def test_a_smaller_siblings_guess_gives_way_where_the_larger_is_seen():
+    frames = _nested([100, 100, 160, 160], [110, 115, 150, 155], missing="inner")
+    plain, merged = _counts(TrackConfig(), frames), _counts(SIBLINGS, frames)
+    # without the rule the inner track is bridged across its miss: two masks all along
+    assert plain == [2] * 40
+    # with it, the bridge (and the extension before it) gives way to the seen outer box
+    assert merged[:10] == [2] * 10 and merged[20:] == [2] * 20
+    assert merged[10:20] == [1] * 10
+    out = run(OfflineTracker(SIBLINGS), frames)
+    assert all(contains(out[f].xyxy[0], [110, 115, 150, 155]) for f in range(10, 20))
+
+
+def test_the_larger_siblings_guess_and_large_faces_and_plates_are_kept():
+    # the larger box missed: its bridge stays, the smaller box may be partial
+    outer_missed = _nested([100, 100, 160, 160], [110, 115, 150, 155], missing="outer")
+    assert _counts(SIBLINGS, outer_missed) == [2] * 40
+    # a large face keeps every guess: there a partial box may hold the rest of it
+    large = _nested([100, 100, 220, 220], [110, 120, 200, 210], missing="inner")
+    assert _counts(SIBLINGS, large) == [2] * 40
+    # plates have no siblings
+    plates = _nested([100, 100, 160, 160], [110, 115, 150, 155], "inner", labels=PLATE)
+    assert _counts(SIBLINGS, plates) == [2] * 40
+    # boxes that only touch are not siblings
+    apart = _nested([100, 100, 160, 160], [150, 110, 190, 150], missing="inner")
+    assert _counts(SIBLINGS, apart) == [2] * 40
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"sibling_inside": 1.5}, "sibling_inside"), ({"sibling_below": -1}, "sibling_below")],
+)
+def test_sibling_settings_are_validated(kwargs, name):
+    with pytest.raises(ConfigError, match=name):
+        TrackConfig(**kwargs)
+    with pytest.raises(ConfigError, match=name):
+        TrackSettings(**kwargs)

@@ -391,6 +391,14 @@ class TrackSettings:
     mask's margin is ``unlikely_margin`` times the face margin (1: the same). It
     keeps every frame, its extensions and the growth with the camera's step (blur).
     See docs/decide.md, "Masks sized by evidence".
+
+    The face network often finds one face twice, a box and a smaller one inside it,
+    and each becomes a track. Such *siblings* (``sibling_inside`` of the smaller box
+    inside the larger on some detector run) are both masked, but where the smaller
+    one's box is only a guess (bridged across a run that missed it, or an extension)
+    and the larger is seen there, the guess is left out while it is under
+    ``sibling_below`` pixels high: it lags beside the face it follows. Larger faces
+    keep every guess. See docs/decide.md, "The second tracks at the tracker".
     """
 
     enabled: bool = True
@@ -410,6 +418,8 @@ class TrackSettings:
     unlikely_below: float = 0.5
     unlikely_growth: float = 0.0
     unlikely_margin: float = 0.5
+    sibling_inside: float = 0.7
+    sibling_below: float = 64.0
 
     def __post_init__(self) -> None:
         if self.decide not in DECISIONS:
@@ -437,6 +447,8 @@ class TrackSettings:
         _check_range("unlikely_below", self.unlikely_below, 0.0, 1.0)
         _check_range("unlikely_growth", self.unlikely_growth, 0.0, 1.0)
         _check_range("unlikely_margin", self.unlikely_margin, 0.0, 1.0)
+        _check_range("sibling_inside", self.sibling_inside, 0.0, 1.0)
+        _check_range("sibling_below", self.sibling_below, 0.0, 10000.0)
         if self.pre_frames > self.lookahead:
             raise ConfigError(
                 f"pre_frames ({self.pre_frames}) cannot exceed lookahead ({self.lookahead})"

@@ -10,6 +10,8 @@ while they wait, later detections can still reach them:
   frames where the detector did not run it follows the tracker's prediction;
 * boxes are steadied over ``smooth_radius`` frames each side, yet always
   contain the frame's own box, and grow with the track's speed;
+* a face followed twice (a box and a smaller one inside it, each a track) keeps
+  both, but the smaller one's guessed boxes give way where the larger is seen;
 * a track is masked only once it is confirmed: one *strong* detection, or
   ``confirm_hits`` detections at the operating threshold associated over
   several detector runs. A confirmed track is masked on every frame it holds,
@@ -32,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..regions import Regions
+from ..regions import FACE, Regions
 from .tracker import TrackConfig, Tracker, xyxy_to_cxcywh
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 # across a gap in which the detector ran and did not find the track (a frame a person
 # should check); INTERPOLATED only spans frames the detector skipped.
 DETECTED, INTERPOLATED, PREDICTED, BEFORE, AFTER, FILLED = range(6)
+#: kinds placed from the track's own detections on either side, or just after one
+_SEEN = (DETECTED, INTERPOLATED, PREDICTED)
+#: kinds no detection of the track stands behind: an extension, or a bridge across a miss
+_GUESSED = (BEFORE, AFTER, FILLED)
 
 # An entry: (x1, y1, x2, y2, kind, frames to the nearest detection it extrapolates from)
 _Entry = tuple[float, float, float, float, int, int]
@@ -102,6 +108,8 @@ class OfflineTracker:
         self._epoch = 0
         self._last_run = -1
         self._info: dict[int, _Info] = {}
+        #: (smaller, larger) face tracks found as one face followed twice
+        self._siblings: set[tuple[int, int]] = set()
 
     # -- public -------------------------------------------------------------
     def push(
@@ -201,6 +209,8 @@ class OfflineTracker:
         if strong.shape != (n,):
             raise ValueError(f"strong must hold one flag per detection, got shape {strong.shape}")
         tracked = self._tracker.update(detections, weak)
+        if self.config.sibling_inside > 0:
+            self._note_siblings(tracked)
         previous_run, self._last_run = self._last_run, frame.seq
         ids = tracked.track_ids
         # a detection in no track is masked on its frame only when it is sure alone
@@ -251,6 +261,25 @@ class OfflineTracker:
                 if strong[i] or info.hits >= self.config.confirm_hits:
                     info.confirmed = True
             self._put(frame, tid, (*box, DETECTED, 0))
+
+    def _note_siblings(self, tracked: Regions) -> None:
+        """Pair the face tracks found on this run whose smaller box lies mostly inside the
+        larger one: the face network's second box on a face, followed as its own track."""
+        rows = np.flatnonzero((tracked.track_ids >= 0) & (tracked.labels == FACE))
+        if len(rows) < 2:
+            return
+        b = tracked.xyxy[rows].astype(np.float64)
+        ids = tracked.track_ids[rows].tolist()
+        area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+        iw = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
+        ih = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+        inside = np.clip(iw, 0, None) * np.clip(ih, 0, None) / np.maximum(area[:, None], 1e-9)
+        k = np.arange(len(rows))
+        smaller = (area[:, None] < area[None, :]) | (
+            (area[:, None] == area[None, :]) & (k[:, None] < k[None, :])
+        )
+        for i, j in np.argwhere(smaller & (inside >= self.config.sibling_inside)).tolist():
+            self._siblings.add((ids[i], ids[j]))
 
     def _note_velocity(self, info: _Info, box: tuple[float, ...], seq: int) -> None:
         """Exponential average of detection-to-detection centre speed (px/frame)."""
@@ -346,6 +375,9 @@ class OfflineTracker:
                 info.epoch != self._epoch or (tid not in alive and self._seq - info.last_det > post)
             )
         ]
+        if gone and self._siblings:
+            g = set(gone)
+            self._siblings = {p for p in self._siblings if p[0] not in g and p[1] not in g}
         for tid in gone:
             del self._info[tid]
             if self.decider is not None:
@@ -376,6 +408,30 @@ class OfflineTracker:
         ]
         return np.array([c is not None and c < cut for c in conf], bool)
 
+    def _without_spare_guesses(self, frame: _Frame, tids: list[int]) -> list[int]:
+        """``tids`` less the smaller siblings whose box on ``frame`` is a guess while the
+        larger sibling's is seen there (``TrackConfig.sibling_below``).
+
+        The guess lags or drifts (an interpolation across a missed run, an extension)
+        and masks beside the face its larger sibling holds. A large face keeps its
+        guesses: there a partial box may be what covers the rest of it.
+        """
+        entries = frame.entries
+        seen = [t for t in tids if entries[t][4] in _SEEN]
+        if not seen:
+            return tids
+        below, pairs = self.config.sibling_below, self._siblings
+
+        def spare(t: int) -> bool:
+            e = entries[t]
+            return (
+                e[4] in _GUESSED
+                and e[3] - e[1] < below
+                and any((t, s) in pairs for s in seen)
+            )
+
+        return [t for t in tids if not spare(t)]
+
     def _final_regions(self, i: int) -> Regions:
         """Smoothed, motion-expanded boxes of frame ``self._frames[i]``."""
         frame = self._frames[i]
@@ -384,6 +440,8 @@ class OfflineTracker:
             for t in frame.entries
             if self._info[t].confirmed and not self._is_doubtful(self._info[t])
         ]
+        if self._siblings and len(tids) > 1:
+            tids = self._without_spare_guesses(frame, tids)
         loose = frame.loose if frame.loose is not None else Regions.empty()
         if not tids:
             return loose

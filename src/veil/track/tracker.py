@@ -76,6 +76,14 @@ class TrackConfig:
     #: detections at the operating threshold that confirm a track without a strong one
     #: (1: every track is masked from its first detection)
     confirm_hits: int = 1
+    #: two face tracks are siblings (one face followed twice) once, on a detector run
+    #: that found both, at least this share of the smaller box lay inside the larger
+    #: (0: no track has siblings)
+    sibling_inside: float = 0.0
+    #: the smaller sibling's guessed box (bridged or extended, no detection behind it)
+    #: is left out where the larger sibling is seen, while the guess is under this
+    #: height in pixels
+    sibling_below: float = 0.0
 
     def __post_init__(self) -> None:
         for name, lo, hi in (
@@ -100,6 +108,8 @@ class TrackConfig:
             ("unlikely_below", 0.0, 1.0),
             ("unlikely_growth", 0.0, 1.0),
             ("unlikely_margin", 0.0, 1.0),
+            ("sibling_inside", 0.0, 1.0),
+            ("sibling_below", 0.0, 10000.0),
         ):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
