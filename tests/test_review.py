@@ -279,7 +279,66 @@ def test_size_filter_takes_a_band_of_box_heights(tmp_path, capsys):
     assert "3 track(s) at most 20 px high (median box height): 2-4" in capsys.readouterr().out
     assert cli.main(["review", str(path), "--min-size", "15", "--max-size", "30"]) == 0
     assert "2 track(s) 15 to 30 px high (median box height): 2-3" in capsys.readouterr().out
-    # the band only narrows the listing: with an action it is refused, nothing written
+    # the band narrows the listing or a threshold: with a list of ids it is refused
     args = ["review", str(path), "--max-size", "20", "--disable", "2", "--reason", "x"]
     assert cli.main(args) == 2
     assert Project.load(path).entry(FILE).tracks[2].enabled
+
+
+def test_a_threshold_within_a_size_band_leaves_the_other_sizes_alone(tmp_path, capsys):
+    """The slider, the API and `veil review --threshold --max-size` agree: a stricter
+    threshold on one band of box heights only, one undoable edit, the band recorded."""
+    from veil import cli
+
+    p = rf.project()  # heights: face 40, lanterns 20 and 20, plate 10
+    e = p.entry(FILE)
+    whole = rv.preview(e, 0.6)
+    assert whole.turned_off == 3  # the lanterns and the 0.5 plate
+    band = rv.preview(e, 0.6, min_size=15, max_size=25)
+    assert (band.masked, band.turned_off) == (2, 2)  # the 10-px plate stays masked
+    assert band.area_share == pytest.approx(0.10)  # face 0.08 + plate 0.02
+    sizes = {s.id: s.size for s in rv.StatsCache().all(e)}
+    assert rv.preview(e, 0.6, min_size=15, max_size=25, sizes=sizes) == band
+    assert [t.id for t in rv.threshold_plan(e, 0.6, max_size=12)] == [4]
+    assert rv.preview(e, 0.6, label="face", max_size=12).turned_off == 0  # a face band: none
+    # the band of a likely face still needs the confirmation
+    with pytest.raises(rv.NeedsConfirmation) as no:
+        rv.apply_threshold(p, FILE, 0.99, "all", min_size=30)
+    assert no.value.count == 1 and all(t.enabled for t in e.tracks.values())
+    with pytest.raises(ProjectError, match="min_size"):
+        rv.preview(e, 0.6, min_size=-1)
+    with pytest.raises(ProjectError, match="min_size: 30 is above max_size 20"):
+        rv.threshold_plan(e, 0.6, min_size=30, max_size=20)
+    d = rv.apply_threshold(p, FILE, 0.6, "lanterns", min_size=15, max_size=25)
+    assert d.tracks == (2, 3) and (d.min_size, d.max_size) == (15.0, 25.0)
+    assert e.tracks[4].enabled and p.history[-1] == "threshold (15 to 25 px high) 0.6: 2 off"
+    back = Project.loads(p.dumps()).entry(FILE)
+    assert (back.decisions[0].min_size, back.decisions[0].max_size) == (15.0, 25.0)
+    report = to_markdown(build_report([FileRecord(back, "0" * 64)], Settings()))
+    assert "threshold 0.6 on detector score, tracks 15 to 25 px high only: 2 track(s)" in report
+    p.undo()
+    assert p.entry(FILE).decisions == () and p.entry(FILE).tracks[2].enabled
+    # an old file (no band in its decision) still loads; a bad band in a file is refused
+    doc = json.loads(rf.project().dumps())
+    doc["files"][0]["decisions"] = [{"what": "threshold", "reason": "x", "threshold": 0.3}]
+    assert Project.loads(json.dumps(doc)).entry(FILE).decisions[0].min_size is None
+    doc["files"][0]["decisions"][0]["max_size"] = -2
+    with pytest.raises(ProjectError, match="max_size"):
+        Project.loads(json.dumps(doc))
+
+    # the CLI: the band with --threshold applies it there only (dry run, then for real)
+    path = tmp_path / "p.json"
+    rf.project().save(path)
+    args = ["review", str(path), "--threshold", "0.6", "--max-size", "12"]
+    assert cli.main([*args, "--dry-run"]) == 0
+    assert "would turn off 1 track(s) at most 12 px high" in capsys.readouterr().out
+    assert cli.main([*args, "--reason", "plate-like"]) == 0
+    e2 = Project.load(path).entry(FILE)
+    assert [e2.tracks[i].enabled for i in (1, 2, 3, 4)] == [True, True, True, False]
+    assert e2.decisions[0].max_size == 12.0
+    refused = ["review", str(path), "--threshold", "0.99", "--min-size", "30", "--reason", "x"]
+    assert cli.main(refused) == 2 and "--confirm" in capsys.readouterr().err
+    assert Project.load(path).entry(FILE).tracks[1].enabled
+    assert cli.main([*refused, "--confirm"]) == 0
+    assert not Project.load(path).entry(FILE).tracks[1].enabled
+    assert cli.main(["review", str(path), "--threshold", "0.5", "--min-size", "-3"]) == 2

@@ -145,3 +145,43 @@ def test_bulk_and_threshold_refuse_a_stale_tab(job):
     assert r.status_code == 409
     after = client.get(f"/api/jobs/{jid}/project", headers=AUTH).json()["project"]
     assert after == before
+
+
+def test_threshold_preview_and_apply_within_a_size_band(job):
+    """The slider's preview and apply follow the grid's size filter: only the tracks of the
+    band are turned off, one edit, with the band in the recorded decision."""
+    client, jid = job  # heights: face 40, lanterns 20 and 20, plate 10
+    pv = f"/api/jobs/{jid}/review/preview?threshold=0.6"
+    assert client.get(pv, headers=AUTH).json()["turned_off"] == 3
+    p = client.get(pv + "&min_size=15&max_size=25", headers=AUTH).json()
+    assert (p["masked"], p["turned_off"]) == (2, 2)
+    assert p["area_share"] == pytest.approx(0.10)
+    for q, word in (
+        ("&max_size=abc", "'abc'"),
+        ("&min_size=-1", "-1"),
+        ("&min_size=30&max_size=20", "30"),
+    ):
+        bad = client.get(pv + q, headers=AUTH)
+        assert bad.status_code == 400 and word in bad.json()["detail"], q
+    bad = client.get(f"/api/jobs/{jid}/review/tracks?min_size=x", headers=AUTH)
+    assert bad.status_code == 400 and "min_size" in bad.json()["detail"]
+    url = f"/api/jobs/{jid}/review/threshold"
+    body = {"threshold": 0.99, "min_size": 30, "reason": "all"}
+    dry = client.post(url, json={**body, "dry_run": True}, headers=AUTH).json()
+    assert (dry["turned_off"], dry["confirm"], dry["ids"]) == (1, 1, [1])
+    refused = client.post(url, json=body, headers=AUTH)
+    assert refused.status_code == 409 and refused.json()["confirm"] == 1
+    bad = client.post(url, json={**body, "min_size": -4}, headers=AUTH)
+    assert bad.status_code == 400 and "min_size" in bad.json()["detail"]
+    band = {"threshold": 0.6, "min_size": 15, "max_size": 25, "reason": "lanterns"}
+    r = client.post(url, json=band, headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert sorted(c["id"] for c in r.json()["changed"]) == [2, 3]
+    project = client.get(f"/api/jobs/{jid}/project", headers=AUTH).json()["project"]
+    assert project["files"][0]["decisions"] == [
+        {"what": "threshold", "reason": "lanterns", "threshold": 0.6, "min_size": 15.0,
+         "max_size": 25.0, "evidence": "detector score", "tracks": [2, 3]}
+    ]  # fmt: skip
+    assert [t["enabled"] for t in project["files"][0]["tracks"]] == [True, False, False, True]
+    undo = client.post(f"/api/jobs/{jid}/undo", headers=AUTH).json()
+    assert sorted(c["id"] for c in undo["changed"]) == [2, 3]

@@ -182,6 +182,17 @@ def test_mouse_selection_and_filters(reviewed, page):
     cells = "[...document.querySelectorAll('.gcell')].map(c => c.dataset.track).sort().join()"
     page.wait_for_function(f"{cells} === '1,6'")
     page.fill("#gv-min", "")
+    # the slider follows the size filter: at 0.6 only the band's 10-px plate goes, not 2, 3, 5
+    page.fill("#gv-max", "15")
+    page.fill("#gv-slider", "0.6")
+    page.wait_for_function("document.getElementById('gv-preview').dataset.threshold === '0.6'")
+    assert "turns off 1 · only tracks at most 15 px high" in page.inner_text("#gv-preview")
+    page.click("#gv-apply")
+    page.click("#bulk-ok")
+    page.wait_for_selector('.gcell.off[data-track="4"]')
+    assert _enabled(job) == {1: True, 2: True, 3: True, 4: False, 5: True, 6: True}
+    assert job.project.entry("clip.mp4").decisions[-1].max_size == 15
+    page.fill("#gv-max", "")
     page.wait_for_function("document.querySelectorAll('.gcell').length === 6")
     page.select_option("#gv-sort", "-evidence")
     first = "document.querySelector('.gcell[data-index=\"0\"]').dataset.track"
@@ -199,4 +210,4 @@ def test_mouse_selection_and_filters(reviewed, page):
     page.click("#confirm-ok")
     page.wait_for_selector('.gcell.off[data-track="1"]')
     assert not any(_enabled(job).values())
-    assert json.loads(job.project_json())["files"][0]["decisions"][0]["confirmed"] == 2
+    assert json.loads(job.project_json())["files"][0]["decisions"][-1]["confirmed"] == 2

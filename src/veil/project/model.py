@@ -328,7 +328,9 @@ class Decision:
     ``tracks`` are the ids it turned off, ``threshold`` and ``evidence`` (what the
     threshold was compared with: the learned confidence or the detector score) for a
     threshold, ``confirmed`` how many of the tracks were rated very likely a face and
-    turned off after an explicit confirmation.
+    turned off after an explicit confirmation. ``label`` and ``min_size``/``max_size``
+    (median box height, px) say which tracks a threshold acted on, so the report can
+    say it was, e.g., stricter with the tiny boxes only.
     """
 
     what: str
@@ -338,6 +340,8 @@ class Decision:
     evidence: str | None = None
     confirmed: int = 0
     label: str | None = None  # a threshold on one class's tracks only
+    min_size: float | None = None  # ... on the tracks of a size band only (px, both included)
+    max_size: float | None = None
 
     def __post_init__(self) -> None:
         if self.what not in DECISIONS:
@@ -364,6 +368,29 @@ class Decision:
             raise ProjectError("confirmed: expected a whole number >= 0")
         if self.label is not None and self.label not in AUTO_LABELS:
             raise ProjectError(f"label: expected one of {', '.join(AUTO_LABELS)}")
+        for name in ("min_size", "max_size"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if not _is_num(v) or not math.isfinite(float(v)) or float(v) < 0:
+                raise ProjectError(
+                    f"{name}: expected a box height in pixels (0 or more), got {v!r}"
+                )
+            object.__setattr__(self, name, float(v))
+        lo, hi = self.min_size, self.max_size
+        if lo is not None and hi is not None and lo > hi:
+            raise ProjectError(f"min_size: {lo:g} is above max_size {hi:g}")
+
+
+def size_band(min_size: float | None, max_size: float | None) -> str:
+    """A size band in words, as the CLI, the page and the report say it."""
+    if min_size is None and max_size is None:
+        return "any size"
+    if min_size is None:
+        return f"at most {max_size:g} px high"
+    if max_size is None:
+        return f"at least {min_size:g} px high"
+    return f"{min_size:g} to {max_size:g} px high"
 
 
 @dataclass

@@ -24,7 +24,7 @@ from .. import __version__
 from ..outputs import write_text_atomic
 from ..settings import Settings
 from .build import settings_record
-from .model import FileEntry, Track
+from .model import FileEntry, Track, size_band
 from .schema import decision_to_dict
 
 
@@ -134,6 +134,8 @@ def _decision_line(d: dict[str, Any]) -> str:
     if d["what"] == "threshold":
         on = f"{d['label']} tracks' " if d.get("label") else ""
         ev = d.get("evidence", "evidence")
+        if d.get("min_size") is not None or d.get("max_size") is not None:
+            ev += f", tracks {size_band(d.get('min_size'), d.get('max_size'))} only"
         head = f"threshold {d['threshold']:g} on {on}{ev}: {n} track(s) off"
     else:
         head = f"{n} track(s) off at once"

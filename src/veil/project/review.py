@@ -11,7 +11,10 @@ and the page, so the three agree on every count.
 * **Threshold**: "mask the tracks at or above X". :func:`preview` counts what
   that masks (tracks, and the share of the frame area inside their boxes) and
   :func:`apply_threshold` turns the rest off as one undoable edit with one
-  reason, recorded as a :class:`~veil.project.model.Decision`.
+  reason, recorded as a :class:`~veil.project.model.Decision`. It may act on one
+  class (``label``) and one size band (``min_size``/``max_size``, the median box
+  height in px, as :func:`by_size`) only, so a reviewer can be stricter with, say,
+  the distant crowd's tiny boxes than with the rest.
 * **Never unmask by accident**: a bulk action that would turn off a track rated
   very likely a face (evidence >= :data:`LIKELY_FACE`, or a face drawn by hand)
   raises :class:`NeedsConfirmation` naming how many, unless ``confirm=True``.
@@ -24,7 +27,7 @@ and the page, so the three agree on every count.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -32,7 +35,7 @@ import numpy as np
 from ..errors import ProjectError
 from ..settings import METHODS
 from .document import Project
-from .model import AUTO_LABELS, Decision, FileEntry, Track
+from .model import AUTO_LABELS, Decision, FileEntry, Track, size_band
 
 #: Learned confidence at or above which turning a face track off needs a confirmation.
 LIKELY_FACE = 0.9
@@ -143,6 +146,16 @@ def _clipped(xyxy: np.ndarray, w: int, h: int) -> np.ndarray:
     return out
 
 
+def _height(xyxy: np.ndarray) -> float:
+    """A track's size: the median height of its boxes (px, unclipped); 0 without boxes."""
+    return float(np.median(xyxy[:, 3] - xyxy[:, 1])) if len(xyxy) else 0.0
+
+
+def track_size(t: Track, n_frames: int) -> float:
+    """:attr:`TrackStats.size` alone (what a size band compares)."""
+    return _height(frame_boxes(t, n_frames)[1])
+
+
 def track_stats(entry: FileEntry, t: Track) -> TrackStats:
     frames, xyxy = frame_boxes(t, entry.frames)
     ev = evidence(t)
@@ -151,7 +164,7 @@ def track_stats(entry: FileEntry, t: Track) -> TrackStats:
         bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
         area = float((bw * bh).mean()) / (entry.width * entry.height)
         raw_w, raw_h = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
-        size, aspect = float(np.median(raw_h)), float(np.median(raw_w / raw_h))
+        size, aspect = _height(xyxy), float(np.median(raw_w / raw_h))
         cx = float(((xyxy[:, 0] + xyxy[:, 2]) / 2).mean()) / entry.width
         cy = float(((xyxy[:, 1] + xyxy[:, 3]) / 2).mean()) / entry.height
         first, last = int(frames[0]), int(frames[-1])
@@ -188,16 +201,27 @@ def _check_size(name: str, value: float | None) -> float | None:
     return float(value)
 
 
+def check_band(min_size: float | None, max_size: float | None) -> tuple[float | None, float | None]:
+    """A size band's bounds, validated (None: no bound)."""
+    lo, hi = _check_size("min_size", min_size), _check_size("max_size", max_size)
+    if lo is not None and hi is not None and lo > hi:
+        raise ProjectError(f"min_size: {lo:g} is above max_size {hi:g}")
+    return lo, hi
+
+
+def in_band(size: float, lo: float | None, hi: float | None) -> bool:
+    """Whether a size lies in the band (both bounds included)."""
+    return (lo is None or size >= lo) and (hi is None or size <= hi)
+
+
 def by_size(
     stats: Iterable[TrackStats], min_size: float | None = None, max_size: float | None = None
 ) -> list[TrackStats]:
     """The tracks whose size (median box height, px) lies from ``min_size`` to ``max_size``
     (both included; None: no bound), so a reviewer can take the distant crowd's tiny boxes, or
     the big signs, as one group."""
-    lo, hi = _check_size("min_size", min_size), _check_size("max_size", max_size)
-    if lo is not None and hi is not None and lo > hi:
-        raise ProjectError(f"min_size: {lo:g} is above max_size {hi:g}")
-    return [s for s in stats if (lo is None or s.size >= lo) and (hi is None or s.size <= hi)]
+    lo, hi = check_band(min_size, max_size)
+    return [s for s in stats if in_band(s.size, lo, hi)]
 
 
 class StatsCache:
@@ -291,16 +315,18 @@ class Coverage:
         self.step = max(1, math.ceil(n * self.gw * self.gh / (4 * budget)))
         self.n = n
         self.cells = len(range(0, n, self.step)) * self.gw * self.gh
-        self._tracks: dict[int, tuple[Track, np.ndarray]] = {}
+        self._tracks: dict[int, tuple[Track, np.ndarray, float]] = {}
         self._key: tuple[int, ...] | None = None
-        self._sorted: dict[str | None, np.ndarray] = {}
+        self._sorted: dict[tuple[str | None, float | None, float | None], np.ndarray] = {}
         self.update(entry)
 
-    def _cells(self, t: Track) -> np.ndarray:
+    def _cells(self, t: Track) -> tuple[np.ndarray, float]:
+        """The track's cells and its size (:func:`track_size`, for a size band)."""
         hit = self._tracks.get(t.id)
         if hit is not None and hit[0] is t:
-            return hit[1]
+            return hit[1], hit[2]
         frames, xyxy = frame_boxes(t, self.n)
+        size = _height(xyxy)
         keep = frames % self.step == 0
         frames, xyxy = frames[keep] // self.step, xyxy[keep]
         c = self.cell
@@ -316,37 +342,80 @@ class Coverage:
         y = y1[r] + local // nxr
         x = x1[r] + local % nxr
         cells = (frames[r] * self.gh + y) * self.gw + x
-        self._tracks[t.id] = (t, cells)
-        return cells
+        self._tracks[t.id] = (t, cells, size)
+        return cells, size
 
-    def update(self, entry: FileEntry, label: str | None = None) -> None:
+    def update(
+        self,
+        entry: FileEntry,
+        label: str | None = None,
+        min_size: float | None = None,
+        max_size: float | None = None,
+    ) -> None:
         """Follow the entry's tracks as they are now (cheap when nothing changed); with
-        ``label``, the threshold applies to that class only (the others stay masked)."""
+        ``label`` and a size band, the threshold applies to those tracks only (the others
+        stay masked)."""
         on = [t for t in entry.tracks.values() if t.enabled]
         key = tuple(id(t) for t in on)
         if key != self._key:
             for gone in [i for i in self._tracks if i not in entry.tracks]:
                 del self._tracks[gone]
             self._sorted, self._key, self._on = {}, key, on
-        if label in self._sorted:
+        lo, hi = check_band(min_size, max_size)
+        scope = (label, lo, hi)
+        if scope in self._sorted:
             return
+        if len(self._sorted) >= 16:  # a reviewer trying bands: keep the memory bounded
+            self._sorted.clear()
+        cells = {t.id: self._cells(t) for t in on}
 
         def value(t: Track) -> float:
             ev = evidence(t)
-            return np.inf if ev is None or label not in (None, t.label) else ev
+            acts = label in (None, t.label) and in_band(cells[t.id][1], lo, hi)
+            return np.inf if ev is None or not acts else ev
 
         grid = np.full(self.cells, -np.inf, np.float32)
         # ascending evidence: a cell ends with the highest evidence of the tracks covering it
-        for t in sorted(self._on, key=value):
-            grid[self._cells(t)] = value(t)
-        self._sorted[label] = np.sort(grid[grid > -np.inf])
+        for t in sorted(on, key=value):
+            grid[cells[t.id][0]] = value(t)
+        self._sorted[scope] = np.sort(grid[grid > -np.inf])
 
-    def share(self, threshold: float, label: str | None = None) -> float:
+    def share(
+        self,
+        threshold: float,
+        label: str | None = None,
+        min_size: float | None = None,
+        max_size: float | None = None,
+    ) -> float:
         """Share of the frame area (mean over frames) masked at ``threshold`` (after
-        :meth:`update` for ``label``)."""
-        values = self._sorted.get(label, np.zeros(0, np.float32))
+        :meth:`update` for the same ``label`` and band)."""
+        scope = (label, *check_band(min_size, max_size))
+        values = self._sorted.get(scope, np.zeros(0, np.float32))
         i = int(np.searchsorted(values, np.float32(threshold), side="left"))
         return float(len(values) - i) / self.cells if self.cells else 0.0
+
+
+def _acts_on(
+    entry: FileEntry,
+    label: str | None,
+    min_size: float | None,
+    max_size: float | None,
+    sizes: Mapping[int, float] | None,
+) -> Callable[[Track], bool]:
+    """Whether a threshold with this class and size band acts on a track (sizes from
+    ``sizes`` where given, e.g. a :class:`StatsCache`'s, else computed when asked)."""
+    label = _check_label(label)
+    lo, hi = check_band(min_size, max_size)
+
+    def acts(t: Track) -> bool:
+        if label not in (None, t.label):
+            return False
+        if lo is None and hi is None:
+            return True
+        size = sizes[t.id] if sizes is not None and t.id in sizes else None
+        return in_band(track_size(t, entry.frames) if size is None else size, lo, hi)
+
+    return acts
 
 
 def preview(
@@ -354,17 +423,20 @@ def preview(
     threshold: float,
     coverage: Coverage | None = None,
     label: str | None = None,
+    min_size: float | None = None,
+    max_size: float | None = None,
+    sizes: Mapping[int, float] | None = None,
 ) -> Preview:
-    """Counts for "mask the tracks (of ``label``, or all) at or above ``threshold``"; pass a
-    cached ``coverage`` for speed."""
+    """Counts for "mask the tracks (of ``label``, or all; of a size band, or any) at or above
+    ``threshold``"; pass a cached ``coverage`` (and the tracks' ``sizes``) for speed."""
     threshold = _check_threshold(threshold)
-    label = _check_label(label)
+    acts = _acts_on(entry, label, min_size, max_size, sizes)
     masked = off = already = likely = 0
     kinds: dict[str, int] = {}
     for t in entry.tracks.values():
         if not t.enabled:
             already += 1
-        elif below(t, threshold, label):
+        elif below(t, threshold) and acts(t):
             off += 1
             likely += likely_face(t)
         else:
@@ -372,8 +444,9 @@ def preview(
             k = evidence_kind(t)
             kinds[k] = kinds.get(k, 0) + 1
     cov = coverage if coverage is not None else Coverage(entry)
-    cov.update(entry, label)
-    return Preview(threshold, masked, off, already, likely, cov.share(threshold, label), kinds)
+    cov.update(entry, label, min_size, max_size)
+    share = cov.share(threshold, label, min_size, max_size)
+    return Preview(threshold, masked, off, already, likely, share, kinds)
 
 
 # -- bulk edits ------------------------------------------------------------------------------
@@ -383,13 +456,20 @@ def _guard(tracks: Iterable[Track], confirm: bool) -> None:
         raise NeedsConfirmation(len(risky), risky)
 
 
-def threshold_plan(entry: FileEntry, threshold: float, label: str | None = None) -> list[Track]:
-    """The enabled tracks (of ``label``, or all) a threshold turns off, by id."""
+def threshold_plan(
+    entry: FileEntry,
+    threshold: float,
+    label: str | None = None,
+    min_size: float | None = None,
+    max_size: float | None = None,
+    sizes: Mapping[int, float] | None = None,
+) -> list[Track]:
+    """The enabled tracks (of ``label``, or all; of the size band, or any) a threshold turns
+    off, by id."""
     threshold = _check_threshold(threshold)
-    label = _check_label(label)
-    return [
-        entry.tracks[i] for i in sorted(entry.tracks) if below(entry.tracks[i], threshold, label)
-    ]
+    acts = _acts_on(entry, label, min_size, max_size, sizes)
+    tracks = [entry.tracks[i] for i in sorted(entry.tracks)]
+    return [t for t in tracks if below(t, threshold) and acts(t)]
 
 
 def apply_threshold(
@@ -399,12 +479,17 @@ def apply_threshold(
     reason: str,
     confirm: bool = False,
     label: str | None = None,
+    min_size: float | None = None,
+    max_size: float | None = None,
+    sizes: Mapping[int, float] | None = None,
 ) -> Decision:
-    """Turn off every enabled track (of ``label``, or any) below ``threshold``: one undoable
-    edit, one reason. A class's own threshold keeps a learned confidence (faces) and a raw
-    detector score (plates) from being cut by one number."""
+    """Turn off every enabled track (of ``label``, or any; of the size band, or any) below
+    ``threshold``: one undoable edit, one reason. A class's own threshold keeps a learned
+    confidence (faces) and a raw detector score (plates) from being cut by one number; a
+    band's own lets a reviewer be stricter with tiny (or big) boxes than with the rest."""
     entry = project.entry(file)
-    plan = threshold_plan(entry, threshold, label)
+    plan = threshold_plan(entry, threshold, label, min_size, max_size, sizes)
+    lo, hi = check_band(min_size, max_size)
     _guard(plan, confirm)
     kinds = sorted({evidence_kind(t) for t in plan}) or [EVIDENCE_NONE]
     decision = Decision(
@@ -415,9 +500,12 @@ def apply_threshold(
         evidence=" + ".join(kinds),
         confirmed=sum(likely_face(t) for t in plan),
         label=label,
+        min_size=lo,
+        max_size=hi,
     )
     after = [replace(t, enabled=False, reason=reason) for t in plan]
     on = f" {label}" if label else ""
+    on += f" ({size_band(lo, hi)})" if lo is not None or hi is not None else ""
     project.bulk(file, f"threshold{on} {threshold:g}: {len(plan)} off", after, decision)
     return decision
 
@@ -677,10 +765,12 @@ __all__ = [
     "bulk_edit",
     "bulk_plan",
     "by_size",
+    "check_band",
     "evidence",
     "evidence_kind",
     "features",
     "frame_boxes",
+    "in_band",
     "likely_face",
     "likely_line",
     "needs_looks",
@@ -688,5 +778,6 @@ __all__ = [
     "similar",
     "suspicion",
     "threshold_plan",
+    "track_size",
     "track_stats",
 ]

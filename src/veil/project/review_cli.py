@@ -16,6 +16,7 @@ from ..errors import ConfigError, ProjectError
 from ..settings import METHODS
 from . import review as rv
 from .document import Project
+from .model import size_band
 
 
 def _say(text: str) -> None:
@@ -61,6 +62,7 @@ def review_command(sub: argparse._SubParsersAction) -> None:
         "  veil review street.project.json --threshold 0.3 --reason 'signs and lanterns'\n"
         "  veil review street.project.json --disable 4,9-12 --reason 'poster, not a person'\n"
         "  veil review street.project.json --max-size 12   # the tracks at most 12 px high, ids\n"
+        "  veil review street.project.json --threshold 0.5 --max-size 16 --reason 'crowd'\n"
         "exit status: 0 done, 2 usage error or refused (e.g. needs --confirm)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -93,10 +95,15 @@ def review_command(sub: argparse._SubParsersAction) -> None:
         "--min-size",
         type=float,
         metavar="PX",
-        help="list only tracks at least PX high (median box height); prints their ids for "
-        "--disable",
+        help="only tracks at least PX high (median box height): lists them and prints their "
+        "ids for --disable, or with --threshold, applies it to them only",
     )
-    pr.add_argument("--max-size", type=float, metavar="PX", help="list only tracks at most PX high")
+    pr.add_argument(
+        "--max-size",
+        type=float,
+        metavar="PX",
+        help="only tracks at most PX high (listing, or --threshold)",
+    )
     pr.set_defaults(run=run_review)
 
 
@@ -137,14 +144,8 @@ def _summary(
     kinds = sorted({s.evidence_kind for s in every})
     _say(f"{len(every)} tracks; evidence: {', '.join(kinds) or 'none'}")
     if min_size is not None or max_size is not None:
-        if max_size is None:
-            band = f"at least {min_size:g}"
-        elif min_size is None:
-            band = f"at most {max_size:g}"
-        else:
-            band = f"{min_size:g} to {max_size:g}"
         ids = format_ids([s.id for s in stats]) or "none"
-        _say(f"{len(stats)} track(s) {band} px high (median box height): {ids}")
+        _say(f"{len(stats)} track(s) {size_band(min_size, max_size)} (median box height): {ids}")
     cov = rv.Coverage(entry)
     for x in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9):
         p = rv.preview(entry, x, cov)
@@ -166,22 +167,25 @@ def run_review(args: argparse.Namespace) -> int:
     if args.threshold is None and not (args.disable or args.enable or args.method):
         _summary(project, file, args.top, args.min_size, args.max_size)
         return EXIT_OK
-    if args.min_size is not None or args.max_size is not None:
+    band = (args.min_size, args.max_size)
+    if band != (None, None) and args.threshold is None:
         raise ConfigError(
-            "--min-size/--max-size: only narrow the listing; pass the ids it prints to --disable"
+            "--min-size/--max-size: narrow the listing or --threshold; pass the ids the listing "
+            "prints to --disable"
         )
     try:
         if args.threshold is not None:
             if args.dry_run:
-                p = rv.preview(entry, args.threshold, label=args.label)
+                p = rv.preview(entry, args.threshold, None, args.label, *band)
+                only = "" if band == (None, None) else f" {size_band(*band)}"
                 _say(
-                    f"would turn off {p.turned_off} track(s) ({p.likely_faces_off} rated very "
-                    f"likely a face); {p.masked} stay masked, {100 * p.area_share:.1f}% of the "
-                    "frame area"
+                    f"would turn off {p.turned_off} track(s){only} ({p.likely_faces_off} rated "
+                    f"very likely a face); {p.masked} stay masked, {100 * p.area_share:.1f}% of "
+                    "the frame area"
                 )
                 return EXIT_OK
             d = rv.apply_threshold(
-                project, file, args.threshold, args.reason or "", args.confirm, args.label
+                project, file, args.threshold, args.reason or "", args.confirm, args.label, *band
             )
             changed = len(d.tracks)
         else:

@@ -114,6 +114,10 @@ def decision_to_dict(x: Decision) -> dict[str, Any]:
         d["threshold"] = x.threshold
     if x.label is not None:
         d["label"] = x.label
+    if x.min_size is not None:
+        d["min_size"] = x.min_size
+    if x.max_size is not None:
+        d["max_size"] = x.max_size
     if x.evidence is not None:
         d["evidence"] = x.evidence
     if x.confirmed:
@@ -124,7 +128,10 @@ def decision_to_dict(x: Decision) -> dict[str, Any]:
 
 def parse_decision(v: Any, where: str) -> Decision:
     d = _obj(
-        v, where, {"what", "reason"}, {"tracks", "threshold", "label", "evidence", "confirmed"}
+        v,
+        where,
+        {"what", "reason"},
+        {"tracks", "threshold", "label", "min_size", "max_size", "evidence", "confirmed"},
     )
     tracks = _list(d.get("tracks", []), f"{where}.tracks")
     return _at(
@@ -137,6 +144,8 @@ def parse_decision(v: Any, where: str) -> Decision:
             d.get("evidence"),
             d.get("confirmed", 0),
             d.get("label"),
+            d.get("min_size"),
+            d.get("max_size"),
         ),
     )
 

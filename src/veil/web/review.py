@@ -18,6 +18,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from ..errors import ProjectError
 from ..project import review as rv
 from .jobs import Job, JobManager, expected_version
 
@@ -27,6 +28,8 @@ class ThresholdRequest(BaseModel):
 
     threshold: float
     label: str | None = None  # only this class's tracks (face or plate)
+    min_size: float | None = None  # only the tracks of this size band (median box height, px)
+    max_size: float | None = None
     reason: str | None = None
     confirm: bool = False
     dry_run: bool = False
@@ -82,6 +85,12 @@ def add_review_routes(
             st.coverage, st.entry = rv.Coverage(entry), entry
         return st.coverage
 
+    def sizes(job: Job, entry: Any, band: tuple[float | None, float | None]) -> Any:
+        """Each track's size from the job's figures, when a size band asks for them."""
+        if band == (None, None):
+            return None
+        return {s.id: s.size for s in state(job).stats.all(entry)}
+
     def needs_confirm(e: rv.NeedsConfirmation) -> JSONResponse:
         return JSONResponse(
             {"detail": str(e), "confirm": e.count, "ids": list(e.ids)}, status_code=409
@@ -89,14 +98,15 @@ def add_review_routes(
 
     @api.get("/jobs/{job_id}/review/tracks", summary="Per-track evidence, size, place and state")
     def review_tracks(
-        job_id: str, min_size: float | None = None, max_size: float | None = None
+        job_id: str, min_size: str | None = None, max_size: str | None = None
     ) -> dict[str, Any]:
         """Every track, or (``min_size``/``max_size``, px of median box height) those of a size."""
+        lo, hi = _size_param("min_size", min_size), _size_param("max_size", max_size)
         job = job_of(job_id)
         with job.lock:
             entry = job.entry_project().entry(job.name)
             every = state(job).stats.all(entry)
-        rows = [s.as_dict() for s in rv.by_size(every, min_size, max_size)]
+        rows = [s.as_dict() for s in rv.by_size(every, lo, hi)]
         return {
             "likely_face": {"confidence": rv.LIKELY_FACE, "detector score": rv.LIKELY_FACE_SCORE},
             "evidence_kinds": sorted({s.evidence_kind for s in every}),
@@ -105,13 +115,23 @@ def add_review_routes(
 
     @api.get(
         "/jobs/{job_id}/review/preview",
-        summary="What 'mask the tracks (of label, or all) at or above threshold' leaves masked",
+        summary="What 'mask the tracks (of label, or all; of a size band, or any) at or above "
+        "threshold' leaves masked",
     )
-    def review_preview(job_id: str, threshold: float, label: str | None = None) -> dict[str, Any]:
+    def review_preview(
+        job_id: str,
+        threshold: float,
+        label: str | None = None,
+        min_size: str | None = None,
+        max_size: str | None = None,
+    ) -> dict[str, Any]:
+        band = rv.check_band(_size_param("min_size", min_size), _size_param("max_size", max_size))
         job = job_of(job_id)
         with job.lock:
             entry = job.entry_project().entry(job.name)
-            return rv.preview(entry, threshold, coverage(job, state(job)), label).as_dict()
+            cov = coverage(job, state(job))
+            p = rv.preview(entry, threshold, cov, label, *band, sizes(job, entry, band))
+            return p.as_dict()
 
     @api.post(
         "/jobs/{job_id}/review/threshold",
@@ -127,12 +147,21 @@ def add_review_routes(
             job.check_writable(expected)
             p = job.entry_project()
             entry = p.entry(job.name)
+            band = rv.check_band(body.min_size, body.max_size)
+            size = sizes(job, entry, band)
             if body.dry_run:
-                plan = rv.threshold_plan(entry, body.threshold, body.label)
+                plan = rv.threshold_plan(entry, body.threshold, body.label, *band, size)
                 return JSONResponse(_counts(plan))
             try:
                 d = rv.apply_threshold(
-                    p, job.name, body.threshold, body.reason or "", body.confirm, body.label
+                    p,
+                    job.name,
+                    body.threshold,
+                    body.reason or "",
+                    body.confirm,
+                    body.label,
+                    *band,
+                    size,
                 )
             except rv.NeedsConfirmation as e:
                 return needs_confirm(e)
@@ -186,6 +215,19 @@ def add_review_routes(
             "appearance": bool(looks),
             "suggestions": [{"id": i, "similarity": round(s, 4)} for i, s in ranked],
         }
+
+
+def _size_param(name: str, text: str | None) -> float | None:
+    """A size bound from the query string: a number of px, or a 400 naming the bad value."""
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ProjectError(
+            f"{name}: expected a box height in pixels (0 or more), got {text!r}"
+        ) from None
+    return value  # the range is checked with the band (rv.check_band)
 
 
 def _counts(plan: list) -> dict[str, Any]:

@@ -25,11 +25,22 @@ async function reviewLoad() {
   reviewPreview();
 }
 function enabledOf(id) { const t = S.tracks.get(id); return t ? t.enabled : false; }
+// The size filter: the median box height in px, from..to (both included; empty: no bound).
+function sizeBand() {
+  const bound = (id) => { const v = $(id).value.trim(); return v === "" || !(Number(v) >= 0) ? null : Number(v); };
+  return { lo: bound("gv-min"), hi: bound("gv-max") };
+}
+// The band in words, as the CLI and the report say it ("" with no bound).
+function bandText() {
+  const { lo, hi } = sizeBand();
+  if (lo === null && hi === null) return "";
+  if (lo === null) return `at most ${hi} px high`;
+  if (hi === null) return `at least ${lo} px high`;
+  return `${lo} to ${hi} px high`;
+}
 function reviewFilter() {
   const cls = $("gv-class").value, state = $("gv-state").value, sort = $("gv-sort").value;
-  // size: the median box height in px, from..to (both included; empty: no bound)
-  const bound = (id) => { const v = $(id).value.trim(); return v === "" || !(Number(v) >= 0) ? null : Number(v); };
-  const lo = bound("gv-min"), hi = bound("gv-max");
+  const { lo, hi } = sizeBand();
   const rows = [];
   for (const s of R.stats.values()) {
     if (!S.tracks.has(s.id)) continue;
@@ -96,11 +107,17 @@ function orderTracks() {
 // ---------------------------------------------------------------- the slider
 function sliderValue() { return Number($("gv-slider").value); }
 // With the class filter on faces or plates, the slider acts on that class only: a face's
-// learned confidence and a plate's detector score are not one scale.
+// learned confidence and a plate's detector score are not one scale. With the size filter
+// set, it acts on that band only (a stricter threshold for, say, the crowd's tiny boxes).
 function thresholdLabel() { const c = $("gv-class").value; return c === "face" || c === "plate" ? c : null; }
-function labelParam() {
-  const l = thresholdLabel(); $("gv-which").textContent = l ? `${l} tracks` : "tracks";
-  return l ? `&label=${l}` : "";
+function scopeText() {
+  const l = thresholdLabel(); const band = bandText();
+  return `${l ? l + " " : ""}tracks${band ? " " + band : ""}`;
+}
+function scopeParams() {
+  const l = thresholdLabel(); const { lo, hi } = sizeBand();
+  $("gv-which").textContent = scopeText();
+  return (l ? `&label=${l}` : "") + (lo !== null ? `&min_size=${lo}` : "") + (hi !== null ? `&max_size=${hi}` : "");
 }
 // Counts come from the server (one binary search there); only the newest value is asked for
 // while a request is out, so dragging never queues a backlog.
@@ -113,15 +130,17 @@ async function reviewPreview() {
   try {
     while (R.want !== null) {
       const ask = R.want; R.want = null;
-      const p = await api(`/jobs/${S.job}/review/preview?threshold=${ask}${labelParam()}`);
+      const p = await api(`/jobs/${S.job}/review/preview?threshold=${ask}${scopeParams()}`);
       if (R.want !== null) continue;
       const likely = p.likely_faces_off ? `, ${p.likely_faces_off} rated very likely a face` : "";
+      const band = bandText();
       $("gv-preview").textContent = `masks ${p.masked} of ${p.masked + p.turned_off + p.already_off} tracks · ` +
-        `${(100 * p.area_share).toFixed(1)}% of the frame area · turns off ${p.turned_off}${likely}`;
+        `${(100 * p.area_share).toFixed(1)}% of the frame area · turns off ${p.turned_off}${likely}` +
+        (band ? ` · only tracks ${band}` : "");
       $("gv-apply").disabled = p.turned_off === 0;
       R.shown = ask; $("gv-preview").dataset.threshold = String(ask);
     }
-  } catch (e) { say(e.message); } finally { R.busy = false; }
+  } catch (e) { $("gv-apply").disabled = true; say(e.message); } finally { R.busy = false; }
 }
 
 // ---------------------------------------------------------------- edits
@@ -201,15 +220,16 @@ async function bulkPost(path, body) {
 }
 
 async function applyThreshold() {
-  const x = sliderValue(); const only = thresholdLabel();
+  const x = sliderValue(); const { lo, hi } = sizeBand();
   const reason = await askReason(
-    `Turn off every masked ${only ? only + " " : ""}track with evidence below ${x.toFixed(2)}; ` +
+    `Turn off the masked ${scopeText()} with evidence below ${x.toFixed(2)}; ` +
     "they stay in the report with this reason.",
     R.lastReason || `below ${x.toFixed(2)}: not a face or plate`);
   gridFocus();
   if (!reason) return;
   R.lastReason = reason;
-  const res = await bulkPost(`/jobs/${S.job}/review/threshold`, { threshold: x, reason, label: thresholdLabel() });
+  const res = await bulkPost(`/jobs/${S.job}/review/threshold`,
+    { threshold: x, reason, label: thresholdLabel(), min_size: lo, max_size: hi });
   if (res) say(`${res.changed.length} track(s) turned off (one edit: Ctrl+Z undoes it).`);
 }
 
@@ -410,7 +430,7 @@ function build() {
   });
   $("gv-apply").onclick = () => guard(applyThreshold);
   for (const id of ["gv-class", "gv-state", "gv-sort"]) $(id).onchange = () => { R.cur = 0; reviewFilter(); reviewPreview(); };
-  for (const id of ["gv-min", "gv-max"]) $(id).oninput = () => { R.cur = 0; reviewFilter(); };
+  for (const id of ["gv-min", "gv-max"]) $(id).oninput = () => { R.cur = 0; reviewFilter(); reviewPreview(); };
   $("gv-off").onclick = () => guard(() => bulk("disable"));
   $("gv-on").onclick = () => guard(() => bulk("enable"));
   $("gv-method").onchange = () => guard(() => bulk("method", { method: $("gv-method").value || null }));
