@@ -16,9 +16,11 @@ Needs chromium (/usr/bin/chromium) and Playwright. Two parts:
   first does, then sorts the grid by masked area and turns off the one run there that is
   safe to turn off and takes the most area (benchmarks/review_clips.py, ``Safety``: no
   annotated face loses its mask, a true track goes only where another covers it on every
-  frame; tracks on ``ignore`` faces may go). Actions (clicks and keys) and seconds are
-  counted (no thinking time: the machine's part only), then the project the
-  server holds is scored: masked share (union of the enabled boxes on the
+  frame; tracks on ``ignore`` faces may go). A fourth ("band") applies the safe threshold,
+  then types one bound of the size filter and applies a second, stricter threshold to that
+  band only (``review_clips.band_plan`` picks the band and the threshold). Actions (clicks
+  and keys) and seconds are counted (no thinking time: the machine's part only), then the
+  project the server holds is scored: masked share (union of the enabled boxes on the
   annotated frames), annotated faces left unmasked, false tracks left masked.
 * ``--synthetic 2000``: a 300-frame clip with N random tracks; the time from an
   action to the frame that shows its answer (the next animation frame and the task
@@ -211,11 +213,13 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
                 page.wait_for_selector("#bulk-dialog[open]")
                 c.key("Enter")
                 page.wait_for_selector(f'.gcell.off[data-track="{run[-1]}"]')
-        # one click on the slider where X lies (the thumb's travel is the track less its width)
-        slider = strategy in ("threshold", "area")
-        box = page.locator("#gv-slider").bounding_box() if slider else None
-        thumb = 16
-        if box is not None:
+
+        def slide(x: float) -> None:
+            """One click on the slider where X lies (the thumb's travel is the track less its
+            width), then Enter and Enter to apply it with the prefilled reason."""
+            box = page.locator("#gv-slider").bounding_box()
+            assert box is not None
+            thumb = 16
             # the slider's padding (the page's input style) narrows the thumb's travel
             pad = page.evaluate(
                 "(() => { const c = getComputedStyle(document.getElementById('gv-slider'));"
@@ -233,12 +237,38 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
             page.wait_for_function(
                 f"document.getElementById('gv-preview').dataset.threshold === '{x:g}'"
             )
-        if box is not None and page.is_enabled("#gv-apply"):
+            if not page.is_enabled("#gv-apply"):
+                return
+            off = page.evaluate("document.querySelectorAll('.gcell.off').length")
             c.key("Enter")
             page.wait_for_selector("#bulk-dialog[open]")
             c.key("Enter")
             page.wait_for_selector("#bulk-dialog", state="hidden")
-            page.wait_for_function("document.querySelectorAll('.gcell.off').length > 0")
+            page.wait_for_function(
+                f"document.querySelectorAll('.gcell.off').length > {off} || "
+                "document.querySelector('#confirm-dialog[open]') !== null"
+            )
+            if page.locator("#confirm-dialog[open]").count():
+                c.click("#confirm-ok")  # tracks rated very likely a face in the band
+                page.wait_for_function(f"document.querySelectorAll('.gcell.off').length > {off}")
+
+        if strategy in ("threshold", "area", "band"):
+            slide(x)
+        if strategy == "band":
+            # a second, stricter threshold on one size band: the size filter, then the slider
+            t1 = time.perf_counter()  # the reviewer's choice is thinking time: not counted
+            band = rc.band_plan(entry, truth, budget)
+            t0 += time.perf_counter() - t1
+            if "band_threshold" in band:
+                field, bound = (
+                    ("#gv-min", band["min_size"])
+                    if band["min_size"] is not None
+                    else ("#gv-max", band["max_size"])
+                )
+                c.click(field)
+                for ch in f"{bound:g}":
+                    c.key(ch)
+                slide(band["band_threshold"])
         run = []
         if strategy == "area" and plan["residual_false"]:  # false tracks left to find
             # sort by masked area; one run there: click its first track, Shift+click its last
@@ -462,9 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=10, help="actions per clip")
     ap.add_argument(
         "--strategies",
-        default="threshold,place,area",
+        default="threshold,place,area,band",
         help="threshold (slider, then clicks), place (a run by place), area (slider, then a run "
-        "by masked area)",
+        "by masked area), band (slider, then a stricter one on one size band)",
     )
     ap.add_argument("--synthetic", type=int, default=0, help="tracks in the speed test (0: skip)")
     ap.add_argument("--reps", type=int, default=40)

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -388,6 +389,84 @@ def review_plan(entry: FileEntry, truth: Truth) -> dict:
     }
 
 
+def slider_floor(x: float) -> float:
+    """Where the page's slider can be put (0.01 steps), at or below ``x`` (so still safe)."""
+    return math.floor(x * 100 + 1e-9) / 100
+
+
+def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5) -> dict:
+    """The safe threshold, then a second, higher one on the tracks of one size band (the
+    grid's size filter "to B" or "from B", B a whole number of px): the band and threshold
+    that leave the least masked share among those that :class:`Safety` allows and that fit
+    the ``budget`` of actions in the page (G, a click on the slider, Enter, Enter; then a
+    click on the size field, B's digits, a click on the slider, Enter, Enter, and one more
+    to confirm tracks rated very likely a face). The bands are ranked by the slider's own
+    preview (:func:`veil.project.review.preview`, cells of a few px on every frame); the
+    ``top`` of them are scored on the annotated frames at full resolution."""
+    safety = Safety(entry, truth)
+    x1 = slider_floor(safe_threshold(entry, truth, safety))
+    kept = safety.on - {t.id for t in rv.threshold_plan(entry, x1)}
+    after = replace(
+        entry,
+        tracks={
+            i: t if i in kept else replace(t, enabled=False, reason="bench")
+            for i, t in entry.tracks.items()
+        },
+    )
+    sizes = {s.id: s.size for s in rv.StatsCache().all(after)}
+    ev = {i: rv.evidence(after.tracks[i]) for i in kept}
+    cov = rv.Coverage(after)
+    steps = [k / 100 for k in range(101)]
+    rows = []
+    for bound in range(1, 100):
+        for lo, hi in ((None, float(bound)), (float(bound), None)):
+            band = {i for i in kept if rv.in_band(sizes[i], lo, hi) and ev[i] is not None}
+
+            def off(x: float, band: set[int] = band) -> set[int]:
+                return {i for i in band if ev[i] < x}  # type: ignore[operator]
+
+            a, b = 0, len(steps) - 1  # steps[a] is safe (at most the safe threshold's tracks)
+            while a < b:
+                m = (a + b + 1) // 2
+                if safety.ok(kept - off(steps[m])):
+                    a = m
+                else:
+                    b = m - 1
+            x2, gone = steps[a], off(steps[a])
+            if x2 <= x1 or not gone:
+                continue
+            likely = sum(rv.likely_face(after.tracks[i]) for i in gone)
+            actions = 4 + 1 + len(str(bound)) + 1 + 2 + (1 if likely else 0)
+            if actions > budget:
+                continue
+            share = rv.preview(after, x2, cov, None, lo, hi, sizes).area_share
+            rows.append((share, lo, hi, x2, sorted(gone), likely, actions))
+    rows.sort(key=lambda r: r[0])
+    frames = sorted(truth.gt)
+    best: dict = {"threshold": x1, "share_after_threshold": masked_share(entry, frames, kept)}
+    for _, lo, hi, x2, gone, likely, actions in rows[:top]:
+        left = kept - set(gone)
+        share = masked_share(entry, frames, left)
+        if "share" in best and best["share"] <= share:
+            continue
+        best.update(
+            min_size=lo,
+            max_size=hi,
+            band_threshold=x2,
+            off=len(gone),
+            off_by_label={
+                k: sum(truth.labels[i] == k for i in gone) for k in ("true", "ignore", "false")
+            },
+            likely_faces_off=likely,
+            actions=actions,
+            share=share,
+            unmasked=faces_unmasked(entry, truth, left),
+            ignore_unmasked=faces_unmasked(entry, truth, left, ignore=True),
+            safe=safety.ok(left),
+        )
+    return best
+
+
 def project_for(cache: Path, path: Path) -> Project:
     out = cache / f"{path.stem}.project.json"
     if not out.is_file():
@@ -490,6 +569,8 @@ def measure(video, cache: Path) -> dict:
             "safe": safety.ok(after_like),
             "share": masked_share(entry, frames, after_like),
         }
+    # the safe threshold, then a stricter one on one size band (the slider follows the filter)
+    res["band_threshold"] = band_plan(entry, truth)
     res["likely_false"] = sum(
         rv.likely_face(entry.tracks[i]) for i, v in truth.labels.items() if v == "false"
     )
