@@ -164,6 +164,7 @@ class OfflineTracker:
         out = self._emit(0)
         self._frames.clear()
         self._info.clear()
+        self._siblings.clear()
         self._tracker.reset()
         self._epoch += 1
         return out
