@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..regions import FACE, Regions
+from ..regions import FACE, Regions, box_area, intersection_matrix
 from .tracker import TrackConfig, Tracker, xyxy_to_cxcywh
 
 log = logging.getLogger(__name__)
@@ -269,12 +269,10 @@ class OfflineTracker:
         rows = np.flatnonzero((tracked.track_ids >= 0) & (tracked.labels == FACE))
         if len(rows) < 2:
             return
-        b = tracked.xyxy[rows].astype(np.float64)
+        b = tracked.xyxy[rows]
         ids = tracked.track_ids[rows].tolist()
-        area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-        iw = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
-        ih = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
-        inside = np.clip(iw, 0, None) * np.clip(ih, 0, None) / np.maximum(area[:, None], 1e-9)
+        area = box_area(b)
+        inside = intersection_matrix(b, b) / np.maximum(area[:, None], 1e-9)
         k = np.arange(len(rows))
         smaller = (area[:, None] < area[None, :]) | (
             (area[:, None] == area[None, :]) & (k[:, None] < k[None, :])
