@@ -368,18 +368,22 @@ class Decision:
             raise ProjectError("confirmed: expected a whole number >= 0")
         if self.label is not None and self.label not in AUTO_LABELS:
             raise ProjectError(f"label: expected one of {', '.join(AUTO_LABELS)}")
-        for name in ("min_size", "max_size"):
-            v = getattr(self, name)
-            if v is None:
-                continue
-            if not _is_num(v) or not math.isfinite(float(v)) or float(v) < 0:
-                raise ProjectError(
-                    f"{name}: expected a box height in pixels (0 or more), got {v!r}"
-                )
-            object.__setattr__(self, name, float(v))
-        lo, hi = self.min_size, self.max_size
-        if lo is not None and hi is not None and lo > hi:
-            raise ProjectError(f"min_size: {lo:g} is above max_size {hi:g}")
+        lo, hi = check_band(self.min_size, self.max_size)
+        object.__setattr__(self, "min_size", lo)
+        object.__setattr__(self, "max_size", hi)
+
+
+def check_band(min_size: float | None, max_size: float | None) -> tuple[float | None, float | None]:
+    """A size band's bounds (median box height, px; None: no bound), validated, as floats."""
+    out = []
+    for name, v in (("min_size", min_size), ("max_size", max_size)):
+        if v is not None and (not _is_num(v) or not math.isfinite(float(v)) or float(v) < 0):
+            raise ProjectError(f"{name}: expected a box height in pixels (0 or more), got {v!r}")
+        out.append(None if v is None else float(v))
+    lo, hi = out
+    if lo is not None and hi is not None and lo > hi:
+        raise ProjectError(f"min_size: {lo:g} is above max_size {hi:g}")
+    return lo, hi
 
 
 def size_band(min_size: float | None, max_size: float | None) -> str:

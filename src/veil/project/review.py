@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ProjectError
 from ..settings import METHODS
 from .document import Project
-from .model import AUTO_LABELS, Decision, FileEntry, Track, size_band
+from .model import AUTO_LABELS, Decision, FileEntry, Track, check_band, size_band
 
 #: Learned confidence at or above which turning a face track off needs a confirmation.
 LIKELY_FACE = 0.9
@@ -189,24 +189,6 @@ def track_stats(entry: FileEntry, t: Track) -> TrackStats:
         cy,
         aspect,
     )
-
-
-def _check_size(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProjectError(f"{name}: expected a box height in pixels (0 or more), got {value!r}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ProjectError(f"{name}: expected a box height in pixels (0 or more), got {value!r}")
-    return float(value)
-
-
-def check_band(min_size: float | None, max_size: float | None) -> tuple[float | None, float | None]:
-    """A size band's bounds, validated (None: no bound)."""
-    lo, hi = _check_size("min_size", min_size), _check_size("max_size", max_size)
-    if lo is not None and hi is not None and lo > hi:
-        raise ProjectError(f"min_size: {lo:g} is above max_size {hi:g}")
-    return lo, hi
 
 
 def in_band(size: float, lo: float | None, hi: float | None) -> bool:
