@@ -279,10 +279,12 @@ def test_engine_uses_the_learned_decision_only_where_it_was_trained():
     assert Engine(faces, detectors=[Stub()]).video_decider() is None  # a plug-in keeps the rule
     learned = Engine(faces).video_decider()
     assert learned is not None and not learned.advisory  # the bundled CenterFace: learned
+    assert (learned.lapse_after, learned.lapse_under, learned.keep_above) == (3, 0.5, 0.5)
     rule = faces.evolve(track=TrackSettings(decide="rule"))
     assert Engine(rule).video_decider() is None  # plain masking pays nothing for ratings
     rating = Engine(rule).video_decider(advisory=True)
     assert rating is not None and rating.advisory  # a project still gets P(face) per track
+    assert rating.lapse_after == 0  # the rule's tracks never lapse
     yolo = faces.evolve(detect=DetectSettings(targets=("face",), video_face_models="yolo"))
     assert Engine(yolo).video_decider(advisory=True) is None  # trained on CenterFace only
 
@@ -426,3 +428,111 @@ def test_an_unlikely_face_takes_the_mean_size_of_its_window_never_less_than_its_
     assert width(0.45, 0.0, 14) == pytest.approx((3 * 40 + 2 * 52) / 5, abs=0.5)  # the mean
     assert width(0.45, 0.0, 15) == pytest.approx(52, abs=0.5)  # never less than its own box
     assert width(0.45, 1.0, 14) == pytest.approx(52, abs=0.5)  # growth 1: as any track
+
+
+# -- an unlikely face's decision lapses --------------------------------------------
+
+
+def _lapsing(**kw) -> FaceTrackDecider:
+    """Threshold 0.2: yunet 0.45 rates about 0.31 (an unlikely face), 0.9 about 1, 0 about 0."""
+    return FaceTrackDecider(
+        _model(threshold=0.2), 4, lapse_after=3, lapse_under=0.5, keep_above=0.5, **kw
+    )
+
+
+def test_an_unlikely_face_s_decision_lapses_after_runs_rated_under_half_the_threshold():
+    d = _lapsing()
+    d.observe(1, 0, (0, 0, 40, 40), _evidence(0.3, 0.45))
+    assert d.decided(1)
+    for k in range(1, 8):  # the window of eight still holds the passing sighting
+        d.observe(1, 4 * k, (0, 0, 40, 40), _evidence(0.3, 0.0))
+        assert d.decided(1)
+    for k in range(8, 10):
+        d.observe(1, 4 * k, (0, 0, 40, 40), _evidence(0.3, 0.0))
+        assert d.decided(1)  # one and two runs under half the threshold
+    d.observe(1, 40, (0, 0, 40, 40), _evidence(0.3, 0.0))
+    assert not d.decided(1)  # the third lapses it
+    d.observe(1, 44, (0, 0, 40, 40), _evidence(0.3, 0.45))
+    assert d.decided(1)  # passing again decides it again
+    assert d.confidence(1) == pytest.approx(d.confidences[1])
+
+
+def test_a_rating_between_half_the_threshold_and_it_does_not_count_towards_a_lapse():
+    d = _lapsing()
+    d.observe(1, 0, (0, 0, 40, 40), _evidence(0.3, 0.45))
+    # max_yunet 0.39 rates about 0.14: under the threshold, over half of it
+    for k in range(1, 20):
+        d.observe(1, 4 * k, (0, 0, 40, 40), _evidence(0.3, 0.39 if k >= 8 else 0.0))
+    assert d.decided(1)
+
+
+def test_a_track_ever_rated_likely_and_a_decider_without_lapses_never_lapse():
+    sure = _lapsing()
+    sure.observe(1, 0, (0, 0, 40, 40), _evidence(0.3, 0.9))
+    never = FaceTrackDecider(_model(threshold=0.2), 4)
+    never.observe(1, 0, (0, 0, 40, 40), _evidence(0.3, 0.45))
+    for k in range(1, 20):
+        for d in (sure, never):
+            d.observe(1, 4 * k, (0, 0, 40, 40), _evidence(0.3, 0.0))
+    assert sure.decided(1) and never.decided(1)
+    with pytest.raises(ValueError, match="lapse_after"):
+        FaceTrackDecider(_model(), 4, lapse_after=-1)
+    with pytest.raises(ValueError, match="lapse_under"):
+        FaceTrackDecider(_model(), 4, lapse_under=1.5)
+
+
+def test_a_track_that_may_lapse_is_still_checked_one_that_cannot_is_not():
+    asked = {"lapsing": 0, "sure": 0}
+
+    def verify(name, yunet):
+        def run(rows):
+            asked[name] += 1
+            return np.full((len(rows), 2), yunet)
+
+        return run
+
+    lapsing, sure = _lapsing(), _lapsing()
+    for k in range(12):
+        ev = _evidence(0.3, np.nan)[None]
+        lapsing.observe_frame(4 * k, [1], [(0, 0, 40, 40)], ev, verify("lapsing", 0.45))
+        sure.observe_frame(4 * k, [1], [(0, 0, 40, 40)], ev, verify("sure", 0.9))
+    assert asked["sure"] == 1  # decided on its first check, likely: never checked again
+    assert asked["lapsing"] >= 4  # its first four sightings, then every third
+
+
+def test_the_tracker_stops_masking_a_lapsed_track_and_keeps_what_it_masked():
+    """Frames 0-99, a detection every 4th; the verifier sees yunet 0.45 up to frame 20, then 0
+    (it checks the first four sightings, frames 0-12, then every third: 24, 36, 48...)."""
+    cfg = TrackConfig(lookahead=24, pre_frames=8, post_frames=8, confirm_hits=2)
+    tracker = OfflineTracker(cfg, _lapsing())
+    box = np.array([[100, 100, 140, 140]], np.float32)
+    out = []
+    for i in range(100):
+        if i % 4:
+            out += tracker.push(i, i, None)
+            continue
+        yunet = 0.45 if i <= 20 else 0.0
+        dets = Regions(box, np.array([0.3], np.float32), np.array([FACE], np.int16))
+        ev = _evidence(0.3, np.nan)[None]
+        out += tracker.push(
+            i, i, dets, evidence=ev, verify=lambda r, y=yunet: np.full((len(r), 2), y)
+        )
+    out += tracker.flush()
+    masked = [len(f.regions) == 1 for f in out]
+    # decided at frame 0; from frame 44 the window of eight sightings holds no passing
+    # check (the last was at 12), and the third run rated under half the threshold,
+    # frame 52, lapses it: masked up to there, not after
+    assert all(masked[: 52 + 1]) and not any(masked[53:])
+
+
+def test_the_lapse_setting_is_checked_and_reaches_the_command_line(capsys):
+    from veil.cli import build_parser, main, settings_from_args
+
+    with pytest.raises(ConfigError, match="unlikely_lapse"):
+        TrackSettings(unlikely_lapse=-1)
+    with pytest.raises(ConfigError, match="unlikely_lapse_under"):
+        TrackSettings(unlikely_lapse_under=2.0)
+    args = build_parser().parse_args(["mask", "in.mp4", "-o", "o.mp4", "--unlikely-lapse", "0"])
+    assert settings_from_args(args).track.unlikely_lapse == 0
+    assert main(["mask", "in.mp4", "-o", "o.mp4", "--unlikely-lapse", "-2"]) != 0
+    assert "unlikely_lapse" in capsys.readouterr().err

@@ -291,6 +291,16 @@ def add_track_args(p: argparse.ArgumentParser) -> None:
         "the face margin, from 0 (its box alone) to 1 (the full margin, the most "
         "cautious) (default: %(default)s)",
     )
+    v.add_argument(
+        "--unlikely-lapse",
+        type=int,
+        default=t.unlikely_lapse,
+        metavar="RUNS",
+        help="learned decision: such an unlikely face is no longer masked after this many "
+        f"detector runs in a row rate it under {t.unlikely_lapse_under:g} times the "
+        "decision's threshold (the frames before stay masked), until it passes again; "
+        "0 keeps it masked to its end, the most cautious (default: %(default)s)",
+    )
 
 
 def add_scale_args(p: argparse.ArgumentParser, segments: bool) -> None:
@@ -389,6 +399,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             decide=getattr(args, "face_decision", t.decide),
             unlikely_growth=getattr(args, "unlikely_growth", t.unlikely_growth),
             unlikely_margin=getattr(args, "unlikely_margin", t.unlikely_margin),
+            unlikely_lapse=getattr(args, "unlikely_lapse", t.unlikely_lapse),
         )
         settings = settings.evolve(track=track)
     if hasattr(args, "method"):

@@ -214,8 +214,15 @@ class Engine:
         from .decide import FaceTrackDecider, load_bundled
 
         model = load_bundled() if learned else None
+        track = self.settings.track
         return FaceTrackDecider(
-            model, self.settings.track.detect_every, recorder=recorder, advisory=not deciding
+            model,
+            track.detect_every,
+            recorder=recorder,
+            advisory=not deciding,
+            lapse_after=track.unlikely_lapse if deciding else 0,
+            lapse_under=track.unlikely_lapse_under,
+            keep_above=track.unlikely_below,
         )
 
     def verify(self, rgb: np.ndarray, regions: Regions, shared: dict | None = None) -> np.ndarray:

@@ -390,7 +390,13 @@ class TrackSettings:
     the largest, and does not grow with its own speed; 1 grows it as any track. Its
     mask's margin is ``unlikely_margin`` times the face margin (1: the same). It
     keeps every frame, its extensions and the growth with the camera's step (blur).
-    See docs/decide.md, "Masks sized by evidence".
+    See docs/decide.md, "Masks sized by evidence". Its decision may also lapse:
+    after ``unlikely_lapse`` detector runs in a row that rate it under
+    ``unlikely_lapse_under`` times the decision's threshold, it is no longer masked
+    from there on (the frames before stay masked), until it passes again; 0 never
+    lapses. A lantern that passes on one lucky stretch is otherwise masked to the
+    end of the clip. A track ever rated likely never lapses. See docs/decide.md,
+    "An unlikely face's decision lapses".
 
     The face network often finds one face twice, a box and a smaller one inside it,
     and each becomes a track. Such *siblings* (``sibling_inside`` of the smaller box
@@ -420,6 +426,8 @@ class TrackSettings:
     unlikely_margin: float = 0.5
     sibling_inside: float = 0.7
     sibling_below: float = 64.0
+    unlikely_lapse: int = 3
+    unlikely_lapse_under: float = 0.5
 
     def __post_init__(self) -> None:
         if self.decide not in DECISIONS:
@@ -437,6 +445,7 @@ class TrackSettings:
             ("min_track_len", 1, 300),
             ("smooth_radius", 0, 30),
             ("confirm_hits", 1, 30),
+            ("unlikely_lapse", 0, 100),
         ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
@@ -449,6 +458,7 @@ class TrackSettings:
         _check_range("unlikely_margin", self.unlikely_margin, 0.0, 1.0)
         _check_range("sibling_inside", self.sibling_inside, 0.0, 1.0)
         _check_range("sibling_below", self.sibling_below, 0.0, 10000.0)
+        _check_range("unlikely_lapse_under", self.unlikely_lapse_under, 0.0, 1.0)
         if self.pre_frames > self.lookahead:
             raise ConfigError(
                 f"pre_frames ({self.pre_frames}) cannot exceed lookahead ({self.lookahead})"

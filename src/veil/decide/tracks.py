@@ -29,9 +29,16 @@ class FaceTrackDecider:
 
     ``observe`` is called once per detection the tracker associates with a
     track; the track is masked (``decided``) from the first moment its P(face)
-    reaches the threshold, and stays so (fail closed: evidence that arrives
-    later never unmasks frames). ``confidence`` is the highest P(face) the
-    track reached, what review ranks by. ``recorder``, when given, receives
+    reaches the threshold. Evidence that arrives later never unmasks frames
+    already masked (fail closed), and a track ever rated at ``keep_above`` or
+    more stays decided. An *unlikely* face's decision, one never rated that
+    high, may lapse: after ``lapse_after`` detections in a row rated under
+    ``lapse_under`` times the threshold it is no longer decided (the tracker
+    stops masking it from there on, and masks it again once it passes again).
+    Otherwise a lantern that passes on one lucky window stays masked for the
+    rest of the clip. Tracks that may lapse are checked by the verifier as
+    undecided ones are, so that their rating stays current. ``confidence`` is
+    the highest P(face) the track reached, what review ranks by. ``recorder``, when given, receives
     ``(track id, seq, features, observation row)`` per observation (training data).
     An ``advisory`` decider only rates tracks: the tracker confirms them by its
     rule, and ``decided`` still tells when a track's rating needs no more checks.
@@ -46,7 +53,14 @@ class FaceTrackDecider:
         threshold: float | None = None,
         recorder: list | None = None,
         advisory: bool = False,
+        lapse_after: int = 0,
+        lapse_under: float = 0.5,
+        keep_above: float = 0.0,
     ) -> None:
+        if lapse_after < 0:
+            raise ValueError(f"lapse_after must be 0 (never) or more, got {lapse_after!r}")
+        if not 0.0 <= lapse_under <= 1.0:
+            raise ValueError(f"lapse_under must be in [0, 1], got {lapse_under!r}")
         self.model = model
         self.advisory = advisory
         self.detect_every = detect_every
@@ -54,6 +68,11 @@ class FaceTrackDecider:
             threshold = model.threshold if model is not None else math.inf
         self.threshold = threshold
         self.recorder = recorder
+        self.lapse_after = lapse_after
+        self.lapse_under = lapse_under
+        self.keep_above = keep_above
+        self._on: set[int] = set()  # decided now
+        self._low: dict[int, int] = {}  # a decided track's detections in a row under the cut
         self._obs: dict[int, list[np.ndarray]] = {}  # the latest WINDOW sightings
         self._seen: dict[int, int] = {}  # sightings so far
         self._best: dict[int, float] = {}
@@ -92,7 +111,7 @@ class FaceTrackDecider:
             self.observe(tid, seq, scene_boxes[i], evidence[i])
 
     def _wants_check(self, tid: int, height: float) -> bool:
-        if self.decided(tid):
+        if self.decided(tid) and not self._may_lapse(tid):
             return False
         n, h0 = self._checked.get(tid, (0, 0.0))
         seen = self._seen.get(tid, 0)
@@ -120,10 +139,26 @@ class FaceTrackDecider:
             return math.nan
         p = float(self.model.predict(feats[None])[0])
         self._best[tid] = max(self._best.get(tid, 0.0), p)
+        if p >= self.threshold:
+            self._on.add(tid)
+            self._low.pop(tid, None)
+        elif tid in self._on and self._may_lapse(tid) and p < self.threshold * self.lapse_under:
+            low = self._low.get(tid, 0) + 1
+            if low >= self.lapse_after:
+                self._on.discard(tid)
+                self._low.pop(tid, None)
+            else:
+                self._low[tid] = low
+        elif tid in self._on:
+            self._low.pop(tid, None)
         return p
 
+    def _may_lapse(self, tid: int) -> bool:
+        return self.lapse_after > 0 and self._best.get(tid, 0.0) < self.keep_above
+
     def decided(self, tid: int) -> bool:
-        return self._best.get(tid, 0.0) >= self.threshold
+        """Whether track ``tid`` is masked now (see the class's note on lapses)."""
+        return tid in self._on
 
     def confidence(self, tid: int) -> float | None:
         return self._best.get(tid)
@@ -138,6 +173,8 @@ class FaceTrackDecider:
         self._obs.pop(tid, None)
         self._seen.pop(tid, None)
         self._checked.pop(tid, None)
+        self._on.discard(tid)
+        self._low.pop(tid, None)
 
 
 def base_evidence(scores: np.ndarray, xyxy: np.ndarray, frame_h: int) -> np.ndarray:

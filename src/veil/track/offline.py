@@ -19,7 +19,9 @@ while they wait, later detections can still reach them:
   Lanterns and signs that flicker over the threshold once are left alone;
   a real face is seen again. With a ``decider`` (see :mod:`veil.decide`), the
   tracks of its class are confirmed by the learned decision instead (unless it
-  is only advisory: then it rates them for review and the rule decides).
+  is only advisory: then it rates them for review and the rule decides); where
+  its decision lapses, the frames up to there stay masked and later ones are
+  masked only once it is decided again.
 
 Nothing crosses a scene cut. Memory is bounded by the window: at most
 ``lookahead + 1`` payloads are held, plus ``smooth_radius`` frames of boxes.
@@ -85,6 +87,8 @@ class _Info:
     last_entry: int = 0
     hits: int = 0
     confirmed: bool = False
+    #: the last frame masked before the decision lapsed (-1: none)
+    masked_through: int = -1
 
 
 class OfflineTracker:
@@ -257,6 +261,10 @@ class OfflineTracker:
             if judged[i] and not decider.advisory:
                 if decider.decided(tid):
                     info.confirmed = True
+                elif info.confirmed:
+                    # the decision lapsed: what was masked up to here stays masked
+                    info.confirmed = False
+                    info.masked_through = frame.seq
             elif not weak[i]:
                 info.hits += 1
                 if strong[i] or info.hits >= self.config.confirm_hits:
@@ -434,10 +442,12 @@ class OfflineTracker:
     def _final_regions(self, i: int) -> Regions:
         """Smoothed, motion-expanded boxes of frame ``self._frames[i]``."""
         frame = self._frames[i]
+        info = self._info
         tids = [
             t
             for t in frame.entries
-            if self._info[t].confirmed and not self._is_doubtful(self._info[t])
+            if (info[t].confirmed or frame.seq <= info[t].masked_through)
+            and not self._is_doubtful(info[t])
         ]
         if self._siblings and len(tids) > 1:
             tids = self._without_spare_guesses(frame, tids)
