@@ -394,7 +394,7 @@ def slider_floor(x: float) -> float:
     return math.floor(x * 100 + 1e-9) / 100
 
 
-def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5) -> dict:
+def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5, likely=None) -> dict:
     """The safe threshold, then a second, higher one on the tracks of one size band (the
     grid's size filter "to B" or "from B", B a whole number of px): the band and threshold
     that leave the least masked share among those that :class:`Safety` allows and that fit
@@ -402,7 +402,9 @@ def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5) ->
     click on the size field, B's digits, a click on the slider, Enter, Enter, and one more
     to confirm tracks rated very likely a face). The bands are ranked by the slider's own
     preview (:func:`veil.project.review.preview`, cells of a few px on every frame); the
-    ``top`` of them are scored on the annotated frames at full resolution."""
+    ``top`` of them are scored on the annotated frames at full resolution. ``likely`` tells
+    which tracks ask for the confirmation (default :func:`veil.project.review.likely_face`)."""
+    likely = likely or rv.likely_face
     safety = Safety(entry, truth)
     x1 = slider_floor(safe_threshold(entry, truth, safety))
     kept = safety.on - {t.id for t in rv.threshold_plan(entry, x1)}
@@ -435,16 +437,16 @@ def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5) ->
             x2, gone = steps[a], off(steps[a])
             if x2 <= x1 or not gone:
                 continue
-            likely = sum(rv.likely_face(after.tracks[i]) for i in gone)
-            actions = 4 + 1 + len(str(bound)) + 1 + 2 + (1 if likely else 0)
+            n_likely = sum(likely(after.tracks[i]) for i in gone)
+            actions = 4 + 1 + len(str(bound)) + 1 + 2 + (1 if n_likely else 0)
             if actions > budget:
                 continue
             share = rv.preview(after, x2, cov, None, lo, hi, sizes).area_share
-            rows.append((share, lo, hi, x2, sorted(gone), likely, actions))
+            rows.append((share, lo, hi, x2, sorted(gone), n_likely, actions))
     rows.sort(key=lambda r: r[0])
     frames = sorted(truth.gt)
     best: dict = {"threshold": x1, "share_after_threshold": masked_share(entry, frames, kept)}
-    for _, lo, hi, x2, gone, likely, actions in rows[:top]:
+    for _, lo, hi, x2, gone, n_likely, actions in rows[:top]:
         left = kept - set(gone)
         share = masked_share(entry, frames, left)
         if "share" in best and best["share"] <= share:
@@ -457,7 +459,7 @@ def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5) ->
             off_by_label={
                 k: sum(truth.labels[i] == k for i in gone) for k in ("true", "ignore", "false")
             },
-            likely_faces_off=likely,
+            likely_faces_off=n_likely,
             actions=actions,
             share=share,
             unmasked=faces_unmasked(entry, truth, left),
