@@ -38,8 +38,9 @@ class FaceTrackDecider:
     Otherwise a lantern that passes on one lucky window stays masked for the
     rest of the clip. Tracks that may lapse are checked by the verifier as
     undecided ones are, so that their rating stays current. ``confidence`` is
-    the highest P(face) the track reached, what review ranks by. ``recorder``, when given, receives
-    ``(track id, seq, features, observation row)`` per observation (training data).
+    the highest P(face) the track reached, what review ranks by. ``recorder``,
+    when given, receives ``(track id, seq, features, observation row)`` per
+    observation (training data).
     An ``advisory`` decider only rates tracks: the tracker confirms them by its
     rule, and ``decided`` still tells when a track's rating needs no more checks.
     """
