@@ -401,7 +401,7 @@ class OfflineTracker:
 
         A track is masked once its P(face) reaches the decision's threshold, which
         is set to keep nearly every face (recall first); most street clutter passes
-        it at a low P(face). Such a track stays masked, but its box grows less
+        it at a low P(face). Such a track is masked, but its box grows less
         (``TrackConfig.unlikely_growth``) and its mask takes a smaller margin
         (``unlikely_margin``, carried as ``Regions.margin_shares``): the growth and
         the margin multiply its area, and it is most likely a lantern.
