@@ -208,6 +208,40 @@ def load(
     return d
 
 
+def _design(d: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Sample weights (each track weighs the same, whatever its length), the feature
+    means and scales, and the standardised features."""
+    x = d["x"]
+    w = 1.0 / np.maximum(d["n"], 1)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    return w, mean, scale, (x - mean) / scale
+
+
+def _make(hidden: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    if hidden:
+        return MLPClassifier((hidden,), alpha=1e-3, max_iter=2000, random_state=0)
+    return LogisticRegression(C=1.0, max_iter=2000)
+
+
+def _out_of_fold(d: dict[str, np.ndarray], hidden: int = 0) -> np.ndarray:
+    """P(face) of every sample from a model fitted without its clip (five folds by clip)."""
+    from sklearn.model_selection import GroupKFold
+
+    w, _, _, z = _design(d)
+    y, cv = d["label"], np.zeros(len(d["label"]))
+    for tr, te in GroupKFold(5).split(z, y, d["clip"]):
+        m = _make(hidden)
+        if hidden:
+            m.fit(z[tr], y[tr])
+        else:
+            m.fit(z[tr], y[tr], sample_weight=w[tr])
+        cv[te] = m.predict_proba(z[te])[:, 1]
+    return cv
+
+
 def fit(
     npz: list[Path],
     out: Path,
@@ -217,32 +251,12 @@ def fit(
     note: str = "",
     drop: tuple[str, ...] = (),
 ) -> None:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold
-    from sklearn.neural_network import MLPClassifier
-
     d = load(npz, drop=drop)
     keep = d["label"] != IGNORE
     d = {k: v[keep] for k, v in d.items()}
-    x, y, groups = d["x"], d["label"], d["clip"]
-    # each track weighs the same, whatever its length
-    w = 1.0 / np.maximum(d["n"], 1)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    z = (x - mean) / scale
-
-    def make():
-        if hidden:
-            return MLPClassifier((hidden,), alpha=1e-3, max_iter=2000, random_state=0)
-        return LogisticRegression(C=1.0, max_iter=2000)
-
-    cv = np.zeros(len(y))
-    for tr, te in GroupKFold(5).split(z, y, groups):
-        m = make()
-        if hidden:
-            m.fit(z[tr], y[tr])
-        else:
-            m.fit(z[tr], y[tr], sample_weight=w[tr])
-        cv[te] = m.predict_proba(z[te])[:, 1]
+    y, groups = d["label"], d["clip"]
+    w, mean, scale, z = _design(d)
+    cv = _out_of_fold(d, hidden)
     tracks = _tracks(d, cv)
     threshold = _threshold(tracks, recall, lookahead)
     faces, clutter, taken = _masked(tracks, threshold, lookahead)
@@ -253,7 +267,7 @@ def fit(
           f"{faces:.3f} of the face tracks' frames, {clutter:.1%} of the clutter tracks' "
           f"frames ({taken:.1%} of the tracks); {is_face.sum()} face / "
           f"{(~is_face).sum()} clutter tracks", file=sys.stderr)  # fmt: skip
-    m = make()
+    m = _make(hidden)
     if hidden:
         m.fit(z, y)
         layers = [(m.coefs_[i], m.intercepts_[i]) for i in range(len(m.coefs_))]
@@ -311,6 +325,57 @@ def report(npz: Path, model_path: Path, lookahead: int, drop: tuple[str, ...] = 
         print(f"  {name:14s} AUC {roc_auc_score(d['label'], d['x'][:, i]):.3f}")
 
 
+def curve(
+    npz: list[Path], real: Path | None, model_path: Path, lookahead: int, out: Path
+) -> None:
+    """The trade-off every threshold makes, as veil runs it (decided with the look-ahead):
+    face tracks' frames masked against clutter tracks' frames masked, out of fold on the
+    training clips and, with ``real``, the bundled model on evaluation clips' tracks
+    (never fitted on). Written as an SVG for the docs, the operating point marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "veil"  # the same file for the same numbers
+    import matplotlib.pyplot as plt
+
+    model = DecisionModel.load(model_path)
+    cuts = np.geomspace(0.003, 0.95, 80)
+    curves = []
+    d = load(npz)
+    d = {k: v[d["label"] != IGNORE] for k, v in d.items()}
+    curves.append(("training clips, out of fold", _tracks(d, _out_of_fold(d))))
+    if real is not None:
+        e = load(real)
+        e = {k: v[e["label"] != IGNORE] for k, v in e.items()}
+        name = "real clips, the shipped model (evaluation)"
+        curves.append((name, _tracks(e, model.predict(e["x"]))))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, tracks in curves:
+        pts = np.array([_masked(tracks, t, lookahead)[:2] for t in cuts])
+        (line,) = ax.plot(pts[:, 1], pts[:, 0], label=name)
+        face, clutter, _ = _masked(tracks, model.threshold, lookahead)
+        ax.plot([clutter], [face], "o", color=line.get_color())
+        print(f"{name}: at the operating point {model.threshold:.3f} it masks {face:.3f} "
+              f"of the face tracks' frames and {clutter:.1%} of the clutter tracks' "
+              "frames")  # fmt: skip
+        for t in (0.02, 0.05, 0.1, 0.2, 0.5):
+            f_, c_, _ = _masked(tracks, t, lookahead)
+            print(f"  threshold {t:.2f}: faces {f_:.3f}, clutter {c_:.1%}")
+    ax.axhline(model.info.get("recall_target", 0.985), color="grey", lw=0.6, ls=":")
+    ax.set(
+        xlabel="clutter tracks' frames masked",
+        ylabel="face tracks' frames masked",
+        xlim=(0, 1),
+        ylim=(0.9, 1.001),
+        title=f"P(face) thresholds, look-ahead {lookahead} frames (dot: {model.threshold:.3f})",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, format="svg", metadata={"Date": None})
+    print(f"wrote {out}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -333,7 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("report")
     r.add_argument("npz", type=Path)
     r.add_argument("--model", type=Path, required=True)
-    for p in (f, r):
+    c = sub.add_parser("curve")
+    c.add_argument("npz", type=Path, nargs="+", help="training extracts (fitted out of fold)")
+    c.add_argument("--real", type=Path, help="an evaluation extract (the model only applied)")
+    c.add_argument("--model", type=Path, required=True)
+    c.add_argument("--out", type=Path, required=True, help="an SVG file")
+    for p in (f, r, c):
         p.add_argument("--lookahead", type=int, default=TrackSettings().lookahead,
                        help="frames held back while a track is decided")  # fmt: skip
         p.add_argument("--drop", nargs="*", default=[], choices=["yunet", "yolo"],
@@ -343,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         build(a.annotations, a.out)
     elif a.cmd == "extract":
         np.savez(a.out, **extract(a.clips, a.limit, a.start))
+    elif a.cmd == "curve":
+        curve(a.npz, a.real, a.model, a.lookahead, a.out)
     elif a.cmd == "fit":
         fit(a.npz, a.out, a.hidden, a.recall, a.lookahead, a.note, tuple(a.drop))
     else:
