@@ -326,7 +326,12 @@ def report(npz: Path, model_path: Path, lookahead: int, drop: tuple[str, ...] = 
 
 
 def curve(
-    npz: list[Path], real: Path | None, model_path: Path, lookahead: int, out: Path
+    npz: list[Path],
+    real: Path | None,
+    model_path: Path,
+    lookahead: int,
+    out: Path,
+    drop: tuple[str, ...] = (),
 ) -> None:
     """The trade-off every threshold makes, as veil runs it (decided with the look-ahead):
     face tracks' frames masked against clutter tracks' frames masked, out of fold on the
@@ -341,11 +346,11 @@ def curve(
     model = DecisionModel.load(model_path)
     cuts = np.geomspace(0.003, 0.95, 80)
     curves = []
-    d = load(npz)
+    d = load(npz, drop=drop)
     d = {k: v[d["label"] != IGNORE] for k, v in d.items()}
     curves.append(("training clips, out of fold", _tracks(d, _out_of_fold(d))))
     if real is not None:
-        e = load(real)
+        e = load(real, drop=drop)
         e = {k: v[e["label"] != IGNORE] for k, v in e.items()}
         name = "real clips, the shipped model (evaluation)"
         curves.append((name, _tracks(e, model.predict(e["x"]))))
@@ -414,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     elif a.cmd == "extract":
         np.savez(a.out, **extract(a.clips, a.limit, a.start))
     elif a.cmd == "curve":
-        curve(a.npz, a.real, a.model, a.lookahead, a.out)
+        curve(a.npz, a.real, a.model, a.lookahead, a.out, tuple(a.drop))
     elif a.cmd == "fit":
         fit(a.npz, a.out, a.hidden, a.recall, a.lookahead, a.note, tuple(a.drop))
     else:
