@@ -29,12 +29,12 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_info import commit
 
 from veil.evaluate.dataset import load_dataset
 from veil.evaluate.metrics import central_coverage
@@ -164,11 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NO_DATA
     settings = Settings(detect=DetectSettings(targets=("face",)), mask=MaskSettings(method="fill"))
     engine = Engine(settings)
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
+    rev = commit()
     print(f"veil decision floor, faces only, defaults; {time.strftime('%Y-%m-%d %H:%M')} "
-          f"{platform.machine()} commit {rev or '?'}")  # fmt: skip
+          f"{platform.machine()} commit {rev}")  # fmt: skip
     print(
         "| clip | tracks: all / subset | faces hidden | masked share: all / subset "
         "| false-mask: all / subset | left out touching a face / ignore face / nothing |"

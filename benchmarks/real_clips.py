@@ -31,12 +31,12 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_info import commit
 from PIL import Image
 
 from veil.evaluate.dataset import load_dataset
@@ -166,12 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         track=TrackSettings(decide=args.decide, motion_margin=args.motion_margin),
     )
     engine = Engine(settings)
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
+    rev = commit()
     print(f"veil real clips, faces only ({detect.video_face_models}, {args.decide}, motion "
           f"{args.motion_margin}), fill; "
-          f"{time.strftime('%Y-%m-%d')} {platform.machine()} commit {rev or '?'}")  # fmt: skip
+          f"{time.strftime('%Y-%m-%d')} {platform.machine()} commit {rev}")  # fmt: skip
     print("| clip | frames | masked share of frame (mean) | faces' own area | recall "
           "(masked rate) | faces | precision (masks on a face) | masks | s |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

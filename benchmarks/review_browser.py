@@ -38,7 +38,6 @@ import dataclasses
 import json
 import math
 import platform
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,6 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import review_clips as rc  # noqa: E402
+from bench_info import commit
 
 from veil.evaluate.dataset import load_dataset  # noqa: E402
 from veil.media import video as video_io  # noqa: E402
@@ -501,11 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
+    rev = commit()
     print(f"veil review in chromium; {time.strftime('%Y-%m-%d %H:%M')} {platform.machine()} "
-          f"commit {rev or '?'}", flush=True)  # fmt: skip
+          f"commit {rev}", flush=True)  # fmt: skip
     with sync_playwright() as pw:
         if args.clips:
             ds = load_dataset(args.annotations, check_files=False)

@@ -53,6 +53,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from bench_info import commit
 
 from veil.evaluate.dataset import load_dataset
 from veil.media import video as video_io
@@ -667,11 +668,9 @@ def main(argv: list[str] | None = None) -> int:
     if not videos:
         print("sample clips not found (../shared/data/videos); nothing measured", file=sys.stderr)
         return EXIT_NO_DATA
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
+    rev = commit()
     print(f"veil review; {time.strftime('%Y-%m-%d')} {platform.machine()} "
-          f"commit {rev or '?'}")  # fmt: skip
+          f"commit {rev}")  # fmt: skip
     if args.ranking_only:
         results = pooled(videos, args.label, args.grid)
     else:

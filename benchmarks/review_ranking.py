@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import review_clips as rc  # noqa: E402
+from bench_info import commit
 
 from veil.decide import load_bundled  # noqa: E402
 from veil.evaluate.dataset import load_dataset  # noqa: E402
@@ -236,11 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     for p in (t, c):
         p.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
+    rev = commit()
     print(f"veil review ranking; {time.strftime('%Y-%m-%d %H:%M')} {platform.machine()} "
-          f"commit {rev or '?'}", flush=True)  # fmt: skip
+          f"commit {rev}", flush=True)  # fmt: skip
     if args.cmd == "train":
         every: list = []
         results = []
