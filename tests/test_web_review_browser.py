@@ -85,6 +85,19 @@ def _enabled(job) -> dict[int, bool]:
         return {i: t.enabled for i, t in job.project.entry("clip.mp4").tracks.items()}
 
 
+def _previewed(page, threshold: str) -> None:
+    """Wait until the slider's preview shows ``threshold``."""
+    page.wait_for_function(
+        f"document.getElementById('gv-preview').dataset.threshold === '{threshold}'"
+    )
+
+
+def _slide(page, threshold: str) -> None:
+    """Put the slider at ``threshold`` and wait for its preview."""
+    page.fill("#gv-slider", threshold)
+    _previewed(page, threshold)
+
+
 def _open_job_by_keyboard(page, url) -> None:
     page.goto(url)
     page.wait_for_selector("#jobs button")
@@ -105,7 +118,7 @@ def test_keyboard_only_review(reviewed, page):
     assert "detector score" in page.inner_text("#gv-evidence")
     page.keyboard.press("PageUp")
     page.keyboard.press("PageUp")
-    page.wait_for_function("document.getElementById('gv-preview').dataset.threshold === '0.2'")
+    _previewed(page, "0.2")
     assert "masks 5 of 6 tracks" in page.inner_text("#gv-preview")
     assert "turns off 1" in page.inner_text("#gv-preview")
     page.keyboard.press("Enter")  # apply: the reason is prefilled
@@ -184,8 +197,7 @@ def test_mouse_selection_and_filters(reviewed, page):
     page.fill("#gv-min", "")
     # the slider follows the size filter: at 0.6 only the band's 10-px plate goes, not 2, 3, 5
     page.fill("#gv-max", "15")
-    page.fill("#gv-slider", "0.6")
-    page.wait_for_function("document.getElementById('gv-preview').dataset.threshold === '0.6'")
+    _slide(page, "0.6")
     assert "turns off 1 · only tracks at most 15 px high" in page.inner_text("#gv-preview")
     page.click("#gv-apply")
     page.click("#bulk-ok")
@@ -201,8 +213,7 @@ def test_mouse_selection_and_filters(reviewed, page):
     page.wait_for_function("document.querySelector('#tracks li').dataset.track === '1'")
     page.wait_for_function("document.querySelector('#timeline .trow').dataset.track === '1'")
     # a threshold above a likely face asks first, and the API refuses without the flag
-    page.fill("#gv-slider", "0.99")
-    page.wait_for_function("document.getElementById('gv-preview').dataset.threshold === '0.99'")
+    _slide(page, "0.99")
     assert "2 rated very likely a face" in page.inner_text("#gv-preview")
     page.click("#gv-apply")
     page.click("#bulk-ok")
