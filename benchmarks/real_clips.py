@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         default=TrackSettings().motion_margin,
         help="box growth per frame of motion (default: %(default)s)",
     )
+    ap.add_argument("--face-confidence", type=float, default=None,
+                    help="the decision's operating point (default: the model's)")  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     ds = load_dataset(args.annotations)
@@ -163,11 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         detect=detect,
         mask=MaskSettings(method="fill"),
-        track=TrackSettings(decide=args.decide, motion_margin=args.motion_margin),
+        track=TrackSettings(
+            decide=args.decide,
+            motion_margin=args.motion_margin,
+            face_confidence=args.face_confidence,
+        ),
     )
     engine = Engine(settings)
     rev = commit()
-    print(f"veil real clips, faces only ({detect.video_face_models}, {args.decide}, motion "
+    point = "" if args.face_confidence is None else f", P(face) >= {args.face_confidence:g}"
+    print(f"veil real clips, faces only ({detect.video_face_models}, {args.decide}{point}, motion "
           f"{args.motion_margin}), fill; "
           f"{time.strftime('%Y-%m-%d')} {platform.machine()} commit {rev}")  # fmt: skip
     print("| clip | frames | masked share of frame (mean) | faces' own area | recall "

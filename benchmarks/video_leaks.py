@@ -19,6 +19,7 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from make_video_bench import EXIT_NO_DATA, FACE_SETS, PLATE_SETS, build, default_data
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--video-face-models", choices=FACE_MODELS, default=None,
                     help="bundled face networks for video (default: veil's default)")  # fmt: skip
+    ap.add_argument("--face-confidence", type=float, default=None,
+                    help="the learned decision's operating point for every configuration "
+                    "(default: the bundled model's)")  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -126,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     detect = (
         DetectSettings(video_face_models=args.video_face_models) if args.video_face_models else None
     )
-    rows = run(benchmarks, {k: CONFIGS[k] for k in args.configs}, detect)
+    configs = {k: replace(CONFIGS[k], face_confidence=args.face_confidence) for k in args.configs}
+    rows = run(benchmarks, configs, detect)
     print(table(rows))
     return 0
 

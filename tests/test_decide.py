@@ -536,3 +536,33 @@ def test_the_lapse_setting_is_checked_and_reaches_the_command_line(capsys):
     assert settings_from_args(args).track.unlikely_lapse == 0
     assert main(["mask", "in.mp4", "-o", "o.mp4", "--unlikely-lapse", "-2"]) != 0
     assert "unlikely_lapse" in capsys.readouterr().err
+
+
+def test_the_operating_point_can_be_moved_and_reaches_the_decider(capsys):
+    from veil.cli import build_parser, main, settings_from_args
+    from veil.pipeline import Engine
+
+    with pytest.raises(ConfigError, match="face_confidence"):
+        TrackSettings(face_confidence=1.5)
+    faces = Settings(detect=DetectSettings(targets=("face",)))
+    assert Engine(faces).video_decider().threshold == load_bundled().threshold
+    strict = faces.evolve(track=TrackSettings(face_confidence=0.3))
+    assert Engine(strict).video_decider().threshold == 0.3
+    rating = Engine(strict.evolve(track=TrackSettings(decide="rule", face_confidence=0.3)))
+    assert rating.video_decider(advisory=True).threshold == load_bundled().threshold
+    args = build_parser().parse_args(["mask", "in.mp4", "-o", "o.mp4", "--face-confidence", "0.2"])
+    assert settings_from_args(args).track.face_confidence == 0.2
+    assert main(["mask", "in.mp4", "-o", "o.mp4", "--face-confidence", "-1"]) != 0
+    assert "face_confidence" in capsys.readouterr().err
+
+
+def test_a_track_passes_at_the_moved_operating_point_and_not_under_it():
+    model = _model(threshold=0.5)
+    strict = FaceTrackDecider(model, 4, threshold=0.9)
+    loose = FaceTrackDecider(model, 4, threshold=0.1)
+    for d in (strict, loose):
+        for k in range(3):
+            d.observe(1, 4 * k, (0, 0, 40, 40), _evidence(0.3, 0.6))
+    p = strict.confidence(1)
+    assert 0.1 <= p < 0.9
+    assert loose.decided(1) and not strict.decided(1)

@@ -273,6 +273,16 @@ def add_track_args(p: argparse.ArgumentParser) -> None:
         "seen twice or once strongly (default: %(default)s)",
     )
     v.add_argument(
+        "--face-confidence",
+        type=float,
+        default=t.face_confidence,
+        metavar="P",
+        help="learned decision: mask a face track once its P(face) reaches P, from 0 to 1; "
+        "lower masks more (fewer faces missed, more clutter), higher masks less "
+        f"(default: the bundled model's operating point, {_operating_point():.3g}, "
+        "chosen on training clips for recall first; docs: Choosing the operating point)",
+    )
+    v.add_argument(
         "--unlikely-growth",
         type=float,
         default=t.unlikely_growth,
@@ -301,6 +311,13 @@ def add_track_args(p: argparse.ArgumentParser) -> None:
         "decision's threshold (the frames before stay masked), until it passes again; "
         "0 keeps it masked to its end, the most cautious (default: %(default)s)",
     )
+
+
+def _operating_point() -> float:
+    """The bundled video face decision's threshold, for the help text."""
+    from .decide import load_bundled
+
+    return load_bundled().threshold
 
 
 def add_scale_args(p: argparse.ArgumentParser, segments: bool) -> None:
@@ -400,6 +417,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             unlikely_growth=getattr(args, "unlikely_growth", t.unlikely_growth),
             unlikely_margin=getattr(args, "unlikely_margin", t.unlikely_margin),
             unlikely_lapse=getattr(args, "unlikely_lapse", t.unlikely_lapse),
+            face_confidence=getattr(args, "face_confidence", t.face_confidence),
         )
         settings = settings.evolve(track=track)
     if hasattr(args, "method"):

@@ -218,6 +218,7 @@ class Engine:
         return FaceTrackDecider(
             model,
             track.detect_every,
+            threshold=track.face_confidence if deciding else None,
             recorder=recorder,
             advisory=not deciding,
             lapse_after=track.unlikely_lapse if deciding else 0,

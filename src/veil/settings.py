@@ -398,6 +398,13 @@ class TrackSettings:
     end of the clip. A track ever rated likely never lapses. See docs/decide.md,
     "An unlikely face's decision lapses".
 
+    ``face_confidence`` moves the learned decision's operating point: a face track
+    is masked once its P(face) reaches it. None keeps the bundled model's own,
+    chosen on training clips for recall first; lower masks more (fewer faces
+    missed, more clutter), higher masks less. The trade at each point, measured
+    on the real and synthetic clips, is in docs/decide.md ("Choosing the
+    operating point").
+
     The face network often finds one face twice, a box and a smaller one inside it,
     and each becomes a track. Such *siblings* (``sibling_inside`` of the smaller box
     inside the larger on some detector run) are both masked, but where the smaller
@@ -428,6 +435,7 @@ class TrackSettings:
     sibling_below: float = 64.0
     unlikely_lapse: int = 3
     unlikely_lapse_under: float = 0.5
+    face_confidence: float | None = None
 
     def __post_init__(self) -> None:
         if self.decide not in DECISIONS:
@@ -459,6 +467,8 @@ class TrackSettings:
         _check_range("sibling_inside", self.sibling_inside, 0.0, 1.0)
         _check_range("sibling_below", self.sibling_below, 0.0, 10000.0)
         _check_range("unlikely_lapse_under", self.unlikely_lapse_under, 0.0, 1.0)
+        if self.face_confidence is not None:
+            _check_range("face_confidence", self.face_confidence, 0.0, 1.0)
         if self.pre_frames > self.lookahead:
             raise ConfigError(
                 f"pre_frames ({self.pre_frames}) cannot exceed lookahead ({self.lookahead})"
