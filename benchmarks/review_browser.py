@@ -18,7 +18,10 @@ Needs chromium (/usr/bin/chromium) and Playwright. Two parts:
   annotated face loses its mask, a true track goes only where another covers it on every
   frame; tracks on ``ignore`` faces may go). A fourth ("band") applies the safe threshold,
   then types one bound of the size filter and applies a second, stricter threshold to that
-  band only (``review_clips.band_plan`` picks the band and the threshold). Actions (clicks
+  band only (``review_clips.band_plan`` picks the band and the threshold). A fifth ("map")
+  drags boxes on the evidence map (size across, evidence up), each selecting the weak tracks
+  of a size band, and turns each box's tracks off with X, Enter (``review_clips.map_plan``
+  picks the boxes, greedily, under the same ``Safety``). Actions (clicks
   and keys) and seconds are counted (no thinking time: the machine's part only), then the
   project the server holds is scored: masked share (union of the enabled boxes on the
   annotated frames), annotated faces left unmasked, false tracks left masked.
@@ -269,6 +272,36 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
                 for ch in f"{bound:g}":
                     c.key(ch)
                 slide(band["band_threshold"])
+        if strategy == "map":
+            # boxes dragged on the evidence map, each then turned off with X, Enter
+            t1 = time.perf_counter()  # the reviewer's choice is thinking time: not counted
+            boxes = rc.map_plan(entry, truth, budget)["boxes"]
+            t0 += time.perf_counter() - t1
+            page.locator("#gv-map").scroll_into_view_if_needed()
+            canvas = page.locator("#gv-map").bounding_box()
+            assert canvas is not None
+            k = canvas["width"] / rc.MAP_W
+            for b in boxes:
+                c.n += 1  # one drag: press, move, release
+                page.mouse.move(canvas["x"] + b["x0"] * k, canvas["y"] + (rc.MAP_H - 1) * k)
+                page.mouse.down()
+                page.mouse.move(canvas["x"] + b["x1"] * k, canvas["y"] + b["y0"] * k, steps=4)
+                page.mouse.up()
+                n = len(b["selects"])
+                page.wait_for_function(
+                    f"document.getElementById('gv-sel').textContent.startsWith('{n} ')"
+                )
+                c.key("x")
+                page.wait_for_selector("#bulk-dialog[open]")
+                c.key("Enter")
+                page.wait_for_selector("#bulk-dialog", state="hidden")
+                gone = json.dumps(b["off"])
+                done = f"{gone}.every((i) => !S.tracks.get(i).enabled)"
+                asks = "document.querySelector('#confirm-dialog[open]') !== null"
+                page.wait_for_function(f"{done} || {asks}")
+                if page.locator("#confirm-dialog[open]").count():
+                    c.click("#confirm-ok")  # tracks rated very likely a face in the box
+                    page.wait_for_function(done)
         run = []
         if strategy == "area" and plan["residual_false"]:  # false tracks left to find
             # sort by masked area; one run there: click its first track, Shift+click its last
@@ -330,7 +363,7 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
         "strategy": strategy,
         "tracks": len(entry.tracks),
         "false": false_total,
-        "threshold": x if strategy != "place" else None,
+        "threshold": x if strategy in ("threshold", "area", "band") else None,
         "actions": c.n,
         "seconds": round(seconds, 2),
         "false_left_masked": sum(truth.labels[i] == "false" for i in kept),
@@ -494,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
         "--strategies",
         default="threshold,place,area,band",
         help="threshold (slider, then clicks), place (a run by place), area (slider, then a run "
-        "by masked area), band (slider, then a stricter one on one size band)",
+        "by masked area), band (slider, then a stricter one on one size band), map (boxes "
+        "dragged on the evidence map)",
     )
     ap.add_argument("--synthetic", type=int, default=0, help="tracks in the speed test (0: skip)")
     ap.add_argument("--reps", type=int, default=40)

@@ -29,7 +29,8 @@ Then it prints, per clip:
    on the annotated frames) before and after a review that turns off exactly the
    false tracks, next to the annotated objects' own area;
 3. **plan**: the actions a scripted reviewer needs (benchmarks/review_browser.py
-   drives them in chromium).
+   drives them in chromium): a stricter threshold on one size band after the safe one
+   (``band_plan``), and boxes dragged on the page's evidence map (``map_plan``).
 
     python benchmarks/review_clips.py [--cache /tmp/review25] [--clips tokyo_street,uk_plate_car]
 
@@ -470,6 +471,137 @@ def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5, li
     return best
 
 
+#: the page's evidence map (review.js, MAP and mapXY): canvas size, padding, size range (px)
+MAP_W, MAP_H, MAP_PAD, MAP_SIZES = 480, 150, 18, (4.0, 512.0)
+#: the least distance in canvas px between a box's edge and the nearest dot either side (the
+#: page reads pointer events, whose coordinates keep the fraction of a pixel)
+MAP_CLEAR = 0.05
+
+
+def map_xy(size: float, evidence: float | None) -> tuple[float, float]:
+    """Canvas px of a track's dot on the evidence map, as review.js's mapXY places it."""
+    lo, hi = (math.log(v) for v in MAP_SIZES)
+    sx = (math.log(min(max(size, MAP_SIZES[0]), MAP_SIZES[1])) - lo) / (hi - lo)
+    e = 1.0 if evidence is None else min(max(evidence, 0.0), 1.0)
+    return MAP_PAD + sx * (MAP_W - 2 * MAP_PAD), MAP_H - MAP_PAD - e * (MAP_H - 2 * MAP_PAD)
+
+
+def _edge(inside: list[float], outside: list[float]) -> float | None:
+    """The canvas coordinate midway between two groups of dots' coordinates, if they are at
+    least 2 * MAP_CLEAR apart (None: no edge can separate them there)."""
+    if not outside:
+        return None
+    a, b = (
+        (min(inside), max(outside)) if min(inside) > max(outside) else (max(inside), min(outside))
+    )
+    return (a + b) / 2 if abs(a - b) >= 2 * MAP_CLEAR else None
+
+
+def map_plan(entry: FileEntry, truth: Truth, budget: int = 10, likely=None, top: int = 5) -> dict:
+    """Boxes dragged on the page's evidence map, greedily: each box selects the tracks of a
+    size band (from B, to B, or from B1 to B2 px) whose evidence is under a cut, and X,
+    Enter turn them off. Each box takes the most masked area among those that
+    :class:`Safety` allows after the boxes before it, ranked by the slider's preview and the
+    ``top`` of them scored on the annotated frames. Actions: G, then per box a drag, X and
+    Enter (and one more to confirm tracks rated very likely a face), within ``budget``. A
+    box's edges (``x0, x1, y0``, canvas px; it reaches down to the map's bottom) lie at
+    least MAP_CLEAR px from the nearest dot inside and outside, so the drag selects exactly
+    the planned tracks."""
+    likely = likely or rv.likely_face
+    safety = Safety(entry, truth)
+    kept = set(safety.on)
+    sizes = {s.id: s.size for s in rv.StatsCache().all(entry)}
+    ev = {i: rv.evidence(entry.tracks[i]) for i in kept}
+    xs = {i: map_xy(sizes[i], ev[i])[0] for i in kept}
+    frames = sorted(truth.gt)
+    bounds = [None, *range(4, 33), *range(34, 65, 2), *range(68, 129, 8)]
+    boxes: list[dict] = []
+    actions = 1  # G
+    while True:
+        cur = replace(
+            entry,
+            tracks={
+                i: t if i in kept else replace(t, enabled=False, reason="bench")
+                for i, t in entry.tracks.items()
+            },
+        )
+        cov = rv.Coverage(cur)
+        dots = [i for i in kept if ev[i] is not None]
+        rows = []
+        for lo in bounds:
+            for hi in bounds:
+                if lo is not None and hi is not None and hi <= lo:
+                    continue
+                band = sorted((ev[i], i) for i in dots if rv.in_band(sizes[i], lo, hi))
+                if not band:
+                    continue
+                inner = [xs[i] for _, i in band]
+                x0 = MAP_PAD - 4.0
+                x1 = MAP_W - MAP_PAD + 4.0
+                if lo is not None:
+                    x0 = _edge(inner, [xs[i] for i in dots if sizes[i] < lo])
+                if hi is not None:
+                    x1 = _edge(inner, [xs[i] for i in dots if sizes[i] > hi])
+                if x0 is None or x1 is None:
+                    continue
+                # the most of the band (weakest first) that Safety allows, cut where the
+                # dots either side lie far enough apart to draw the edge between them
+                a, b = 0, len(band)
+                while a < b:
+                    m = (a + b + 1) // 2
+                    if safety.ok(kept - {i for _, i in band[:m]}):
+                        a = m
+                    else:
+                        b = m - 1
+                ys = [map_xy(sizes[i], e)[1] for e, i in band]
+                while 0 < a < len(band) and ys[a - 1] - ys[a] < 2 * MAP_CLEAR:
+                    a -= 1
+                if not a:
+                    continue
+                y0 = (ys[a - 1] + ys[a]) / 2 if a < len(band) else ys[a - 1] - MAP_CLEAR
+                gone = {i for _, i in band[:a]}
+                n_likely = sum(likely(entry.tracks[i]) for i in gone)
+                cost = 3 + (1 if n_likely else 0)
+                if actions + cost > budget:
+                    continue
+                cut = band[a][0] if a < len(band) else 1.01
+                share = rv.preview(cur, min(cut, 1.0), cov, None, lo, hi, sizes).area_share
+                rows.append((share, lo, hi, (x0, x1, y0), gone, n_likely, cost))
+        if not rows:
+            break
+        rows.sort(key=lambda r: r[0])
+        best = min(rows[:top], key=lambda r: masked_share(entry, frames, kept - r[4]))
+        _, lo, hi, (x0, x1, y0), gone, n_likely, cost = best
+        # what the drag selects in the page: every dot in the box, tracks already off included
+        inside = []
+        for i, t in entry.tracks.items():
+            x, y = map_xy(sizes[i], rv.evidence(t))
+            if x0 <= x <= x1 and y0 <= y <= MAP_H - 1:
+                inside.append(i)
+        boxes.append(
+            {
+                "min_size": lo,
+                "max_size": hi,
+                "x0": x0,
+                "x1": x1,
+                "y0": y0,
+                "off": sorted(gone),
+                "selects": sorted(inside),
+                "likely_faces_off": n_likely,
+            }
+        )
+        kept -= gone
+        actions += cost
+    return {
+        "boxes": boxes,
+        "actions": actions,
+        "share": masked_share(entry, frames, kept),
+        "unmasked": faces_unmasked(entry, truth, kept),
+        "ignore_unmasked": faces_unmasked(entry, truth, kept, ignore=True),
+        "safe": safety.ok(kept),
+    }
+
+
 def project_for(cache: Path, path: Path) -> Project:
     out = cache / f"{path.stem}.project.json"
     if not out.is_file():
@@ -574,6 +706,12 @@ def measure(video, cache: Path) -> dict:
         }
     # the safe threshold, then a stricter one on one size band (the slider follows the filter)
     res["band_threshold"] = band_plan(entry, truth)
+    # boxes dragged on the evidence map (the selected ids left out of the printout)
+    plan = map_plan(entry, truth)
+    res["evidence_map"] = dict(
+        plan,
+        boxes=[{k: v for k, v in b.items() if k not in ("off", "selects")} for b in plan["boxes"]],
+    )
     res["likely_false"] = sum(
         rv.likely_face(entry.tracks[i]) for i, v in truth.labels.items() if v == "false"
     )

@@ -222,3 +222,48 @@ def test_mouse_selection_and_filters(reviewed, page):
     page.wait_for_selector('.gcell.off[data-track="1"]')
     assert not any(_enabled(job).values())
     assert json.loads(job.project_json())["files"][0]["decisions"][-1]["confirmed"] == 2
+
+
+def _drag_on_map(page, corner_a, corner_b, modifiers=()) -> None:
+    """Drag a box on the evidence map between two (size px, evidence) corners."""
+    box = page.locator("#gv-map").bounding_box()
+    width = page.evaluate("MAP.w")
+    (xa, ya), (xb, yb) = (
+        page.evaluate(f"(() => {{ const p = mapXY({s}, {e}); return [p.x, p.y]; }})()")
+        for s, e in (corner_a, corner_b)
+    )
+    k = box["width"] / width
+    for m in modifiers:
+        page.keyboard.down(m)
+    page.mouse.move(box["x"] + xa * k, box["y"] + ya * k)
+    page.mouse.down()
+    page.mouse.move(box["x"] + (xa + xb) / 2 * k, box["y"] + (ya + yb) / 2 * k)
+    page.mouse.move(box["x"] + xb * k, box["y"] + yb * k)
+    page.mouse.up()
+    for m in modifiers:
+        page.keyboard.up(m)
+
+
+def test_a_box_on_the_evidence_map_selects_the_tracks_in_it(reviewed, page):
+    url, job = reviewed
+    page.goto(url)
+    page.click("#jobs button")
+    page.click("#gv-toggle")
+    page.wait_for_selector(".gcell")
+    # small and weak: #2 (0.15), #3 (0.2) and #5 (0.25) are at most 20 px high; the plate #4
+    # is as small but rated 0.5, the faces #1 and #6 are larger
+    _drag_on_map(page, (5, 0.0), (25, 0.3))
+    page.wait_for_function("document.getElementById('gv-sel').textContent.startsWith('3 selected')")
+    assert page.evaluate("[...R.sel].sort().join()") == "2,3,5"
+    assert "3 track(s) in the box on the map" in page.inner_text("#message")
+    # Shift adds the larger, likelier tracks to the selection
+    _drag_on_map(page, (28, 0.6), (200, 1.0), modifiers=("Shift",))
+    page.wait_for_function("document.getElementById('gv-sel').textContent.startsWith('5 selected')")
+    _drag_on_map(page, (5, 0.0), (25, 0.3))  # a plain box starts a new selection
+    page.wait_for_function("document.getElementById('gv-sel').textContent.startsWith('3 selected')")
+    page.keyboard.press("x")  # the grid has the focus: X turns them off, with a reason
+    page.wait_for_selector("#bulk-dialog[open]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('.gcell.off[data-track="5"]')
+    assert _enabled(job) == {1: True, 2: False, 3: False, 4: True, 5: False, 6: True}
+    assert job.project.history[-1] == "disable 3 tracks"

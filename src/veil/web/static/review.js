@@ -72,6 +72,7 @@ function reviewFilter() {
   $("gv-count").textContent = `${R.list.length} of ${S.tracks.size} tracks shown`;
   gridPaint(true);
   selInfo();
+  mapPaint();
 }
 
 // The track list and the timeline follow the grid (J/K then walk the tracks in its order);
@@ -279,6 +280,77 @@ async function acceptSuggestions() {
 }
 function rejectSuggestions() { R.sugg.clear(); reviewFilter(); say("Suggestions cleared."); }
 
+// ---------------------------------------------------------------- the evidence map
+// Every shown track as a dot: across, its size (median box height, on a log scale), up, its
+// evidence. Street clutter gathers small and low, faces higher: a box dragged around a
+// corner of the map selects those tracks in one gesture (Shift or Ctrl adds to the
+// selection); X then turns them off, as from the grid. Tracks with no evidence (drawn by
+// hand) sit on the top edge.
+const MAP = { w: 480, h: 150, pad: 18, lo: Math.log(4), hi: Math.log(512), drag: null };
+function mapXY(size, evidence) {  // canvas pixels of a track's dot (also used by scripts)
+  const sx = (Math.log(Math.max(4, Math.min(512, size))) - MAP.lo) / (MAP.hi - MAP.lo);
+  const e = evidence === null ? 1 : Math.max(0, Math.min(1, evidence));
+  return { x: MAP.pad + sx * (MAP.w - 2 * MAP.pad), y: MAP.h - MAP.pad - e * (MAP.h - 2 * MAP.pad) };
+}
+function mapPaint() {
+  const c = $("gv-map"); if (!c || !R.open) return;
+  const g = c.getContext("2d");
+  g.clearRect(0, 0, MAP.w, MAP.h);
+  g.strokeStyle = "#444"; g.fillStyle = "#9aa0a6"; g.font = "10px sans-serif"; g.lineWidth = 1;
+  for (const px of [8, 16, 32, 64, 128, 256]) {
+    const { x } = mapXY(px, 0); g.beginPath(); g.moveTo(x, MAP.pad); g.lineTo(x, MAP.h - MAP.pad); g.stroke();
+    g.fillText(`${px}`, x - 6, MAP.h - 4);
+  }
+  for (const e of [0, 0.5, 1]) {
+    const { y } = mapXY(4, e); g.beginPath(); g.moveTo(MAP.pad, y); g.lineTo(MAP.w - MAP.pad, y); g.stroke();
+    g.fillText(e.toFixed(1), 0, y + 3);
+  }
+  const cs = getComputedStyle(document.documentElement);
+  const acc = cs.getPropertyValue("--acc").trim() || "#4fa3ff";
+  for (const id of R.list) {
+    const s = R.stats.get(id); if (!s) continue;
+    const { x, y } = mapXY(s.size, s.evidence);
+    g.fillStyle = R.sel.has(id) ? "#ffffff" : enabledOf(id) ? acc : "#5a5f66";
+    g.fillRect(x - 1.5, y - 1.5, 3, 3);
+  }
+  const d = MAP.drag;
+  if (d) { g.strokeStyle = "#ffffff"; g.strokeRect(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1), Math.abs(d.x1 - d.x0), Math.abs(d.y1 - d.y0)); }
+}
+// Pointer events, not mouse events: their coordinates keep the fraction of a pixel, so a
+// box's edge can pass between two dots a pixel apart.
+function mapPos(ev) {
+  const r = $("gv-map").getBoundingClientRect();
+  return { x: (ev.clientX - r.left) * (MAP.w / r.width), y: (ev.clientY - r.top) * (MAP.h / r.height) };
+}
+function mapDown(ev) {
+  if (ev.button !== 0) return;
+  ev.preventDefault();
+  $("gv-map").setPointerCapture(ev.pointerId);
+  const p = mapPos(ev);
+  MAP.drag = { x0: p.x, y0: p.y, x1: p.x, y1: p.y, add: ev.shiftKey || ev.ctrlKey || ev.metaKey };
+}
+function mapMove(ev) {
+  if (!MAP.drag) return;
+  const p = mapPos(ev); MAP.drag.x1 = p.x; MAP.drag.y1 = p.y; mapPaint();
+}
+function mapUp(ev) {
+  const d = MAP.drag; MAP.drag = null;
+  if (!d) return;
+  const p = mapPos(ev); d.x1 = p.x; d.y1 = p.y;
+  const [x0, x1] = [Math.min(d.x0, d.x1), Math.max(d.x0, d.x1)];
+  const [y0, y1] = [Math.min(d.y0, d.y1), Math.max(d.y0, d.y1)];
+  if (!d.add) R.sel.clear();
+  let n = 0;
+  for (const id of R.list) {
+    const s = R.stats.get(id); if (!s) continue;
+    const q = mapXY(s.size, s.evidence);
+    if (q.x >= x0 && q.x <= x1 && q.y >= y0 && q.y <= y1) { R.sel.add(id); n++; }
+  }
+  R.anchor = R.cur;
+  gridFocus(); gridRefresh();
+  say(`${n} track(s) in the box on the map: X turns them off, Esc clears.`);
+}
+
 // ---------------------------------------------------------------- the grid (virtual)
 function gridPaint(force) {
   const box = $("gv-grid"); const inner = $("gv-inner");
@@ -320,7 +392,7 @@ function cellState(el, i) {
   const s = R.stats.get(id); el.classList.toggle("likely", !!(s && s.likely_face));
   el.setAttribute("aria-selected", R.sel.has(id) ? "true" : "false");
 }
-function gridRefresh() { for (const [i, el] of R.cells) cellState(el, i); selInfo(); }
+function gridRefresh() { for (const [i, el] of R.cells) cellState(el, i); selInfo(); mapPaint(); }
 function selInfo() {
   const n = R.sel.size;
   $("gv-sel").textContent = `${n} selected` + (R.sugg.size ? ` · ${R.sugg.size} suggested` : "");
@@ -418,6 +490,10 @@ function build() {
     <button id="gv-accept" title="Turn the suggestions off (Y)">Accept suggestions (Y)</button>
     <button id="gv-reject" title="Clear the suggestions (N)">Reject (N)</button>
   </div>
+  <div class="gbar"><canvas id="gv-map" width="480" height="150"
+    aria-label="Evidence map: each shown track by size (across, log scale) and evidence (up); drag a box to select tracks"></canvas>
+    <span class="mut">Evidence map: size across, evidence up.<br>Drag a box to select the tracks in it
+      (Shift or Ctrl adds), then X.</span></div>
   <div id="gv-grid" tabindex="0" role="listbox" aria-multiselectable="true"
     aria-label="Tracks; arrows move, Shift+arrows extend, Space selects, Ctrl+A all, X off, O on, L more like this">
     <div id="gv-inner"></div></div>
@@ -431,6 +507,10 @@ function build() {
   $("gv-apply").onclick = () => guard(applyThreshold);
   for (const id of ["gv-class", "gv-state", "gv-sort"]) $(id).onchange = () => { R.cur = 0; reviewFilter(); reviewPreview(); };
   for (const id of ["gv-min", "gv-max"]) $(id).oninput = () => { R.cur = 0; reviewFilter(); reviewPreview(); };
+  $("gv-map").addEventListener("pointerdown", mapDown);
+  $("gv-map").addEventListener("pointermove", mapMove);
+  $("gv-map").addEventListener("pointerup", mapUp);
+  $("gv-map").addEventListener("pointercancel", () => { MAP.drag = null; mapPaint(); });
   $("gv-off").onclick = () => guard(() => bulk("disable"));
   $("gv-on").onclick = () => guard(() => bulk("enable"));
   $("gv-method").onchange = () => guard(() => bulk("method", { method: $("gv-method").value || null }));
