@@ -307,13 +307,16 @@ function mapPaint() {
   }
   const cs = getComputedStyle(document.documentElement);
   const acc = cs.getPropertyValue("--acc").trim() || "#4fa3ff";
+  const d = MAP.drag;  // while a box is dragged, the dots in it show as selected
+  const inBox = (x, y) => d && x >= Math.min(d.x0, d.x1) && x <= Math.max(d.x0, d.x1) &&
+    y >= Math.min(d.y0, d.y1) && y <= Math.max(d.y0, d.y1);
   for (const id of R.list) {
     const s = R.stats.get(id); if (!s) continue;
     const { x, y } = mapXY(s.size, s.evidence);
-    g.fillStyle = R.sel.has(id) ? "#ffffff" : enabledOf(id) ? acc : "#5a5f66";
+    const sel = inBox(x, y) || ((!d || d.add) && R.sel.has(id));
+    g.fillStyle = sel ? "#ffffff" : enabledOf(id) ? acc : "#5a5f66";
     g.fillRect(x - 1.5, y - 1.5, 3, 3);
   }
-  const d = MAP.drag;
   if (d) { g.strokeStyle = "#ffffff"; g.strokeRect(Math.min(d.x0, d.x1), Math.min(d.y0, d.y1), Math.abs(d.x1 - d.x0), Math.abs(d.y1 - d.y0)); }
 }
 // Pointer events, not mouse events: their coordinates keep the fraction of a pixel, so a
