@@ -98,6 +98,14 @@ def _slide(page, threshold: str) -> None:
     _previewed(page, threshold)
 
 
+def _open_grid(page, url) -> None:
+    """Open the job and its grid with the mouse."""
+    page.goto(url)
+    page.click("#jobs button")
+    page.click("#gv-toggle")
+    page.wait_for_selector(".gcell")
+
+
 def _open_job_by_keyboard(page, url) -> None:
     page.goto(url)
     page.wait_for_selector("#jobs button")
@@ -166,10 +174,7 @@ def test_keyboard_only_review(reviewed, page):
 
 def test_mouse_selection_and_filters(reviewed, page):
     url, job = reviewed
-    page.goto(url)
-    page.click("#jobs button")
-    page.click("#gv-toggle")
-    page.wait_for_selector(".gcell")
+    _open_grid(page, url)
     page.click('.gcell[data-track="2"]')
     page.click('.gcell[data-track="4"]', modifiers=["Shift"])  # 2, 3, 5, 4 in evidence order
     page.click('.gcell[data-track="3"]', modifiers=["Control"])  # ... less 3
@@ -246,10 +251,7 @@ def _drag_on_map(page, corner_a, corner_b, modifiers=()) -> None:
 
 def test_a_box_on_the_evidence_map_selects_the_tracks_in_it(reviewed, page):
     url, job = reviewed
-    page.goto(url)
-    page.click("#jobs button")
-    page.click("#gv-toggle")
-    page.wait_for_selector(".gcell")
+    _open_grid(page, url)
     # small and weak: #2 (0.15), #3 (0.2) and #5 (0.25) are at most 20 px high; the plate #4
     # is as small but rated 0.5, the faces #1 and #6 are larger
     _drag_on_map(page, (5, 0.0), (25, 0.3))
