@@ -242,6 +242,24 @@ def test_veil_review_cli(tmp_path, capsys):
     assert cli.main(["review", str(path), "--enable", "2-x"]) == 2
 
 
+def test_the_listing_counts_masked_tracks_by_size_and_evidence():
+    from veil.project.review_cli import evidence_table
+
+    e = rf.project().entry(FILE)  # (height, evidence): #1 (40, 0.95), #2 (20, 0.15),
+    lines = evidence_table(rv.StatsCache().all(e))  # #3 (20, 0.2), #4 (10, 0.5)
+    table = {ln.split()[0]: ln.split()[1:] for ln in lines[2:9]}
+    assert lines[1].split()[2:] == [
+        "0.0-0.1", "0.1-0.2", "0.2-0.3", "0.3-0.5", "0.5-0.7", "0.7-0.9", ">=", "0.9", "none"
+    ]  # fmt: skip
+    assert table["<="] == ["12", ".", ".", ".", ".", "1", ".", ".", "."]  # #4
+    assert table["16-24"] == [".", "1", "1", ".", ".", ".", ".", "."]  # #2 and #3
+    assert table["32-48"] == [".", ".", ".", ".", ".", ".", "1", "."]  # #1
+    assert all(set(table[r]) == {"."} for r in ("12-16", "24-32", "48-96"))
+    off = replace(e, tracks={**e.tracks, 1: replace(e.tracks[1], enabled=False, reason="x")})
+    table = {ln.split()[0]: ln.split()[1:] for ln in evidence_table(rv.StatsCache().all(off))[2:9]}
+    assert set(table["32-48"]) == {"."}  # a track turned off is not counted
+
+
 def test_a_threshold_on_one_class_leaves_the_other_alone():
     p = rf.project()
     e = p.entry(FILE)

@@ -51,8 +51,10 @@ def review_command(sub: argparse._SubParsersAction) -> None:
         "review",
         help="rank a project's tracks by evidence; apply a threshold or turn tracks off/on",
         description="Without an action, list the tracks of a project file ranked by evidence "
-        "(the learned confidence where the project has one, else the detector score) and what "
-        "a few thresholds would mask. With --threshold X, turn off every track below X; with "
+        "(the learned confidence where the project has one, else the detector score), what "
+        "a few thresholds would mask, and the masked tracks counted by size and evidence (the "
+        "web page's evidence map as a table: a box on it is --threshold X with --min-size and "
+        "--max-size). With --threshold X, turn off every track below X; with "
         "--disable/--enable/--method, change the listed tracks. Each action is one decision "
         "with one reason, recorded in the project and in the redaction report. Turning off "
         f"faces rated very likely a face (confidence {rv.LIKELY_FACE} or more, detector score "
@@ -128,6 +130,48 @@ def format_ids(ids: list[int]) -> str:
     return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
+#: the text evidence map's rows (median box height, px: up to and including each bound) and
+#: columns (evidence from each lower bound up to the next), as the page's map shows them
+MAP_SIZES = (12, 16, 24, 32, 48, 96)
+MAP_EVIDENCE = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+
+
+def evidence_table(stats: list[rv.TrackStats]) -> list[str]:
+    """The masked tracks counted by size (rows) and evidence (columns): the page's evidence
+    map in text, so a box on it can be turned off with ``--threshold X --min-size A
+    --max-size B``. Tracks with no evidence (drawn by hand) have their own column."""
+    rows = [f"<= {MAP_SIZES[0]}"]
+    rows += [f"{a}-{b}" for a, b in zip(MAP_SIZES, MAP_SIZES[1:], strict=False)]
+    rows.append(f"> {MAP_SIZES[-1]}")
+    cols = [f"{a:.1f}-{b:.1f}" for a, b in zip(MAP_EVIDENCE, MAP_EVIDENCE[1:], strict=False)] + [
+        f">= {MAP_EVIDENCE[-1]:.1f}",
+        "none",
+    ]
+    counts = [[0] * len(cols) for _ in rows]
+    for st in stats:
+        if not st.enabled:
+            continue
+        r = sum(st.size > b for b in MAP_SIZES)
+        c = (
+            len(cols) - 1
+            if st.evidence is None
+            else sum(st.evidence >= b for b in MAP_EVIDENCE) - 1
+        )
+        counts[r][max(c, 0)] += 1
+    lines = [
+        "masked tracks by size (median box height, px: over a row's first bound, up to its "
+        "second) and evidence:"
+    ]
+    lines.append(f"  {'size px':<8}" + "".join(f"{c:>9}" for c in cols))
+    for name, row in zip(rows, counts, strict=True):
+        lines.append(f"  {name:<8}" + "".join(f"{n or '.':>9}" for n in row))
+    lines.append(
+        "  a box on it: --threshold X (evidence under X) --min-size A --max-size B (px), "
+        "one decision"
+    )
+    return lines
+
+
 def _summary(
     project: Project,
     file: str,
@@ -153,6 +197,8 @@ def _summary(
             f"  at or above {x:.1f}: {p.masked} masked ({100 * p.area_share:.1f}% of frame "
             f"area), {p.turned_off} turned off ({p.likely_faces_off} likely faces)"
         )
+    for line in evidence_table(every):
+        _say(line)
     _say("id     class  state  evidence                 frames  size px")
     for s in stats[:top]:
         ev = "-" if s.evidence is None else f"{s.evidence:.3f} ({s.evidence_kind})"
@@ -213,4 +259,4 @@ def run_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-__all__ = ["format_ids", "parse_ids", "review_command", "run_review"]
+__all__ = ["evidence_table", "format_ids", "parse_ids", "review_command", "run_review"]
