@@ -29,7 +29,8 @@ Needs chromium (/usr/bin/chromium) and Playwright. Two parts:
   action to the frame that shows its answer (the next animation frame and the task
   after it), p50/p95 over
   repeated actions: slider moves (server preview included), arrow keys, Shift
-  selection, Space, a click, a filter and a sort change, scrolling.
+  selection, Space, a click, a filter and a sort change, scrolling, a box dragged on
+  the evidence map.
 
     python benchmarks/review_browser.py --clips tokyo_street,uk_plate_car --synthetic 2000
 """
@@ -454,6 +455,13 @@ async ([what, reps]) => {
       const s = document.getElementById('gv-sort');
       s.value = ['evidence', '-evidence', 'size', '-size', 'area', 'id'][i % 6];
       s.dispatchEvent(new Event('change')); await frame();
+    } else if (what === 'map') {  // a box dragged on the evidence map, down to its answer
+      const c = document.getElementById('gv-map'); const r = c.getBoundingClientRect();
+      const at = (type, x, y) => c.dispatchEvent(new PointerEvent(type, { bubbles: true,
+        clientX: r.left + x, clientY: r.top + y, pointerId: 1, button: 0, isPrimary: true }));
+      const x0 = 20 + (i * 13) % 200, x1 = x0 + 100 + (i * 7) % 150, y1 = 30 + (i * 11) % 90;
+      at('pointerdown', x0, 140); at('pointermove', x1, y1); at('pointerup', x1, y1);
+      await frame();
     } else if (what === 'scroll') {
       grid.scrollTop = (i * 997) % Math.max(1, grid.scrollHeight - grid.clientHeight);
       await frame();
@@ -485,7 +493,9 @@ def responsiveness(pw, n_tracks: int, reps: int) -> dict:
         page.wait_for_function("document.getElementById('gv-preview').dataset.threshold === '0'")
         out["open_grid_ms"] = round(1000 * (time.perf_counter() - t0), 1)
         page.focus("#gv-grid")
-        for what in ("slider", "arrow", "shift", "space", "click", "filter", "sort", "scroll"):
+        for what in (
+            "slider", "arrow", "shift", "space", "click", "filter", "sort", "scroll", "map"
+        ):  # fmt: skip
             ms = np.array(page.evaluate(MEASURE, [what, reps]))
             out[what] = {
                 "n": len(ms),

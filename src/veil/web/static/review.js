@@ -328,7 +328,7 @@ function mapPos(ev) {
 function mapDown(ev) {
   if (ev.button !== 0) return;
   ev.preventDefault();
-  $("gv-map").setPointerCapture(ev.pointerId);
+  try { $("gv-map").setPointerCapture(ev.pointerId); } catch (_) { /* a synthetic pointer */ }
   const p = mapPos(ev);
   MAP.drag = { x0: p.x, y0: p.y, x1: p.x, y1: p.y, add: ev.shiftKey || ev.ctrlKey || ev.metaKey };
 }
