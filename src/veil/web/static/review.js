@@ -502,7 +502,8 @@ function build() {
     <div id="gv-inner"></div></div>
   <p class="keys">Grid keys: arrows move, Shift+arrows extend, Space select, Ctrl+A all, Esc none,
     X turn off, O turn on, L more like this, Y / N accept / reject suggestions, Enter show on the frame,
-    G close. Slider: arrows, Page Up/Down, Enter applies.</p>`;
+    G close. Slider: arrows, Page Up/Down, Enter applies. Map: drag a box (mouse, pen or touch; Shift
+    or Ctrl adds), then X.</p>`;
   $("gv-slider").addEventListener("input", reviewPreview);
   $("gv-slider").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") { ev.preventDefault(); guard(applyThreshold); }
