@@ -308,12 +308,10 @@ function mapPaint() {
   const cs = getComputedStyle(document.documentElement);
   const acc = cs.getPropertyValue("--acc").trim() || "#4fa3ff";
   const d = MAP.drag;  // while a box is dragged, the dots in it show as selected
-  const inBox = (x, y) => d && x >= Math.min(d.x0, d.x1) && x <= Math.max(d.x0, d.x1) &&
-    y >= Math.min(d.y0, d.y1) && y <= Math.max(d.y0, d.y1);
   for (const id of R.list) {
     const s = R.stats.get(id); if (!s) continue;
     const { x, y } = mapXY(s.size, s.evidence);
-    const sel = inBox(x, y) || ((!d || d.add) && R.sel.has(id));
+    const sel = (d && inMapBox(d, x, y)) || ((!d || d.add) && R.sel.has(id));
     g.fillStyle = sel ? "#ffffff" : enabledOf(id) ? acc : "#5a5f66";
     g.fillRect(x - 1.5, y - 1.5, 3, 3);
   }
@@ -321,6 +319,10 @@ function mapPaint() {
 }
 // Pointer events, not mouse events: their coordinates keep the fraction of a pixel, so a
 // box's edge can pass between two dots a pixel apart.
+function inMapBox(d, x, y) {  // the dragged box d holds the point (x, y), edges included
+  return x >= Math.min(d.x0, d.x1) && x <= Math.max(d.x0, d.x1) &&
+    y >= Math.min(d.y0, d.y1) && y <= Math.max(d.y0, d.y1);
+}
 function mapPos(ev) {
   const r = $("gv-map").getBoundingClientRect();
   return { x: (ev.clientX - r.left) * (MAP.w / r.width), y: (ev.clientY - r.top) * (MAP.h / r.height) };
@@ -340,14 +342,12 @@ function mapUp(ev) {
   const d = MAP.drag; MAP.drag = null;
   if (!d) return;
   const p = mapPos(ev); d.x1 = p.x; d.y1 = p.y;
-  const [x0, x1] = [Math.min(d.x0, d.x1), Math.max(d.x0, d.x1)];
-  const [y0, y1] = [Math.min(d.y0, d.y1), Math.max(d.y0, d.y1)];
   if (!d.add) R.sel.clear();
   let n = 0;
   for (const id of R.list) {
     const s = R.stats.get(id); if (!s) continue;
     const q = mapXY(s.size, s.evidence);
-    if (q.x >= x0 && q.x <= x1 && q.y >= y0 && q.y <= y1) { R.sel.add(id); n++; }
+    if (inMapBox(d, q.x, q.y)) { R.sel.add(id); n++; }
   }
   R.anchor = R.cur;
   gridFocus(); gridRefresh();
