@@ -158,17 +158,12 @@ def evidence_table(stats: list[rv.TrackStats]) -> list[str]:
             else sum(st.evidence >= b for b in MAP_EVIDENCE) - 1
         )
         counts[r][max(c, 0)] += 1
-    lines = [
-        "masked tracks by size (median box height, px: over a row's first bound, up to its "
-        "second) and evidence:"
-    ]
+    lines = ["masked tracks by size (median box height, px) and evidence:"]
     lines.append(f"  {'size px':<8}" + "".join(f"{c:>9}" for c in cols))
     for name, row in zip(rows, counts, strict=True):
         lines.append(f"  {name:<8}" + "".join(f"{n or '.':>9}" for n in row))
-    lines.append(
-        "  a box on it: --threshold X (evidence under X) --min-size A --max-size B (px), "
-        "one decision"
-    )
+    lines.append("  (a row: sizes over its first bound, up to its second; a box on the table is")
+    lines.append("  one decision: --threshold X for evidence under X, --min-size A --max-size B)")
     return lines
 
 
