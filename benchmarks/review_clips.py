@@ -396,6 +396,17 @@ def slider_floor(x: float) -> float:
     return math.floor(x * 100 + 1e-9) / 100
 
 
+def keeping(entry: FileEntry, kept: set[int]) -> FileEntry:
+    """``entry`` with every track not in ``kept`` turned off (what a review would leave)."""
+    return replace(
+        entry,
+        tracks={
+            i: t if i in kept else replace(t, enabled=False, reason="bench")
+            for i, t in entry.tracks.items()
+        },
+    )
+
+
 def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5, likely=None) -> dict:
     """The safe threshold, then a second, higher one on the tracks of one size band (the
     grid's size filter "to B" or "from B", B a whole number of px): the band and threshold
@@ -410,13 +421,7 @@ def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5, li
     safety = Safety(entry, truth)
     x1 = slider_floor(safe_threshold(entry, truth, safety))
     kept = safety.on - {t.id for t in rv.threshold_plan(entry, x1)}
-    after = replace(
-        entry,
-        tracks={
-            i: t if i in kept else replace(t, enabled=False, reason="bench")
-            for i, t in entry.tracks.items()
-        },
-    )
+    after = keeping(entry, kept)
     sizes = {s.id: s.size for s in rv.StatsCache().all(after)}
     ev = {i: rv.evidence(after.tracks[i]) for i in kept}
     cov = rv.Coverage(after)
@@ -518,13 +523,7 @@ def map_plan(entry: FileEntry, truth: Truth, budget: int = 10, likely=None, top:
     boxes: list[dict] = []
     actions = 1  # G
     while True:
-        cur = replace(
-            entry,
-            tracks={
-                i: t if i in kept else replace(t, enabled=False, reason="bench")
-                for i, t in entry.tracks.items()
-            },
-        )
+        cur = keeping(entry, kept)
         cov = rv.Coverage(cur)
         dots = [i for i in kept if ev[i] is not None]
         rows = []

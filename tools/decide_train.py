@@ -208,6 +208,12 @@ def load(
     return d
 
 
+def scored(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The samples of face and clutter tracks: ``IGNORE`` ones are neither fitted nor scored."""
+    keep = d["label"] != IGNORE
+    return {k: v[keep] for k, v in d.items()}
+
+
 def _design(d: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     """Sample weights (each track weighs the same, whatever its length), the feature
     means and scales, and the standardised features."""
@@ -251,9 +257,7 @@ def fit(
     note: str = "",
     drop: tuple[str, ...] = (),
 ) -> None:
-    d = load(npz, drop=drop)
-    keep = d["label"] != IGNORE
-    d = {k: v[keep] for k, v in d.items()}
+    d = scored(load(npz, drop=drop))
     y, groups = d["label"], d["clip"]
     w, mean, scale, z = _design(d)
     cv = _out_of_fold(d, hidden)
@@ -306,9 +310,7 @@ def report(npz: Path, model_path: Path, lookahead: int, drop: tuple[str, ...] = 
     """What a model does on (evaluation) clips' tracks: AUC and what its cut masks."""
     from sklearn.metrics import roc_auc_score
 
-    d = load(npz, drop=drop)
-    keep = d["label"] != IGNORE
-    d = {k: v[keep] for k, v in d.items()}
+    d = scored(load(npz, drop=drop))
     model = DecisionModel.load(model_path)
     p = model.predict(d["x"])
     t = model.threshold
@@ -346,12 +348,10 @@ def curve(
     model = DecisionModel.load(model_path)
     cuts = np.geomspace(0.003, 0.95, 80)
     curves = []
-    d = load(npz, drop=drop)
-    d = {k: v[d["label"] != IGNORE] for k, v in d.items()}
+    d = scored(load(npz, drop=drop))
     curves.append(("training clips, out of fold", _tracks(d, _out_of_fold(d))))
     if real is not None:
-        e = load(real, drop=drop)
-        e = {k: v[e["label"] != IGNORE] for k, v in e.items()}
+        e = scored(load(real, drop=drop))
         name = "real clips, the shipped model (evaluation)"
         curves.append((name, _tracks(e, model.predict(e["x"]))))
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
