@@ -218,6 +218,20 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
                 c.key("Enter")
                 page.wait_for_selector(f'.gcell.off[data-track="{run[-1]}"]')
 
+        def decide(key: str, done: str) -> None:
+            """``key`` (Enter on the slider, X on a selection) asks for the reason; Enter keeps
+            the prefilled one; the confirmation for tracks rated very likely a face, when the
+            page asks, is one click; then wait until ``done`` (a JS condition) holds."""
+            c.key(key)
+            page.wait_for_selector("#bulk-dialog[open]")
+            c.key("Enter")
+            page.wait_for_selector("#bulk-dialog", state="hidden")
+            asks = "document.querySelector('#confirm-dialog[open]') !== null"
+            page.wait_for_function(f"({done}) || {asks}")
+            if page.locator("#confirm-dialog[open]").count():
+                c.click("#confirm-ok")
+                page.wait_for_function(done)
+
         def slide(x: float) -> None:
             """One click on the slider where X lies (the thumb's travel is the track less its
             width), then Enter and Enter to apply it with the prefilled reason."""
@@ -244,17 +258,7 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
             if not page.is_enabled("#gv-apply"):
                 return
             off = page.evaluate("document.querySelectorAll('.gcell.off').length")
-            c.key("Enter")
-            page.wait_for_selector("#bulk-dialog[open]")
-            c.key("Enter")
-            page.wait_for_selector("#bulk-dialog", state="hidden")
-            page.wait_for_function(
-                f"document.querySelectorAll('.gcell.off').length > {off} || "
-                "document.querySelector('#confirm-dialog[open]') !== null"
-            )
-            if page.locator("#confirm-dialog[open]").count():
-                c.click("#confirm-ok")  # tracks rated very likely a face in the band
-                page.wait_for_function(f"document.querySelectorAll('.gcell.off').length > {off}")
+            decide("Enter", f"document.querySelectorAll('.gcell.off').length > {off}")
 
         if strategy in ("threshold", "area", "band"):
             slide(x)
@@ -292,17 +296,7 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
                 page.wait_for_function(
                     f"document.getElementById('gv-sel').textContent.startsWith('{n} ')"
                 )
-                c.key("x")
-                page.wait_for_selector("#bulk-dialog[open]")
-                c.key("Enter")
-                page.wait_for_selector("#bulk-dialog", state="hidden")
-                gone = json.dumps(b["off"])
-                done = f"{gone}.every((i) => !S.tracks.get(i).enabled)"
-                asks = "document.querySelector('#confirm-dialog[open]') !== null"
-                page.wait_for_function(f"{done} || {asks}")
-                if page.locator("#confirm-dialog[open]").count():
-                    c.click("#confirm-ok")  # tracks rated very likely a face in the box
-                    page.wait_for_function(done)
+                decide("x", f"{json.dumps(b['off'])}.every((i) => !S.tracks.get(i).enabled)")
         run = []
         if strategy == "area" and plan["residual_false"]:  # false tracks left to find
             # sort by masked area; one run there: click its first track, Shift+click its last
@@ -326,14 +320,7 @@ def review_clip(pw, video, cache: Path, budget: int, strategy: str = "threshold"
                 page.mouse.wheel(0, min(600, need + 8))
                 page.wait_for_timeout(100)
             c.click(last, modifiers=["Shift"])
-            c.key("x")
-            page.wait_for_selector("#bulk-dialog[open]")
-            c.key("Enter")
-            done = f'.gcell.off[data-track="{run[-1]}"]'
-            page.wait_for_selector(f"{done}, #confirm-dialog[open]")
-            if page.locator("#confirm-dialog[open]").count():
-                c.click("#confirm-ok")  # a false track rated very likely a face
-            page.wait_for_selector(done)
+            decide("x", f"document.querySelector('.gcell.off[data-track=\"{run[-1]}\"]') !== null")
         # the weakest false tracks still masked, one by one, while the budget lasts
         left = budget - c.n - 2 - 2  # X and Enter at the end; the state filter
         residual = plan["residual_false"][: max(0, left)] if strategy == "threshold" else []
