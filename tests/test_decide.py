@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -554,6 +555,29 @@ def test_the_operating_point_can_be_moved_and_reaches_the_decider(capsys):
     assert settings_from_args(args).track.face_confidence == 0.2
     assert main(["mask", "in.mp4", "-o", "o.mp4", "--face-confidence", "-1"]) != 0
     assert "face_confidence" in capsys.readouterr().err
+
+
+def test_the_report_names_the_operating_point_in_effect():
+    from veil.project.report import build_report, to_markdown
+
+    faces = Settings(detect=DetectSettings(targets=("face", "plate")))
+    own = build_report([], faces)
+    # null in the settings ("the model's own"), the number itself in the decision record
+    assert own["settings"]["track"]["face_confidence"] is None
+    assert own["face_decision"]["threshold"] == load_bundled().threshold
+    assert own["face_decision"]["threshold_from"] == "model"
+    assert own["face_decision"]["sha256"] == load_bundled().sha256
+    assert f"P(face) {load_bundled().threshold:.3g} (the model's own" in to_markdown(own)
+    moved = build_report([], faces.evolve(track=TrackSettings(face_confidence=0.2)))
+    assert moved["face_decision"]["threshold"] == 0.2
+    assert "P(face) 0.2 (set with --face-confidence" in to_markdown(moved)
+    # nothing to name: no faces, the confirm rule, or a project that recorded its own
+    plates = Settings(detect=DetectSettings(targets=("plate",)))
+    assert build_report([], plates)["face_decision"] is None
+    rule = faces.evolve(track=TrackSettings(decide="rule"))
+    assert build_report([], rule)["face_decision"] is None
+    assert build_report([], faces, project=Path("p.json"))["face_decision"] is None
+    assert "P(face)" not in to_markdown(build_report([], plates))
 
 
 def test_a_track_passes_at_the_moved_operating_point_and_not_under_it():

@@ -118,7 +118,33 @@ def build_report(
         else {"file": Path(project).name, "sha256": project_sha256},
         "policy": dict(settings.policy) or None,
         "settings": settings_record(settings, ("mask", "detect", "track", "encode")),
+        "face_decision": face_decision_record(settings) if project is None else None,
         "files": [file_summary(r) for r in records],
+    }
+
+
+def face_decision_record(settings: Settings) -> dict[str, Any] | None:
+    """The learned video face decision these settings run: its model file, sha256
+    and the P(face) from which a track is masked.
+
+    ``face_confidence`` is null in the settings when the model's own operating
+    point is used; an auditor should still read the number in effect. None when
+    faces are not decided by the model (other targets, the confirm rule). A report
+    rendered from a project omits it: the project file records how it was detected.
+    """
+    track = settings.track
+    if track.decide != "learned" or "face" not in settings.detect.targets:
+        return None
+    from ..decide import load_bundled
+    from ..decide.model import VIDEO_FACE_TRACKS
+
+    model = load_bundled()
+    own = track.face_confidence is None
+    return {
+        "model": VIDEO_FACE_TRACKS.name,
+        "sha256": model.sha256,
+        "threshold": model.threshold if own else track.face_confidence,
+        "threshold_from": "model" if own else "face_confidence",
     }
 
 
@@ -164,6 +190,17 @@ def to_markdown(report: dict[str, Any]) -> str:
         p = report["policy"]
         lines.append(
             f"- policy: {_cell(p['name'])}, version {_cell(p['version'])} (sha256 `{p['sha256']}`)"
+        )
+    d = report.get("face_decision")
+    if d:
+        source = (
+            "the model's own operating point"
+            if d["threshold_from"] == "model"
+            else "set with --face-confidence"
+        )
+        lines.append(
+            f"- video face tracks masked from P(face) {d['threshold']:.3g} ({source}; "
+            f"model `{d['model']}`, sha256 `{d['sha256']}`)"
         )
     lines += ["", "## Settings", ""]
     for section, values in report["settings"].items():
