@@ -352,9 +352,7 @@ def _moving_run(tracker, yunet, n=40, vx=4.0):
 
 
 @pytest.mark.parametrize("unlikely_below, grown", [(0.5, False), (0.2, True), (0.0, True)])
-def test_an_unlikely_face_is_masked_on_every_frame_but_not_grown_for_motion(
-    unlikely_below, grown
-):
+def test_an_unlikely_face_is_masked_on_every_frame_but_not_grown_for_motion(unlikely_below, grown):
     """P(face) about 0.31 (yunet 0.45 through the hand model) passes the threshold of
     0.2; under ``unlikely_below`` its box keeps the face's own size while it moves."""
     cfg = TrackConfig(

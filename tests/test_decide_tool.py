@@ -39,6 +39,7 @@ def _extract(path: Path, clips: int = 6) -> Path:
 def test_curve_draws_both_sets_and_marks_the_operating_point(tmp_path, monkeypatch, capsys):
     train = _extract(tmp_path / "train.npz")
     real = _extract(tmp_path / "real.npz", clips=2)
+
     # out of fold: the face tracks rated 0.9, the clutter 0.01 (no sklearn needed here)
     def rated(d, hidden=0):
         return np.where(d["label"] == tool.FACE, 0.9, 0.01)

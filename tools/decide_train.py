@@ -66,6 +66,8 @@ def build(annotations: Path, out: Path) -> None:
         )  # fmt: skip
         used |= {v["source"] for v in json.loads(clips.read_text())["videos"]}
         print(f"{clips}", file=sys.stderr, flush=True)
+
+
 _O = {k: i for i, k in enumerate(OBSERVATION)}
 
 
@@ -89,9 +91,7 @@ def extract(clips_json: Path, limit: int | None, start: int = 0) -> dict[str, np
     engine = Engine(
         Settings(detect=DetectSettings(targets=("face",)), track=TrackSettings(decide="learned"))
     )
-    out: dict[str, list] = {
-        k: [] for k in ("x", "obs", "clip", "tid", "k", "label", "n", "span")
-    }
+    out: dict[str, list] = {k: [] for k in ("x", "obs", "clip", "tid", "k", "label", "n", "span")}
     videos = doc["videos"][start:limit]
     t0 = time.perf_counter()
     for ci, v in enumerate(videos):

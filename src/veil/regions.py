@@ -63,7 +63,10 @@ class Regions:
         tids = np.array(tids, dtype=np.int64).reshape(-1)
         shares = np.array(shares, dtype=np.float32).reshape(-1)
         for name, arr in (
-            ("scores", scores), ("labels", labels), ("track_ids", tids), ("margin_shares", shares)
+            ("scores", scores),
+            ("labels", labels),
+            ("track_ids", tids),
+            ("margin_shares", shares),
         ):
             if len(arr) != n:
                 raise ValueError(f"Regions.{name} has {len(arr)} entries for {n} boxes")

@@ -439,9 +439,7 @@ class TrackSettings:
 
     def __post_init__(self) -> None:
         if self.decide not in DECISIONS:
-            raise ConfigError(
-                f"decide must be one of {', '.join(DECISIONS)}, got {self.decide!r}"
-            )
+            raise ConfigError(f"decide must be one of {', '.join(DECISIONS)}, got {self.decide!r}")
         if not isinstance(self.camera_motion, bool):
             raise ConfigError(f"camera_motion must be true or false, got {self.camera_motion!r}")
         for name, lo, hi in (

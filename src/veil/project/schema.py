@@ -237,8 +237,15 @@ def parse_track(v: Any, where: str) -> Track:
         where,
         {"id", "label", "source", "enabled", "keyframes"},
         {
-            "reason", "overrides", "seed", "score", "confidence", "margin_share", "review",
-            "filled", "categories",
+            "reason",
+            "overrides",
+            "seed",
+            "score",
+            "confidence",
+            "margin_share",
+            "review",
+            "filled",
+            "categories",
         },  # fmt: skip
     )
     kfs = tuple(

@@ -410,8 +410,7 @@ class OfflineTracker:
         if cut <= 0 or decider is None or decider.advisory:
             return np.zeros(len(tids), bool)
         conf = [
-            decider.confidence(t) if self._info[t].label == decider.label else None
-            for t in tids
+            decider.confidence(t) if self._info[t].label == decider.label else None for t in tids
         ]
         return np.array([c is not None and c < cut for c in conf], bool)
 
@@ -431,11 +430,7 @@ class OfflineTracker:
 
         def spare(t: int) -> bool:
             e = entries[t]
-            return (
-                e[4] in _GUESSED
-                and e[3] - e[1] < below
-                and any((t, s) in pairs for s in seen)
-            )
+            return e[4] in _GUESSED and e[3] - e[1] < below and any((t, s) in pairs for s in seen)
 
         return [t for t in tids if not spare(t)]
 
