@@ -178,16 +178,20 @@ class FaceTrackDecider:
         self._low.pop(tid, None)
 
 
+#: column of each :data:`EVIDENCE` name (a verifier network added shifts the box's columns)
+_EV = {name: i for i, name in enumerate(EVIDENCE)}
+
+
 def base_evidence(scores: np.ndarray, xyxy: np.ndarray, frame_h: int) -> np.ndarray:
     """Evidence rows with the detector's own score and the box (verifier columns NaN)."""
     xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
     out = np.full((len(xyxy), len(EVIDENCE)), np.nan)
-    out[:, 0] = scores
-    out[:, 3] = xyxy[:, 2] - xyxy[:, 0]
-    out[:, 4] = xyxy[:, 3] - xyxy[:, 1]
-    out[:, 5] = frame_h
-    out[:, 6] = (xyxy[:, 0] + xyxy[:, 2]) / 2
-    out[:, 7] = (xyxy[:, 1] + xyxy[:, 3]) / 2
+    out[:, _EV["score"]] = scores
+    out[:, _EV["w"]] = xyxy[:, 2] - xyxy[:, 0]
+    out[:, _EV["h"]] = xyxy[:, 3] - xyxy[:, 1]
+    out[:, _EV["frame_h"]] = frame_h
+    out[:, _EV["fx"]] = (xyxy[:, 0] + xyxy[:, 2]) / 2
+    out[:, _EV["fy"]] = (xyxy[:, 1] + xyxy[:, 3]) / 2
     return out
 
 
