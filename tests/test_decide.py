@@ -556,6 +556,7 @@ def test_the_operating_point_can_be_moved_and_reaches_the_decider(capsys):
 
 
 def test_the_report_names_the_operating_point_in_effect():
+    from veil.pipeline import Engine
     from veil.project.report import build_report, to_markdown
 
     faces = Settings(detect=DetectSettings(targets=("face", "plate")))
@@ -574,6 +575,9 @@ def test_the_report_names_the_operating_point_in_effect():
     assert build_report([], plates)["face_decision"] is None
     rule = faces.evolve(track=TrackSettings(decide="rule"))
     assert build_report([], rule)["face_decision"] is None
+    yunet = faces.evolve(detect=DetectSettings(targets=("face",), video_face_models="yunet"))
+    assert Engine(yunet).video_decider() is None  # another network keeps the rule ...
+    assert build_report([], yunet)["face_decision"] is None  # ... and the report says none
     assert build_report([], faces, project=Path("p.json"))["face_decision"] is None
     assert "P(face)" not in to_markdown(build_report([], plates))
 

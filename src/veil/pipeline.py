@@ -203,13 +203,7 @@ class Engine:
         """
         profile = self.video_profile
         deciding = self.settings.track.decide == "learned"
-        if (
-            not (deciding or advisory)
-            or self._injected
-            or "face" not in profile.targets
-            or profile.face_models != "centerface"
-            or profile.face_model is not None
-        ):
+        if not (deciding or advisory) or self._injected or not profile.bundled_video_faces:
             return None
         from .decide import FaceTrackDecider, load_bundled
 

@@ -305,6 +305,15 @@ class DetectSettings:
             text_every=self.video_text_every,
         )
 
+    @property
+    def bundled_video_faces(self) -> bool:
+        """Whether video faces come from the bundled CenterFace network (this being a
+        :meth:`for_video` profile): the learned decision was trained on its detections,
+        so another face network or a plug-in model keeps the confirm rule."""
+        return (
+            "face" in self.targets and self.face_models == "centerface" and self.face_model is None
+        )
+
 
 @dataclass(frozen=True)
 class MaskSettings:

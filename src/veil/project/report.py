@@ -129,11 +129,12 @@ def face_decision_record(settings: Settings) -> dict[str, Any] | None:
 
     ``face_confidence`` is null in the settings when the model's own operating
     point is used; an auditor should still read the number in effect. None when
-    faces are not decided by the model (other targets, the confirm rule). A report
-    rendered from a project omits it: the project file records how it was detected.
+    video faces are not decided by the model (no faces, the confirm rule, another face
+    network). A report rendered from a project omits it: the project file records how
+    it was detected.
     """
     track = settings.track
-    if track.decide != "learned" or "face" not in settings.detect.targets:
+    if track.decide != "learned" or not settings.detect.for_video().bundled_video_faces:
         return None
     from ..decide import load_bundled
     from ..decide.model import VIDEO_FACE_TRACKS
