@@ -286,6 +286,18 @@ class Safety:
         return all(all(c & keep for c in self.shadow[i]) for i in self.shadow if i not in keep)
 
 
+def last_ok(lo: int, hi: int, ok) -> int:
+    """The largest ``k`` in ``[lo, hi]`` with ``ok(k)``, by bisection: ``ok`` holds at ``lo``
+    and, once false, stays false for every larger ``k`` (fewer tracks kept is never safer)."""
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def safe_threshold(entry: FileEntry, truth: Truth, safety: Safety | None = None) -> float:
     """The highest threshold that leaves a set of tracks :class:`Safety` allows, by bisection."""
     safety = safety or Safety(entry, truth)
@@ -295,16 +307,10 @@ def safe_threshold(entry: FileEntry, truth: Truth, safety: Safety | None = None)
     def ok(x: float) -> bool:
         return safety.ok({t.id for t in on if (e := rv.evidence(t)) is None or e >= x})
 
-    lo, hi = 0, len(values) - 1  # values[lo] is always safe (nothing below it goes)
     if not values:
         return 0.0
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if ok(values[mid]):
-            lo = mid
-        else:
-            hi = mid - 1
-    return values[lo]
+    # values[0] is always safe (nothing below it goes)
+    return values[last_ok(0, len(values) - 1, lambda k: ok(values[k]))]
 
 
 def cover_floor(entry: FileEntry, truth: Truth, safety: Safety) -> set[int]:
@@ -434,13 +440,8 @@ def band_plan(entry: FileEntry, truth: Truth, budget: int = 10, top: int = 5, li
             def off(x: float, band: set[int] = band) -> set[int]:
                 return {i for i in band if ev[i] < x}  # type: ignore[operator]
 
-            a, b = 0, len(steps) - 1  # steps[a] is safe (at most the safe threshold's tracks)
-            while a < b:
-                m = (a + b + 1) // 2
-                if safety.ok(kept - off(steps[m])):
-                    a = m
-                else:
-                    b = m - 1
+            # steps[0] is safe (at most the safe threshold's tracks)
+            a = last_ok(0, len(steps) - 1, lambda k: safety.ok(kept - off(steps[k])))
             x2, gone = steps[a], off(steps[a])
             if x2 <= x1 or not gone:
                 continue
@@ -545,13 +546,9 @@ def map_plan(entry: FileEntry, truth: Truth, budget: int = 10, likely=None, top:
                     continue
                 # the most of the band (weakest first) that Safety allows, cut where the
                 # dots either side lie far enough apart to draw the edge between them
-                a, b = 0, len(band)
-                while a < b:
-                    m = (a + b + 1) // 2
-                    if safety.ok(kept - {i for _, i in band[:m]}):
-                        a = m
-                    else:
-                        b = m - 1
+                a = last_ok(
+                    0, len(band), lambda k, b=band, on=kept: safety.ok(on - {i for _, i in b[:k]})
+                )
                 ys = [map_xy(sizes[i], e)[1] for e, i in band]
                 while 0 < a < len(band) and ys[a - 1] - ys[a] < 2 * MAP_CLEAR:
                     a -= 1
