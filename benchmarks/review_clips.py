@@ -30,7 +30,9 @@ Then it prints, per clip:
    false tracks, next to the annotated objects' own area;
 3. **plan**: the actions a scripted reviewer needs (benchmarks/review_browser.py
    drives them in chromium): a stricter threshold on one size band after the safe one
-   (``band_plan``), and boxes dragged on the page's evidence map (``map_plan``).
+   (``band_plan``), and boxes dragged on the page's evidence map (``map_plan``);
+4. **thumbnails**: how often a true track's picture in the page shows its object
+   (``thumbnail_on_object``).
 
     python benchmarks/review_clips.py [--cache /tmp/review25] [--clips tokyo_street,uk_plate_car]
 
@@ -714,7 +716,34 @@ def measure(video, cache: Path) -> dict:
     res["likely_true"] = sum(
         rv.likely_face(entry.tracks[i]) for i, v in truth.labels.items() if v == "true"
     )
+    res["thumbnail_on_object"] = thumbnail_on_object(entry, truth)
     return res
+
+
+def thumbnail_on_object(entry: FileEntry, truth: Truth) -> dict[str, list[int]]:
+    """How often a true track's picture shows its object: the track's box, on the annotated
+    frame nearest the pictured frame (within 9 frames, the track visible there), lies on an
+    annotated box of its class. Its first frame (the page until 2026-12-07) against
+    :func:`veil.project.review.thumbnail_frame`'s; ``[on the object, tracks checked]``."""
+    annotated = sorted(truth.gt)
+    out = {"first_frame": [0, 0], "thumbnail_frame": [0, 0]}
+    for t in entry.tracks.values():
+        if truth.labels[t.id] != "true":
+            continue
+        frames, xyxy = rv.frame_boxes(t, entry.frames)
+        where = {int(f): b for f, b in zip(frames, xyxy, strict=True)}
+        for key, f in (
+            ("first_frame", t.first_frame),
+            ("thumbnail_frame", rv.thumbnail_frame(t, entry.frames)),
+        ):
+            near = [g for g in annotated if g in where and f is not None and abs(g - f) <= 9]
+            if not near:
+                continue
+            g = min(near, key=lambda g: (abs(g - f), g))
+            gt = np.array([b.xyxy for b in truth.gt[g] if b.label == t.label], np.float64)
+            out[key][0] += bool(_on(where[g], gt.reshape(-1, 4)).any())
+            out[key][1] += 1
+    return out
 
 
 #: --grid: what was tried on the training clips to choose rv.SPREAD, NEIGHBOURS and WEIGHTS

@@ -130,6 +130,24 @@ def test_frame_boxes_match_the_model():
     np.testing.assert_allclose(b1, b2, atol=1e-4)
 
 
+def test_the_thumbnail_shows_a_placed_box_mid_track_not_the_first():
+    # visible on frames 2-4 and 6-19 of 20 (outside on 5); the tracker drew 12-19 across misses
+    kfs = (
+        Keyframe(2, (0, 0, 10, 10)),
+        Keyframe(5, None, outside=True),
+        Keyframe(6, (20, 0, 30, 10)),
+    )
+    t = Track(1, "face", "auto", kfs, filled=((12, 19),))
+    # placed: 2, 3, 4, 6, ..., 11 (9 frames); the middle one is the 5th
+    assert rv.thumbnail_frame(t, 20) == 7
+    # no misses: the 9th of the 17 visible frames (2-4, 6-19)
+    assert rv.thumbnail_frame(replace(t, filled=()), 20) == 11
+    # every visible box drawn across misses: the middle of them all
+    assert rv.thumbnail_frame(replace(t, filled=((0, 19),)), 20) == 11
+    # not on the clip's frames at all
+    assert rv.thumbnail_frame(t, 2) is None
+
+
 def test_more_like_this_ranks_the_look_alike_first():
     e = rf.project().entry(FILE)
     e.tracks[5] = rf.track(5, (140, 2, 150, 22), 0.18)  # a third lantern

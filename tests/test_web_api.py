@@ -199,6 +199,7 @@ def test_detect_review_edit_undo_render_download(served, caplog):
     assert client.get(f"/api/jobs/{jid}/frames/30", headers=AUTH).status_code == 400
     thumb = client.get(f"/api/jobs/{jid}/tracks/{face}/thumbnail", headers=AUTH)
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+    assert Image.open(io.BytesIO(thumb.content)).size == (96, 96)
 
     # edits: validated, undoable, saved at once
     edit = f"/api/jobs/{jid}/edit"
@@ -406,3 +407,25 @@ def test_revision_moves_with_tasks_and_puts_not_with_edits(served):
     assert manager.flush(manager.get(jid))
     saved = json.loads(manager.get(jid).project_path.read_text())
     assert saved["files"][0]["tracks"][0]["enabled"] is True
+
+
+def test_a_thumbnail_shows_the_box_in_its_surroundings_outlined():
+    from veil.web.frames import THUMB_OUTLINE, thumbnail
+
+    rgb = np.full((100, 200, 3), 128, np.uint8)
+    rgb[40:60, 90:110] = (0, 200, 0)  # a green ring around ...
+    rgb[45:55, 95:105] = (200, 0, 0)  # ... the red 10 px box
+    im = np.asarray(Image.open(io.BytesIO(thumbnail(rgb, (95, 45, 105, 55))))).astype(int)
+    assert im.shape == (96, 96, 3)  # 32 px of the frame across (the least), scaled 3x
+
+    def near(colour, at) -> bool:
+        return bool(np.abs(im[at] - colour).max() < 40)
+
+    assert near((200, 0, 0), (48, 48))  # the box in the middle
+    assert near((0, 200, 0), (48, 20)) and near((128, 128, 128), (48, 4))  # and around it
+    assert near(THUMB_OUTLINE, (48, 33))  # its edge outlined (x = 15 px x 3)
+    # at the frame's corner the picture stays square, the box where it is in the frame
+    corner = np.asarray(Image.open(io.BytesIO(thumbnail(rgb, (0, 0, 8, 8))))).astype(int)
+    assert corner.shape == (96, 96, 3) and np.abs(corner[12, 12] - (128, 128, 128)).max() < 40
+    # no box on this frame: black
+    assert np.asarray(Image.open(io.BytesIO(thumbnail(rgb, None)))).max() < 10

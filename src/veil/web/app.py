@@ -512,7 +512,7 @@ def create_app(manager: JobManager, token: str, hosts: Collection[str] | None = 
 
     @api.get(
         "/jobs/{job_id}/tracks/{track_id}/thumbnail",
-        summary="A small JPEG of the track",
+        summary="A small JPEG of the track: its box outlined in its surroundings, mid-track",
         response_class=Response,
         responses=_content("image/jpeg"),
     )

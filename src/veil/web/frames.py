@@ -26,7 +26,7 @@ from typing import Any
 
 import av
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from ..errors import InputError
 from ..mask import Style, draw
@@ -38,6 +38,12 @@ PROXY_GOP = 12
 PROXY_RATE = 25  # the proxy's own clock: pts = frame index at 1/25 s
 JPEG_QUALITY = 85
 CACHE_FRAMES = 48
+THUMB_SIDE = 96
+#: a thumbnail shows its box and as much again of the frame around it ...
+THUMB_CONTEXT = 1.0
+#: ... and at least this many px of the frame across (tiny boxes)
+THUMB_LEAST = 32.0
+THUMB_OUTLINE = (79, 163, 255)  # the page's accent colour
 
 #: What is masked on one frame: boxes (N, 4) in source pixels, styles, seeds.
 Masks = tuple[np.ndarray, list[Style], np.ndarray]
@@ -196,17 +202,37 @@ def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     return buf.getvalue()
 
 
-def thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float], side: int = 64) -> bytes:
-    """A small crop around a box (for the track list), JPEG."""
+def thumbnail(
+    rgb: np.ndarray,
+    box: tuple[float, float, float, float] | None,
+    side: int = THUMB_SIDE,
+    context: float = THUMB_CONTEXT,
+) -> bytes:
+    """A square picture of a box in its surroundings, the box outlined, JPEG.
+
+    The crop is the box grown by ``context`` times its longer side (at least
+    :data:`THUMB_LEAST` px of the frame across), moved inside the frame where it
+    would cross an edge, and scaled to ``side``: a 12 px head alone is a smudge,
+    with its shoulders or the shop front around it a reviewer tells a face from a
+    lantern at a glance. No box (not on this frame): a black square.
+    """
     h, w = rgb.shape[:2]
-    x1, y1, x2, y2 = box
-    pad = 0.15 * max(x2 - x1, y2 - y1)
-    xa, ya = max(0, int(x1 - pad)), max(0, int(y1 - pad))
-    xb, yb = min(w, int(x2 + pad) + 1), min(h, int(y2 + pad) + 1)
-    empty = xb <= xa or yb <= ya
-    crop = np.zeros((side, side, 3), np.uint8) if empty else rgb[ya:yb, xa:xb]
-    im = Image.fromarray(np.ascontiguousarray(crop))
-    im.thumbnail((side, side))
+    x1, y1, x2, y2 = (0.0, 0.0, 0.0, 0.0) if box is None else (float(v) for v in box)
+    across = max((1.0 + context) * max(x2 - x1, y2 - y1), THUMB_LEAST)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    xa = int(round(min(max(cx - across / 2, 0.0), max(w - across, 0.0))))
+    ya = int(round(min(max(cy - across / 2, 0.0), max(h - across, 0.0))))
+    xb, yb = min(w, int(round(xa + across))), min(h, int(round(ya + across)))
+    if xb <= xa or yb <= ya or x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+        im = Image.new("RGB", (side, side))  # nothing of the box on the frame
+    else:
+        k = side / max(xb - xa, yb - ya)
+        crop = Image.fromarray(np.ascontiguousarray(rgb[ya:yb, xa:xb]))
+        im = crop.resize(
+            (max(1, round((xb - xa) * k)), max(1, round((yb - ya) * k))), Image.Resampling.BILINEAR
+        )
+        outline = [(x1 - xa) * k - 1, (y1 - ya) * k - 1, (x2 - xa) * k, (y2 - ya) * k]
+        ImageDraw.Draw(im).rectangle(outline, outline=THUMB_OUTLINE, width=2)
     buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=80)
+    im.save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0)  # a crisp outline
     return buf.getvalue()

@@ -39,6 +39,7 @@ from ..pipeline import Engine, media_kind
 from ..project import Project, detect_entry, render_file, sha256_file
 from ..project.follow import Followed, anchors_of, followed_track, gray, propagate
 from ..project.report import FileRecord, write_report
+from ..project.review import thumbnail_frame
 from ..project.textcats import stamp_entry, take_text_lines
 from ..settings import Settings
 from .encode import FrameBoxes, ProjectText
@@ -734,7 +735,8 @@ class JobManager:
 
     # -- thumbnails ------------------------------------------------------------------------
     def thumbnail(self, job: Job, track_id: int) -> bytes:
-        """A small crop of the track on its first visible frame, cached in the job folder."""
+        """The track's picture (:func:`veil.web.frames.thumbnail`) on the frame
+        :func:`veil.project.review.thumbnail_frame` picks, cached in the job folder."""
         with job.lock:
             project = job.entry_project()
             entry = project.entry(job.name)
@@ -745,11 +747,14 @@ class JobManager:
         path = job.folder / "thumbs" / f"{track_id}-{hash(track) & 0xFFFFFFFF:08x}.jpg"
         if path.is_file():
             return path.read_bytes()
-        frame = track.first_frame
+        frame = thumbnail_frame(track, entry.frames)
+        frame = track.first_frame if frame is None else frame
         box = track.box_at(frame, entry.frames)
         rgb = source.rgb(frame)
         s = rgb.shape[1] / entry.width
-        data = thumbnail(rgb, tuple(v * s for v in box) if box else (0, 0, 1, 1))  # type: ignore[arg-type]
+        data = thumbnail(
+            rgb, None if box is None else (box[0] * s, box[1] * s, box[2] * s, box[3] * s)
+        )
         path.parent.mkdir(exist_ok=True)
         with contextlib.suppress(OSError):
             path.write_bytes(data)

@@ -366,7 +366,8 @@ function trackItem(t) {
 }
 
 // Thumbnails: fetched when their row scrolls into view, a few at a time, and kept per track
-// while its first box is unchanged (a long video can have thousands of tracks).
+// while its boxes look unchanged (a long video can have thousands of tracks). The server
+// picks the frame (the middle of the placed boxes), so the key is a cheap summary of them.
 const thumbQueue = []; let thumbBusy = 0;
 const thumbSeen = new IntersectionObserver((entries) => {
   for (const e of entries) {
@@ -375,8 +376,9 @@ const thumbSeen = new IntersectionObserver((entries) => {
   }
 }, { rootMargin: "200px" });
 function thumbKey(t) {
-  const k = t.keyframes.find((x) => !x.outside);
-  return k ? `${k.frame}:${k.box.join(",")}` : "";
+  const ks = t.keyframes, n = ks.length;
+  const one = (k) => (k ? `${k.frame}:${k.outside ? "-" : k.box.join(",")}` : "");
+  return `${n}|${one(ks[0])}|${one(ks[n >> 1])}|${one(ks[n - 1])}|${(t.filled || []).join(",")}`;
 }
 function clearThumbs() {
   for (const v of S.thumbs.values()) if (v.url) URL.revokeObjectURL(v.url);
