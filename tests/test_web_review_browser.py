@@ -161,6 +161,12 @@ def test_keyboard_only_review(reviewed, page):
     page.keyboard.press("y")
     page.wait_for_selector("#confirm-dialog[open]")
     assert "turns off 2 tracks rated very likely a face" in page.inner_text("#confirm-text")
+    # and shows them: each one's thumbnail, loaded
+    faces = "#confirm-faces .cface"
+    assert sorted(page.eval_on_selector_all(faces, "e => e.map(x => x.dataset.track)")) == ["1", "6"]
+    page.wait_for_function(
+        f"[...document.querySelectorAll('{faces} img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     page.keyboard.press("Enter")
     page.wait_for_function("document.getElementById('message').textContent === 'Nothing changed.'")
     assert _enabled(job)[1] and _enabled(job)[6]

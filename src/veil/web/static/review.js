@@ -10,6 +10,7 @@ const R = {
   cells: new Map(),
 };
 const CELL_W = 108, CELL_H = 112;  // px, as review.css sets .gcell (with its margin)
+const CONFIRM_SHOWN = 12;  // thumbnails in the "very likely a face" dialog
 
 // ---------------------------------------------------------------- data
 async function reviewLoad() {
@@ -190,12 +191,22 @@ function askReason(text, reason) {
     $("bulk-reason").select();
   });
 }
-function askConfirm(n) {
+// Shows the tracks it names, so the reviewer sees the faces before leaving them bare.
+function askConfirm(n, ids) {
   return new Promise((resolve) => {
     const dlg = $("confirm-dialog");
     $("confirm-text").textContent = `This turns off ${n} track${n === 1 ? "" : "s"} rated very likely a face ` +
       `(learned confidence ≥ ${R.likely.confidence}, detector score ≥ ${R.likely["detector score"]}, or drawn by hand). ` +
       "They would be left unmasked in the output.";
+    const strip = $("confirm-faces"); strip.textContent = "";
+    const shown = (ids || []).filter((id) => S.tracks.has(id)).slice(0, CONFIRM_SHOWN);
+    for (const id of shown) {
+      const fig = document.createElement("span"); fig.className = "cface"; fig.dataset.track = id;
+      const img = document.createElement("img"); img.alt = `track ${id}`; img.title = `#${id}`;
+      fig.append(img, document.createTextNode(`#${id}`)); strip.append(fig);
+      loadThumb(img, S.tracks.get(id));
+    }
+    if (n > shown.length) strip.append(document.createTextNode(`and ${n - shown.length} more`));
     dlg.onclose = () => resolve(dlg.returnValue === "ok");
     dlg.showModal();
     $("confirm-cancel").focus();  // the safe answer is the default
@@ -211,7 +222,7 @@ async function bulkPost(path, body) {
   if (r.status === 409) {
     const j = await r.json();
     if (j.confirm === undefined) throw new Error(j.detail);
-    if (!(await askConfirm(j.confirm))) { say("Nothing changed."); return null; }
+    if (!(await askConfirm(j.confirm, j.ids))) { say("Nothing changed."); return null; }
     r = await send(Object.assign({}, body, { confirm: true }));
   }
   if (!r.ok) { let d = r.statusText; try { d = (await r.json()).detail; } catch (_) { /* */ } throw new Error(typeof d === "string" ? d : JSON.stringify(d)); }
