@@ -200,6 +200,17 @@ def test_detect_review_edit_undo_render_download(served, caplog):
     thumb = client.get(f"/api/jobs/{jid}/tracks/{face}/thumbnail", headers=AUTH)
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
     assert Image.open(io.BytesIO(thumb.content)).size == (96, 96)
+    # its life: the first, middle and last placed boxes, the frame named; other sizes
+    life = {
+        at: client.get(f"/api/jobs/{jid}/tracks/{face}/thumbnail?at={at}&side=160", headers=AUTH)
+        for at in ("first", "middle", "last")
+    }
+    frames = [int(r.headers["X-Veil-Frame"]) for r in life.values()]
+    assert frames[0] < frames[1] < frames[2] and frames[1] == int(thumb.headers["X-Veil-Frame"])
+    assert {Image.open(io.BytesIO(r.content)).size for r in life.values()} == {(160, 160)}
+    for bad in ("at=end", "side=1000", "side=8"):
+        r = client.get(f"/api/jobs/{jid}/tracks/{face}/thumbnail?{bad}", headers=AUTH)
+        assert r.status_code == 400 and bad.split("=")[0] in r.json()["detail"]
 
     # edits: validated, undoable, saved at once
     edit = f"/api/jobs/{jid}/edit"
@@ -427,5 +438,9 @@ def test_a_thumbnail_shows_the_box_in_its_surroundings_outlined():
     # at the frame's corner the picture stays square, the box where it is in the frame
     corner = np.asarray(Image.open(io.BytesIO(thumbnail(rgb, (0, 0, 8, 8))))).astype(int)
     assert corner.shape == (96, 96, 3) and np.abs(corner[12, 12] - (128, 128, 128)).max() < 40
+    # a box larger than the frame allows around it: the whole frame, centred on black
+    wide = np.asarray(Image.open(io.BytesIO(thumbnail(rgb, (20, 10, 180, 90))))).astype(int)
+    assert wide.shape == (96, 96, 3) and wide[:20].max() < 10
+    assert np.abs(wide[48, 2] - (128, 128, 128)).max() < 40  # the frame's grey, at its edge
     # no box on this frame: black
     assert np.asarray(Image.open(io.BytesIO(thumbnail(rgb, None)))).max() < 10

@@ -144,6 +144,13 @@ def test_keyboard_only_review(reviewed, page):
     page.keyboard.press("Space")
     page.keyboard.press("Shift+ArrowRight")  # #3..#5
     assert page.inner_text("#gv-sel").startswith("2 selected")
+    # beside the map, the cursor's track over its life: three pictures, each naming its frame
+    page.wait_for_function(
+        "document.getElementById('gv-peek').dataset.track === "
+        "document.querySelector('.gcell.cur').dataset.track && "
+        "[...document.querySelectorAll('#gv-peek img')].every(i => i.complete && i.naturalWidth)"
+    )
+    assert page.inner_text("#gv-peek small").startswith("first: frame ")
     page.keyboard.press("x")
     page.wait_for_selector("#bulk-dialog[open]")
     page.keyboard.press("Control+a")
@@ -163,9 +170,12 @@ def test_keyboard_only_review(reviewed, page):
     assert "turns off 2 tracks rated very likely a face" in page.inner_text("#confirm-text")
     # and shows them: each one's thumbnail, loaded
     faces = "#confirm-faces .cface"
-    assert sorted(page.eval_on_selector_all(faces, "e => e.map(x => x.dataset.track)")) == ["1", "6"]
+    assert sorted(page.eval_on_selector_all(faces, "e => e.map(x => x.dataset.track)")) == [
+        "1",
+        "6",
+    ]
     page.wait_for_function(
-        f"[...document.querySelectorAll('{faces} img')].every(i => i.complete && i.naturalWidth > 0)"
+        f"[...document.querySelectorAll('{faces} img')].every(i => i.complete && i.naturalWidth)"
     )
     page.keyboard.press("Enter")
     page.wait_for_function("document.getElementById('message').textContent === 'Nothing changed.'")

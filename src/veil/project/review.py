@@ -271,16 +271,15 @@ def frame_boxes(t: Track, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     return frames, boxes
 
 
-def thumbnail_frame(t: Track, n_frames: int) -> int | None:
-    """The frame a track's thumbnail shows: the middle one of the frames it is visible on
-    outside its ``filled`` ranges (boxes a detection or a person placed, not ones the tracker
-    drew across a miss); None when it is never visible.
+#: The pictures of a track's life a reviewer can ask for (:func:`life_frames`).
+LIFE = ("first", "middle", "last")
 
-    Not its first frame: a track often starts on a face entering the frame half hidden, or
-    on the clutter it then left. On ``tokyo_street`` the first box of 10 of 21 true face
-    tracks lies on the face (on the nearest annotated frame), the middle one's of 25 of 31
-    (docs/review.md), and a reviewer judges a track by this picture.
-    """
+
+def life_frames(t: Track, n_frames: int) -> dict[str, int] | None:
+    """The first, middle and last of the frames a track is visible on outside its
+    ``filled`` ranges (boxes a detection or a person placed, not ones the tracker drew
+    across a miss; all visible frames if every one is filled); None when it is never
+    visible. Three pictures show a reviewer whether a track stays on its object."""
     frames, _ = frame_boxes(t, n_frames)
     if not len(frames):
         return None
@@ -288,7 +287,19 @@ def thumbnail_frame(t: Track, n_frames: int) -> int | None:
     for a, b in t.filled:
         placed &= (frames < a) | (frames > b)
     pick = frames[placed] if placed.any() else frames
-    return int(pick[(len(pick) - 1) // 2])
+    return {"first": int(pick[0]), "middle": int(pick[(len(pick) - 1) // 2]), "last": int(pick[-1])}
+
+
+def thumbnail_frame(t: Track, n_frames: int) -> int | None:
+    """The frame a track's thumbnail shows: the middle of :func:`life_frames`.
+
+    Not its first frame: a track often starts on a face entering the frame half hidden, or
+    on the clutter it then left. On ``tokyo_street`` the first box of 14 of 29 true face
+    tracks lies on the face (on the nearest annotated frame), the middle one's of 25 of 31
+    (docs/review.md), and a reviewer judges a track by this picture.
+    """
+    life = life_frames(t, n_frames)
+    return None if life is None else life["middle"]
 
 
 class Coverage:
@@ -755,6 +766,7 @@ __all__ = [
     "EVIDENCE_CONFIDENCE",
     "EVIDENCE_NONE",
     "EVIDENCE_SCORE",
+    "LIFE",
     "LIKELY_FACE",
     "LIKELY_FACE_SCORE",
     "Coverage",
@@ -770,6 +782,7 @@ __all__ = [
     "check_band",
     "evidence",
     "evidence_kind",
+    "life_frames",
     "features",
     "frame_boxes",
     "in_band",

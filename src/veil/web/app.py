@@ -34,6 +34,7 @@ from ..project import schema as project_schema
 from ..project.document import _KEEP
 from .encode import ProjectText
 from .files import DiskFull, Stalled, inside, media_files, save_upload, upload_name
+from .frames import THUMB_SIDE
 from .guard import MAX_JSON, BodyLimit
 from .jobs import Conflict, Job, JobManager
 from .jobs import expected_version as _expected
@@ -512,12 +513,16 @@ def create_app(manager: JobManager, token: str, hosts: Collection[str] | None = 
 
     @api.get(
         "/jobs/{job_id}/tracks/{track_id}/thumbnail",
-        summary="A small JPEG of the track: its box outlined in its surroundings, mid-track",
+        summary="A small JPEG of the track: its box outlined in its surroundings",
+        description="On the middle of the frames where a detection or a person placed its box "
+        "(`at=first` or `last`: the first or last of them), `side` px square (32 to 256); "
+        "the header `X-Veil-Frame` names the frame.",
         response_class=Response,
         responses=_content("image/jpeg"),
     )
-    def thumb(job_id: str, track_id: int) -> Response:
-        return Response(manager.thumbnail(job_of(job_id), track_id), media_type="image/jpeg")
+    def thumb(job_id: str, track_id: int, at: str = "middle", side: int = THUMB_SIDE) -> Response:
+        data, frame = manager.thumbnail(job_of(job_id), track_id, at, side)
+        return Response(data, media_type="image/jpeg", headers={"X-Veil-Frame": str(frame)})
 
     @api.get(
         "/jobs/{job_id}/output",

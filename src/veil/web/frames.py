@@ -39,6 +39,7 @@ PROXY_RATE = 25  # the proxy's own clock: pts = frame index at 1/25 s
 JPEG_QUALITY = 85
 CACHE_FRAMES = 48
 THUMB_SIDE = 96
+THUMB_SIDES = (32, 256)  # the sizes the API serves
 #: a thumbnail shows its box and as much again of the frame around it ...
 THUMB_CONTEXT = 1.0
 #: ... and at least this many px of the frame across (tiny boxes)
@@ -212,9 +213,10 @@ def thumbnail(
 
     The crop is the box grown by ``context`` times its longer side (at least
     :data:`THUMB_LEAST` px of the frame across), moved inside the frame where it
-    would cross an edge, and scaled to ``side``: a 12 px head alone is a smudge,
-    with its shoulders or the shop front around it a reviewer tells a face from a
-    lantern at a glance. No box (not on this frame): a black square.
+    would cross an edge, and scaled to ``side`` (centred on black where the frame is
+    narrower than the crop): a 12 px head alone is a smudge, with its shoulders or
+    the shop front around it a reviewer tells a face from a lantern at a glance. No
+    box (not on this frame): a black square.
     """
     h, w = rgb.shape[:2]
     x1, y1, x2, y2 = (0.0, 0.0, 0.0, 0.0) if box is None else (float(v) for v in box)
@@ -223,15 +225,15 @@ def thumbnail(
     xa = int(round(min(max(cx - across / 2, 0.0), max(w - across, 0.0))))
     ya = int(round(min(max(cy - across / 2, 0.0), max(h - across, 0.0))))
     xb, yb = min(w, int(round(xa + across))), min(h, int(round(ya + across)))
-    if xb <= xa or yb <= ya or x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
-        im = Image.new("RGB", (side, side))  # nothing of the box on the frame
-    else:
+    im = Image.new("RGB", (side, side))
+    if not (xb <= xa or yb <= ya or x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h):
         k = side / max(xb - xa, yb - ya)
+        size = (max(1, round((xb - xa) * k)), max(1, round((yb - ya) * k)))
         crop = Image.fromarray(np.ascontiguousarray(rgb[ya:yb, xa:xb]))
-        im = crop.resize(
-            (max(1, round((xb - xa) * k)), max(1, round((yb - ya) * k))), Image.Resampling.BILINEAR
-        )
-        outline = [(x1 - xa) * k - 1, (y1 - ya) * k - 1, (x2 - xa) * k, (y2 - ya) * k]
+        ox, oy = (side - size[0]) // 2, (side - size[1]) // 2
+        im.paste(crop.resize(size, Image.Resampling.BILINEAR), (ox, oy))
+        x0, y0 = ox - xa * k, oy - ya * k  # frame px -> picture px: x * k + x0
+        outline = [x1 * k + x0 - 1, y1 * k + y0 - 1, x2 * k + x0, y2 * k + y0]
         ImageDraw.Draw(im).rectangle(outline, outline=THUMB_OUTLINE, width=2)
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0)  # a crisp outline

@@ -39,12 +39,12 @@ from ..pipeline import Engine, media_kind
 from ..project import Project, detect_entry, render_file, sha256_file
 from ..project.follow import Followed, anchors_of, followed_track, gray, propagate
 from ..project.report import FileRecord, write_report
-from ..project.review import thumbnail_frame
+from ..project.review import LIFE, life_frames
 from ..project.textcats import stamp_entry, take_text_lines
 from ..settings import Settings
 from .encode import FrameBoxes, ProjectText
 from .files import DISK_FULL, UPLOAD_IDLE_S, disk_full, inside
-from .frames import FrameSource, ProxyWriter, proxy_size, thumbnail
+from .frames import THUMB_SIDE, THUMB_SIDES, FrameSource, ProxyWriter, proxy_size, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -734,9 +734,16 @@ class JobManager:
             job.save()
 
     # -- thumbnails ------------------------------------------------------------------------
-    def thumbnail(self, job: Job, track_id: int) -> bytes:
-        """The track's picture (:func:`veil.web.frames.thumbnail`) on the frame
-        :func:`veil.project.review.thumbnail_frame` picks, cached in the job folder."""
+    def thumbnail(
+        self, job: Job, track_id: int, at: str = "middle", side: int = THUMB_SIDE
+    ) -> tuple[bytes, int]:
+        """The track's picture (:func:`veil.web.frames.thumbnail`, ``side`` px) on its
+        first, middle or last placed frame (:func:`veil.project.review.life_frames`; the
+        middle one is the grid's), and that frame; cached in the job folder."""
+        if at not in LIFE:
+            raise InputError(f"at: expected one of {', '.join(LIFE)}, got {at!r}")
+        if not THUMB_SIDES[0] <= side <= THUMB_SIDES[1]:
+            raise InputError(f"side: expected {THUMB_SIDES[0]} to {THUMB_SIDES[1]} px, got {side}")
         with job.lock:
             project = job.entry_project()
             entry = project.entry(job.name)
@@ -744,21 +751,21 @@ class JobManager:
             source = job.frames
         if source is None:
             raise Conflict("job: frames are not ready")
-        path = job.folder / "thumbs" / f"{track_id}-{hash(track) & 0xFFFFFFFF:08x}.jpg"
+        life = life_frames(track, entry.frames)
+        frame = track.first_frame if life is None else life[at]
+        name = f"{track_id}-{hash(track) & 0xFFFFFFFF:08x}-{frame}-{side}.jpg"
+        path = job.folder / "thumbs" / name
         if path.is_file():
-            return path.read_bytes()
-        frame = thumbnail_frame(track, entry.frames)
-        frame = track.first_frame if frame is None else frame
+            return path.read_bytes(), frame
         box = track.box_at(frame, entry.frames)
         rgb = source.rgb(frame)
         s = rgb.shape[1] / entry.width
-        data = thumbnail(
-            rgb, None if box is None else (box[0] * s, box[1] * s, box[2] * s, box[3] * s)
-        )
+        shown = None if box is None else (box[0] * s, box[1] * s, box[2] * s, box[3] * s)
+        data = thumbnail(rgb, shown, side)
         path.parent.mkdir(exist_ok=True)
         with contextlib.suppress(OSError):
             path.write_bytes(data)
-        return data
+        return data, frame
 
     def preview(self, job: Job, index: int, masked: bool) -> bytes:
         """JPEG of a frame for display; ``masked`` draws the project as it is now."""

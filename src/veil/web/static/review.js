@@ -406,7 +406,35 @@ function cellState(el, i) {
   const s = R.stats.get(id); el.classList.toggle("likely", !!(s && s.likely_face));
   el.setAttribute("aria-selected", R.sel.has(id) ? "true" : "false");
 }
-function gridRefresh() { for (const [i, el] of R.cells) cellState(el, i); selInfo(); mapPaint(); }
+function gridRefresh() { for (const [i, el] of R.cells) cellState(el, i); selInfo(); mapPaint(); peekSoon(); }
+
+// The grid cursor's track, larger and over its life: its first, middle and last placed boxes
+// (the server picks the frames and names them), so a reviewer sees whether it stays on a face.
+// Fetched a moment after the cursor stops, so holding an arrow key asks for nothing.
+const PEEK = { id: null, key: "", timer: 0, urls: [] };
+function peekSoon() { clearTimeout(PEEK.timer); PEEK.timer = setTimeout(peekShow, 120); }
+async function peekShow() {
+  const box = $("gv-peek"); if (!box || !R.open) return;
+  const id = R.list[R.cur]; const t = id === undefined ? null : S.tracks.get(id); const s = R.stats.get(id);
+  if (!t || !s) { box.hidden = true; PEEK.id = null; return; }
+  const key = thumbKey(t);
+  if (PEEK.id === id && PEEK.key === key) return;
+  PEEK.id = id; PEEK.key = key; box.hidden = false; box.dataset.track = id;
+  const ev = s.evidence === null ? "drawn by hand" : `${s.evidence_kind} ${s.evidence.toFixed(2)}`;
+  $("gv-peek-cap").textContent = `#${id} ${s.source === "manual" ? "drawn" : s.label} · ${s.frames} frames · ` +
+    `${Math.round(s.size)} px high · ${ev}`;
+  const cells = box.querySelectorAll(".peeks > span"); const job = S.job;
+  await Promise.all(["first", "middle", "last"].map(async (at, k) => {
+    try {
+      const r = await api(`/jobs/${job}/tracks/${id}/thumbnail?at=${at}&side=160`, { raw: true });
+      const url = URL.createObjectURL(await r.blob());
+      if (PEEK.id !== id || job !== S.job) { URL.revokeObjectURL(url); return; }
+      if (PEEK.urls[k]) URL.revokeObjectURL(PEEK.urls[k]);
+      PEEK.urls[k] = url; cells[k].querySelector("img").src = url;
+      cells[k].querySelector("small").textContent = `${at}: frame ${r.headers.get("X-Veil-Frame")}`;
+    } catch (_) { /* a picture is optional */ }
+  }));
+}
 function selInfo() {
   const n = R.sel.size;
   $("gv-sel").textContent = `${n} selected` + (R.sugg.size ? ` · ${R.sugg.size} suggested` : "");
@@ -507,7 +535,10 @@ function build() {
   <div class="gbar"><canvas id="gv-map" width="480" height="150"
     aria-label="Evidence map: each shown track by size (across, log scale) and evidence (up); drag a box to select tracks"></canvas>
     <span class="mut">Evidence map: size across, evidence up.<br>Drag a box to select the tracks in it
-      (Shift or Ctrl adds), then X.</span></div>
+      (Shift or Ctrl adds), then X.</span>
+    <figure id="gv-peek" hidden aria-live="polite"><div class="peeks">
+      <span><img alt="first placed box"><small></small></span><span><img alt="middle placed box"><small></small></span>
+      <span><img alt="last placed box"><small></small></span></div><figcaption id="gv-peek-cap"></figcaption></figure></div>
   <div id="gv-grid" tabindex="0" role="listbox" aria-multiselectable="true"
     aria-label="Tracks; arrows move, Shift+arrows extend, Space selects, Ctrl+A all, X off, O on, L more like this">
     <div id="gv-inner"></div></div>
