@@ -74,6 +74,7 @@ function reviewFilter() {
   gridPaint(true);
   selInfo();
   mapPaint();
+  peekSoon();
 }
 
 // The track list and the timeline follow the grid (J/K then walk the tracks in its order);
@@ -410,16 +411,17 @@ function gridRefresh() { for (const [i, el] of R.cells) cellState(el, i); selInf
 
 // The grid cursor's track, larger and over its life: its first, middle and last placed boxes
 // (the server picks the frames and names them), so a reviewer sees whether it stays on a face.
-// Fetched a moment after the cursor stops, so holding an arrow key asks for nothing.
+// Fetched a moment after the cursor stops, so holding an arrow key asks for nothing. Its place
+// is kept while empty and no taller than the map: nothing moves under the reviewer's pointer.
 const PEEK = { id: null, key: "", timer: 0, urls: [] };
 function peekSoon() { clearTimeout(PEEK.timer); PEEK.timer = setTimeout(peekShow, 120); }
 async function peekShow() {
   const box = $("gv-peek"); if (!box || !R.open) return;
   const id = R.list[R.cur]; const t = id === undefined ? null : S.tracks.get(id); const s = R.stats.get(id);
-  if (!t || !s) { box.hidden = true; PEEK.id = null; return; }
+  if (!t || !s) { box.classList.remove("on"); PEEK.id = null; return; }
   const key = thumbKey(t);
   if (PEEK.id === id && PEEK.key === key) return;
-  PEEK.id = id; PEEK.key = key; box.hidden = false; box.dataset.track = id;
+  PEEK.id = id; PEEK.key = key; box.classList.add("on"); box.dataset.track = id;
   const ev = s.evidence === null ? "drawn by hand" : `${s.evidence_kind} ${s.evidence.toFixed(2)}`;
   $("gv-peek-cap").textContent = `#${id} ${s.source === "manual" ? "drawn" : s.label} · ${s.frames} frames · ` +
     `${Math.round(s.size)} px high · ${ev}`;
@@ -532,11 +534,11 @@ function build() {
     <button id="gv-accept" title="Turn the suggestions off (Y)">Accept suggestions (Y)</button>
     <button id="gv-reject" title="Clear the suggestions (N)">Reject (N)</button>
   </div>
-  <div class="gbar"><canvas id="gv-map" width="480" height="150"
+  <div class="gbar gmaprow"><canvas id="gv-map" width="480" height="150"
     aria-label="Evidence map: each shown track by size (across, log scale) and evidence (up); drag a box to select tracks"></canvas>
     <span class="mut">Evidence map: size across, evidence up.<br>Drag a box to select the tracks in it
       (Shift or Ctrl adds), then X.</span>
-    <figure id="gv-peek" hidden aria-live="polite"><div class="peeks">
+    <figure id="gv-peek" aria-live="polite"><div class="peeks">
       <span><img alt="first placed box"><small></small></span><span><img alt="middle placed box"><small></small></span>
       <span><img alt="last placed box"><small></small></span></div><figcaption id="gv-peek-cap"></figcaption></figure></div>
   <div id="gv-grid" tabindex="0" role="listbox" aria-multiselectable="true"
