@@ -426,6 +426,7 @@ async function peekShow() {
   $("gv-peek-cap").textContent = `#${id} ${s.source === "manual" ? "drawn" : s.label} · ${s.frames} frames · ` +
     `${Math.round(s.size)} px high · ${ev}`;
   const cells = box.querySelectorAll(".peeks > span"); const job = S.job;
+  for (const c of cells) { c.querySelector("img").removeAttribute("src"); c.querySelector("small").textContent = ""; }
   await Promise.all(["first", "middle", "last"].map(async (at, k) => {
     try {
       const r = await api(`/jobs/${job}/tracks/${id}/thumbnail?at=${at}&side=160`, { raw: true });
