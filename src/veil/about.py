@@ -22,9 +22,15 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: What a bundled model is: the ONNX networks and the learned decisions' weights (plain
+#: arrays in JSON), which decide what is masked as much as the networks do.
+MODEL_GLOBS = ("*.onnx", "*.json")
+
+
 def bundled_models() -> list[tuple[str, str]]:
-    """(file name, sha256) of every bundled ONNX model, sorted by name."""
-    return [(p.name, _sha256(p)) for p in sorted(MODELS_DIR.glob("*.onnx"))]
+    """(file name, sha256) of every bundled model, sorted by name."""
+    files = {p for g in MODEL_GLOBS for p in MODELS_DIR.glob(g)}
+    return [(p.name, _sha256(p)) for p in sorted(files, key=lambda p: p.name)]
 
 
 def version_text() -> str:
