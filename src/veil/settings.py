@@ -502,12 +502,36 @@ class EncodeSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.jpeg_quality, int) or not 1 <= self.jpeg_quality <= 100:
             raise ConfigError(f"jpeg quality must be 1-100, got {self.jpeg_quality!r}")
-        if not isinstance(self.crf, int) or not 0 <= self.crf <= 63:
-            raise ConfigError(f"crf must be 0-63, got {self.crf!r}")
+        top = 51 if self.codec in X26X else 63  # x264/x265 clamp anything above 51
+        if not isinstance(self.crf, int) or not 0 <= self.crf <= top:
+            raise ConfigError(f"crf must be 0-{top} for {self.codec}, got {self.crf!r}")
         if not re.fullmatch(r"[A-Za-z0-9_\-]+", self.codec or ""):
             raise ConfigError(f"codec name is malformed: {self.codec!r}")
-        if not re.fullmatch(r"[a-z]+", self.preset or ""):
-            raise ConfigError(f"preset name is malformed: {self.preset!r}")
+        if self.preset not in PRESETS:
+            raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.codec != "libx264":  # the default is in every PyAV build; others are checked
+            _check_video_encoder(self.codec)
+
+
+#: x264's and x265's speed presets (VP9 maps them to its own speeds)
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+           "veryslow", "placebo")  # fmt: skip
+X26X = ("libx264", "libx265")
+
+
+def _check_video_encoder(name: str) -> None:
+    """A video encoder of that name in this PyAV/FFmpeg build, or a ConfigError naming it."""
+    import av
+
+    try:
+        kind = av.codec.Codec(name, "w").type
+    except Exception:  # PyAV's UnknownCodecError and friends
+        kind = None
+    if kind != "video":
+        raise ConfigError(
+            f"codec {name!r} is not a video encoder of this build (libx264, libx265, "
+            "libvpx-vp9 are usual)"
+        )
 
 
 @dataclass(frozen=True)
