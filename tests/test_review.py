@@ -236,6 +236,10 @@ def test_veil_review_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 tracks; evidence: detector score" in out
     assert "at or above 0.3: 2 masked" in out
+    assert "id     class" not in out  # no track's evidence on the terminal unless asked
+    assert cli.main(["review", str(path), "--top", "2"]) == 0
+    rows = capsys.readouterr().out.split("id     class")[1].splitlines()[1:]
+    assert [r.split()[0] for r in rows] == ["1", "4"]  # the likeliest two: 0.95, 0.5
     assert cli.main(["review", str(path), "--threshold", "0.3", "--dry-run"]) == 0
     assert "would turn off 2 track(s)" in capsys.readouterr().out
     assert Project.load(path).entry(FILE).decisions == ()

@@ -92,7 +92,15 @@ def review_command(sub: argparse._SubParsersAction) -> None:
     )
     pr.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     pr.add_argument("-o", "--output", type=Path, help="write here (default: PROJECT, in place)")
-    pr.add_argument("--top", type=int, default=20, help="tracks listed without an action")
+    pr.add_argument(
+        "--top",
+        type=int,
+        default=0,
+        metavar="N",
+        help="without an action, also list the N likeliest tracks, one a line (id, class, "
+        "state, evidence, frames, height); none by default: the terminal gets counts unless "
+        "asked for more",
+    )
     pr.add_argument(
         "--min-size",
         type=float,
@@ -194,6 +202,9 @@ def _summary(
         )
     for line in evidence_table(every):
         _say(line)
+    if top <= 0:
+        _say("(--top N lists the N likeliest tracks with their ids, for --disable)")
+        return
     _say("id     class  state  evidence                 frames  size px")
     for s in stats[:top]:
         ev = "-" if s.evidence is None else f"{s.evidence:.3f} ({s.evidence_kind})"
