@@ -133,7 +133,7 @@ def test_output_inside_input_tree_is_refused(tmp_path, photo_dir, capsys):
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["--threshold", "face=2"], "face threshold"),
+        (["--threshold", "face=2"], "--threshold face"),
         (["--method", "smear"], "smear"),
         (["--color", "red"], "'red'"),
         (["--targets", "cat"], "'cat'"),
@@ -191,8 +191,42 @@ def test_unlikely_growth_option_reaches_the_tracker_and_names_a_bad_value(capsys
     assert track().unlikely_growth == 0.0
     assert track("--unlikely-growth", "1").unlikely_growth == 1.0
     assert main(["mask", "in.mp4", "-o", "out.mp4", "--unlikely-growth", "2"]) != 0
-    assert "unlikely_growth" in capsys.readouterr().err
+    assert "--unlikely-growth" in capsys.readouterr().err  # the option, not the field
     assert track().unlikely_margin == 0.5
     assert track("--unlikely-margin", "1").unlikely_margin == 1.0
     assert main(["mask", "in.mp4", "-o", "out.mp4", "--unlikely-margin", "-1"]) != 0
-    assert "unlikely_margin" in capsys.readouterr().err
+    assert "--unlikely-margin" in capsys.readouterr().err
+
+
+def test_what_would_fail_late_is_refused_before_any_file_is_processed(tmp_path, capsys):
+    """Exit 2, one line naming the option or path, and nothing written: not a failure per
+    file, nor one after hours of work (README: exit statuses)."""
+    from media_factory import make_clip
+
+    photo = _write(tmp_path / "in" / "p.jpg", np.full((48, 64, 3), 90, np.uint8))
+    clip = make_clip(tmp_path / "in" / "c.mp4", frames=4)
+    out = tmp_path / "out"
+    cases = [
+        ([str(photo), "-o", str(out / "p.mp4")], "output must be an image file like the input"),
+        ([str(photo), str(clip), "-o", str(out / "p.jpg")], "this names a file"),
+        ([str(clip), "-o", str(out / "c.mkv")], "in its input's format (.mp4)"),
+        ([str(tmp_path / "in"), "-o", str(out), "--json", str(tmp_path / "no" / "r.json")],
+         "--json"),
+        ([str(clip), "-o", str(out / "c.mp4"), "--codec", "nonsense"], "--codec 'nonsense'"),
+        ([str(clip), "-o", str(out / "c.mp4"), "--preset", "fastest"], "--preset must be one of"),
+        ([str(clip), "-o", str(out / "c.mp4"), "--crf", "60"], "--crf must be 0-51 for libx264"),
+        ([str(clip), "-o", str(out / "c.mp4"), "--detect-every", "0"], "--detect-every must be"),
+        ([str(photo), "-o", str(out / "p.jpg"), "--max-file-size", "0"], "--max-file-size must"),
+        ([str(photo), "-o", str(out / "p.jpg"), "--face-model", str(photo)], "cannot load"),
+        ([str(photo), "-o", str(out / "p.jpg"), "--face-model", str(tmp_path / "x.onnx")],
+         "model file not found"),
+    ]  # fmt: skip
+    for argv, says in cases:
+        assert main(["mask", "-q", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, (argv, err)
+        assert not out.exists(), argv  # nothing processed, no folder made
+    # a --json in a folder -o makes is fine (README example 2 on a fresh machine)
+    assert main(["mask", "-q", str(photo), "-o", str(out / "m" / "p.jpg"), "--json",
+                 str(out / "r.json")]) == 0  # fmt: skip
+    assert (out / "r.json").is_file() and (out / "m" / "p.jpg").is_file()

@@ -534,7 +534,7 @@ def test_the_lapse_setting_is_checked_and_reaches_the_command_line(capsys):
     args = build_parser().parse_args(["mask", "in.mp4", "-o", "o.mp4", "--unlikely-lapse", "0"])
     assert settings_from_args(args).track.unlikely_lapse == 0
     assert main(["mask", "in.mp4", "-o", "o.mp4", "--unlikely-lapse", "-2"]) != 0
-    assert "unlikely_lapse" in capsys.readouterr().err
+    assert "--unlikely-lapse" in capsys.readouterr().err
 
 
 def test_the_operating_point_can_be_moved_and_reaches_the_decider(capsys):
@@ -552,7 +552,7 @@ def test_the_operating_point_can_be_moved_and_reaches_the_decider(capsys):
     args = build_parser().parse_args(["mask", "in.mp4", "-o", "o.mp4", "--face-confidence", "0.2"])
     assert settings_from_args(args).track.face_confidence == 0.2
     assert main(["mask", "in.mp4", "-o", "o.mp4", "--face-confidence", "-1"]) != 0
-    assert "face_confidence" in capsys.readouterr().err
+    assert "--face-confidence" in capsys.readouterr().err
 
 
 def test_the_report_names_the_operating_point_in_effect():

@@ -34,10 +34,11 @@ from .cliargs import (  # noqa: E402 - after the BLAS setting above
     add_output_args,
     add_scale_args,
     add_track_args,
+    check_destinations,
     plan_jobs,
     settings_from_args,
 )
-from .errors import ConfigError, OutputError, ProjectError, VeilError  # noqa: E402
+from .errors import ConfigError, ModelError, OutputError, ProjectError, VeilError  # noqa: E402
 from .outputs import clean_stale_temporaries, remove_live_temporaries  # noqa: E402
 from .pipeline import Engine, FileResult, media_kind  # noqa: E402
 from .settings import Settings  # noqa: E402
@@ -383,11 +384,14 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
         js = path.resolve()
         if any(js in (src.resolve(), dst and dst.resolve()) for src, dst, _ in jobs):
             raise ConfigError(f"{path}: {option} would overwrite an input or output file")
+    check_destinations(jobs, written)
     roots = {dst.parent for _, dst, _ in jobs if dst is not None}
     for folder in roots:
         clean_stale_temporaries(folder)
     photos = any(media_kind(src) != "video" for src, _, _ in jobs)  # else loaded on first use
-    engine = Engine(settings, photos=photos) if extra is None or extra.needs_engine else None
+    engine = None
+    if extra is None or extra.needs_engine:
+        engine = _load_models(settings, photos, {media_kind(src) for src, _, _ in jobs})
     bar = _progress_bars(args.quiet)
     collect = args.json is not None
     results: list[tuple[str, FileResult]] = []
@@ -454,6 +458,21 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _load_models(settings: Settings, photos: bool, kinds: set[str | None]) -> Engine:
+    """The engine, with the networks the files need loaded now: a model that cannot load
+    (a wrong ``--face-model``, no GPU for ``--device cuda``) is a configuration error,
+    found before any file is processed, not one failure per file."""
+    try:
+        engine = Engine(settings, photos=photos)
+        if "image" in kinds:
+            _ = engine.detectors
+        if "video" in kinds:
+            _ = engine.video_detectors
+    except ModelError as exc:
+        raise ConfigError(str(exc)) from None
+    return engine
+
+
 def run_mask(args: argparse.Namespace) -> int:
     return run_files(args, detect_only=False)
 
@@ -465,6 +484,8 @@ def run_detect(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from .evaluate.runner import run_evaluation
 
+    if not args.dataset.exists():  # as a missing input to mask: found before any work
+        raise ConfigError(f"{args.dataset}: no such dataset file or folder")
     settings = settings_from_args(args)
     if _distributed(args):
         from .scale.cli import run_eval_distributed
@@ -518,6 +539,11 @@ def _demo_command(sub: Subparsers) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     samples = sorted(p for p in SAMPLES.iterdir() if media_kind(p))
     report = args.out_dir / "redaction-report.md"
+    try:  # the report goes into the folder too, and a --report folder must exist
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise ConfigError(f"{args.out_dir}: cannot make the folder ({why})") from None
     argv = ["mask", *map(str, samples), "-o", str(args.out_dir), "--report", str(report)]
     argv += ["-q"] * args.quiet + ["-v"] * args.verbose
     code = run_files(build_parser().parse_args(argv), detect_only=False)
@@ -633,8 +659,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"veil: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        removed = remove_live_temporaries()
-        print(f"veil: interrupted; removed {removed} unfinished output(s)", file=sys.stderr)
+        remove_live_temporaries()  # those the unwinding did not reach already
+        print("veil: interrupted; no unfinished output left", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)

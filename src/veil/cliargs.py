@@ -94,7 +94,9 @@ def add_detect_args(p: argparse.ArgumentParser) -> None:
         f"{d.video_face_threshold}; each face network has its own defaults)",
     )
     g.add_argument(
-        "--face-model", type=Path, help="another ONNX face model (CenterFace or YOLO format)"
+        "--face-model",
+        type=Path,
+        help="another ONNX face model (YuNet, CenterFace or YOLOv8 format)",
     )
     g.add_argument("--plate-model", type=Path, help="another ONNX plate model (YOLOv8 format)")
     g.add_argument(
@@ -365,8 +367,54 @@ def per_class_choice(text: str, name: str, allowed: Sequence[str]) -> dict[str, 
     return values
 
 
+#: Settings fields whose command-line option has another name (the rest: ``detect_every``
+#: is ``--detect-every``).
+_OPTION_OF = {
+    "max_file_bytes": "--max-file-size",
+    "max_duration_s": "--max-duration",
+    "jpeg quality": "--quality",
+    "face threshold": "--threshold face",
+    "plate threshold": "--threshold plate",
+    "text threshold": "--threshold text",
+    "face margin": "--margin face",
+    "plate margin": "--margin plate",
+    "text margin": "--margin text",
+}
+
+
+def _name_the_option(exc: ConfigError, args: argparse.Namespace) -> ConfigError:
+    """The settings name their fields (``detect_every must be ...``); a command-line user
+    typed an option (``--detect-every``), so the message names that instead."""
+    msg = str(exc)
+    for field, option in _OPTION_OF.items():
+        if msg.startswith(field + " "):
+            return ConfigError(option + msg[len(field) :])
+    head, sep, rest = msg.partition(" ")
+    if sep and head.isidentifier() and hasattr(args, head):
+        return ConfigError(f"--{head.replace('_', '-')} {rest}")
+    return exc
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Build validated settings; any bad value raises ConfigError naming it."""
+    """Build validated settings; any bad value raises ConfigError naming its option."""
+    try:
+        settings = _settings_from_args(args)
+    except ConfigError as exc:
+        raise _name_the_option(exc, args) from None
+    if args.policy is not None:  # its own errors name the policy's values, not options
+        from .policy import load_policy
+
+        policy = load_policy(args.policy)
+        _refuse_overlap(args, policy.name)
+        settings = policy.apply(settings)
+    settings = pad_for_text(settings)
+    terms = settings.detect.text_terms
+    if "text" in settings.detect.targets and terms is not None and not terms.is_file():
+        raise ConfigError(f"--text-terms {terms}: no such file")
+    return settings
+
+
+def _settings_from_args(args: argparse.Namespace) -> Settings:
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     thr = parse_per_class(args.threshold, "--threshold") if args.threshold else {}
     base = DetectSettings()
@@ -441,16 +489,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             jpeg_quality=args.quality, codec=args.codec, crf=args.crf, preset=args.preset
         )
         settings = settings.evolve(encode=encode)
-    if args.policy is not None:
-        from .policy import load_policy
-
-        policy = load_policy(args.policy)
-        _refuse_overlap(args, policy.name)
-        settings = policy.apply(settings)
-    settings = pad_for_text(settings)
-    terms = settings.detect.text_terms
-    if "text" in settings.detect.targets and terms is not None and not terms.is_file():
-        raise ConfigError(f"--text-terms {terms}: no such file")
     return settings
 
 
@@ -558,6 +596,10 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, P
     if output is not None:
         if not single_file and output.exists() and not output.is_dir():
             raise ConfigError(f"{output}: several inputs need an output folder, not a file")
+        if not single_file and not output.exists() and media_kind(output) is not None:
+            raise ConfigError(  # a folder named like a file is a slip, not what was meant
+                f"{output}: several inputs need an output folder; this names a file"
+            )
         srcs = {p.resolve() for p, _, _ in jobs}
         src_ids = {_file_id(p) for p, _, _ in jobs}
         seen: set[Path] = set()
@@ -570,3 +612,48 @@ def plan_jobs(inputs: Sequence[Path], output: Path | None) -> list[tuple[Path, P
                 raise ConfigError(f"{dst}: two inputs map to the same output")
             seen.add(r)
     return jobs
+
+
+def _writable_folder(folder: Path) -> bool:
+    """Whether files can be made in ``folder``, or in the folders ``-o`` would make there
+    (its nearest existing ancestor writable)."""
+    for f in (folder, *folder.parents):
+        if f.exists():
+            return f.is_dir() and os.access(f, os.W_OK | os.X_OK)
+    return False
+
+
+def check_destinations(
+    jobs: Sequence[tuple[Path, Path | None, str]], written: Sequence[tuple[str, Path | None]]
+) -> None:
+    """Refuse, before any file is processed, what would only fail after it was:
+    an output of another kind or container than its input (veil writes the input's
+    format), an output folder that cannot be written, and a ``--json`` / ``--report`` /
+    ``--project`` file whose folder is read-only, or missing and not one ``-o`` makes (those
+    are not created: a typo there should fail, not make a tree)."""
+    from .media.video import muxer_of
+
+    for src, dst, _ in jobs:
+        if dst is None:
+            continue
+        kind = media_kind(src)
+        if media_kind(dst) != kind:
+            article = "an" if kind == "image" else "a"
+            raise ConfigError(f"{dst}: output must be {article} {kind} file like the input {src}")
+        if kind == "video" and muxer_of(dst) != muxer_of(src):
+            raise ConfigError(
+                f"{dst}: veil writes a video in its input's format ({src.suffix}); "
+                f"name the output {dst.stem}{src.suffix}"
+            )
+    for folder in sorted({dst.parent for _, dst, _ in jobs if dst is not None}):
+        if not _writable_folder(folder):
+            raise ConfigError(f"{folder}: output folder cannot be written")
+    made = {f for _, dst, _ in jobs if dst is not None for f in (dst.parent, *dst.parents)}
+    for option, path in written:
+        if path is None:
+            continue
+        folder = path.parent
+        if not folder.is_dir() and folder not in made:  # -o makes its own folders
+            raise ConfigError(f"{option} {path}: no such folder {folder}")
+        if not _writable_folder(folder):
+            raise ConfigError(f"{option} {path}: the folder cannot be written")

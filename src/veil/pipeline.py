@@ -305,7 +305,8 @@ class Engine:
             raise InputError(f"{src}: unsupported file type {src.suffix or '(no extension)'!r}")
         _refuse_same_file(src, dst)
         if media_kind(dst) != kind:
-            raise OutputError(f"{dst}: output must be a {kind} file like the input")
+            article = "an" if kind == "image" else "a"
+            raise OutputError(f"{dst}: output must be {article} {kind} file like the input")
         t0 = time.perf_counter()
         # a model that cannot load fails here, before the output is opened
         _ = self.detectors if kind == "image" else self.video_detectors

@@ -66,6 +66,12 @@ _MUXERS: dict[str, str] = {
 }
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(_MUXERS)
 
+
+def muxer_of(path: Path) -> str | None:
+    """The container a video named ``path`` is written in (by its extension)."""
+    return _MUXERS.get(path.suffix.lower())
+
+
 #: Upright frames decoded ahead of ``process``; bounds memory together with
 #: :data:`ENCODE_QUEUE` and whatever look-ahead ``process`` keeps itself.
 QUEUE_FRAMES = 4
@@ -129,9 +135,9 @@ def _open_input(path: Path) -> Any:
     try:
         return av.open("file:" + os.path.abspath(path), "r", metadata_errors="ignore")
     except av.FFmpegError as e:
-        raise InputError(f"{path.name}: not a readable video ({_why(e)})") from None
+        raise InputError(f"{path}: not a readable video ({_why(e)})") from None
     except OSError as e:
-        raise InputError(f"{path.name}: cannot open ({e.strerror or e})") from None
+        raise InputError(f"{path}: cannot open ({e.strerror or e})") from None
 
 
 def _why(e: BaseException) -> str:
@@ -142,27 +148,25 @@ def _why(e: BaseException) -> str:
 
 def _check_file(path: Path, limits: Limits) -> None:
     if not path.is_file():
-        raise InputError(f"{path.name}: no such file")
+        raise InputError(f"{path}: no such file")
     size = path.stat().st_size
     if size == 0:
-        raise InputError(f"{path.name}: empty file")
+        raise InputError(f"{path}: empty file")
     if size > limits.max_file_bytes:
-        raise LimitError(
-            f"{path.name}: {size} bytes exceeds the limit of {limits.max_file_bytes} bytes"
-        )
+        raise LimitError(f"{path}: {size} bytes exceeds the limit of {limits.max_file_bytes} bytes")
 
 
 def _video_stream(container: Any, path: Path) -> Any:
     fmt = container.format.name
     if any(tag in fmt for tag in _IMAGE_DEMUXERS):
-        raise InputError(f"{path.name}: is an image ({fmt}), not a video")
+        raise InputError(f"{path}: is an image ({fmt}), not a video")
     streams = [s for s in container.streams.video if not _is_attached_pic(s)]
     if not streams:
-        raise InputError(f"{path.name}: has no video stream")
+        raise InputError(f"{path}: has no video stream")
     stream = streams[0]
     cc = stream.codec_context  # None when the decoder cannot be set up (damaged header)
     if cc is None or not cc.width or not cc.height:
-        raise InputError(f"{path.name}: video stream has no frame size")
+        raise InputError(f"{path}: video stream has no frame size")
     return stream
 
 
@@ -217,14 +221,14 @@ def _plausible_rate(rate: Any) -> Fraction | None:
 def _check_pixels(path: Path, width: int, height: int, limits: Limits) -> None:
     if width * height > limits.max_pixels:
         raise LimitError(
-            f"{path.name}: {width}x{height} exceeds the limit of {limits.max_pixels} pixels"
+            f"{path}: {width}x{height} exceeds the limit of {limits.max_pixels} pixels"
         )
 
 
 def _check_duration(path: Path, seconds: float | None, limits: Limits) -> None:
     if seconds is not None and seconds > limits.max_duration_s:
         raise LimitError(
-            f"{path.name}: {seconds:.1f} s exceeds the limit of {limits.max_duration_s:.0f} s"
+            f"{path}: {seconds:.1f} s exceeds the limit of {limits.max_duration_s:.0f} s"
         )
 
 
@@ -265,9 +269,9 @@ def probe(path: str | Path, limits: Limits | None = None) -> VideoInfo:
                 if first is not None:
                     break
         except av.FFmpegError as e:
-            raise InputError(f"{path.name}: corrupt video ({_why(e)})") from None
+            raise InputError(f"{path}: corrupt video ({_why(e)})") from None
         if first is None:
-            raise InputError(f"{path.name}: no decodable video frame")
+            raise InputError(f"{path}: no decodable video frame")
         rotation = int(round(first.rotation or 0))
         w, h = first.width, first.height
         _check_pixels(path, w, h, limits)
@@ -336,7 +340,7 @@ def _decode(container: Any, stream: Any, path: Path) -> Iterator[Any]:
         for packet in container.demux(stream):
             yield from packet.decode()
     except av.FFmpegError as e:
-        raise InputError(f"{path.name}: corrupt video ({_why(e)})") from None
+        raise InputError(f"{path}: corrupt video ({_why(e)})") from None
 
 
 # --------------------------------------------------------------------------- transcode
@@ -448,7 +452,7 @@ class _Transcoder:
         try:
             self.out = av.open("file:" + os.path.abspath(self.dst), "w", format=_MUXERS[ext])
         except (av.FFmpegError, OSError) as e:
-            raise OutputError(f"{self.dst.name}: cannot create ({_why(e)})") from None
+            raise OutputError(f"{self.src}: cannot create ({_why(e)})") from None
         try:
             codec = _encoder_name(encode, ext)
             tb = self.in_video.time_base
@@ -487,7 +491,7 @@ class _Transcoder:
                     log.info("%s: dropping %s stream #%d", self.src.name, s.type, s.index)
             self.out.metadata.clear()
         except av.FFmpegError as e:
-            raise OutputError(f"{self.dst.name}: cannot set up encoder ({_why(e)})") from None
+            raise OutputError(f"{self.src}: cannot set up encoder ({_why(e)})") from None
 
     # ---- stages
 
@@ -510,12 +514,12 @@ class _Transcoder:
                         img = _upright(frame)
                         if img.shape != shape:
                             raise InputError(
-                                f"{self.src.name}: frame size changes mid-stream "
+                                f"{self.src}: frame size changes mid-stream "
                                 f"({img.shape[1]}x{img.shape[0]}), not supported"
                             )
                         _put(self.frames_q, (img, frame.pts), self.stop)
             except av.FFmpegError as e:
-                raise InputError(f"{self.src.name}: corrupt video ({_why(e)})") from None
+                raise InputError(f"{self.src}: corrupt video ({_why(e)})") from None
             _put(self.frames_q, _FRAMES_END, self.stop)
             _put(self.mux_q, _PACKETS_END, self.stop)
         except _Stopped:
@@ -566,7 +570,7 @@ class _Transcoder:
         except _Stopped:
             pass
         except av.FFmpegError as e:
-            self._fail(OutputError(f"{self.dst.name}: encoding failed ({_why(e)})"))
+            self._fail(OutputError(f"{self.src}: encoding failed ({_why(e)})"))
         except BaseException as e:
             self._fail(e)
 
@@ -703,7 +707,7 @@ class _Transcoder:
                 self.out.close()
             except Exception as e:  # noqa: BLE001
                 if ok:
-                    raise OutputError(f"{self.dst.name}: cannot finish ({_why(e)})") from None
+                    raise OutputError(f"{self.src}: cannot finish ({_why(e)})") from None
                 log.debug("closing output after failure failed", exc_info=True)
 
 
@@ -735,7 +739,7 @@ def transcode(
     limits = limits or Limits()
     ext = src.suffix.lower()
     if ext not in _MUXERS:
-        raise InputError(f"{src.name}: unsupported video type {ext or '(none)'}")
+        raise InputError(f"{src}: unsupported video type {ext or '(none)'}")
     info = probe(src, limits)
     _Transcoder(src, dst, info, encode, limits, keep_subtitles, finish).run(process, progress)
     return info

@@ -229,7 +229,7 @@ def detect_entry(
         found = list(regions())
     n = len(found)
     if n == 0:
-        raise InputError(f"{src.name}: no decodable video frame")
+        raise InputError(f"{src}: no decodable video frame")
     clean = tuple(times) if all(np.isfinite(times)) else None
     return entry_from_frames(
         file,

@@ -116,7 +116,7 @@ def check_input(entry: FileEntry, src: Path) -> None:
     digest = sha256_file(src)
     if digest != entry.sha256:
         raise ProjectError(
-            f"{src.name}: sha256 differs from the project's entry {entry.file!r}; "
+            f"{src}: sha256 differs from the project's entry {entry.file!r}; "
             "the project was made from another file"
         )
 
@@ -134,12 +134,12 @@ def render_file(
     src, dst = Path(src), Path(dst)
     kind = media_kind(src)
     if kind != entry.kind:
-        raise ProjectError(
-            f"{src.name}: is a {kind or 'unsupported'} file, the project a {entry.kind}"
-        )
+        raise ProjectError(f"{src}: is a {kind or 'unsupported'} file, the project a {entry.kind}")
     _refuse_same_file(src, dst)
     if media_kind(dst) != kind:
-        raise OutputError(f"{dst}: output must be a {kind} file like the input")
+        raise OutputError(
+            f"{dst}: output must be {'an' if kind == 'image' else 'a'} {kind} file like the input"
+        )
     check_input(entry, src)
     t0 = time.perf_counter()
     plan = FramePlan(entry, settings.mask)
@@ -166,14 +166,14 @@ def render_file(
                 for rgb in frames:
                     if n >= entry.frames:
                         raise ProjectError(
-                            f"{src.name}: has more frames than the project's {entry.frames}"
+                            f"{src}: has more frames than the project's {entry.frames}"
                         )
                     _check_size(entry, rgb, src)
                     count(n)
                     yield rgb, n
                     n += 1
                 if n != entry.frames:
-                    raise ProjectError(f"{src.name}: has {n} frames, the project {entry.frames}")
+                    raise ProjectError(f"{src}: has {n} frames, the project {entry.frames}")
 
             def finish(item: tuple[np.ndarray, int]) -> np.ndarray:
                 rgb, index = item  # decoded frames are ours: masked in place
@@ -195,6 +195,4 @@ def render_file(
 def _check_size(entry: FileEntry, rgb: np.ndarray, src: Path) -> None:
     h, w = rgb.shape[:2]
     if (w, h) != (entry.width, entry.height):
-        raise ProjectError(
-            f"{src.name}: is {w}x{h}, the project's entry {entry.width}x{entry.height}"
-        )
+        raise ProjectError(f"{src}: is {w}x{h}, the project's entry {entry.width}x{entry.height}")

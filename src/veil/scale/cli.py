@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..cliargs import EXIT_FAILED, EXIT_OK, plan_jobs, settings_from_args
+from ..cliargs import EXIT_FAILED, EXIT_OK, check_destinations, plan_jobs, settings_from_args
 from ..errors import ConfigError
 from ..settings import Settings
 
@@ -43,9 +43,11 @@ def run_mask_distributed(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if args.workers and not args.scheduler:
         settings = local_threads(settings, args.workers)
-    jobs = [(src, dst) for src, dst, _ in plan_jobs(args.inputs, args.output)]
-    if not jobs:
+    planned = plan_jobs(args.inputs, args.output)
+    if not planned:
         raise ConfigError("no image or video files found in the inputs")
+    check_destinations(planned, [])  # as a local run: before any file is sent
+    jobs = [(src, dst) for src, dst, _ in planned]
     single = len(args.inputs) == 1 and args.inputs[0].is_file()
     manifest_dir = jobs[0][1].parent if single else args.output
     with _client(args) as client:
