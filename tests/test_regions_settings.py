@@ -142,6 +142,10 @@ def test_parsers():
         parse_per_class("face=abc", "--threshold")
     with pytest.raises(ConfigError, match="'dog'"):
         parse_per_class("dog=0.1", "--threshold")
+    # a bare value for every class, then one class apart: fine; one class twice: a slip
+    assert parse_per_class("0.3,face=0.5", "t") == {"face": 0.5, "plate": 0.3, "text": 0.3}
+    with pytest.raises(ConfigError, match="face is given twice"):
+        parse_per_class("face=0.3,face=0.5", "--threshold")
 
 
 def test_face_margin_default_is_at_least_a_quarter():

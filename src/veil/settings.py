@@ -89,6 +89,7 @@ def parse_color(text: str) -> tuple[int, int, int]:
 def split_per_class(text: str, name: str) -> dict[str, str]:
     """Split ``'face=a,plate=b'`` (or a bare ``'a'`` for every class) into raw values."""
     out: dict[str, str] = {}
+    named: set[str] = set()  # a bare value sets every class; a class named twice is a slip
     for part in str(text).split(","):
         part = part.strip()
         if not part:
@@ -98,6 +99,9 @@ def split_per_class(text: str, name: str) -> dict[str, str]:
         for k in keys:
             if k not in CLASSES:
                 raise ConfigError(f"{name}: unknown class {k!r}; expected one of {CLASSES}")
+            if sep and k in named:
+                raise ConfigError(f"{name}: {k} is given twice")
+            named.update([k] if sep else [])
             out[k] = (val if sep else key).strip()
     if not out:
         raise ConfigError(f"{name}: empty value")
