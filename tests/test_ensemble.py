@@ -58,3 +58,24 @@ def test_bundled_plate_ensemble_alternates_only_in_the_video_profile():
     assert isinstance(image, EnsembleDetector) and not image.alternate
     assert isinstance(video, EnsembleDetector) and video.alternate
     assert len(video.members) == 2
+
+
+def test_every_clip_starts_with_the_first_member():
+    """The turn must not carry over from one clip to the next: the same file, detected
+    after another one (a folder, the web server's second job), must give the same tracks."""
+    from veil.pipeline import Engine
+    from veil.settings import DetectSettings, Settings
+
+    a = Fixed([[10, 10, 50, 30]], [0.9])
+    b = Fixed([[100, 100, 140, 120]], [0.8])
+    ens = EnsembleDetector([a, b], alternate=True)
+    frame = np.zeros((200, 200, 3), np.uint8)
+    ens.detect(frame, 0.2)  # a clip of one detector run: b would be next
+    ens.start_clip()
+    np.testing.assert_allclose(ens.detect(frame, 0.2).xyxy, a.regions.xyxy)
+
+    engine = Engine(Settings(detect=DetectSettings(targets=("plate",))))
+    (video,) = engine.video_detectors
+    video._turn = 3  # as a clip with an odd number of runs leaves it
+    engine.clip_detector(face_turn=0)
+    assert video._turn == 0

@@ -178,6 +178,10 @@ class Engine:
         """
         turns = face_turn
         clip = orient.ClipTurn()
+        for d in self.video_detectors:  # per-clip state (models that take turns) starts anew
+            start = getattr(d, "start_clip", None)
+            if start is not None:
+                start()
 
         def detect(
             rgb: np.ndarray, floor: float | None = None, shared: dict | None = None

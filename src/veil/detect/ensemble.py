@@ -53,6 +53,11 @@ class EnsembleDetector:
         self.release = release
         self._turn = 0
 
+    def start_clip(self) -> None:
+        """Begin a clip with the first member: the turn must not carry over from the
+        last clip, or the same file would be detected differently after another one."""
+        self._turn = 0
+
     def detect(self, rgb: np.ndarray, threshold: float) -> Regions:
         if self.alternate:
             member = self.members[self._turn % len(self.members)]
