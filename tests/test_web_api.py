@@ -444,3 +444,16 @@ def test_a_thumbnail_shows_the_box_in_its_surroundings_outlined():
     assert np.abs(wide[48, 2] - (128, 128, 128)).max() < 40  # the frame's grey, at its edge
     # no box on this frame: black
     assert np.asarray(Image.open(io.BytesIO(thumbnail(rgb, None)))).max() < 10
+
+
+def test_a_failed_task_names_the_file_as_the_page_does_never_a_server_path(served):
+    client, manager = served
+    (manager.root / "sub").mkdir()
+    (manager.root / "sub" / "empty.mp4").write_bytes(b"")
+    up = client.post("/api/jobs/upload?name=fake.jpg", content=b"not a picture", headers=AUTH)
+    made = client.post("/api/jobs", json={"path": "sub/empty.mp4"}, headers=AUTH)
+    for jid, name in ((made.json()["id"], "sub/empty.mp4"), (up.json()["id"], "fake.jpg")):
+        assert client.post(f"/api/jobs/{jid}/detect", headers=AUTH).status_code == 202
+        s = _wait(client, jid)
+        assert s["state"] == "failed" and s["error"].startswith(f"{name}: "), s
+        assert str(manager.root) not in s["error"] and str(manager.workdir) not in s["error"]

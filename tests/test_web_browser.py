@@ -594,3 +594,49 @@ def test_a_long_track_list_keeps_few_rows_in_the_page(quick, page):
     page.wait_for_selector(f'#tracks li.sel[data-track="{ids[-1]}"]')
     assert page.locator(f'#tracks li[data-track="{ids[-1]}"]').is_visible()
     assert page.locator("#tracks li").count() < 200
+
+
+def test_detect_again_asks_before_it_drops_the_review(quick, page):
+    """Detecting again replaces every track; with edits made, the page asks first, and
+    answering no changes nothing."""
+    url, manager, _ = quick
+    job, tid = _detected(page, url)
+    page.evaluate(f"edit({{op: 'disable', track: {tid}, reason: 'public official'}})")
+    page.wait_for_selector(f'#tracks li.off[data-track="{tid}"]')
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.click("#detect")
+    page.wait_for_function("document.getElementById('detect').disabled === false")
+    assert asked and "cannot be undone" in asked[0]
+    assert manager.get(job).task is None  # no detection queued
+    assert _project_track(page, url, job, tid)["reason"] == "public official"
+
+
+def test_another_job_never_shows_the_last_ones_review(quick, page):
+    """The review area belongs to the job on screen: a failed or new job shows none, not
+    the previous job's frame and tracks (whose edits would go to the wrong job)."""
+    url, _, root = quick
+    (root / "empty.mp4").write_bytes(b"")
+    _detected(page, url)
+    assert page.is_visible("#review")
+    page.click("#back")
+    page.click('button[data-path="empty.mp4"]')
+    page.wait_for_function("document.getElementById('job-name').textContent === 'empty.mp4'")
+    assert not page.is_visible("#review")
+    page.click("#detect")
+    page.wait_for_function("document.getElementById('task').textContent.includes('empty file')")
+    assert not page.is_visible("#review")
+    assert "empty.mp4: empty file" in page.inner_text("#task")  # its name, no server path
+
+
+def test_a_drawn_region_left_visible_can_still_be_followed_or_deleted(quick, page):
+    url, _, _ = quick
+    _detected(page, url)
+    made = page.evaluate("edit({op: 'add_track', label: 'logo', frame: 0, box: [4, 4, 40, 20]})")
+    tid = made["changed"][0]["track"]["id"]
+    page.evaluate(f"edit({{op: 'disable', track: {tid}, reason: 'our own logo'}})")
+    row = page.locator(f'#tracks li.off[data-track="{tid}"]')
+    row.wait_for()
+    assert "left visible: our own logo" in row.inner_text()
+    assert row.locator("button", has_text="Follow").count() == 1
+    assert row.locator("button", has_text="Delete").count() == 1

@@ -290,3 +290,18 @@ def test_a_box_on_the_evidence_map_selects_the_tracks_in_it(reviewed, page):
     page.wait_for_selector('.gcell.off[data-track="5"]')
     assert _enabled(job) == {1: True, 2: False, 3: False, 4: True, 5: False, 6: True}
     assert job.project.history[-1] == "disable 3 tracks"
+
+
+def test_enter_in_the_grid_shows_the_track_on_a_frame_in_sight(reviewed, page):
+    url, _ = reviewed
+    page.set_viewport_size({"width": 1280, "height": 720})
+    _open_grid(page, url)
+    page.focus("#gv-grid")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "(() => { const r = document.getElementById('view').getBoundingClientRect();"
+        " return r.top >= 0 && r.top < window.innerHeight; })()"
+    )
+    assert page.evaluate("document.activeElement.id") == "gv-grid"  # the grid keeps the keys

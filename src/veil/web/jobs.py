@@ -585,7 +585,7 @@ class JobManager:
                 log.info("job %s: %s cancelled", job.id, name)
             except VeilError as e:
                 # shown to the user who owns the job; not logged
-                job.error = DISK_FULL if disk_full(e) else str(e)
+                job.error = DISK_FULL if disk_full(e) else self._shown(job, str(e))
                 if name == "detect":
                     job.state = "failed"
                 log.warning("job %s: %s failed (%s)", job.id, name, type(e).__name__)
@@ -732,6 +732,15 @@ class JobManager:
             project.replace_track(job.name, followed_track(track, followed, entry.frames), "follow")
             job.revision += 1
             job.save()
+
+    def _shown(self, job: Job, message: str) -> str:
+        """An error for the page: the input named as the page names it, never by a path
+        on the server (the served folder's, or the private work folder of an upload)."""
+        for path in sorted({str(job.src), str(job.src.resolve())}, key=len, reverse=True):
+            message = message.replace(path, job.name)
+        for top in (self.workdir, self.root):
+            message = re.sub(re.escape(str(top)) + r"[^'\"\s]*", "<file>", message)
+        return message
 
     # -- thumbnails ------------------------------------------------------------------------
     def thumbnail(

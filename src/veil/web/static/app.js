@@ -51,7 +51,7 @@ async function showStart() {
   const ul = $("files"); ul.textContent = "";
   for (const f of files.files) {
     const b = document.createElement("button");
-    b.textContent = `${f.path} (${f.kind}, ${(f.bytes / 1e6).toFixed(1)} MB)`;
+    b.textContent = `${f.path} (${f.kind}, ${f.bytes ? mb(f.bytes) : "empty"})`;
     b.dataset.path = f.path;
     b.onclick = () => guard(async () => openJob((await api("/jobs", { method: "POST", body: { path: f.path } })).id));
     const li = document.createElement("li"); li.append(b); ul.append(li);
@@ -85,7 +85,7 @@ $("upload").onchange = (ev) => guard(async () => {
   say("");
   await openJob(job.id);
 });
-function mb(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : (n / 1e3).toFixed(0) + " kB"; }
+function mb(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : n >= 1e3 ? (n / 1e3).toFixed(0) + " kB" : n + " bytes"; }
 
 // ---------------------------------------------------------------- a job
 async function openJob(id) {
@@ -150,10 +150,22 @@ async function listen(id) {
         }
       }
     }
-  } catch (e) { if (e.name !== "AbortError") say("lost contact with the server"); }
+  } catch (e) { if (e.name !== "AbortError") say("lost contact with the server"); return; }
+  // The stream ended without this page closing it: a deleted job ends it, a stopped server too.
+  if (S.events === ctl) {
+    try { await api(`/jobs/${id}`); } catch (_) { say("lost contact with the server: is veil serve still running?"); }
+  }
 }
 
-$("detect").onclick = () => guard(() => api(`/jobs/${S.job}/detect`, { method: "POST" }));
+// Detecting again replaces every track: a review's edits would be gone, with no undo.
+$("detect").onclick = () => guard(async () => {
+  const st = $("job").dataset.state;
+  const edited = !$("undo").disabled || [...S.tracks.values()].some((t) => !t.enabled || t.source === "manual");
+  if (st !== "new" && st !== "failed" && edited && !confirm("Detect again replaces every track, and "
+      + "with them this review's edits (tracks left visible and their reasons, drawn regions). It cannot "
+      + "be undone. Detect again?")) return;
+  await api(`/jobs/${S.job}/detect`, { method: "POST" });
+});
 $("render").onclick = () => guard(() => api(`/jobs/${S.job}/render`, { method: "POST" }));
 $("cancel").onclick = () => guard(() => api(`/jobs/${S.job}/cancel`, { method: "POST" }));
 $("delete").onclick = () => guard(async () => {
@@ -343,7 +355,8 @@ function trackItem(t) {
   }
   const why = document.createElement("div"); why.className = "why";
   if (manual.length) why.append(...manual, " ");  // the row above has no room for them
-  if (!t.enabled) why.textContent = "left visible: " + t.reason;
+  if (!t.enabled) why.append("left visible: " + t.reason);  // after them: a region left
+  // visible can still be followed or deleted
   if (t.enabled && t.margin_share !== undefined && t.margin_share < 1) {
     // the learned decision rated it an unlikely face: its mask takes part of the margin
     const um = document.createElement("button"); um.textContent = "Full margin";

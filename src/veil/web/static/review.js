@@ -397,7 +397,7 @@ function gridCell(i) {
   cap.title = `evidence: ${s.evidence_kind}; ${s.frames} frames; ${Math.round(s.size)} px high`;
   el.append(img, cap);
   el.onmousedown = (ev2) => { ev2.preventDefault(); gridClick(i, ev2); };
-  el.ondblclick = () => { select(id); const tr = S.tracks.get(id); if (tr) jumpTo(tr); };
+  el.ondblclick = () => showOnFrame(id);
   return el;
 }
 function cellState(el, i) {
@@ -457,6 +457,12 @@ function gridClick(i, ev) {
   else { R.sel.clear(); R.sel.add(id); R.anchor = i; }
   R.cur = i; gridFocus(); gridRefresh();
 }
+// Enter or a double click: the track on the frame view, scrolled into sight (the open grid
+// can push the frame below the window's fold); the grid keeps the keyboard.
+function showOnFrame(id) {
+  select(id); const t = S.tracks.get(id); if (t) jumpTo(t);
+  $("view").scrollIntoView({ block: "nearest" });
+}
 function gridFocus() { if (R.open) $("gv-grid").focus({ preventScroll: true }); }
 function reveal(i) {
   const box = $("gv-grid"); const top = Math.floor(i / R.cols) * CELL_H;
@@ -481,7 +487,7 @@ function gridKey(ev) {
   if (ctrl && (k === "a" || k === "A")) { for (const id of R.list) R.sel.add(id); gridRefresh(); return true; }
   if (ctrl) return false;
   if (k === "Escape") { R.sel.clear(); gridRefresh(); return true; }
-  if (k === "Enter" && n) { const id = R.list[R.cur]; select(id); const t = S.tracks.get(id); if (t) jumpTo(t); return true; }
+  if (k === "Enter" && n) { showOnFrame(R.list[R.cur]); return true; }
   return false;
 }
 
