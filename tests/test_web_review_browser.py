@@ -305,3 +305,13 @@ def test_enter_in_the_grid_shows_the_track_on_a_frame_in_sight(reviewed, page):
         " return r.top >= 0 && r.top < window.innerHeight; })()"
     )
     assert page.evaluate("document.activeElement.id") == "gv-grid"  # the grid keeps the keys
+
+
+def test_a_refused_size_band_leaves_no_stale_figures(reviewed, page):
+    url, _ = reviewed
+    _open_grid(page, url)
+    page.fill("#gv-min", "80")
+    page.fill("#gv-max", "70")
+    page.wait_for_function("!document.getElementById('gv-preview').textContent.startsWith('masks')")
+    assert page.is_disabled("#gv-apply")
+    assert "masks" not in page.inner_text("#gv-preview")

@@ -651,6 +651,7 @@ window.addEventListener("mouseup", () => {
     setTool("select"); view.focus();
   };
   S.drag = { kind: "new", box: d.box }; draw(); S.drag = null;
+  $("region-follow").closest("label").hidden = S.entry.frames <= 1;  // a photo: nothing to follow
   dlg.showModal();
 });
 

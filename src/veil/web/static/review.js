@@ -143,7 +143,11 @@ async function reviewPreview() {
       $("gv-apply").disabled = p.turned_off === 0;
       R.shown = ask; $("gv-preview").dataset.threshold = String(ask);
     }
-  } catch (e) { $("gv-apply").disabled = true; say(e.message); } finally { R.busy = false; }
+  } catch (e) {
+    // a refused scope (a size band "from 80 to 70"): no figures left that are not its own
+    $("gv-apply").disabled = true; $("gv-preview").textContent = e.message; say(e.message);
+    R.shown = null; delete $("gv-preview").dataset.threshold;
+  } finally { R.busy = false; }
 }
 
 // ---------------------------------------------------------------- edits
