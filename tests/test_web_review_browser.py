@@ -120,6 +120,8 @@ def _open_job_by_keyboard(page, url) -> None:
 def test_keyboard_only_review(reviewed, page):
     url, job = reviewed
     _open_job_by_keyboard(page, url)
+    # the file's button is gone: the focus goes to the frame, not back to the page
+    page.wait_for_function("document.activeElement.id === 'view'")
     page.keyboard.press("g")  # the grid opens with the slider focused
     page.wait_for_selector(".gcell")
     assert page.evaluate("document.activeElement.id") == "gv-slider"

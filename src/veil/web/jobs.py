@@ -218,6 +218,7 @@ class Job:
                 "id": self.id,
                 "name": self.name,
                 "kind": self.kind,
+                "created": round(self.created, 3),  # seconds since the epoch
                 "state": self.state,
                 "task": self.task,
                 "queued": self.queued,

@@ -60,7 +60,9 @@ async function showStart() {
   const jl = $("jobs"); jl.textContent = "";
   for (const j of jobs.jobs) {
     const b = document.createElement("button");
-    b.textContent = `${j.name} — ${j.state}`;
+    // two jobs on one file differ by when they were made
+    const made = new Date(j.created * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    b.textContent = `${j.name} — ${j.state} — made ${made}`;
     b.onclick = () => guard(() => openJob(j.id));
     const li = document.createElement("li"); li.append(b); jl.append(li);
   }
@@ -98,7 +100,16 @@ async function openJob(id) {
   applyStatus(st);
   if (st.state !== "new" && st.state !== "failed") await loadProject();
   else $("review").hidden = true;
+  keepFocus();
   listen(id);
+}
+
+// A keyboard user keeps a place: when the control that had the focus went away (the file's
+// button, a finished task's), it moves to the frame, or to Run detection before there is one.
+function keepFocus() {
+  const a = document.activeElement;
+  if (a && a !== document.body && a.isConnected && a.offsetParent !== null) return;
+  ($("review").hidden ? $("detect") : $("view")).focus({ preventScroll: true });
 }
 
 function applyStatus(st) {
@@ -147,6 +158,7 @@ async function listen(id) {
         // the page's own edits bump only the version, and their answers carry the change
         if (st.task === null && st.state !== "new" && st.state !== "failed" && st.revision !== S.revision) {
           await guard(loadProject);
+          keepFocus();
         }
       }
     }
