@@ -89,3 +89,78 @@ def test_engine_keeps_injected_detectors_of_its_targets_only():
     engine = veil.Engine(settings, detectors=[_FaceOnly()])
     assert [d.label for d in engine.detectors] == [veil.FACE]
     assert engine.video_detectors == engine.detectors
+
+
+def test_a_script_catching_veil_errors_meets_only_veil_errors():
+    """Mistakes a dataset-cleaning script makes are VeilErrors naming what came instead,
+    never a ValueError, AttributeError or MemoryError from deep inside (API audit)."""
+    rgb = np.zeros((32, 48, 3), np.uint8)
+    bad_frames = {
+        "shape (32, 48)": rgb[..., 0],
+        "shape (32, 48, 4)": np.dstack([rgb, rgb[..., :1]]),
+        "uint16": rgb.astype(np.uint16),
+        "got Image": Image.fromarray(rgb),
+        "shape (0, 0, 3)": np.zeros((0, 0, 3), np.uint8),
+    }
+    for says, frame in bad_frames.items():
+        with pytest.raises(veil.InputError, match=says.replace("(", r"\(").replace(")", r"\)")):
+            veil.mask_image(frame)
+    for settings in ({}, veil.MaskSettings(method="fill")):
+        with pytest.raises(veil.ConfigError, match="must be a veil.Settings"):
+            veil.mask_image(rgb, settings)
+    with pytest.raises(veil.ConfigError, match="mask must be a veil.MaskSettings"):
+        veil.Settings(mask="fill")
+    with pytest.raises(veil.ConfigError, match="encode must be"):
+        veil.Settings().evolve(encode=None)
+
+
+def test_settings_read_what_a_script_passes():
+    d = veil.DetectSettings(targets="face", text_regions="PL,DE")  # not letter by letter
+    assert d.targets == ("face",) and d.text_regions == ("PL", "DE")
+    assert veil.DetectSettings(face_threshold=np.float32(0.3)).face_threshold == pytest.approx(0.3)
+    assert veil.DetectSettings(threads=np.int64(2)).threads == 2
+    m = veil.MaskSettings(color=[0, 0, 0])
+    assert m.color == (0, 0, 0) and hash(veil.Settings(mask=m))  # frozen means hashable
+    refused = [
+        (veil.EncodeSettings, {"jpeg_quality": True}, "jpeg quality"),
+        (veil.Limits, {"max_pixels": True}, "max_pixels"),
+        (veil.Limits, {"max_duration_s": float("nan")}, "max_duration_s"),
+        (veil.TrackSettings, {"enabled": "false"}, "enabled must be true or false"),
+        (veil.DetectSettings, {"face_tile": "no"}, "face_tile"),
+        (veil.DetectSettings, {"face_max_side": 1000.5}, "face_max_side"),
+        (veil.MaskSettings, {"color": 5}, "color"),
+        (veil.MaskSettings, {"color": (True, 0, 0)}, "color"),
+    ]
+    for kind, kw, says in refused:
+        with pytest.raises(veil.ConfigError, match=says):
+            kind(**kw)
+
+
+def test_plug_in_detectors_are_checked_and_huge_boxes_cost_the_frame_only():
+    class Named:
+        label = "face"
+
+        def detect(self, rgb, threshold):
+            return veil.Regions.empty()
+
+    with pytest.raises(veil.ConfigError, match="veil.FACE"):
+        veil.Engine(veil.Settings(detect=veil.DetectSettings(targets=("face",))), [Named()])
+
+    class Huge:
+        label = veil.FACE
+
+        def detect(self, rgb, threshold):
+            return veil.Regions([[-5000, -5000, 1e9, 1e9]], [0.9], [veil.FACE])
+
+    settings = veil.Settings(
+        detect=veil.DetectSettings(targets=("face",)),
+        mask=veil.MaskSettings(method="fill", face_shape="rect"),
+    )
+    engine = veil.Engine(settings, [Huge()])
+    masked, covered = engine.mask(np.full((40, 60, 3), 200, np.uint8), engine.detect(
+        np.full((40, 60, 3), 200, np.uint8)))  # fmt: skip
+    assert covered.all() and (masked == 0).all()  # the whole frame, without a 1e9 px array
+
+
+def test_dir_lists_the_lazy_names():
+    assert {"Engine", "mask_image", "mask_file", "Settings", "Regions"} <= set(dir(veil))

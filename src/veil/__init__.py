@@ -75,6 +75,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'veil' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The lazy names too, so tab completion and ``dir(veil)`` offer them."""
+    return sorted({*globals(), *_LAZY, "__version__"})
+
+
 __all__ = [
     "CLASSES",
     "FACE",

@@ -9,6 +9,7 @@ workers call the same code.
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -84,12 +85,18 @@ class Engine:
         *,
         photos: bool = True,
     ):
-        self.settings = settings or Settings()
+        self.settings = Settings() if settings is None else settings
+        if not isinstance(self.settings, Settings):  # e.g. a MaskSettings on its own
+            raise ConfigError(
+                f"settings must be a veil.Settings, got {type(settings).__name__} "
+                "(veil.Settings(mask=veil.MaskSettings(...)) holds one part)"
+            )
         self._video_profile = self.settings.detect.for_video()  # settings are frozen
         self._detectors: list[Detector] | None = None
         self._video_detectors: list[Detector] | None = None
         self._injected = detectors is not None
         if detectors is not None:  # injected (tests, plug-ins): used for images and video
+            _check_plugins(detectors)
             self._detectors = _for_targets(detectors, self.settings.detect.targets)
             self._video_detectors = self._detectors
         elif photos:  # the properties build and keep them
@@ -292,6 +299,10 @@ class Engine:
     def mask(
         self, rgb: np.ndarray, regions: Regions, inplace: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Mask your own ``regions`` (raw boxes: each class's margin is added here) in a
+        copy of ``rgb`` (or in ``rgb`` with ``inplace``); returns ``(masked, covered)``,
+        ``covered`` the (H, W) bool array of the pixels replaced."""
+        _check_frame(rgb)
         return apply_masks(rgb, regions, self.settings.mask, inplace=inplace)
 
     # -- per file -------------------------------------------------------------
@@ -368,7 +379,10 @@ class Engine:
         regions = self.detect(loaded.rgb)
         masked, _ = self.mask(loaded.rgb, regions)
         fmt = image_io.IMAGE_FORMATS[dst.suffix.lower()]
-        image_io.save_image(masked, loaded, tmp, fmt, self.settings.encode.jpeg_quality)
+        try:
+            image_io.save_image(masked, loaded, tmp, fmt, self.settings.encode.jpeg_quality)
+        except OutputError as exc:  # named by the path asked for, not the hidden temporary
+            raise OutputError(str(exc).replace(str(tmp), str(dst))) from None
         self._record(result, 0, loaded.rgb, regions, collect)
         release_memory()  # a folder's photos of many sizes must not add up (issue 29)
 
@@ -550,11 +564,47 @@ def _to_frame(final, motion_margin: float) -> tuple[np.ndarray, Regions]:
     return rgb, moved.clip(rgb.shape[1], rgb.shape[0])
 
 
+def _check_plugins(detectors: Sequence[Detector]) -> None:
+    """A plug-in detector has a class id (``veil.FACE``, ``veil.PLATE``: an int, not the
+    class's name) and a ``detect(rgb, threshold)``; a mistake is named here, not met as
+    an AttributeError deep in a run."""
+    for d in detectors:
+        label = getattr(d, "label", None)
+        if isinstance(label, str) and label in CLASSES:
+            raise ConfigError(
+                f"detector {type(d).__name__}: label must be the class id veil.{label.upper()} "
+                f"({CLASSES.index(label)}), not the name {label!r}"
+            )
+        if (
+            isinstance(label, bool)
+            or not isinstance(label, numbers.Integral)
+            or not 0 <= label < len(CLASSES)
+        ):
+            raise ConfigError(
+                f"detector {type(d).__name__}: label must be one of veil.FACE, veil.PLATE "
+                f"(class ids 0 to {len(CLASSES) - 1}), got {label!r}"
+            )
+        if not callable(getattr(d, "detect", None)):
+            raise ConfigError(f"detector {type(d).__name__}: needs a detect(rgb, threshold) method")
+
+
 def _check_frame(rgb: np.ndarray) -> None:
-    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError("expected an RGB frame of shape (H, W, 3)")
+    """A uint8 RGB array (H, W, 3) with pixels, or an InputError saying what came instead
+    (a script cleaning a dataset catches veil.VeilError and goes on)."""
+    if not isinstance(rgb, np.ndarray):
+        raise InputError(
+            f"expected a numpy array (H, W, 3) of uint8 RGB, got {type(rgb).__name__} "
+            "(a PIL image: numpy.asarray(image.convert('RGB')))"
+        )
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise InputError(
+            f"expected an RGB frame of shape (H, W, 3), got shape {rgb.shape} "
+            "(grey or RGBA: convert to RGB first)"
+        )
     if rgb.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 frame, got {rgb.dtype}")
+        raise InputError(f"expected a uint8 frame, got {rgb.dtype} (scale it to 0-255 first)")
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise InputError(f"expected a frame with pixels, got shape {rgb.shape}")
 
 
 def _refuse_same_file(src: Path, dst: Path) -> None:
@@ -582,7 +632,13 @@ def detect(rgb: np.ndarray, settings: Settings | None = None) -> Regions:
 
 
 def mask_image(rgb: np.ndarray, settings: Settings | None = None) -> np.ndarray:
-    """A masked copy of one upright RGB frame; the input is not modified."""
+    """A masked copy of one upright frame; the input is not modified.
+
+    ``rgb``: a numpy uint8 array (H, W, 3) in RGB order (from PIL:
+    ``numpy.asarray(image.convert("RGB"))``). Raises :class:`veil.InputError` for
+    another shape or dtype and :class:`veil.ConfigError` for settings that are not a
+    :class:`veil.Settings`. For many images, one :class:`veil.Engine` loads the models once.
+    """
     engine = Engine(settings)
     masked, _ = engine.mask(rgb, engine.detect(rgb))
     return masked
@@ -594,7 +650,12 @@ def mask_file(
     settings: Settings | None = None,
     progress: Progress | None = None,
 ) -> FileResult:
-    """Mask one image or video file into ``dst`` (same format, no identifying metadata)."""
+    """Mask one image or video file into ``dst``, without identifying metadata.
+
+    An image may change format by ``dst``'s extension (``.jpg`` to ``.png``); a video is
+    written in its input's container. ``dst`` appears only when complete. ``progress``,
+    if given, is called with 1 for each frame done (once for an image).
+    """
     photos = media_kind(Path(src)) != "video"
     return Engine(settings, photos=photos).mask_file(src, dst, progress=progress)
 

@@ -8,6 +8,8 @@ Dask workers all build the same object (it pickles).
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -63,8 +65,39 @@ _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
-    if not isinstance(value, (int, float)) or not (lo <= value <= hi):
+    """A finite number in [lo, hi]: Python's or numpy's (a sweep's values), never a bool."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value!r}")
+
+
+def _whole(name: str, value: object, lo: int, hi: int | float) -> int:
+    """A whole number in [lo, hi] (numpy's too), never a bool or 1000.5; as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+        raise ConfigError(f"{name} must be a whole number from {lo} to {hi:g}, got {value!r}")
+    return int(value)
+
+
+def _flag(obj: object, *names: str) -> None:
+    """Fields that must be true or false (a string "false" is truthy: refused)."""
+    for name in names:
+        v = getattr(obj, name)
+        if not isinstance(v, bool):
+            raise ConfigError(f"{name} must be true or false, got {v!r}")
+
+
+def _names(value: object) -> tuple:
+    """A tuple of names from a tuple, a list or a comma-separated string ("face,plate"):
+    a bare string would otherwise be read letter by letter."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if value is None or not hasattr(value, "__iter__"):
+        raise ConfigError(f"expected names like ('face', 'plate'), got {value!r}")
+    return tuple(value)
 
 
 def _check_targets(targets: tuple[str, ...]) -> None:
@@ -180,7 +213,7 @@ class DetectSettings:
     text_every: int = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "targets", tuple(self.targets))
+        object.__setattr__(self, "targets", _names(self.targets))
         _check_targets(self.targets)
         for name, allowed in (("face_models", FACE_MODELS), ("video_face_models", FACE_MODELS)):
             if getattr(self, name) not in allowed:
@@ -206,11 +239,15 @@ class DetectSettings:
             p = getattr(self, name)
             if p is not None:
                 object.__setattr__(self, name, Path(p))
-        _check_range("face_max_side", self.face_max_side, 64, 16384)
-        _check_range("face_coarse_side", self.face_coarse_side, 0, 16384)
-        _check_range("plate_size", self.plate_size, 160, 4096)
-        _check_range("video_face_max_side", self.video_face_max_side, 64, 16384)
-        _check_range("video_plate_size", self.video_plate_size, 160, 4096)
+        for name, lo, hi in (
+            ("face_max_side", 64, 16384),
+            ("face_coarse_side", 0, 16384),
+            ("plate_size", 160, 4096),
+            ("video_face_max_side", 64, 16384),
+            ("video_plate_size", 160, 4096),
+        ):
+            object.__setattr__(self, name, _whole(name, getattr(self, name), lo, hi))
+        _flag(self, "face_tile", "plate_tile", "video_tile")
         if self.video_plate_size % 32:
             raise ConfigError(
                 f"video_plate_size must be a multiple of 32, got {self.video_plate_size}"
@@ -232,8 +269,7 @@ class DetectSettings:
                 )
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if not isinstance(self.threads, int) or self.threads < 0:
-            raise ConfigError(f"threads must be a whole number >= 0, got {self.threads!r}")
+        object.__setattr__(self, "threads", _whole("threads", self.threads, 0, math.inf))
         self._check_text()
 
     def _check_text(self) -> None:
@@ -244,13 +280,14 @@ class DetectSettings:
             raise ConfigError(
                 f"text mode must be one of {', '.join(TEXT_MODES)}, got {self.text_mode!r}"
             )
-        object.__setattr__(self, "text_categories", tuple(self.text_categories or CATEGORIES))
+        cats = _names(self.text_categories) if self.text_categories else CATEGORIES
+        object.__setattr__(self, "text_categories", tuple(cats))
         for c in self.text_categories:
             if c not in CATEGORIES:
                 raise ConfigError(
                     f"unknown text category {c!r}; expected one of {', '.join(CATEGORIES)}"
                 )
-        object.__setattr__(self, "text_regions", tuple(self.text_regions))
+        object.__setattr__(self, "text_regions", _names(self.text_regions))
         for r in self.text_regions:
             if not (isinstance(r, str) and re.fullmatch(r"[A-Z]{2}", r)):
                 raise ConfigError(f"text phone region must be like 'PL', got {r!r}")
@@ -321,7 +358,7 @@ class DetectSettings:
 
 @dataclass(frozen=True)
 class MaskSettings:
-    """How regions are hidden. Defaults are irreversible (see DESIGN.md)."""
+    """How regions are hidden. Defaults are irreversible (docs: How masks are audited)."""
 
     method: str = "blur"
     color: tuple[int, int, int] = (0, 0, 0)
@@ -339,10 +376,15 @@ class MaskSettings:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if isinstance(self.color, str):
             object.__setattr__(self, "color", parse_color(self.color))
-        if len(self.color) != 3 or not all(
-            isinstance(c, int) and 0 <= c <= 255 for c in self.color
+        c = self.color
+        if (
+            not isinstance(c, (tuple, list))
+            or len(c) != 3
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in c)
+            or not all(0 <= v <= 255 for v in c)
         ):
-            raise ConfigError(f"color must be three integers 0-255, got {self.color!r}")
+            raise ConfigError(f"color must be three integers 0-255, got {c!r}")
+        object.__setattr__(self, "color", tuple(int(v) for v in c))  # hashable, frozen
         for name in ("face_shape", "plate_shape", "text_shape"):
             if getattr(self, name) not in SHAPES:
                 raise ConfigError(
@@ -453,8 +495,7 @@ class TrackSettings:
     def __post_init__(self) -> None:
         if self.decide not in DECISIONS:
             raise ConfigError(f"decide must be one of {', '.join(DECISIONS)}, got {self.decide!r}")
-        if not isinstance(self.camera_motion, bool):
-            raise ConfigError(f"camera_motion must be true or false, got {self.camera_motion!r}")
+        _flag(self, "enabled", "camera_motion")
         for name, lo, hi in (
             ("detect_every", 1, 30),
             ("lookahead", 0, 120),
@@ -504,11 +545,15 @@ class EncodeSettings:
     preset: str = "medium"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.jpeg_quality, int) or not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError(f"jpeg quality must be 1-100, got {self.jpeg_quality!r}")
+        q = self.jpeg_quality
+        if isinstance(q, bool) or not isinstance(q, numbers.Integral) or not 1 <= q <= 100:
+            raise ConfigError(f"jpeg quality must be 1-100, got {q!r}")
+        object.__setattr__(self, "jpeg_quality", int(q))
         top = 51 if self.codec in X26X else 63  # x264/x265 clamp anything above 51
-        if not isinstance(self.crf, int) or not 0 <= self.crf <= top:
-            raise ConfigError(f"crf must be 0-{top} for {self.codec}, got {self.crf!r}")
+        crf = self.crf
+        if isinstance(crf, bool) or not isinstance(crf, numbers.Integral) or not 0 <= crf <= top:
+            raise ConfigError(f"crf must be 0-{top} for {self.codec}, got {crf!r}")
+        object.__setattr__(self, "crf", int(crf))
         if not re.fullmatch(r"[A-Za-z0-9_\-]+", self.codec or ""):
             raise ConfigError(f"codec name is malformed: {self.codec!r}")
         if self.preset not in PRESETS:
@@ -547,14 +592,14 @@ class Limits:
     max_duration_s: float = 6 * 3600.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
-            raise ConfigError(f"max_pixels must be a positive integer, got {self.max_pixels!r}")
-        if not isinstance(self.max_file_bytes, int) or self.max_file_bytes < 1:
-            raise ConfigError(
-                f"max_file_bytes must be a positive integer, got {self.max_file_bytes!r}"
-            )
-        if not isinstance(self.max_duration_s, (int, float)) or self.max_duration_s <= 0:
-            raise ConfigError(f"max_duration_s must be positive, got {self.max_duration_s!r}")
+        for name in ("max_pixels", "max_file_bytes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+            object.__setattr__(self, name, int(v))
+        d = self.max_duration_s
+        if isinstance(d, bool) or not isinstance(d, numbers.Real) or not 0 < d < math.inf:
+            raise ConfigError(f"max_duration_s must be a positive number of seconds, got {d!r}")
 
 
 @dataclass(frozen=True)
@@ -571,6 +616,18 @@ class Settings:
     policy: tuple[tuple[str, str], ...] = ()
     #: the reasons the policy lets a reviewer give for leaving a track unmasked (web app)
     review_reasons: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, kind in (
+            ("detect", DetectSettings),
+            ("mask", MaskSettings),
+            ("track", TrackSettings),
+            ("encode", EncodeSettings),
+            ("limits", Limits),
+        ):
+            v = getattr(self, name)
+            if not isinstance(v, kind):
+                raise ConfigError(f"{name} must be a veil.{kind.__name__}, got {v!r}")
 
     def evolve(self, **changes: object) -> Settings:
         """Return a copy with whole sections replaced (``evolve(mask=MaskSettings(...))``)."""

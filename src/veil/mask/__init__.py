@@ -122,8 +122,8 @@ def draw(
         # so an ellipse at the border keeps its shape.
         fx1, fy1 = int(np.floor(grown[i, 0])), int(np.floor(grown[i, 1]))
         fx2, fy2 = int(np.ceil(grown[i, 2])), int(np.ceil(grown[i, 3]))
-        full = footprint(style.shape, fy2 - fy1, fx2 - fx1)
-        foot = full[y1 - fy1 : y2 - fy1, x1 - fx1 : x2 - fx1]
+        window = (y1 - fy1, y2 - fy1, x1 - fx1, x2 - fx1)
+        foot = footprint(style.shape, fy2 - fy1, fx2 - fx1, window)
         crop = out[y1:y2, x1:x2]
         replaced = _method(style)(crop, seed=int(seeds[i]))
         np.copyto(crop, replaced, where=foot[..., None])  # ~4x faster than crop[foot] = ...
