@@ -73,13 +73,14 @@ def test_audit_cli_on_a_few_real_faces(shared_data, tmp_path, capsys):
     assert not list(out.rglob("*.jpg"))  # aggregate numbers only, no crops
 
 
-def test_audit_cli_original_and_masked_folders(astronaut, tmp_path):
+def test_audit_cli_original_and_masked_folders(astronaut, tmp_path, monkeypatch):
     src, dst, out = tmp_path / "orig", tmp_path / "masked", tmp_path / "audit"
     src.mkdir()
     Image.fromarray(astronaut).save(src / "a.png")
     Image.fromarray(np.ascontiguousarray(astronaut[:, ::-1])).save(src / "b.png")
     assert main(["mask", str(src), "-o", str(dst), "--method", "fill", "-q"]) == 0
-    assert main(["audit", "--original", str(src), "--masked", str(dst), "--out", str(out),
+    monkeypatch.chdir(tmp_path)  # relative folders, as the docs' example gives them
+    assert main(["audit", "--original", "orig/", "--masked", "masked/", "--out", "audit/",
                  "--targets", "face", "--calibrate", "0", "-q"]) == 0  # fmt: skip
     faces = json.loads((out / "audit.json").read_text())["faces"]
     assert faces["gallery"] == 2 and faces["covered"] == 2

@@ -126,7 +126,8 @@ def test_sample_cli_writes_a_contact_sheet_and_logs_nothing(tmp_path, capsys, ca
     check = ["audit", "--checklist", str(out / "checklist.json"), "--report", str(report)]
     assert main(check) == 0 and main(check) == 0  # a second time replaces, never duplicates
     text = report.read_text()
-    assert text.count("## Manual audit") == 1 and "passed: 5, failed: 1" in text
+    assert text.count("## Manual audit") == 1 and "checked: 6 (passed: 5, failed: 1)" in text
+    assert "not checked: 0" in text
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**doc, "project_sha256": "f" * 64}))
     assert main(["audit", "--checklist", str(other), "--report", str(report)]) == 1

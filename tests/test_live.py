@@ -349,7 +349,7 @@ def test_killed_run_leaves_a_playable_masked_file(clip, tmp_path, sig, ext):
 
 def test_hls_folder_and_stdout(clip, tmp_path):
     folder = tmp_path / "hls"
-    LiveRun(clip, folder, engine=plugin_engine()).run()
+    LiveRun(clip, f"{folder}/", engine=plugin_engine()).run()  # a folder: "/" at the end
     assert (folder / "index.m3u8").is_file() and list(folder.glob("segment*.ts"))
     check_masked(decode_all(folder / "index.m3u8"))
     done = subprocess.run(
@@ -391,7 +391,7 @@ def test_hls_over_http_source(clip, tmp_path):
     import http.server
 
     folder = tmp_path / "served"
-    LiveRun(clip, folder, engine=plugin_engine()).run()  # the clip as HLS segments
+    LiveRun(clip, f"{folder}/", engine=plugin_engine()).run()  # the clip as HLS segments
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *a: None  # type: ignore[attr-defined]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -411,11 +411,17 @@ def test_hls_over_http_source(clip, tmp_path):
 def test_file_sink_refuses_to_overwrite_and_odd_extensions(clip, tmp_path):
     existing = tmp_path / "x.ts"
     existing.write_bytes(b"keep")
-    with pytest.raises(OutputError, match="never overwrites"):
+    with pytest.raises(OutputError, match="give --overwrite"):
         LiveRun(clip, existing, engine=plugin_engine()).run()
     assert existing.read_bytes() == b"keep"
     with pytest.raises(ConfigError, match="stay playable"):
         LiveRun(clip, tmp_path / "x.avi", engine=plugin_engine()).run()
+    # a name without an extension is a typo, not a folder of HLS segments (nor a tree)
+    with pytest.raises(ConfigError, match="folder ending in /"):
+        LiveRun(clip, tmp_path / "recording", engine=plugin_engine()).run()
+    with pytest.raises(OutputError, match="no such folder"):
+        LiveRun(clip, f"{tmp_path}/a/b/", engine=plugin_engine()).run()
+    assert not (tmp_path / "recording").exists() and not (tmp_path / "a").exists()
 
 
 # -- failures and credentials ----------------------------------------------------------------

@@ -356,7 +356,14 @@ def _frame_estimate(src: Path, settings: Settings) -> int | None:
     return probe(src, settings.limits).frames
 
 
+#: local Dask workers at most: each is a process with its own models (hundreds of MB)
+MAX_WORKERS = 256
+
+
 def _distributed(args: argparse.Namespace) -> bool:
+    workers = getattr(args, "workers", None)
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:  # 0 ran locally, 100000 hung
+        raise ConfigError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
     return bool(getattr(args, "workers", None) or getattr(args, "scheduler", None))
 
 
@@ -660,7 +667,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         remove_live_temporaries()  # those the unwinding did not reach already
-        print("veil: interrupted; no unfinished output left", file=sys.stderr)
+        live = getattr(args.run, "__name__", "") == "run_live_cli"  # a recording is kept
+        left = "no unfinished output left"
+        if live:
+            left = "what was recorded is kept (masked frames only)"
+        print(f"veil: interrupted; {left}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)

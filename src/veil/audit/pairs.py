@@ -47,7 +47,9 @@ def pairs_dataset(
             raise InputError(f"{dst}: masked counterpart of {src} not found")
         rgb = image_io.load_image(src, settings.limits).rgb
         found = engine.above_threshold(engine.detect(rgb))
-        entries.append(regions_to_dataset_entry(src, rgb.shape[1], rgb.shape[0], found))
+        # absolute: the dataset file lives in ``workdir``, and a relative name would be
+        # read against that folder, not the one it was given in
+        entries.append(regions_to_dataset_entry(src.resolve(), rgb.shape[1], rgb.shape[0], found))
         masked_files.append(dst)
     path = write_detections_json(workdir / "detections.json", entries)
     log.debug("audit pairs: %d images", len(entries))

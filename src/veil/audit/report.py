@@ -26,7 +26,8 @@ __all__ = ["face_table", "summary", "write_audit"]
 
 
 def _pct(v: Any) -> str:
-    return "-" if v is None else f"{100 * float(v):.2f}%"
+    """A share as a percentage; "-" where there is none (None, or NaN: nothing to count)."""
+    return "-" if v is None or v != v else f"{100 * float(v):.2f}%"
 
 
 def _p(v: Any) -> str:

@@ -110,6 +110,11 @@ class _Object:
     key: Any = None  # landmarks (faces) or reference text (plates)
 
 
+def _mean_or_nan(values: list) -> float:
+    """The mean, or NaN for none (without numpy's "mean of empty slice" warning)."""
+    return float(np.mean(values)) if values else float("nan")
+
+
 def _mask_rect(
     box: np.ndarray, regions: Regions, margin: float, win: tuple[int, int, int, int]
 ) -> tuple[int, int, int, int] | None:
@@ -608,7 +613,7 @@ def audit_plates(
         "plates": n, "annotated_text": annotated, "covered": len(covered),
         "missed": n - len(covered), "calibration": len(calib), "cross_fitted": True,
         "ceiling_exact": float(np.mean([m for m, _, a in ceil if a] or [np.nan])),
-        "ceiling_char_accuracy": float(np.nanmean([c for _, c, a in ceil if a] or [np.nan])),
+        "ceiling_char_accuracy": _mean_or_nan([c for _, c, a in ceil if a]),
         "rows": rows,
     }  # fmt: skip
 

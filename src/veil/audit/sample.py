@@ -432,9 +432,9 @@ def attach_outcome(report: Path, checklist: Path) -> dict[str, Any]:
     _same_project(report, expected, outcome)
     section = [
         "", "## Manual audit", "",
-        f"- samples checked by a person: {outcome['samples']} (veil audit --sample)",
-        f"- passed: {outcome['passed']}, failed: {outcome['failed']}, "
-        f"unchecked: {outcome['unchecked']}",
+        f"- samples drawn for a person to check: {outcome['samples']} (veil audit --sample)",
+        f"- checked: {outcome['samples'] - outcome['unchecked']} (passed: {outcome['passed']}, "
+        f"failed: {outcome['failed']}); not checked: {outcome['unchecked']}",
         f"- kinds that failed: {', '.join(outcome['failed_kinds']) or 'none'}", "",
     ]  # fmt: skip
     body = text.split("\n## Manual audit\n", 1)[0].rstrip("\n") + "\n"

@@ -17,6 +17,7 @@ from ..cliargs import (
     settings_from_args,
 )
 from ..errors import ConfigError, OutputError, VeilError
+from ..outputs import write_text_atomic
 from .runner import OVERLOAD_ACTIONS, LiveSettings, LiveStats
 from .urls import redact_text
 
@@ -25,16 +26,16 @@ def live_command(sub: argparse._SubParsersAction) -> None:
     pl = sub.add_parser(
         "live",
         help="mask a camera or network stream in real time, with a bounded delay",
-        description="Read SOURCE (rtsp/rtmp/srt/udp/tcp/http(s)/HLS URL, a capture device "
+        description="Read SOURCE (rtsp/rtmp/udp/tcp/http(s)/HLS URL, a capture device "
         "such as /dev/video0, or a file with --realtime), mask faces and plates, and write "
         "SINK: a .ts/.mp4/.mkv file that stays playable if veil is killed, a stream to "
-        "publish (rtmp://, rtsp://, srt://, udp://, tcp://), an .m3u8 playlist or a folder "
-        "for HLS segments, or - for MPEG-TS on stdout. Audio passes through. No frame "
-        "leaves unmasked: frames the detector has no time for are carried on their tracks "
-        "or masked whole.",
+        "publish (rtmp://, rtsp://, udp://, tcp://), an .m3u8 playlist or a folder/ "
+        "for HLS segments, or - for MPEG-TS on stdout (srt://: through ffmpeg, docs/live.md). "
+        "Audio passes through. No frame leaves unmasked: frames the detector has no time "
+        "for are carried on their tracks or masked whole.",
         epilog="examples:\n"
         "  veil live rtsp://user:pass@cam.local/stream1 -o rtmp://media.local/live/key\n"
-        "  veil live srt://0.0.0.0:9000?mode=listener -o recording.ts --latency 0.5\n"
+        "  veil live udp://0.0.0.0:5000 -o recording.ts --latency 0.5\n"
         "  veil live clip.mp4 --realtime -o - | ffplay -\n"
         "exit status: 0 source ended or duration reached, 1 source or sink failed, "
         "2 usage error, 130 interrupted",
@@ -145,6 +146,9 @@ def run_live_cli(args: argparse.Namespace) -> int:
         if not args.quiet:
             _say(stats.line())
 
+    stats_json = args.stats_json
+    if stats_json is not None and not stats_json.parent.is_dir():  # found now, not at the end
+        raise ConfigError(f"--stats-json {stats_json}: no such folder {stats_json.parent}")
     run = LiveRun(args.source, args.output, settings, live, on_status=status)
     code = EXIT_OK
     try:
@@ -156,7 +160,8 @@ def run_live_cli(args: argparse.Namespace) -> int:
         _say(f"veil: error: {redact_text(str(exc))}")
         code = EXIT_FAILED
     finally:
-        _say(run.stats.line().replace("live:", "live: done:", 1))
-        if args.stats_json is not None:
-            args.stats_json.write_text(json.dumps(run.stats.as_dict(), indent=1) + "\n")
+        if run.stats.frames_in or code == EXIT_OK:  # after a start-up error, the one line only
+            _say(run.stats.line().replace("live:", "live: done:", 1))
+        if stats_json is not None:
+            write_text_atomic(stats_json, json.dumps(run.stats.as_dict(), indent=1) + "\n", "stats")
     return code

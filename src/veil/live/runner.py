@@ -122,8 +122,10 @@ class LiveSettings:
             isinstance(self.duration_s, (int, float)) and self.duration_s > 0
         ):
             raise ConfigError(f"duration_s must be a positive number, got {self.duration_s!r}")
-        if not isinstance(self.crf, int) or not 0 <= self.crf <= 63:
-            raise ConfigError(f"crf must be 0-63, got {self.crf!r}")
+        from ..settings import EncodeSettings
+
+        # a file's encoder checks: the codec exists in this build, x264's presets, its crf range
+        EncodeSettings(codec=self.codec, crf=self.crf, preset=self.preset)
 
 
 @dataclass

@@ -12,6 +12,7 @@ fragment.
 from __future__ import annotations
 
 import logging
+import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,13 @@ def sink_kind(target: str | Path) -> tuple[str, str, dict[str, str]]:
         fmt, opts = _URL_FORMATS[s]
         return "url", fmt, dict(opts)
     path = Path(text)
-    if path.suffix.lower() == ".m3u8" or path.is_dir() or not path.suffix or text.endswith("/"):
+    if path.suffix.lower() == ".m3u8" or path.is_dir() or text.endswith(("/", os.sep)):
         return "hls", "hls", {}
+    if not path.suffix:  # a typo for recording.ts must not turn into a folder of segments
+        raise ConfigError(
+            f"{text}: name a .ts, .mp4 or .mkv file, an .m3u8 playlist, or a folder ending in "
+            "/ for HLS segments"
+        )
     ext = path.suffix.lower()
     if ext not in _FILE_FORMATS:
         raise ConfigError(
@@ -175,14 +181,16 @@ class LiveSink:
         path = Path(self.target)
         if self.kind == "hls":
             if path.suffix.lower() != ".m3u8":
-                path.mkdir(parents=True, exist_ok=True)
+                if not path.parent.is_dir():  # the folder itself is made, never a tree
+                    raise OutputError(f"{path.parent}: no such folder for the HLS segments")
+                path.mkdir(exist_ok=True)
                 path = path / "index.m3u8"
             elif not path.parent.is_dir():
                 raise OutputError(f"{path.parent}: no such folder for the HLS playlist")
         elif not path.parent.is_dir():
             raise OutputError(f"{path.parent}: no such folder")
         if path.exists() and not overwrite:
-            raise OutputError(f"{path.name}: exists; veil live never overwrites a file")
+            raise OutputError(f"{path.name}: exists; give --overwrite to replace it")
         return "file:" + str(path.resolve())
 
     def write(self, rgb: np.ndarray, t: float) -> None:

@@ -62,7 +62,7 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
     if scheduler:
         try:
             client = Client(scheduler, timeout="30s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
             raise ConfigError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
         with client:
             yield client
