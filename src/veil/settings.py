@@ -78,7 +78,8 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
 def _whole(name: str, value: object, lo: int, hi: int | float) -> int:
     """A whole number in [lo, hi] (numpy's too), never a bool or 1000.5; as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-        raise ConfigError(f"{name} must be a whole number from {lo} to {hi:g}, got {value!r}")
+        span = f">= {lo}" if hi == math.inf else f"from {lo} to {hi:g}"
+        raise ConfigError(f"{name} must be a whole number {span}, got {value!r}")
     return int(value)
 
 
@@ -233,8 +234,6 @@ class DetectSettings:
         _check_range("plate threshold", self.plate_threshold, 0.0, 1.0)
         _check_range("video face threshold", self.video_face_threshold, 0.0, 1.0)
         _check_range("video face confirm score", self.video_face_confirm, 0.0, 1.0)
-        if not isinstance(self.any_angle, bool):
-            raise ConfigError(f"any_angle must be true or false, got {self.any_angle!r}")
         for name in ("face_model", "plate_model"):
             p = getattr(self, name)
             if p is not None:
@@ -247,7 +246,7 @@ class DetectSettings:
             ("video_plate_size", 160, 4096),
         ):
             object.__setattr__(self, name, _whole(name, getattr(self, name), lo, hi))
-        _flag(self, "face_tile", "plate_tile", "video_tile")
+        _flag(self, "any_angle", "face_tile", "plate_tile", "video_tile")
         if self.video_plate_size % 32:
             raise ConfigError(
                 f"video_plate_size must be a multiple of 32, got {self.video_plate_size}"
@@ -298,9 +297,7 @@ class DetectSettings:
             ("video_text_every", 1, 30),
             ("text_every", 1, 30),
         ):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
+            object.__setattr__(self, name, _whole(name, getattr(self, name), lo, hi))
 
     def threshold(self, target: str) -> float:
         if target == "text":
@@ -507,9 +504,7 @@ class TrackSettings:
             ("confirm_hits", 1, 30),
             ("unlikely_lapse", 0, 100),
         ):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}")
+            object.__setattr__(self, name, _whole(name, getattr(self, name), lo, hi))
         _check_range("min_track_score", self.min_track_score, 0.0, 1.0)
         _check_range("motion_margin", self.motion_margin, 0.0, 10.0)
         _check_range("continue_score", self.continue_score, 0.0, 1.0)
