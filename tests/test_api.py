@@ -164,3 +164,14 @@ def test_plug_in_detectors_are_checked_and_huge_boxes_cost_the_frame_only():
 
 def test_dir_lists_the_lazy_names():
     assert {"Engine", "mask_image", "mask_file", "Settings", "Regions"} <= set(dir(veil))
+
+
+def test_a_video_is_written_in_its_inputs_container(tmp_path):
+    """The library refuses what the CLI refuses: a .mkv name for an .mp4 would be an MP4
+    mislabelled (an image may change format by its name)."""
+    from media_factory import make_clip
+
+    clip = make_clip(tmp_path / "c.mp4", frames=3)
+    with pytest.raises(veil.OutputError, match=r"input's format \(\.mp4\)"):
+        veil.mask_file(clip, tmp_path / "c.mkv")
+    assert not (tmp_path / "c.mkv").exists()

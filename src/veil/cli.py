@@ -364,7 +364,7 @@ def _distributed(args: argparse.Namespace) -> bool:
     workers = getattr(args, "workers", None)
     if workers is not None and not 1 <= workers <= MAX_WORKERS:  # 0 ran locally, 100000 hung
         raise ConfigError(f"--workers must be from 1 to {MAX_WORKERS}, got {workers}")
-    return bool(getattr(args, "workers", None) or getattr(args, "scheduler", None))
+    return bool(workers or getattr(args, "scheduler", None))
 
 
 def run_files(args: argparse.Namespace, detect_only: bool) -> int:
@@ -385,20 +385,13 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     if detect_only and args.json is None and extra is None:
         raise ConfigError("veil detect: give --json or --project")
     written = [("--json", args.json)] + (extra.files_written() if extra is not None else [])
-    for option, path in written:  # what veil writes besides outputs: never an input or output
-        if path is None:
-            continue
-        js = path.resolve()
-        if any(js in (src.resolve(), dst and dst.resolve()) for src, dst, _ in jobs):
-            raise ConfigError(f"{path}: {option} would overwrite an input or output file")
     check_destinations(jobs, written)
     roots = {dst.parent for _, dst, _ in jobs if dst is not None}
     for folder in roots:
         clean_stale_temporaries(folder)
-    photos = any(media_kind(src) != "video" for src, _, _ in jobs)  # else loaded on first use
     engine = None
     if extra is None or extra.needs_engine:
-        engine = _load_models(settings, photos, {media_kind(src) for src, _, _ in jobs})
+        engine = _load_models(settings, {media_kind(src) for src, _, _ in jobs})
     bar = _progress_bars(args.quiet)
     collect = args.json is not None
     results: list[tuple[str, FileResult]] = []
@@ -465,14 +458,12 @@ def run_files(args: argparse.Namespace, detect_only: bool) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _load_models(settings: Settings, photos: bool, kinds: set[str | None]) -> Engine:
+def _load_models(settings: Settings, kinds: set[str | None]) -> Engine:
     """The engine, with the networks the files need loaded now: a model that cannot load
     (a wrong ``--face-model``, no GPU for ``--device cuda``) is a configuration error,
     found before any file is processed, not one failure per file."""
     try:
-        engine = Engine(settings, photos=photos)
-        if "image" in kinds:
-            _ = engine.detectors
+        engine = Engine(settings, photos="image" in kinds)  # it loads that profile's
         if "video" in kinds:
             _ = engine.video_detectors
     except ModelError as exc:
@@ -667,10 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         remove_live_temporaries()  # those the unwinding did not reach already
-        live = getattr(args.run, "__name__", "") == "run_live_cli"  # a recording is kept
-        left = "no unfinished output left"
-        if live:
-            left = "what was recorded is kept (masked frames only)"
+        left = getattr(args, "interrupted", "no unfinished output left")  # a command's own
         print(f"veil: interrupted; {left}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .errors import ConfigError
-from .pipeline import media_kind
+from .pipeline import _refuse_other_format, media_kind
 from .settings import (
     DECISIONS,
     ENSEMBLE_MODES,
@@ -629,22 +629,12 @@ def check_destinations(
     """Refuse, before any file is processed, what would only fail after it was:
     an output of another kind or container than its input (veil writes the input's
     format), an output folder that cannot be written, and a ``--json`` / ``--report`` /
-    ``--project`` file whose folder is read-only, or missing and not one ``-o`` makes (those
-    are not created: a typo there should fail, not make a tree)."""
-    from .media.video import muxer_of
-
+    ``--project`` file that is an input or output, or whose folder is read-only, or missing
+    and not one ``-o`` makes (those are not created: a typo there should fail, not make a
+    tree)."""
     for src, dst, _ in jobs:
-        if dst is None:
-            continue
-        kind = media_kind(src)
-        if media_kind(dst) != kind:
-            article = "an" if kind == "image" else "a"
-            raise ConfigError(f"{dst}: output must be {article} {kind} file like the input {src}")
-        if kind == "video" and muxer_of(dst) != muxer_of(src):
-            raise ConfigError(
-                f"{dst}: veil writes a video in its input's format ({src.suffix}); "
-                f"name the output {dst.stem}{src.suffix}"
-            )
+        if dst is not None:
+            _refuse_other_format(src, dst, ConfigError)
     for folder in sorted({dst.parent for _, dst, _ in jobs if dst is not None}):
         if not _writable_folder(folder):
             raise ConfigError(f"{folder}: output folder cannot be written")
@@ -652,6 +642,9 @@ def check_destinations(
     for option, path in written:
         if path is None:
             continue
+        js = path.resolve()  # what veil writes besides outputs: never an input or output
+        if any(js in (src.resolve(), dst and dst.resolve()) for src, dst, _ in jobs):
+            raise ConfigError(f"{path}: {option} would overwrite an input or output file")
         folder = path.parent
         if not folder.is_dir() and folder not in made:  # -o makes its own folders
             raise ConfigError(f"{option} {path}: no such folder {folder}")

@@ -319,9 +319,7 @@ class Engine:
         if kind is None:
             raise InputError(f"{src}: unsupported file type {src.suffix or '(no extension)'!r}")
         _refuse_same_file(src, dst)
-        if media_kind(dst) != kind:
-            article = "an" if kind == "image" else "a"
-            raise OutputError(f"{dst}: output must be {article} {kind} file like the input")
+        _refuse_other_format(src, dst)
         t0 = time.perf_counter()
         # a model that cannot load fails here, before the output is opened
         _ = self.detectors if kind == "image" else self.video_detectors
@@ -605,6 +603,21 @@ def _check_frame(rgb: np.ndarray) -> None:
         raise InputError(f"expected a uint8 frame, got {rgb.dtype} (scale it to 0-255 first)")
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise InputError(f"expected a frame with pixels, got shape {rgb.shape}")
+
+
+def _refuse_other_format(src: Path, dst: Path, error: type[VeilError] = OutputError) -> None:
+    """The output is of its input's kind and, for a video, container: veil writes a video in
+    its input's format, so an ``.mkv`` name for an ``.mp4`` would be an MP4 mislabelled
+    (an image may change format: its encoder follows the name)."""
+    kind = media_kind(src)
+    if media_kind(dst) != kind:
+        article = "an" if kind == "image" else "a"
+        raise error(f"{dst}: output must be {article} {kind} file like the input")
+    if kind == "video" and video_io.muxer_of(dst) != video_io.muxer_of(src):
+        raise error(
+            f"{dst}: veil writes a video in its input's format ({src.suffix}); "
+            f"name the output {dst.stem}{src.suffix}"
+        )
 
 
 def _refuse_same_file(src: Path, dst: Path) -> None:

@@ -75,9 +75,14 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value!r}")
 
 
+def _is_whole(value: object, lo: float, hi: float) -> bool:
+    """A whole number in [lo, hi]: Python's or numpy's, never a bool or 1000.5."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and lo <= value <= hi
+
+
 def _whole(name: str, value: object, lo: int, hi: int | float) -> int:
-    """A whole number in [lo, hi] (numpy's too), never a bool or 1000.5; as an int."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+    """:func:`_is_whole` or a ConfigError naming ``name``; as an int."""
+    if not _is_whole(value, lo, hi):
         span = f">= {lo}" if hi == math.inf else f"from {lo} to {hi:g}"
         raise ConfigError(f"{name} must be a whole number {span}, got {value!r}")
     return int(value)
@@ -377,8 +382,7 @@ class MaskSettings:
         if (
             not isinstance(c, (tuple, list))
             or len(c) != 3
-            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in c)
-            or not all(0 <= v <= 255 for v in c)
+            or not all(_is_whole(v, 0, 255) for v in c)
         ):
             raise ConfigError(f"color must be three integers 0-255, got {c!r}")
         object.__setattr__(self, "color", tuple(int(v) for v in c))  # hashable, frozen
@@ -540,15 +544,13 @@ class EncodeSettings:
     preset: str = "medium"
 
     def __post_init__(self) -> None:
-        q = self.jpeg_quality
-        if isinstance(q, bool) or not isinstance(q, numbers.Integral) or not 1 <= q <= 100:
-            raise ConfigError(f"jpeg quality must be 1-100, got {q!r}")
-        object.__setattr__(self, "jpeg_quality", int(q))
+        if not _is_whole(self.jpeg_quality, 1, 100):
+            raise ConfigError(f"jpeg quality must be 1-100, got {self.jpeg_quality!r}")
+        object.__setattr__(self, "jpeg_quality", int(self.jpeg_quality))
         top = 51 if self.codec in X26X else 63  # x264/x265 clamp anything above 51
-        crf = self.crf
-        if isinstance(crf, bool) or not isinstance(crf, numbers.Integral) or not 0 <= crf <= top:
-            raise ConfigError(f"crf must be 0-{top} for {self.codec}, got {crf!r}")
-        object.__setattr__(self, "crf", int(crf))
+        if not _is_whole(self.crf, 0, top):
+            raise ConfigError(f"crf must be 0-{top} for {self.codec}, got {self.crf!r}")
+        object.__setattr__(self, "crf", int(self.crf))
         if not re.fullmatch(r"[A-Za-z0-9_\-]+", self.codec or ""):
             raise ConfigError(f"codec name is malformed: {self.codec!r}")
         if self.preset not in PRESETS:
@@ -589,7 +591,7 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("max_pixels", "max_file_bytes"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            if not _is_whole(v, 1, math.inf):
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
             object.__setattr__(self, name, int(v))
         d = self.max_duration_s

@@ -102,7 +102,8 @@ def live_command(sub: argparse._SubParsersAction) -> None:
     add_detect_args(pl)
     add_mask_args(pl)
     add_common_args(pl)
-    pl.set_defaults(run=run_live_cli)
+    # an interrupted live run keeps its recording on purpose (veil.cli's interrupt line)
+    pl.set_defaults(run=run_live_cli, interrupted="what was recorded is kept (masked frames only)")
 
 
 def _options(pairs: list[str]) -> tuple[tuple[str, str], ...]:

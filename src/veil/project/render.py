@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputError, ProjectError
+from ..errors import InputError, ProjectError
 from ..mask import Style, draw
 from ..media import image as image_io
 from ..media import video as video_io
@@ -129,17 +129,14 @@ def render_file(
     progress: Progress | None = None,
 ) -> dict[str, int]:
     """Mask ``src`` into ``dst`` as ``entry`` says; returns masked regions per label."""
-    from ..pipeline import _refuse_same_file, media_kind
+    from ..pipeline import _refuse_other_format, _refuse_same_file, media_kind
 
     src, dst = Path(src), Path(dst)
     kind = media_kind(src)
     if kind != entry.kind:
         raise ProjectError(f"{src}: is a {kind or 'unsupported'} file, the project a {entry.kind}")
     _refuse_same_file(src, dst)
-    if media_kind(dst) != kind:
-        raise OutputError(
-            f"{dst}: output must be {'an' if kind == 'image' else 'a'} {kind} file like the input"
-        )
+    _refuse_other_format(src, dst)
     check_input(entry, src)
     t0 = time.perf_counter()
     plan = FramePlan(entry, settings.mask)
